@@ -1,0 +1,170 @@
+//! WhatsApp providers: one trait, one module per provider.
+//!
+//! - [`sandbox`]: sends nothing; renders the message, keeps its text, answers "sent".
+//! - [`meta`]: WhatsApp Business Cloud API template messages.
+//!
+//! A provider turns one rendered message into one request and classifies whatever comes
+//! back ([`ErrorClass`]): the dispatcher decides what to do with the class, never with a
+//! provider's raw codes.
+
+pub mod classify;
+pub mod meta;
+pub mod sandbox;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+pub use pregon_domain::ErrorClass;
+use pregon_domain::template::Rendered;
+use serde::Deserialize;
+
+/// One message, rendered and ready for the wire.
+#[derive(Debug, Clone)]
+pub struct OutboundMessage {
+    /// E.164, `+` included.
+    pub to: String,
+    /// The approved template's name and language at the provider.
+    pub template_name: String,
+    pub language: String,
+    pub rendered: Rendered,
+    /// Returned by the provider in status webhooks (Meta's `biz_opaque_callback_data`).
+    pub callback_data: String,
+}
+
+/// The provider took the message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Accepted {
+    pub provider_message_id: String,
+    /// What was "sent", for providers that only record (the sandbox).
+    pub recorded_text: Option<String>,
+}
+
+/// The provider refused the message, or its answer never came.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct ProviderError {
+    pub class: ErrorClass,
+    /// The provider's own code (`131026`, `http_503`, `timeout`, …).
+    pub code: String,
+    /// The provider's own words.
+    pub message: String,
+    /// How long the provider asked us to wait (`Retry-After`).
+    pub retry_after: Option<Duration>,
+    /// The request may have reached the provider and been accepted (a timeout after it was
+    /// sent): retrying could send the message twice, so the message becomes `unknown`.
+    pub ambiguous: bool,
+}
+
+/// A provider of WhatsApp messages for one sender.
+#[async_trait]
+pub trait Provider: Send + Sync {
+    /// Sends one message.
+    async fn send(&self, message: &OutboundMessage) -> Result<Accepted, ProviderError>;
+}
+
+/// A sender's configuration could not become a provider.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("unknown provider {0:?}; use meta, twilio or sandbox")]
+    UnknownProvider(String),
+    #[error("missing credential {0:?}")]
+    MissingCredential(&'static str),
+    #[error("the {0} provider is not available in this version")]
+    Unavailable(&'static str),
+    #[error("invalid base_url: {0}")]
+    BaseUrl(String),
+}
+
+/// Credentials as stored (decrypted), per provider.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Credentials {
+    pub access_token: Option<String>,
+    pub phone_number_id: Option<String>,
+    pub waba_id: Option<String>,
+    pub app_secret: Option<String>,
+    pub account_sid: Option<String>,
+    pub auth_token: Option<String>,
+}
+
+/// Checks that a provider's credentials hold what it needs, without contacting it.
+pub fn validate_credentials(provider: &str, credentials: &Credentials) -> Result<(), ConfigError> {
+    match provider {
+        "sandbox" => Ok(()),
+        "meta" => {
+            credentials.access_token.as_ref().ok_or(ConfigError::MissingCredential("access_token"))?;
+            credentials.phone_number_id.as_ref().ok_or(ConfigError::MissingCredential("phone_number_id"))?;
+            Ok(())
+        }
+        "twilio" => {
+            credentials.account_sid.as_ref().ok_or(ConfigError::MissingCredential("account_sid"))?;
+            credentials.auth_token.as_ref().ok_or(ConfigError::MissingCredential("auth_token"))?;
+            Ok(())
+        }
+        other => Err(ConfigError::UnknownProvider(other.to_string())),
+    }
+}
+
+/// Builds the provider of one sender.
+pub fn build(
+    provider: &str,
+    credentials: &Credentials,
+    base_url: Option<&str>,
+    http: reqwest::Client,
+    sandbox_latency: Duration,
+) -> Result<Arc<dyn Provider>, ConfigError> {
+    validate_credentials(provider, credentials)?;
+    match provider {
+        "sandbox" => Ok(Arc::new(sandbox::Sandbox::new(sandbox_latency))),
+        "meta" => Ok(Arc::new(meta::Meta::new(
+            http,
+            base_url.unwrap_or(meta::DEFAULT_BASE_URL),
+            credentials.phone_number_id.clone().unwrap_or_default(),
+            credentials.access_token.clone().unwrap_or_default(),
+        )?)),
+        "twilio" => Err(ConfigError::Unavailable("twilio")),
+        other => Err(ConfigError::UnknownProvider(other.to_string())),
+    }
+}
+
+/// The HTTP client every provider shares: pooled connections, HTTP/2 where offered.
+pub fn http_client(timeout: Duration) -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(Duration::from_secs(5))
+        .pool_max_idle_per_host(1024)
+        .tcp_nodelay(true)
+        .user_agent(concat!("pregon/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .unwrap_or_default()
+}
+
+/// Classifies a transport failure: a request that never left is safe to retry; one whose
+/// answer never came may have been accepted.
+pub(crate) fn transport_error(e: &reqwest::Error) -> ProviderError {
+    let (code, ambiguous) = if e.is_connect() {
+        ("connect", false)
+    } else if e.is_timeout() {
+        ("timeout", true)
+    } else if e.is_builder() || e.is_request() && !e.is_body() {
+        ("request", false)
+    } else {
+        ("transport", true)
+    };
+    ProviderError {
+        class: ErrorClass::Retryable,
+        code: code.to_string(),
+        message: e.to_string(),
+        retry_after: None,
+        ambiguous,
+    }
+}
+
+/// Reads a `Retry-After` header given in seconds.
+pub(crate) fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    headers
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs)
+}

@@ -1,0 +1,168 @@
+//! pregon's durable store.
+//!
+//! One [`Store`] trait holds every query the API and the dispatcher make; each database has
+//! its own implementation with its own migrations (`migrations/<dialect>/`) and runtime
+//! queries, and one conformance suite (`tests/conformance.rs`) holds them to the same
+//! semantics. Today: [`sqlite::SqliteStore`], embedded and the default.
+//!
+//! Rules every implementation keeps:
+//! - every tenant-facing query is scoped by tenant: another tenant's id is `NotFound`;
+//! - campaign counters change in the same transaction as the messages they count;
+//! - every dispatcher write about a message is fenced by the sender lease epoch under which
+//!   it was claimed, so a dispatcher that lost its lease cannot overwrite the new owner's work.
+
+pub mod records;
+pub mod sqlite;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use pregon_domain::state::CampaignAction;
+use pregon_domain::{CampaignStatus, MessageStatus, PausedReason};
+
+pub use records::*;
+
+/// What can go wrong in the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    /// A uniqueness rule or a state rule refused the change.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The campaign's state does not allow the action.
+    #[error("cannot {action} a campaign that is {from}")]
+    IllegalTransition { action: &'static str, from: CampaignStatus },
+    /// The sender lease under which the dispatcher wrote is no longer its own.
+    #[error("the sender lease was lost")]
+    LeaseLost,
+    #[error("unsupported database URL {0:?}: use sqlite://FILE")]
+    UnsupportedUrl(String),
+    #[error("stored data is not what this version expects: {0}")]
+    Corrupt(String),
+    #[error(transparent)]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error(transparent)]
+    Db(sqlx::Error),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        match &e {
+            sqlx::Error::RowNotFound => StoreError::NotFound,
+            sqlx::Error::Database(db) if db.is_unique_violation() => {
+                StoreError::Conflict(db.message().to_string())
+            }
+            _ => StoreError::Db(e),
+        }
+    }
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Opens the store a URL names and applies its migrations.
+pub async fn open(url: &str) -> Result<Arc<dyn Store>> {
+    if url.starts_with("sqlite:") {
+        let store = sqlite::SqliteStore::connect(url).await?;
+        store.migrate().await?;
+        Ok(Arc::new(store))
+    } else {
+        Err(StoreError::UnsupportedUrl(url.to_string()))
+    }
+}
+
+/// Every query pregon makes. Times are milliseconds since the Unix epoch, passed in by the
+/// caller so that tests control the clock.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Applies pending migrations.
+    async fn migrate(&self) -> Result<()>;
+    /// Checks the database answers.
+    async fn ping(&self) -> Result<()>;
+
+    // --- tenants and API keys -------------------------------------------------------
+    async fn create_tenant(&self, name: &str, webhook_secret: &str, now: Millis) -> Result<Tenant>;
+    async fn tenant_count(&self) -> Result<i64>;
+    async fn add_api_key(&self, tenant_id: &str, key_hash: &str, prefix: &str, now: Millis) -> Result<()>;
+    async fn tenant_by_api_key(&self, key_hash: &str) -> Result<Option<Tenant>>;
+
+    // --- senders --------------------------------------------------------------------
+    /// Inserts a sender; when it is the default, the tenant's previous default stops being one.
+    async fn insert_sender(&self, sender: &SenderRecord) -> Result<()>;
+    async fn list_senders(&self, tenant_id: &str, page: &PageRequest) -> Result<Page<SenderRecord>>;
+    async fn get_sender(&self, tenant_id: &str, sender_id: &str) -> Result<SenderRecord>;
+    /// Unscoped: for the dispatcher, which works for every tenant.
+    async fn sender_by_id(&self, sender_id: &str) -> Result<SenderRecord>;
+    async fn default_sender(&self, tenant_id: &str) -> Result<Option<SenderRecord>>;
+    async fn update_sender(&self, tenant_id: &str, sender_id: &str, patch: &SenderPatch, now: Millis) -> Result<SenderRecord>;
+    /// Soft-deletes; refused while the sender has unfinished campaigns.
+    async fn delete_sender(&self, tenant_id: &str, sender_id: &str, now: Millis) -> Result<()>;
+
+    // --- templates ------------------------------------------------------------------
+    async fn insert_template(&self, template: &TemplateRecord) -> Result<()>;
+    async fn list_templates(&self, tenant_id: &str, page: &PageRequest) -> Result<Page<TemplateRecord>>;
+    async fn get_template(&self, tenant_id: &str, template_id: &str) -> Result<TemplateRecord>;
+    /// Unscoped and including deleted ones: messages keep rendering with the template they
+    /// were created with.
+    async fn template_by_id(&self, template_id: &str) -> Result<TemplateRecord>;
+    async fn delete_template(&self, tenant_id: &str, template_id: &str, now: Millis) -> Result<()>;
+
+    // --- opt-outs -------------------------------------------------------------------
+    /// Adds (or refreshes) an opt-out.
+    async fn add_opt_out(&self, tenant_id: &str, phone: &str, reason: Option<&str>, source: &str, now: Millis) -> Result<OptOutRecord>;
+    async fn list_opt_outs(&self, tenant_id: &str, page: &PageRequest) -> Result<Page<OptOutRecord>>;
+    async fn delete_opt_out(&self, tenant_id: &str, phone: &str) -> Result<()>;
+    async fn opted_out_phones(&self, tenant_id: &str) -> Result<HashSet<String>>;
+
+    // --- campaigns ------------------------------------------------------------------
+    /// Creates a campaign and all its messages in one transaction: all or nothing.
+    async fn create_campaign(&self, campaign: NewCampaign) -> Result<CampaignRecord>;
+    async fn list_campaigns(&self, tenant_id: &str, status: Option<CampaignStatus>, page: &PageRequest) -> Result<Page<CampaignRecord>>;
+    async fn get_campaign(&self, tenant_id: &str, campaign_id: &str) -> Result<CampaignRecord>;
+    async fn campaign_by_id(&self, campaign_id: &str) -> Result<CampaignRecord>;
+    /// Applies a person's action, checking the state machine; `include_unknown` is for retry.
+    async fn apply_action(&self, tenant_id: &str, campaign_id: &str, action: CampaignAction, include_unknown: bool, now: Millis) -> Result<CampaignRecord>;
+    async fn list_messages(&self, tenant_id: &str, campaign_id: &str, status: Option<MessageStatus>, page: &PageRequest) -> Result<Page<MessageRecord>>;
+
+    // --- single messages ------------------------------------------------------------
+    async fn insert_single_message(&self, message: NewSingleMessage) -> Result<MessageRecord>;
+    async fn get_message(&self, tenant_id: &str, message_id: i64) -> Result<MessageRecord>;
+    async fn message_events(&self, message_id: i64) -> Result<Vec<EventRecord>>;
+    /// Cancels a message not yet attempted; `IllegalTransition`-like `Conflict` otherwise.
+    async fn cancel_message(&self, tenant_id: &str, message_id: i64, now: Millis) -> Result<MessageRecord>;
+
+    // --- dispatch -------------------------------------------------------------------
+    async fn register_dispatcher(&self, info: &DispatcherInfo) -> Result<()>;
+    async fn heartbeat_dispatcher(&self, dispatcher_id: &str, current_rate: f64, now: Millis) -> Result<()>;
+    /// Removes a dispatcher and frees its leases at once (graceful exit, or found dead).
+    async fn remove_dispatcher(&self, dispatcher_id: &str) -> Result<()>;
+    async fn list_dispatchers(&self) -> Result<Vec<DispatcherRecord>>;
+    /// Active senders that have a running campaign or a due single message.
+    async fn senders_with_work(&self, now: Millis) -> Result<Vec<String>>;
+    /// Takes the sender's lease when it is free or expired (or already ours), with a new
+    /// epoch. A new owner first recovers the previous owner's work in the same transaction:
+    /// `claimed` goes back to `queued`, `sending` becomes `unknown`.
+    async fn acquire_lease(&self, sender_id: &str, owner_id: &str, ttl_ms: i64, now: Millis) -> Result<Option<Lease>>;
+    /// Extends the lease; false when it is no longer ours.
+    async fn renew_lease(&self, lease: &Lease, ttl_ms: i64, now: Millis) -> Result<bool>;
+    async fn release_lease(&self, lease: &Lease) -> Result<()>;
+    /// Reserves up to `limit` due messages: highest priority first, round-robin between
+    /// campaigns of equal priority, oldest first within a campaign.
+    async fn claim(&self, lease: &Lease, limit: usize, now: Millis) -> Result<Vec<ClaimedMessage>>;
+    /// Durably marks claimed messages `sending` (attempts + 1) just before their requests;
+    /// returns the ids that moved (a paused or cancelled campaign's messages do not).
+    async fn mark_sending(&self, lease: &Lease, ids: &[i64], now: Millis) -> Result<Vec<i64>>;
+    /// Returns claimed messages that will not be attempted now to `queued`.
+    async fn release_claimed(&self, lease: &Lease, ids: &[i64], now: Millis) -> Result<()>;
+    /// Group-commits the outcomes of attempts; completes campaigns with nothing left to
+    /// send and returns the campaigns touched, as they are after the write.
+    async fn record_outcomes(&self, lease: &Lease, outcomes: &[Outcome], now: Millis) -> Result<Vec<CampaignRecord>>;
+    /// Pauses a running campaign for a reason of pregon's own; false when it was not running.
+    async fn pause_campaign(&self, campaign_id: &str, reason: PausedReason, detail: Option<&str>, now: Millis) -> Result<bool>;
+    /// Pauses every running campaign of a sender; returns their ids.
+    async fn pause_sender_campaigns(&self, sender_id: &str, reason: PausedReason, detail: Option<&str>, now: Millis) -> Result<Vec<String>>;
+    /// Messages still owed an attempt, across all tenants.
+    async fn queue_depth(&self) -> Result<i64>;
+    async fn running_campaigns(&self) -> Result<i64>;
+}

@@ -1,0 +1,295 @@
+//! The rows the store reads and writes, as plain data.
+
+use pregon_domain::{CampaignStatus, MessageStatus, PausedReason, SkipReason};
+use serde::{Deserialize, Serialize};
+
+/// Milliseconds since the Unix epoch, UTC.
+pub type Millis = i64;
+
+/// One page of a list.
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+/// `?limit=` and `?cursor=`, already bounded by the caller.
+#[derive(Debug, Clone, Default)]
+pub struct PageRequest {
+    pub limit: i64,
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Tenant {
+    pub id: String,
+    pub name: String,
+    pub webhook_secret: String,
+    pub created_at: Millis,
+}
+
+#[derive(Debug, Clone)]
+pub struct SenderRecord {
+    pub id: String,
+    pub tenant_id: String,
+    pub name: String,
+    pub provider: String,
+    pub phone_number: String,
+    /// Encrypted credentials; only the API layer holds the key.
+    pub credentials: Vec<u8>,
+    pub base_url: Option<String>,
+    pub messages_per_second: f64,
+    pub daily_limit: Option<i64>,
+    pub is_default: bool,
+    pub status: String,
+    pub quality_rating: Option<String>,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+}
+
+/// A partial update of a sender; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct SenderPatch {
+    pub name: Option<String>,
+    pub phone_number: Option<String>,
+    pub credentials: Option<Vec<u8>>,
+    pub base_url: Option<Option<String>>,
+    pub messages_per_second: Option<f64>,
+    pub daily_limit: Option<Option<i64>>,
+    pub is_default: Option<bool>,
+    pub status: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct TemplateRecord {
+    pub id: String,
+    pub tenant_id: String,
+    pub name: String,
+    pub language: String,
+    pub body: String,
+    pub header_image: Option<String>,
+    pub created_at: Millis,
+}
+
+#[derive(Debug, Clone)]
+pub struct OptOutRecord {
+    pub phone: String,
+    pub reason: Option<String>,
+    pub source: String,
+    pub created_at: Millis,
+}
+
+/// Exact message counts per state.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counts {
+    pub queued: i64,
+    pub claimed: i64,
+    pub sending: i64,
+    pub sent: i64,
+    pub delivered: i64,
+    pub read: i64,
+    pub failed: i64,
+    pub unknown: i64,
+    pub skipped: i64,
+    pub cancelled: i64,
+}
+
+impl Counts {
+    /// Every message counted once, in its current state.
+    pub fn total(&self) -> i64 {
+        self.queued
+            + self.claimed
+            + self.sending
+            + self.sent
+            + self.delivered
+            + self.read
+            + self.failed
+            + self.unknown
+            + self.skipped
+            + self.cancelled
+    }
+
+    /// Messages still owed an attempt.
+    pub fn pending(&self) -> i64 {
+        self.queued + self.claimed + self.sending
+    }
+
+    /// The counter of one state.
+    pub fn get_mut(&mut self, status: MessageStatus) -> &mut i64 {
+        match status {
+            MessageStatus::Queued => &mut self.queued,
+            MessageStatus::Claimed => &mut self.claimed,
+            MessageStatus::Sending => &mut self.sending,
+            MessageStatus::Sent => &mut self.sent,
+            MessageStatus::Delivered => &mut self.delivered,
+            MessageStatus::Read => &mut self.read,
+            MessageStatus::Failed => &mut self.failed,
+            MessageStatus::Unknown => &mut self.unknown,
+            MessageStatus::Skipped => &mut self.skipped,
+            MessageStatus::Cancelled => &mut self.cancelled,
+        }
+    }
+
+    /// Records one message moving from `from` to `to`.
+    pub fn shift(&mut self, from: MessageStatus, to: MessageStatus, n: i64) {
+        *self.get_mut(from) -= n;
+        *self.get_mut(to) += n;
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct CampaignRecord {
+    pub id: String,
+    pub tenant_id: String,
+    pub name: String,
+    pub sender_id: String,
+    pub template_id: String,
+    pub status: CampaignStatus,
+    pub paused_reason: Option<PausedReason>,
+    pub paused_detail: Option<String>,
+    pub priority: i64,
+    /// Schedule, rate plan, retry policy, auto-pause rule, webhook URL: see the API layer.
+    pub settings: serde_json::Value,
+    pub counts: Counts,
+    pub created_at: Millis,
+    pub started_at: Option<Millis>,
+    pub completed_at: Option<Millis>,
+    pub last_sent_at: Option<Millis>,
+    pub updated_at: Millis,
+}
+
+/// A campaign to create, with every contact already parsed and classified.
+#[derive(Debug, Clone)]
+pub struct NewCampaign {
+    pub id: String,
+    pub tenant_id: String,
+    pub name: String,
+    pub sender_id: String,
+    pub template_id: String,
+    /// `draft`, `scheduled` or `running`.
+    pub status: CampaignStatus,
+    pub priority: i64,
+    pub settings: serde_json::Value,
+    pub max_attempts: i64,
+    pub messages: Vec<NewMessage>,
+    pub now: Millis,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    /// E.164 when valid; what was given otherwise (kept to report it).
+    pub phone: String,
+    /// The contact's fields as a JSON object.
+    pub variables: String,
+    pub skip_reason: Option<SkipReason>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewSingleMessage {
+    pub tenant_id: String,
+    pub sender_id: String,
+    pub template_id: String,
+    pub phone: String,
+    pub variables: String,
+    pub priority: i64,
+    pub max_attempts: i64,
+    /// Not before this time (`send_at`), or now.
+    pub send_at: Millis,
+    pub now: Millis,
+}
+
+#[derive(Debug, Clone)]
+pub struct MessageRecord {
+    pub id: i64,
+    pub tenant_id: String,
+    pub campaign_id: Option<String>,
+    pub sender_id: String,
+    pub template_id: String,
+    pub phone: String,
+    pub variables: String,
+    pub status: MessageStatus,
+    pub skip_reason: Option<String>,
+    pub priority: i64,
+    pub attempts: i64,
+    pub next_attempt_at: Millis,
+    pub provider_message_id: Option<String>,
+    pub error_code: Option<String>,
+    pub error_message: Option<String>,
+    pub created_at: Millis,
+    pub sent_at: Option<Millis>,
+    pub delivered_at: Option<Millis>,
+    pub read_at: Option<Millis>,
+}
+
+#[derive(Debug, Clone)]
+pub struct EventRecord {
+    pub status: String,
+    pub detail: Option<serde_json::Value>,
+    pub at: Millis,
+}
+
+/// A running dispatcher process.
+#[derive(Debug, Clone)]
+pub struct DispatcherInfo {
+    pub id: String,
+    pub host: String,
+    pub pid: i64,
+    pub version: String,
+    pub now: Millis,
+}
+
+#[derive(Debug, Clone)]
+pub struct DispatcherRecord {
+    pub id: String,
+    pub host: String,
+    pub pid: i64,
+    pub version: String,
+    pub started_at: Millis,
+    pub last_heartbeat_at: Millis,
+    pub current_rate: f64,
+    pub senders: Vec<String>,
+}
+
+/// A sender lease: only its holder sends for the sender, and only under this epoch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    pub sender_id: String,
+    pub owner_id: String,
+    pub epoch: i64,
+}
+
+/// A message reserved for sending.
+#[derive(Debug, Clone)]
+pub struct ClaimedMessage {
+    pub id: i64,
+    pub campaign_id: Option<String>,
+    pub template_id: String,
+    pub phone: String,
+    pub variables: String,
+    /// Attempts made before this one.
+    pub attempts: i64,
+    pub max_attempts: i64,
+}
+
+/// What became of one attempt.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub message_id: i64,
+    pub kind: OutcomeKind,
+}
+
+#[derive(Debug, Clone)]
+pub enum OutcomeKind {
+    /// The provider accepted it. `recorded_text` is what the sandbox "sent".
+    Sent { provider_message_id: String, recorded_text: Option<String> },
+    /// Try again at `next_attempt_at`.
+    Retry { next_attempt_at: Millis, error_code: String, error_message: String },
+    /// Failed for good.
+    Failed { error_code: String, error_message: String },
+    /// The request may or may not have been accepted (its answer never came): never
+    /// re-sent silently.
+    Unknown { error_code: String, error_message: String },
+    /// Not attempted after all (the sender was refused before sending): back to `queued`
+    /// without spending the attempt.
+    Requeue { error_code: String, error_message: String },
+}

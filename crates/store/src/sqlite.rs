@@ -1,0 +1,1408 @@
+//! The embedded store: one SQLite file in WAL mode.
+//!
+//! Writes go through a pool of one connection and start with `BEGIN IMMEDIATE`, so writers
+//! queue in-process instead of failing with `SQLITE_BUSY`, and another process on the same
+//! file waits on the busy timeout. Reads use their own pool and never block writes (WAL).
+//! Batched writes pass one JSON array and expand it with `json_each`, so a group commit of a
+//! thousand outcomes is one statement.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use pregon_domain::state::CampaignAction;
+use pregon_domain::{CampaignStatus, MessageStatus, PausedReason};
+use serde_json::json;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::{Row, Sqlite, SqlitePool, Transaction};
+
+use crate::*;
+
+/// The SQLite store.
+#[derive(Clone)]
+pub struct SqliteStore {
+    writer: SqlitePool,
+    reader: SqlitePool,
+}
+
+const CAMPAIGN_COLUMNS: &str = "campaign_id, tenant_id, name, sender_id, template_id, status, paused_reason, \
+    paused_detail, priority, settings, n_queued, n_claimed, n_sending, n_sent, n_delivered, n_read, n_failed, \
+    n_unknown, n_skipped, n_cancelled, created_at, started_at, completed_at, last_sent_at, updated_at";
+
+const MESSAGE_COLUMNS: &str = "message_id, tenant_id, campaign_id, sender_id, template_id, phone, variables, status, \
+    skip_reason, priority, attempts, next_attempt_at, provider_message_id, error_code, error_message, created_at, \
+    sent_at, delivered_at, read_at";
+
+const SENDER_COLUMNS: &str = "sender_id, tenant_id, name, provider, phone_number, credentials, base_url, \
+    messages_per_second, daily_limit, is_default, status, quality_rating, created_at, updated_at";
+
+/// Rows per statement when inserting a campaign's messages.
+const INSERT_CHUNK: usize = 5_000;
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at a `sqlite://` URL.
+    pub async fn connect(url: &str) -> Result<Self> {
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(|_| StoreError::UnsupportedUrl(url.to_string()))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // FULL: a committed `sending` survives even a power cut, so a message the provider
+            // may have accepted is never silently re-sent. Group commits keep fsyncs few.
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(30))
+            .pragma("cache_size", "-32000")
+            .pragma("temp_store", "memory");
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(60))
+            .connect_with(options.clone())
+            .await?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(4)
+            .acquire_timeout(Duration::from_secs(60))
+            .connect_with(options.read_only(true))
+            .await?;
+        Ok(SqliteStore { writer, reader })
+    }
+
+    async fn write(&self) -> Result<Transaction<'static, Sqlite>> {
+        Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
+    }
+}
+
+fn page_of<T>(mut items: Vec<T>, limit: i64, cursor_of: impl Fn(&T) -> String) -> Page<T> {
+    let next_cursor = if items.len() as i64 > limit {
+        items.truncate(limit as usize);
+        items.last().map(&cursor_of)
+    } else {
+        None
+    };
+    Page { items, next_cursor }
+}
+
+fn parse_enum<T: FromStr>(value: &str) -> Result<T> {
+    value.parse().map_err(|_| StoreError::Corrupt(format!("unexpected state {value:?}")))
+}
+
+fn campaign_from_row(row: &SqliteRow) -> Result<CampaignRecord> {
+    let settings: String = row.try_get("settings")?;
+    let paused_reason: Option<String> = row.try_get("paused_reason")?;
+    Ok(CampaignRecord {
+        id: row.try_get("campaign_id")?,
+        tenant_id: row.try_get("tenant_id")?,
+        name: row.try_get("name")?,
+        sender_id: row.try_get("sender_id")?,
+        template_id: row.try_get("template_id")?,
+        status: parse_enum(row.try_get::<&str, _>("status")?)?,
+        paused_reason: paused_reason.as_deref().map(parse_enum).transpose()?,
+        paused_detail: row.try_get("paused_detail")?,
+        priority: row.try_get("priority")?,
+        settings: serde_json::from_str(&settings).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        counts: Counts {
+            queued: row.try_get("n_queued")?,
+            claimed: row.try_get("n_claimed")?,
+            sending: row.try_get("n_sending")?,
+            sent: row.try_get("n_sent")?,
+            delivered: row.try_get("n_delivered")?,
+            read: row.try_get("n_read")?,
+            failed: row.try_get("n_failed")?,
+            unknown: row.try_get("n_unknown")?,
+            skipped: row.try_get("n_skipped")?,
+            cancelled: row.try_get("n_cancelled")?,
+        },
+        created_at: row.try_get("created_at")?,
+        started_at: row.try_get("started_at")?,
+        completed_at: row.try_get("completed_at")?,
+        last_sent_at: row.try_get("last_sent_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+fn message_from_row(row: &SqliteRow) -> Result<MessageRecord> {
+    Ok(MessageRecord {
+        id: row.try_get("message_id")?,
+        tenant_id: row.try_get("tenant_id")?,
+        campaign_id: row.try_get("campaign_id")?,
+        sender_id: row.try_get("sender_id")?,
+        template_id: row.try_get("template_id")?,
+        phone: row.try_get("phone")?,
+        variables: row.try_get("variables")?,
+        status: parse_enum(row.try_get::<&str, _>("status")?)?,
+        skip_reason: row.try_get("skip_reason")?,
+        priority: row.try_get("priority")?,
+        attempts: row.try_get("attempts")?,
+        next_attempt_at: row.try_get("next_attempt_at")?,
+        provider_message_id: row.try_get("provider_message_id")?,
+        error_code: row.try_get("error_code")?,
+        error_message: row.try_get("error_message")?,
+        created_at: row.try_get("created_at")?,
+        sent_at: row.try_get("sent_at")?,
+        delivered_at: row.try_get("delivered_at")?,
+        read_at: row.try_get("read_at")?,
+    })
+}
+
+fn sender_from_row(row: &SqliteRow) -> Result<SenderRecord> {
+    Ok(SenderRecord {
+        id: row.try_get("sender_id")?,
+        tenant_id: row.try_get("tenant_id")?,
+        name: row.try_get("name")?,
+        provider: row.try_get("provider")?,
+        phone_number: row.try_get("phone_number")?,
+        credentials: row.try_get("credentials")?,
+        base_url: row.try_get("base_url")?,
+        messages_per_second: row.try_get("messages_per_second")?,
+        daily_limit: row.try_get("daily_limit")?,
+        is_default: row.try_get("is_default")?,
+        status: row.try_get("status")?,
+        quality_rating: row.try_get("quality_rating")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+fn template_from_row(row: &SqliteRow) -> Result<TemplateRecord> {
+    Ok(TemplateRecord {
+        id: row.try_get("template_id")?,
+        tenant_id: row.try_get("tenant_id")?,
+        name: row.try_get("name")?,
+        language: row.try_get("language")?,
+        body: row.try_get("body")?,
+        header_image: row.try_get("header_image")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+fn tenant_from_row(row: &SqliteRow) -> Result<Tenant> {
+    Ok(Tenant {
+        id: row.try_get("tenant_id")?,
+        name: row.try_get("name")?,
+        webhook_secret: row.try_get("webhook_secret")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+/// Adds per-campaign count changes in one statement per campaign.
+async fn apply_deltas(
+    tx: &mut Transaction<'static, Sqlite>,
+    deltas: &BTreeMap<String, Counts>,
+    last_sent_at: Option<Millis>,
+    now: Millis,
+) -> Result<()> {
+    for (campaign_id, d) in deltas {
+        sqlx::query(
+            "update campaign set n_queued = n_queued + ?, n_claimed = n_claimed + ?, n_sending = n_sending + ?, \
+             n_sent = n_sent + ?, n_delivered = n_delivered + ?, n_read = n_read + ?, n_failed = n_failed + ?, \
+             n_unknown = n_unknown + ?, n_skipped = n_skipped + ?, n_cancelled = n_cancelled + ?, \
+             last_sent_at = case when ? > 0 then coalesce(?, last_sent_at) else last_sent_at end, updated_at = ? \
+             where campaign_id = ?",
+        )
+        .bind(d.queued)
+        .bind(d.claimed)
+        .bind(d.sending)
+        .bind(d.sent)
+        .bind(d.delivered)
+        .bind(d.read)
+        .bind(d.failed)
+        .bind(d.unknown)
+        .bind(d.skipped)
+        .bind(d.cancelled)
+        .bind(d.sent)
+        .bind(last_sent_at)
+        .bind(now)
+        .bind(campaign_id)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Completes running campaigns with nothing left to send.
+async fn complete_if_done(tx: &mut Transaction<'static, Sqlite>, campaign_id: &str, now: Millis) -> Result<()> {
+    sqlx::query(
+        "update campaign set status = 'completed', completed_at = ?, updated_at = ? \
+         where campaign_id = ? and status = 'running' and n_queued + n_claimed + n_sending = 0",
+    )
+    .bind(now)
+    .bind(now)
+    .bind(campaign_id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Moves every message of `campaign_id` in `from` to `to`, keeping the counters exact.
+async fn move_campaign_messages(
+    tx: &mut Transaction<'static, Sqlite>,
+    campaign_id: &str,
+    from: MessageStatus,
+    to: MessageStatus,
+    reset_attempts: bool,
+    now: Millis,
+) -> Result<i64> {
+    let moved = sqlx::query(
+        "update message set status = ?, lease_epoch = null, updated_at = ?, \
+         attempts = case when ? then 0 else attempts end, next_attempt_at = case when ? then 0 else next_attempt_at end \
+         where campaign_id = ? and status = ?",
+    )
+    .bind(to.as_str())
+    .bind(now)
+    .bind(reset_attempts)
+    .bind(reset_attempts)
+    .bind(campaign_id)
+    .bind(from.as_str())
+    .execute(&mut **tx)
+    .await?
+    .rows_affected() as i64;
+    if moved > 0 {
+        let mut d = Counts::default();
+        d.shift(from, to, moved);
+        apply_deltas(tx, &BTreeMap::from([(campaign_id.to_string(), d)]), None, now).await?;
+    }
+    Ok(moved)
+}
+
+/// Sets a campaign's status and the timestamps that go with it.
+async fn set_campaign_status(
+    tx: &mut Transaction<'static, Sqlite>,
+    campaign_id: &str,
+    now: Millis,
+    to: CampaignStatus,
+    reason: Option<PausedReason>,
+) -> Result<()> {
+    sqlx::query(
+        "update campaign set status = ?1, paused_reason = ?2, paused_detail = null, updated_at = ?3, \
+         started_at = case when ?1 = 'running' then coalesce(started_at, ?3) else started_at end, \
+         completed_at = case when ?1 in ('completed', 'cancelled', 'failed') then ?3 else null end \
+         where campaign_id = ?4",
+    )
+    .bind(to.as_str())
+    .bind(reason.map(|r| r.as_str()))
+    .bind(now)
+    .bind(campaign_id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+async fn check_lease(tx: &mut Transaction<'static, Sqlite>, lease: &Lease, now: Millis) -> Result<()> {
+    let held = sqlx::query("select 1 from sender_lease where sender_id = ? and owner_id = ? and epoch = ? and expires_at > ?")
+        .bind(&lease.sender_id)
+        .bind(&lease.owner_id)
+        .bind(lease.epoch)
+        .bind(now)
+        .fetch_optional(&mut **tx)
+        .await?;
+    held.map(|_| ()).ok_or(StoreError::LeaseLost)
+}
+
+fn ids_json(ids: &[i64]) -> String {
+    serde_json::to_string(ids).unwrap_or_else(|_| "[]".into())
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn migrate(&self) -> Result<()> {
+        sqlx::migrate!("./migrations/sqlite").run(&self.writer).await?;
+        Ok(())
+    }
+
+    async fn ping(&self) -> Result<()> {
+        sqlx::query("select 1").execute(&self.reader).await?;
+        Ok(())
+    }
+
+    async fn create_tenant(&self, name: &str, webhook_secret: &str, now: Millis) -> Result<Tenant> {
+        let id = pregon_domain::id::new_id("ten");
+        let mut tx = self.write().await?;
+        sqlx::query("insert into tenant (tenant_id, name, webhook_secret, created_at) values (?, ?, ?, ?)")
+            .bind(&id)
+            .bind(name)
+            .bind(webhook_secret)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(Tenant { id, name: name.to_string(), webhook_secret: webhook_secret.to_string(), created_at: now })
+    }
+
+    async fn tenant_count(&self) -> Result<i64> {
+        Ok(sqlx::query_scalar("select count(*) from tenant").fetch_one(&self.reader).await?)
+    }
+
+    async fn add_api_key(&self, tenant_id: &str, key_hash: &str, prefix: &str, now: Millis) -> Result<()> {
+        let mut tx = self.write().await?;
+        sqlx::query("insert into api_key (api_key_id, tenant_id, key_hash, prefix, created_at) values (?, ?, ?, ?, ?)")
+            .bind(pregon_domain::id::new_id("key"))
+            .bind(tenant_id)
+            .bind(key_hash)
+            .bind(prefix)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn tenant_by_api_key(&self, key_hash: &str) -> Result<Option<Tenant>> {
+        let row = sqlx::query(
+            "select t.tenant_id, t.name, t.webhook_secret, t.created_at from api_key k \
+             join tenant t on t.tenant_id = k.tenant_id where k.key_hash = ?",
+        )
+        .bind(key_hash)
+        .fetch_optional(&self.reader)
+        .await?;
+        row.as_ref().map(tenant_from_row).transpose()
+    }
+
+    async fn insert_sender(&self, s: &SenderRecord) -> Result<()> {
+        let mut tx = self.write().await?;
+        if s.is_default {
+            sqlx::query("update sender set is_default = 0 where tenant_id = ? and is_default = 1")
+                .bind(&s.tenant_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query(&format!(
+            "insert into sender ({SENDER_COLUMNS}) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        ))
+        .bind(&s.id)
+        .bind(&s.tenant_id)
+        .bind(&s.name)
+        .bind(&s.provider)
+        .bind(&s.phone_number)
+        .bind(&s.credentials)
+        .bind(&s.base_url)
+        .bind(s.messages_per_second)
+        .bind(s.daily_limit)
+        .bind(s.is_default)
+        .bind(&s.status)
+        .bind(&s.quality_rating)
+        .bind(s.created_at)
+        .bind(s.updated_at)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn list_senders(&self, tenant_id: &str, page: &PageRequest) -> Result<Page<SenderRecord>> {
+        let rows = sqlx::query(&format!(
+            "select {SENDER_COLUMNS} from sender where tenant_id = ? and deleted_at is null and sender_id > ? \
+             order by sender_id limit ?"
+        ))
+        .bind(tenant_id)
+        .bind(page.cursor.as_deref().unwrap_or(""))
+        .bind(page.limit + 1)
+        .fetch_all(&self.reader)
+        .await?;
+        let items = rows.iter().map(sender_from_row).collect::<Result<Vec<_>>>()?;
+        Ok(page_of(items, page.limit, |s| s.id.clone()))
+    }
+
+    async fn get_sender(&self, tenant_id: &str, sender_id: &str) -> Result<SenderRecord> {
+        let row = sqlx::query(&format!(
+            "select {SENDER_COLUMNS} from sender where tenant_id = ? and sender_id = ? and deleted_at is null"
+        ))
+        .bind(tenant_id)
+        .bind(sender_id)
+        .fetch_one(&self.reader)
+        .await?;
+        sender_from_row(&row)
+    }
+
+    async fn sender_by_id(&self, sender_id: &str) -> Result<SenderRecord> {
+        let row = sqlx::query(&format!("select {SENDER_COLUMNS} from sender where sender_id = ?"))
+            .bind(sender_id)
+            .fetch_one(&self.reader)
+            .await?;
+        sender_from_row(&row)
+    }
+
+    async fn default_sender(&self, tenant_id: &str) -> Result<Option<SenderRecord>> {
+        let row = sqlx::query(&format!(
+            "select {SENDER_COLUMNS} from sender where tenant_id = ? and is_default = 1 and deleted_at is null"
+        ))
+        .bind(tenant_id)
+        .fetch_optional(&self.reader)
+        .await?;
+        row.as_ref().map(sender_from_row).transpose()
+    }
+
+    async fn update_sender(&self, tenant_id: &str, sender_id: &str, p: &SenderPatch, now: Millis) -> Result<SenderRecord> {
+        let mut tx = self.write().await?;
+        let exists = sqlx::query("select 1 from sender where tenant_id = ? and sender_id = ? and deleted_at is null")
+            .bind(tenant_id)
+            .bind(sender_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if exists.is_none() {
+            return Err(StoreError::NotFound);
+        }
+        if p.is_default == Some(true) {
+            sqlx::query("update sender set is_default = 0 where tenant_id = ? and is_default = 1")
+                .bind(tenant_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query(
+            "update sender set name = coalesce(?, name), phone_number = coalesce(?, phone_number), \
+             credentials = coalesce(?, credentials), \
+             base_url = case when ? then ? else base_url end, \
+             messages_per_second = coalesce(?, messages_per_second), \
+             daily_limit = case when ? then ? else daily_limit end, \
+             is_default = coalesce(?, is_default), status = coalesce(?, status), updated_at = ? \
+             where tenant_id = ? and sender_id = ?",
+        )
+        .bind(&p.name)
+        .bind(&p.phone_number)
+        .bind(&p.credentials)
+        .bind(p.base_url.is_some())
+        .bind(p.base_url.clone().flatten())
+        .bind(p.messages_per_second)
+        .bind(p.daily_limit.is_some())
+        .bind(p.daily_limit.flatten())
+        .bind(p.is_default)
+        .bind(&p.status)
+        .bind(now)
+        .bind(tenant_id)
+        .bind(sender_id)
+        .execute(&mut *tx)
+        .await?;
+        let row = sqlx::query(&format!("select {SENDER_COLUMNS} from sender where sender_id = ?"))
+            .bind(sender_id)
+            .fetch_one(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        sender_from_row(&row)
+    }
+
+    async fn delete_sender(&self, tenant_id: &str, sender_id: &str, now: Millis) -> Result<()> {
+        let mut tx = self.write().await?;
+        let busy: i64 = sqlx::query_scalar(
+            "select count(*) from campaign where sender_id = ? and tenant_id = ? \
+             and status in ('draft', 'scheduled', 'running', 'paused')",
+        )
+        .bind(sender_id)
+        .bind(tenant_id)
+        .fetch_one(&mut *tx)
+        .await?;
+        if busy > 0 {
+            return Err(StoreError::Conflict(format!(
+                "the sender has {busy} unfinished campaign(s); cancel them first"
+            )));
+        }
+        let done = sqlx::query(
+            "update sender set deleted_at = ?, is_default = 0, updated_at = ? \
+             where tenant_id = ? and sender_id = ? and deleted_at is null",
+        )
+        .bind(now)
+        .bind(now)
+        .bind(tenant_id)
+        .bind(sender_id)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn insert_template(&self, t: &TemplateRecord) -> Result<()> {
+        let mut tx = self.write().await?;
+        sqlx::query(
+            "insert into template (template_id, tenant_id, name, language, body, header_image, created_at) \
+             values (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&t.id)
+        .bind(&t.tenant_id)
+        .bind(&t.name)
+        .bind(&t.language)
+        .bind(&t.body)
+        .bind(&t.header_image)
+        .bind(t.created_at)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn list_templates(&self, tenant_id: &str, page: &PageRequest) -> Result<Page<TemplateRecord>> {
+        let rows = sqlx::query(
+            "select * from template where tenant_id = ? and deleted_at is null and template_id > ? \
+             order by template_id limit ?",
+        )
+        .bind(tenant_id)
+        .bind(page.cursor.as_deref().unwrap_or(""))
+        .bind(page.limit + 1)
+        .fetch_all(&self.reader)
+        .await?;
+        let items = rows.iter().map(template_from_row).collect::<Result<Vec<_>>>()?;
+        Ok(page_of(items, page.limit, |t| t.id.clone()))
+    }
+
+    async fn get_template(&self, tenant_id: &str, template_id: &str) -> Result<TemplateRecord> {
+        let row = sqlx::query("select * from template where tenant_id = ? and template_id = ? and deleted_at is null")
+            .bind(tenant_id)
+            .bind(template_id)
+            .fetch_one(&self.reader)
+            .await?;
+        template_from_row(&row)
+    }
+
+    async fn template_by_id(&self, template_id: &str) -> Result<TemplateRecord> {
+        let row = sqlx::query("select * from template where template_id = ?")
+            .bind(template_id)
+            .fetch_one(&self.reader)
+            .await?;
+        template_from_row(&row)
+    }
+
+    async fn delete_template(&self, tenant_id: &str, template_id: &str, now: Millis) -> Result<()> {
+        let mut tx = self.write().await?;
+        let done = sqlx::query(
+            "update template set deleted_at = ? where tenant_id = ? and template_id = ? and deleted_at is null",
+        )
+        .bind(now)
+        .bind(tenant_id)
+        .bind(template_id)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn add_opt_out(&self, tenant_id: &str, phone: &str, reason: Option<&str>, source: &str, now: Millis) -> Result<OptOutRecord> {
+        let mut tx = self.write().await?;
+        sqlx::query(
+            "insert into opt_out (tenant_id, phone, reason, source, created_at) values (?, ?, ?, ?, ?) \
+             on conflict (tenant_id, phone) do update set reason = coalesce(excluded.reason, opt_out.reason)",
+        )
+        .bind(tenant_id)
+        .bind(phone)
+        .bind(reason)
+        .bind(source)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        let row = sqlx::query("select phone, reason, source, created_at from opt_out where tenant_id = ? and phone = ?")
+            .bind(tenant_id)
+            .bind(phone)
+            .fetch_one(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(OptOutRecord {
+            phone: row.try_get("phone")?,
+            reason: row.try_get("reason")?,
+            source: row.try_get("source")?,
+            created_at: row.try_get("created_at")?,
+        })
+    }
+
+    async fn list_opt_outs(&self, tenant_id: &str, page: &PageRequest) -> Result<Page<OptOutRecord>> {
+        let rows = sqlx::query(
+            "select phone, reason, source, created_at from opt_out where tenant_id = ? and phone > ? \
+             order by phone limit ?",
+        )
+        .bind(tenant_id)
+        .bind(page.cursor.as_deref().unwrap_or(""))
+        .bind(page.limit + 1)
+        .fetch_all(&self.reader)
+        .await?;
+        let items = rows
+            .iter()
+            .map(|row| {
+                Ok(OptOutRecord {
+                    phone: row.try_get("phone")?,
+                    reason: row.try_get("reason")?,
+                    source: row.try_get("source")?,
+                    created_at: row.try_get("created_at")?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(page_of(items, page.limit, |o| o.phone.clone()))
+    }
+
+    async fn delete_opt_out(&self, tenant_id: &str, phone: &str) -> Result<()> {
+        let mut tx = self.write().await?;
+        let done = sqlx::query("delete from opt_out where tenant_id = ? and phone = ?")
+            .bind(tenant_id)
+            .bind(phone)
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn opted_out_phones(&self, tenant_id: &str) -> Result<HashSet<String>> {
+        let phones: Vec<String> = sqlx::query_scalar("select phone from opt_out where tenant_id = ?")
+            .bind(tenant_id)
+            .fetch_all(&self.reader)
+            .await?;
+        Ok(phones.into_iter().collect())
+    }
+
+    async fn create_campaign(&self, c: NewCampaign) -> Result<CampaignRecord> {
+        let mut counts = Counts::default();
+        for m in &c.messages {
+            if m.skip_reason.is_some() {
+                counts.skipped += 1;
+            } else {
+                counts.queued += 1;
+            }
+        }
+        let mut status = c.status;
+        let started_at = (status == CampaignStatus::Running).then_some(c.now);
+        let mut completed_at = None;
+        if status == CampaignStatus::Running && counts.pending() == 0 {
+            status = CampaignStatus::Completed;
+            completed_at = Some(c.now);
+        }
+        let mut tx = self.write().await?;
+        sqlx::query(
+            "insert into campaign (campaign_id, tenant_id, name, sender_id, template_id, status, priority, settings, \
+             n_queued, n_skipped, created_at, started_at, completed_at, updated_at) \
+             values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&c.id)
+        .bind(&c.tenant_id)
+        .bind(&c.name)
+        .bind(&c.sender_id)
+        .bind(&c.template_id)
+        .bind(status.as_str())
+        .bind(c.priority)
+        .bind(c.settings.to_string())
+        .bind(counts.queued)
+        .bind(counts.skipped)
+        .bind(c.now)
+        .bind(started_at)
+        .bind(completed_at)
+        .bind(c.now)
+        .execute(&mut *tx)
+        .await?;
+        for chunk in c.messages.chunks(INSERT_CHUNK) {
+            let rows: Vec<serde_json::Value> = chunk
+                .iter()
+                .map(|m| {
+                    json!([
+                        m.phone,
+                        m.variables,
+                        if m.skip_reason.is_some() { "skipped" } else { "queued" },
+                        m.skip_reason.map(|r| r.as_str())
+                    ])
+                })
+                .collect();
+            sqlx::query(
+                "insert into message (tenant_id, campaign_id, sender_id, template_id, phone, variables, status, \
+                 skip_reason, priority, max_attempts, created_at, updated_at) \
+                 select ?1, ?2, ?3, ?4, value ->> 0, value ->> 1, value ->> 2, value ->> 3, ?5, ?6, ?7, ?7 \
+                 from json_each(?8)",
+            )
+            .bind(&c.tenant_id)
+            .bind(&c.id)
+            .bind(&c.sender_id)
+            .bind(&c.template_id)
+            .bind(c.priority)
+            .bind(c.max_attempts)
+            .bind(c.now)
+            .bind(serde_json::Value::Array(rows).to_string())
+            .execute(&mut *tx)
+            .await?;
+        }
+        let row = sqlx::query(&format!("select {CAMPAIGN_COLUMNS} from campaign where campaign_id = ?"))
+            .bind(&c.id)
+            .fetch_one(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        campaign_from_row(&row)
+    }
+
+    async fn list_campaigns(&self, tenant_id: &str, status: Option<CampaignStatus>, page: &PageRequest) -> Result<Page<CampaignRecord>> {
+        let rows = sqlx::query(&format!(
+            "select {CAMPAIGN_COLUMNS} from campaign where tenant_id = ? and (? is null or status = ?) \
+             and (? is null or campaign_id < ?) order by campaign_id desc limit ?"
+        ))
+        .bind(tenant_id)
+        .bind(status.map(|s| s.as_str()))
+        .bind(status.map(|s| s.as_str()))
+        .bind(&page.cursor)
+        .bind(&page.cursor)
+        .bind(page.limit + 1)
+        .fetch_all(&self.reader)
+        .await?;
+        let items = rows.iter().map(campaign_from_row).collect::<Result<Vec<_>>>()?;
+        Ok(page_of(items, page.limit, |c| c.id.clone()))
+    }
+
+    async fn get_campaign(&self, tenant_id: &str, campaign_id: &str) -> Result<CampaignRecord> {
+        let row = sqlx::query(&format!(
+            "select {CAMPAIGN_COLUMNS} from campaign where tenant_id = ? and campaign_id = ?"
+        ))
+        .bind(tenant_id)
+        .bind(campaign_id)
+        .fetch_one(&self.reader)
+        .await?;
+        campaign_from_row(&row)
+    }
+
+    async fn campaign_by_id(&self, campaign_id: &str) -> Result<CampaignRecord> {
+        let row = sqlx::query(&format!("select {CAMPAIGN_COLUMNS} from campaign where campaign_id = ?"))
+            .bind(campaign_id)
+            .fetch_one(&self.reader)
+            .await?;
+        campaign_from_row(&row)
+    }
+
+    async fn apply_action(&self, tenant_id: &str, campaign_id: &str, action: CampaignAction, include_unknown: bool, now: Millis) -> Result<CampaignRecord> {
+        let mut tx = self.write().await?;
+        let status: String = sqlx::query_scalar("select status from campaign where tenant_id = ? and campaign_id = ?")
+            .bind(tenant_id)
+            .bind(campaign_id)
+            .fetch_one(&mut *tx)
+            .await?;
+        let from: CampaignStatus = parse_enum(&status)?;
+        if !from.allows(action) {
+            return Err(StoreError::IllegalTransition { action: action.as_str(), from });
+        }
+        match action {
+            CampaignAction::Start | CampaignAction::Resume => {
+                set_campaign_status(&mut tx, campaign_id, now, CampaignStatus::Running, None).await?;
+                complete_if_done(&mut tx, campaign_id, now).await?;
+            }
+            CampaignAction::Pause => {
+                set_campaign_status(&mut tx, campaign_id, now, CampaignStatus::Paused, Some(PausedReason::User)).await?;
+                // Claimed but not attempted: back in the queue. In-flight `sending` finish.
+                move_campaign_messages(&mut tx, campaign_id, MessageStatus::Claimed, MessageStatus::Queued, false, now).await?;
+            }
+            CampaignAction::Cancel => {
+                set_campaign_status(&mut tx, campaign_id, now, CampaignStatus::Cancelled, None).await?;
+                move_campaign_messages(&mut tx, campaign_id, MessageStatus::Queued, MessageStatus::Cancelled, false, now).await?;
+                move_campaign_messages(&mut tx, campaign_id, MessageStatus::Claimed, MessageStatus::Cancelled, false, now).await?;
+            }
+            CampaignAction::Retry => {
+                move_campaign_messages(&mut tx, campaign_id, MessageStatus::Failed, MessageStatus::Queued, true, now).await?;
+                if include_unknown {
+                    move_campaign_messages(&mut tx, campaign_id, MessageStatus::Unknown, MessageStatus::Queued, true, now).await?;
+                }
+                set_campaign_status(&mut tx, campaign_id, now, CampaignStatus::Running, None).await?;
+                complete_if_done(&mut tx, campaign_id, now).await?;
+            }
+        }
+        let row = sqlx::query(&format!("select {CAMPAIGN_COLUMNS} from campaign where campaign_id = ?"))
+            .bind(campaign_id)
+            .fetch_one(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        campaign_from_row(&row)
+    }
+
+    async fn list_messages(&self, tenant_id: &str, campaign_id: &str, status: Option<MessageStatus>, page: &PageRequest) -> Result<Page<MessageRecord>> {
+        let after: i64 = match &page.cursor {
+            None => 0,
+            Some(c) => c.parse().map_err(|_| StoreError::NotFound)?,
+        };
+        let rows = sqlx::query(&format!(
+            "select {MESSAGE_COLUMNS} from message where campaign_id = ? and tenant_id = ? \
+             and (? is null or status = ?) and message_id > ? order by message_id limit ?"
+        ))
+        .bind(campaign_id)
+        .bind(tenant_id)
+        .bind(status.map(|s| s.as_str()))
+        .bind(status.map(|s| s.as_str()))
+        .bind(after)
+        .bind(page.limit + 1)
+        .fetch_all(&self.reader)
+        .await?;
+        let items = rows.iter().map(message_from_row).collect::<Result<Vec<_>>>()?;
+        Ok(page_of(items, page.limit, |m| m.id.to_string()))
+    }
+
+    async fn insert_single_message(&self, m: NewSingleMessage) -> Result<MessageRecord> {
+        let mut tx = self.write().await?;
+        let id: i64 = sqlx::query_scalar(
+            "insert into message (tenant_id, sender_id, template_id, phone, variables, status, priority, \
+             max_attempts, next_attempt_at, created_at, updated_at) \
+             values (?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?) returning message_id",
+        )
+        .bind(&m.tenant_id)
+        .bind(&m.sender_id)
+        .bind(&m.template_id)
+        .bind(&m.phone)
+        .bind(&m.variables)
+        .bind(m.priority)
+        .bind(m.max_attempts)
+        .bind(m.send_at)
+        .bind(m.now)
+        .bind(m.now)
+        .fetch_one(&mut *tx)
+        .await?;
+        sqlx::query("insert into message_event (message_id, status, detail, at) values (?, 'queued', ?, ?)")
+            .bind(id)
+            .bind(json!({"send_at": m.send_at}).to_string())
+            .bind(m.now)
+            .execute(&mut *tx)
+            .await?;
+        let row = sqlx::query(&format!("select {MESSAGE_COLUMNS} from message where message_id = ?"))
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        message_from_row(&row)
+    }
+
+    async fn get_message(&self, tenant_id: &str, message_id: i64) -> Result<MessageRecord> {
+        let row = sqlx::query(&format!("select {MESSAGE_COLUMNS} from message where message_id = ? and tenant_id = ?"))
+            .bind(message_id)
+            .bind(tenant_id)
+            .fetch_one(&self.reader)
+            .await?;
+        message_from_row(&row)
+    }
+
+    async fn message_events(&self, message_id: i64) -> Result<Vec<EventRecord>> {
+        let rows = sqlx::query("select status, detail, at from message_event where message_id = ? order by message_event_id")
+            .bind(message_id)
+            .fetch_all(&self.reader)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let detail: Option<String> = row.try_get("detail")?;
+                Ok(EventRecord {
+                    status: row.try_get("status")?,
+                    detail: detail.and_then(|d| serde_json::from_str(&d).ok()),
+                    at: row.try_get("at")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn cancel_message(&self, tenant_id: &str, message_id: i64, now: Millis) -> Result<MessageRecord> {
+        let mut tx = self.write().await?;
+        let row = sqlx::query("select status, campaign_id from message where message_id = ? and tenant_id = ?")
+            .bind(message_id)
+            .bind(tenant_id)
+            .fetch_one(&mut *tx)
+            .await?;
+        let status: MessageStatus = parse_enum(row.try_get::<&str, _>("status")?)?;
+        let campaign_id: Option<String> = row.try_get("campaign_id")?;
+        if !matches!(status, MessageStatus::Queued | MessageStatus::Claimed) {
+            return Err(StoreError::Conflict(format!("the message is {status}; only a message not yet attempted can be cancelled")));
+        }
+        sqlx::query("update message set status = 'cancelled', lease_epoch = null, updated_at = ? where message_id = ?")
+            .bind(now)
+            .bind(message_id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("insert into message_event (message_id, status, at) values (?, 'cancelled', ?)")
+            .bind(message_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        if let Some(cid) = campaign_id {
+            let mut d = Counts::default();
+            d.shift(status, MessageStatus::Cancelled, 1);
+            apply_deltas(&mut tx, &BTreeMap::from([(cid.clone(), d)]), None, now).await?;
+            complete_if_done(&mut tx, &cid, now).await?;
+        }
+        let row = sqlx::query(&format!("select {MESSAGE_COLUMNS} from message where message_id = ?"))
+            .bind(message_id)
+            .fetch_one(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        message_from_row(&row)
+    }
+
+    async fn register_dispatcher(&self, d: &DispatcherInfo) -> Result<()> {
+        let mut tx = self.write().await?;
+        sqlx::query(
+            "insert into dispatcher (dispatcher_id, host, pid, version, started_at, last_heartbeat_at) \
+             values (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&d.id)
+        .bind(&d.host)
+        .bind(d.pid)
+        .bind(&d.version)
+        .bind(d.now)
+        .bind(d.now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn heartbeat_dispatcher(&self, dispatcher_id: &str, current_rate: f64, now: Millis) -> Result<()> {
+        let mut tx = self.write().await?;
+        sqlx::query("update dispatcher set last_heartbeat_at = ?, current_rate = ? where dispatcher_id = ?")
+            .bind(now)
+            .bind(current_rate)
+            .bind(dispatcher_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn remove_dispatcher(&self, dispatcher_id: &str) -> Result<()> {
+        let mut tx = self.write().await?;
+        sqlx::query("update sender_lease set expires_at = 0 where owner_id = ?")
+            .bind(dispatcher_id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("delete from dispatcher where dispatcher_id = ?")
+            .bind(dispatcher_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn list_dispatchers(&self) -> Result<Vec<DispatcherRecord>> {
+        let rows = sqlx::query("select * from dispatcher order by started_at").fetch_all(&self.reader).await?;
+        let leases = sqlx::query("select sender_id, owner_id from sender_lease where expires_at > ?")
+            .bind(chrono::Utc::now().timestamp_millis())
+            .fetch_all(&self.reader)
+            .await?;
+        let mut owned: HashMap<String, Vec<String>> = HashMap::new();
+        for l in &leases {
+            owned.entry(l.try_get("owner_id")?).or_default().push(l.try_get("sender_id")?);
+        }
+        rows.iter()
+            .map(|r| {
+                let id: String = r.try_get("dispatcher_id")?;
+                Ok(DispatcherRecord {
+                    senders: owned.remove(&id).unwrap_or_default(),
+                    id,
+                    host: r.try_get("host")?,
+                    pid: r.try_get("pid")?,
+                    version: r.try_get("version")?,
+                    started_at: r.try_get("started_at")?,
+                    last_heartbeat_at: r.try_get("last_heartbeat_at")?,
+                    current_rate: r.try_get("current_rate")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn senders_with_work(&self, now: Millis) -> Result<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "select s.sender_id from sender s where s.status = 'active' and ( \
+               exists (select 1 from campaign c where c.sender_id = s.sender_id and c.status = 'running') \
+               or exists (select 1 from message m where m.sender_id = s.sender_id and m.campaign_id is null \
+                          and m.status = 'queued' and m.next_attempt_at <= ?))",
+        )
+        .bind(now)
+        .fetch_all(&self.reader)
+        .await?)
+    }
+
+    async fn acquire_lease(&self, sender_id: &str, owner_id: &str, ttl_ms: i64, now: Millis) -> Result<Option<Lease>> {
+        let mut tx = self.write().await?;
+        let epoch: Option<i64> = sqlx::query_scalar(
+            "insert into sender_lease (sender_id, owner_id, epoch, expires_at) values (?1, ?2, 1, ?3) \
+             on conflict (sender_id) do update set owner_id = ?2, epoch = sender_lease.epoch + 1, expires_at = ?3 \
+             where sender_lease.expires_at <= ?4 or sender_lease.owner_id = ?2 \
+             returning epoch",
+        )
+        .bind(sender_id)
+        .bind(owner_id)
+        .bind(now + ttl_ms)
+        .bind(now)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(epoch) = epoch else {
+            return Ok(None);
+        };
+        // Recovery: whatever a previous owner left in flight.
+        let recovered = sqlx::query(
+            "update message set status = case status when 'claimed' then 'queued' else 'unknown' end, \
+             lease_epoch = case status when 'claimed' then null else lease_epoch end, updated_at = ? \
+             where sender_id = ? and status in ('claimed', 'sending') \
+             returning message_id, campaign_id, status",
+        )
+        .bind(now)
+        .bind(sender_id)
+        .fetch_all(&mut *tx)
+        .await?;
+        if !recovered.is_empty() {
+            let mut deltas: BTreeMap<String, Counts> = BTreeMap::new();
+            let mut unknown_ids = Vec::new();
+            for row in &recovered {
+                let to: MessageStatus = parse_enum(row.try_get::<&str, _>("status")?)?;
+                let from = if to == MessageStatus::Queued { MessageStatus::Claimed } else { MessageStatus::Sending };
+                if to == MessageStatus::Unknown {
+                    unknown_ids.push(row.try_get::<i64, _>("message_id")?);
+                }
+                if let Some(cid) = row.try_get::<Option<String>, _>("campaign_id")? {
+                    deltas.entry(cid).or_default().shift(from, to, 1);
+                }
+            }
+            sqlx::query(
+                "insert into message_event (message_id, status, detail, at) \
+                 select value, 'unknown', ?, ? from json_each(?)",
+            )
+            .bind(json!({"reason": "the dispatcher stopped while the request was in flight"}).to_string())
+            .bind(now)
+            .bind(ids_json(&unknown_ids))
+            .execute(&mut *tx)
+            .await?;
+            apply_deltas(&mut tx, &deltas, None, now).await?;
+            for cid in deltas.keys() {
+                complete_if_done(&mut tx, cid, now).await?;
+            }
+            tracing::warn!(sender_id, recovered = recovered.len(), unknown = unknown_ids.len(), "recovered in-flight messages");
+        }
+        tx.commit().await?;
+        Ok(Some(Lease { sender_id: sender_id.to_string(), owner_id: owner_id.to_string(), epoch }))
+    }
+
+    async fn renew_lease(&self, lease: &Lease, ttl_ms: i64, now: Millis) -> Result<bool> {
+        let mut tx = self.write().await?;
+        let done = sqlx::query(
+            "update sender_lease set expires_at = ? where sender_id = ? and owner_id = ? and epoch = ? and expires_at > ?",
+        )
+        .bind(now + ttl_ms)
+        .bind(&lease.sender_id)
+        .bind(&lease.owner_id)
+        .bind(lease.epoch)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn release_lease(&self, lease: &Lease) -> Result<()> {
+        let mut tx = self.write().await?;
+        sqlx::query("update sender_lease set expires_at = 0 where sender_id = ? and owner_id = ? and epoch = ?")
+            .bind(&lease.sender_id)
+            .bind(&lease.owner_id)
+            .bind(lease.epoch)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn claim(&self, lease: &Lease, limit: usize, now: Millis) -> Result<Vec<ClaimedMessage>> {
+        let mut tx = self.write().await?;
+        check_lease(&mut tx, lease, now).await?;
+        // Members of the queue: running campaigns, and this sender's single messages by priority.
+        let mut members: Vec<(i64, Option<String>)> = Vec::new();
+        for row in sqlx::query("select campaign_id, priority from campaign where sender_id = ? and status = 'running'")
+            .bind(&lease.sender_id)
+            .fetch_all(&mut *tx)
+            .await?
+        {
+            members.push((row.try_get("priority")?, Some(row.try_get("campaign_id")?)));
+        }
+        let single_priorities: Vec<i64> = sqlx::query_scalar(
+            "select distinct priority from message where sender_id = ? and campaign_id is null \
+             and status = 'queued' and next_attempt_at <= ?",
+        )
+        .bind(&lease.sender_id)
+        .bind(now)
+        .fetch_all(&mut *tx)
+        .await?;
+        members.extend(single_priorities.into_iter().map(|p| (p, None)));
+        // Highest priority first; ties keep a stable order (campaign ids are time-ordered).
+        members.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+
+        let mut claimed: Vec<ClaimedMessage> = Vec::new();
+        let mut deltas: BTreeMap<String, Counts> = BTreeMap::new();
+        let mut i = 0;
+        while i < members.len() && claimed.len() < limit {
+            let priority = members[i].0;
+            let mut group: Vec<Option<String>> = members[i..].iter().take_while(|m| m.0 == priority).map(|m| m.1.clone()).collect();
+            i += group.len();
+            // Round-robin: an equal share for each campaign of the group, again and again
+            // while some have messages left and there is room.
+            while !group.is_empty() && claimed.len() < limit {
+                let share = (limit - claimed.len()).div_ceil(group.len());
+                let mut still_full = Vec::new();
+                for member in group {
+                    let room = share.min(limit - claimed.len());
+                    if room == 0 {
+                        break;
+                    }
+                    let rows = match &member {
+                        Some(cid) => {
+                            sqlx::query(
+                                "update message set status = 'claimed', lease_epoch = ?1, updated_at = ?2 \
+                                 where message_id in (select message_id from message where campaign_id = ?3 \
+                                 and status = 'queued' and next_attempt_at <= ?2 order by message_id limit ?4) \
+                                 returning message_id, campaign_id, template_id, phone, variables, attempts, max_attempts",
+                            )
+                            .bind(lease.epoch)
+                            .bind(now)
+                            .bind(cid)
+                            .bind(room as i64)
+                            .fetch_all(&mut *tx)
+                            .await?
+                        }
+                        None => {
+                            sqlx::query(
+                                "update message set status = 'claimed', lease_epoch = ?1, updated_at = ?2 \
+                                 where message_id in (select message_id from message where sender_id = ?3 \
+                                 and campaign_id is null and priority = ?4 and status = 'queued' \
+                                 and next_attempt_at <= ?2 order by message_id limit ?5) \
+                                 returning message_id, campaign_id, template_id, phone, variables, attempts, max_attempts",
+                            )
+                            .bind(lease.epoch)
+                            .bind(now)
+                            .bind(&lease.sender_id)
+                            .bind(priority)
+                            .bind(room as i64)
+                            .fetch_all(&mut *tx)
+                            .await?
+                        }
+                    };
+                    let got = rows.len();
+                    for row in rows {
+                        claimed.push(ClaimedMessage {
+                            id: row.try_get("message_id")?,
+                            campaign_id: row.try_get("campaign_id")?,
+                            template_id: row.try_get("template_id")?,
+                            phone: row.try_get("phone")?,
+                            variables: row.try_get("variables")?,
+                            attempts: row.try_get("attempts")?,
+                            max_attempts: row.try_get("max_attempts")?,
+                        });
+                    }
+                    if let Some(cid) = &member {
+                        if got > 0 {
+                            deltas.entry(cid.clone()).or_default().shift(MessageStatus::Queued, MessageStatus::Claimed, got as i64);
+                        }
+                    }
+                    if got == room {
+                        still_full.push(member);
+                    }
+                }
+                group = still_full;
+            }
+        }
+        apply_deltas(&mut tx, &deltas, None, now).await?;
+        tx.commit().await?;
+        Ok(claimed)
+    }
+
+    async fn mark_sending(&self, lease: &Lease, ids: &[i64], now: Millis) -> Result<Vec<i64>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut tx = self.write().await?;
+        check_lease(&mut tx, lease, now).await?;
+        // Only messages still claimed under this epoch, of a campaign that is still running
+        // (or single messages), start their attempt.
+        let rows = sqlx::query(
+            "update message set status = 'sending', attempts = attempts + 1, updated_at = ?1 \
+             where message_id in (select value from json_each(?2)) and status = 'claimed' and lease_epoch = ?3 \
+             and (campaign_id is null or exists (select 1 from campaign c where c.campaign_id = message.campaign_id \
+                  and c.status = 'running')) \
+             returning message_id, campaign_id",
+        )
+        .bind(now)
+        .bind(ids_json(ids))
+        .bind(lease.epoch)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut moved = Vec::with_capacity(rows.len());
+        let mut deltas: BTreeMap<String, Counts> = BTreeMap::new();
+        for row in &rows {
+            moved.push(row.try_get::<i64, _>("message_id")?);
+            if let Some(cid) = row.try_get::<Option<String>, _>("campaign_id")? {
+                deltas.entry(cid).or_default().shift(MessageStatus::Claimed, MessageStatus::Sending, 1);
+            }
+        }
+        apply_deltas(&mut tx, &deltas, None, now).await?;
+        tx.commit().await?;
+        Ok(moved)
+    }
+
+    async fn release_claimed(&self, lease: &Lease, ids: &[i64], now: Millis) -> Result<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.write().await?;
+        let rows = sqlx::query(
+            "update message set status = 'queued', lease_epoch = null, updated_at = ?1 \
+             where message_id in (select value from json_each(?2)) and status = 'claimed' and lease_epoch = ?3 \
+             returning campaign_id",
+        )
+        .bind(now)
+        .bind(ids_json(ids))
+        .bind(lease.epoch)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut deltas: BTreeMap<String, Counts> = BTreeMap::new();
+        for row in &rows {
+            if let Some(cid) = row.try_get::<Option<String>, _>("campaign_id")? {
+                deltas.entry(cid).or_default().shift(MessageStatus::Claimed, MessageStatus::Queued, 1);
+            }
+        }
+        apply_deltas(&mut tx, &deltas, None, now).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn record_outcomes(&self, lease: &Lease, outcomes: &[Outcome], now: Millis) -> Result<Vec<CampaignRecord>> {
+        if outcomes.is_empty() {
+            return Ok(Vec::new());
+        }
+        // [id, status, provider id, error code, error message, next attempt, spend attempt]
+        let rows: Vec<serde_json::Value> = outcomes
+            .iter()
+            .map(|o| match &o.kind {
+                OutcomeKind::Sent { provider_message_id, .. } => {
+                    json!([o.message_id, "sent", provider_message_id, null, null, null, 1])
+                }
+                OutcomeKind::Unknown { error_code, error_message } => {
+                    json!([o.message_id, "unknown", null, error_code, error_message, null, 1])
+                }
+                OutcomeKind::Retry { next_attempt_at, error_code, error_message } => {
+                    json!([o.message_id, "queued", null, error_code, error_message, next_attempt_at, 1])
+                }
+                OutcomeKind::Failed { error_code, error_message } => {
+                    json!([o.message_id, "failed", null, error_code, error_message, null, 1])
+                }
+                OutcomeKind::Requeue { error_code, error_message } => {
+                    json!([o.message_id, "queued", null, error_code, error_message, now, 0])
+                }
+            })
+            .collect();
+        let recorded: HashMap<i64, &str> = outcomes
+            .iter()
+            .filter_map(|o| match &o.kind {
+                OutcomeKind::Sent { recorded_text: Some(t), .. } => Some((o.message_id, t.as_str())),
+                _ => None,
+            })
+            .collect();
+        let mut tx = self.write().await?;
+        let updated = sqlx::query(
+            "update message set status = v.status, \
+               provider_message_id = coalesce(v.pid, message.provider_message_id), \
+               error_code = v.code, error_message = v.msg, \
+               next_attempt_at = coalesce(v.next, message.next_attempt_at), \
+               attempts = message.attempts - 1 + v.spend, \
+               lease_epoch = case when v.status = 'queued' then null else message.lease_epoch end, \
+               sent_at = case when v.status = 'sent' then ?1 else message.sent_at end, updated_at = ?1 \
+             from (select value ->> 0 as id, value ->> 1 as status, value ->> 2 as pid, value ->> 3 as code, \
+                          value ->> 4 as msg, value ->> 5 as next, value ->> 6 as spend from json_each(?2)) as v \
+             where message.message_id = v.id and message.status = 'sending' and message.lease_epoch = ?3 \
+             returning message.message_id, message.campaign_id, message.status, message.provider_message_id, \
+                       message.error_code, message.error_message, message.next_attempt_at",
+        )
+        .bind(now)
+        .bind(serde_json::Value::Array(rows).to_string())
+        .bind(lease.epoch)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut deltas: BTreeMap<String, Counts> = BTreeMap::new();
+        let mut events = Vec::with_capacity(updated.len());
+        let mut any_sent = false;
+        for row in &updated {
+            let id: i64 = row.try_get("message_id")?;
+            let to: MessageStatus = parse_enum(row.try_get::<&str, _>("status")?)?;
+            any_sent |= to == MessageStatus::Sent;
+            if let Some(cid) = row.try_get::<Option<String>, _>("campaign_id")? {
+                deltas.entry(cid).or_default().shift(MessageStatus::Sending, to, 1);
+            }
+            let detail = match to {
+                MessageStatus::Sent => match recorded.get(&id) {
+                    Some(text) => json!({"provider_message_id": row.try_get::<Option<String>, _>("provider_message_id")?, "text": text}),
+                    None => json!({"provider_message_id": row.try_get::<Option<String>, _>("provider_message_id")?}),
+                },
+                _ => json!({
+                    "error_code": row.try_get::<Option<String>, _>("error_code")?,
+                    "error_message": row.try_get::<Option<String>, _>("error_message")?,
+                    "next_attempt_at": (to == MessageStatus::Queued).then(|| row.try_get::<i64, _>("next_attempt_at")).transpose()?,
+                }),
+            };
+            events.push(json!([id, to.as_str(), detail.to_string()]));
+        }
+        sqlx::query(
+            "insert into message_event (message_id, status, detail, at) \
+             select value ->> 0, value ->> 1, value ->> 2, ? from json_each(?)",
+        )
+        .bind(now)
+        .bind(serde_json::Value::Array(events).to_string())
+        .execute(&mut *tx)
+        .await?;
+        apply_deltas(&mut tx, &deltas, any_sent.then_some(now), now).await?;
+        let mut touched = Vec::with_capacity(deltas.len());
+        for cid in deltas.keys() {
+            complete_if_done(&mut tx, cid, now).await?;
+            let row = sqlx::query(&format!("select {CAMPAIGN_COLUMNS} from campaign where campaign_id = ?"))
+                .bind(cid)
+                .fetch_one(&mut *tx)
+                .await?;
+            touched.push(campaign_from_row(&row)?);
+        }
+        tx.commit().await?;
+        Ok(touched)
+    }
+
+    async fn pause_campaign(&self, campaign_id: &str, reason: PausedReason, detail: Option<&str>, now: Millis) -> Result<bool> {
+        let mut tx = self.write().await?;
+        let done = sqlx::query(
+            "update campaign set status = 'paused', paused_reason = ?, paused_detail = ?, updated_at = ? \
+             where campaign_id = ? and status = 'running'",
+        )
+        .bind(reason.as_str())
+        .bind(detail)
+        .bind(now)
+        .bind(campaign_id)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 1 {
+            move_campaign_messages(&mut tx, campaign_id, MessageStatus::Claimed, MessageStatus::Queued, false, now).await?;
+        }
+        tx.commit().await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn pause_sender_campaigns(&self, sender_id: &str, reason: PausedReason, detail: Option<&str>, now: Millis) -> Result<Vec<String>> {
+        let mut tx = self.write().await?;
+        let ids: Vec<String> = sqlx::query_scalar(
+            "update campaign set status = 'paused', paused_reason = ?, paused_detail = ?, updated_at = ? \
+             where sender_id = ? and status = 'running' returning campaign_id",
+        )
+        .bind(reason.as_str())
+        .bind(detail)
+        .bind(now)
+        .bind(sender_id)
+        .fetch_all(&mut *tx)
+        .await?;
+        for id in &ids {
+            move_campaign_messages(&mut tx, id, MessageStatus::Claimed, MessageStatus::Queued, false, now).await?;
+        }
+        tx.commit().await?;
+        Ok(ids)
+    }
+
+    async fn queue_depth(&self) -> Result<i64> {
+        let campaigns: i64 = sqlx::query_scalar(
+            "select coalesce(sum(n_queued + n_claimed + n_sending), 0) from campaign where status in ('running', 'paused', 'scheduled', 'draft')",
+        )
+        .fetch_one(&self.reader)
+        .await?;
+        let singles: i64 = sqlx::query_scalar(
+            "select count(*) from message where campaign_id is null and status in ('queued', 'claimed', 'sending')",
+        )
+        .fetch_one(&self.reader)
+        .await?;
+        Ok(campaigns + singles)
+    }
+
+    async fn running_campaigns(&self) -> Result<i64> {
+        Ok(sqlx::query_scalar("select count(*) from campaign where status = 'running'").fetch_one(&self.reader).await?)
+    }
+}
