@@ -24,7 +24,9 @@ pub struct Region(CountryId);
 pub enum PhoneError {
     #[error("the phone number is empty")]
     Empty,
-    #[error("the phone number contains characters other than digits, spaces, dashes, dots, parentheses and a leading +")]
+    #[error(
+        "the phone number contains characters other than digits, spaces, dashes, dots, parentheses and a leading +"
+    )]
     InvalidCharacters,
     #[error("the phone number has too few or too many digits")]
     BadLength,
@@ -128,7 +130,10 @@ impl PhoneNumber {
 
     /// The region the number belongs to, when libphonenumber knows it.
     pub fn region(&self) -> Option<Region> {
-        phonenumber::parse(None, &self.0).ok().and_then(|p| p.country().id()).map(Region)
+        phonenumber::parse(None, &self.0)
+            .ok()
+            .and_then(|p| p.country().id())
+            .map(Region)
     }
 }
 
@@ -154,36 +159,69 @@ mod tests {
 
     #[test]
     fn international_forms_parse_to_e164() {
-        assert_eq!(PhoneNumber::parse("+1 (415) 555-2671", None).unwrap().as_str(), "+14155552671");
-        assert_eq!(PhoneNumber::parse("+44 07911 123456", None).unwrap().as_str(), "+447911123456");
-        assert_eq!(PhoneNumber::parse("0058 412 123 4567", None).unwrap().as_str(), "+584121234567");
+        assert_eq!(
+            PhoneNumber::parse("+1 (415) 555-2671", None).unwrap().as_str(),
+            "+14155552671"
+        );
+        assert_eq!(
+            PhoneNumber::parse("+44 07911 123456", None).unwrap().as_str(),
+            "+447911123456"
+        );
+        assert_eq!(
+            PhoneNumber::parse("0058 412 123 4567", None).unwrap().as_str(),
+            "+584121234567"
+        );
     }
 
     #[test]
     fn wa_id_style_digits_are_international() {
         // Seeds 001 and 003 store numbers this way.
-        assert_eq!(PhoneNumber::parse("584121234567", None).unwrap().as_str(), "+584121234567");
-        assert_eq!(PhoneNumber::parse("573001234567", None).unwrap().as_str(), "+573001234567");
+        assert_eq!(
+            PhoneNumber::parse("584121234567", None).unwrap().as_str(),
+            "+584121234567"
+        );
+        assert_eq!(
+            PhoneNumber::parse("573001234567", None).unwrap().as_str(),
+            "+573001234567"
+        );
         // With a region given, a number that is not valid nationally still reads as international.
-        assert_eq!(PhoneNumber::parse("584121234567", ve()).unwrap().as_str(), "+584121234567");
+        assert_eq!(
+            PhoneNumber::parse("584121234567", ve()).unwrap().as_str(),
+            "+584121234567"
+        );
     }
 
     #[test]
     fn national_numbers_use_the_default_region() {
-        assert_eq!(PhoneNumber::parse("0412-123-4567", ve()).unwrap().as_str(), "+584121234567");
-        assert_eq!(PhoneNumber::parse("4121234567", ve()).unwrap().as_str(), "+584121234567");
+        assert_eq!(
+            PhoneNumber::parse("0412-123-4567", ve()).unwrap().as_str(),
+            "+584121234567"
+        );
+        assert_eq!(
+            PhoneNumber::parse("4121234567", ve()).unwrap().as_str(),
+            "+584121234567"
+        );
         let ec = Some(Region::parse("ec").unwrap());
-        assert_eq!(PhoneNumber::parse("099 568 3452", ec).unwrap().as_str(), "+593995683452");
+        assert_eq!(
+            PhoneNumber::parse("099 568 3452", ec).unwrap().as_str(),
+            "+593995683452"
+        );
     }
 
     #[test]
     fn garbage_is_rejected() {
         assert_eq!(PhoneNumber::parse("", None), Err(PhoneError::Empty));
-        assert_eq!(PhoneNumber::parse("whatsapp:+14155552671", None), Err(PhoneError::InvalidCharacters));
+        assert_eq!(
+            PhoneNumber::parse("whatsapp:+14155552671", None),
+            Err(PhoneError::InvalidCharacters)
+        );
         assert_eq!(PhoneNumber::parse("12ab", None), Err(PhoneError::InvalidCharacters));
         assert_eq!(PhoneNumber::parse("+1415555267", None), Err(PhoneError::NotValid));
         assert_eq!(PhoneNumber::parse("123", None), Err(PhoneError::BadLength));
-        assert_eq!(PhoneNumber::parse("+1234567890123456", None), Err(PhoneError::BadLength));
+        assert_eq!(
+            PhoneNumber::parse("+1234567890123456", None),
+            Err(PhoneError::BadLength)
+        );
         assert!(PhoneNumber::parse("4121234567", None).is_err());
     }
 

@@ -37,9 +37,17 @@ pub struct RateLimiter {
 impl RateLimiter {
     /// A limiter for `rate_per_second` (any positive, finite number).
     pub fn new(rate_per_second: f64) -> Self {
-        let rate = if rate_per_second.is_finite() && rate_per_second > 0.0 { rate_per_second } else { 1.0 };
+        let rate = if rate_per_second.is_finite() && rate_per_second > 0.0 {
+            rate_per_second
+        } else {
+            1.0
+        };
         let capacity = window_capacity(rate);
-        let window = if rate >= 1.0 { Duration::from_secs(1) } else { Duration::from_secs_f64(1.0 / rate) };
+        let window = if rate >= 1.0 {
+            Duration::from_secs(1)
+        } else {
+            Duration::from_secs_f64(1.0 / rate)
+        };
         let interval = window / capacity as u32;
         let burst = (capacity / 20).max(1) as u32;
         RateLimiter {
@@ -68,8 +76,8 @@ impl RateLimiter {
 
     fn allows(&self, now: Duration) -> bool {
         let paced = self.tat.saturating_sub(self.tolerance) <= now;
-        let windowed = self.recent.len() < self.capacity
-            || self.recent.front().is_some_and(|oldest| now >= *oldest + self.window);
+        let windowed =
+            self.recent.len() < self.capacity || self.recent.front().is_some_and(|oldest| now >= *oldest + self.window);
         paced && windowed
     }
 

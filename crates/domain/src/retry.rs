@@ -29,7 +29,10 @@ pub struct RetryPolicy {
 
 impl Default for RetryPolicy {
     fn default() -> Self {
-        RetryPolicy { max_attempts: 3, backoff_seconds: vec![60, 300, 1800] }
+        RetryPolicy {
+            max_attempts: 3,
+            backoff_seconds: vec![60, 300, 1800],
+        }
     }
 }
 
@@ -86,7 +89,10 @@ pub struct AutoPause {
 
 impl Default for AutoPause {
     fn default() -> Self {
-        AutoPause { min_failures: 50, max_failure_rate: 0.5 }
+        AutoPause {
+            min_failures: 50,
+            max_failure_rate: 0.5,
+        }
     }
 }
 
@@ -132,8 +138,22 @@ mod tests {
         let p = RetryPolicy::default();
         assert!(p.can_retry(1) && p.can_retry(2));
         assert!(!p.can_retry(3));
-        assert_eq!(RetryPolicy { max_attempts: 0, ..p.clone() }.validate(), Err(PolicyError::MaxAttempts));
-        assert_eq!(RetryPolicy { backoff_seconds: vec![], ..p.clone() }.validate(), Err(PolicyError::Backoff));
+        assert_eq!(
+            RetryPolicy {
+                max_attempts: 0,
+                ..p.clone()
+            }
+            .validate(),
+            Err(PolicyError::MaxAttempts)
+        );
+        assert_eq!(
+            RetryPolicy {
+                backoff_seconds: vec![],
+                ..p.clone()
+            }
+            .validate(),
+            Err(PolicyError::Backoff)
+        );
         assert!(p.validate().is_ok());
     }
 
@@ -144,6 +164,11 @@ mod tests {
         assert!(a.should_pause(51, 100));
         assert!(!a.should_pause(51, 102), "50 % is not more than 50 %");
         assert!(!a.should_pause(0, 0));
-        assert!(AutoPause { max_failure_rate: 1.5, ..a }.validate().is_err());
+        assert!(AutoPause {
+            max_failure_rate: 1.5,
+            ..a
+        }
+        .validate()
+        .is_err());
     }
 }

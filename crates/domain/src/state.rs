@@ -190,7 +190,10 @@ mod tests {
             assert_eq!(s.as_str().parse::<CampaignStatus>().unwrap(), *s);
         }
         assert!("Queued".parse::<MessageStatus>().is_err());
-        assert_eq!(serde_json::to_string(&PausedReason::TooManyFailures).unwrap(), "\"too_many_failures\"");
+        assert_eq!(
+            serde_json::to_string(&PausedReason::TooManyFailures).unwrap(),
+            "\"too_many_failures\""
+        );
     }
 
     #[test]

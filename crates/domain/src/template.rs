@@ -64,7 +64,10 @@ impl Template {
             None | Some("") => None,
             Some(h) => Some(parse_segments(h)?),
         };
-        Ok(Template { body: parse_segments(body)?, header_image })
+        Ok(Template {
+            body: parse_segments(body)?,
+            header_image,
+        })
     }
 
     /// Every distinct variable the template needs, body first, in order of appearance.
@@ -112,7 +115,11 @@ impl Template {
                 })
                 .collect()
         });
-        Rendered { text, body_parameters, header_image }
+        Rendered {
+            text,
+            body_parameters,
+            header_image,
+        }
     }
 }
 
@@ -129,7 +136,10 @@ fn parse_segments(input: &str) -> Result<Vec<Segment>, TemplateError> {
         if name.is_empty() {
             return Err(TemplateError::EmptyPlaceholder);
         }
-        if !name.chars().all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.')) {
+        if !name
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.'))
+        {
             return Err(TemplateError::BadName(name.to_string()));
         }
         segments.push(Segment::Var(name.to_string()));
@@ -166,7 +176,10 @@ mod tests {
         let r = t.render(&vars(&[("n", "A"), ("url_imagen", "https://x/a.jpg")]));
         assert_eq!(r.header_image.as_deref(), Some("https://x/a.jpg"));
         let lit = Template::parse("Hi", Some("https://cdn/a.jpg")).unwrap();
-        assert_eq!(lit.render(&Variables::new()).header_image.as_deref(), Some("https://cdn/a.jpg"));
+        assert_eq!(
+            lit.render(&Variables::new()).header_image.as_deref(),
+            Some("https://cdn/a.jpg")
+        );
     }
 
     #[test]
@@ -180,7 +193,10 @@ mod tests {
     fn missing_or_blank_variables_are_found() {
         let t = Template::parse("{{a}} {{b}}", Some("{{img}}")).unwrap();
         assert_eq!(t.missing_variable(&vars(&[("a", "1"), ("b", "2"), ("img", "u")])), None);
-        assert_eq!(t.missing_variable(&vars(&[("a", "1"), ("b", "  "), ("img", "u")])), Some("b"));
+        assert_eq!(
+            t.missing_variable(&vars(&[("a", "1"), ("b", "  "), ("img", "u")])),
+            Some("b")
+        );
         assert_eq!(t.missing_variable(&vars(&[("a", "1"), ("b", "2")])), Some("img"));
     }
 
@@ -189,8 +205,14 @@ mod tests {
         assert_eq!(Template::parse("  ", None), Err(TemplateError::EmptyBody));
         assert_eq!(Template::parse("Hi {{name", None), Err(TemplateError::Unclosed));
         assert_eq!(Template::parse("Hi {{ }}", None), Err(TemplateError::EmptyPlaceholder));
-        assert!(matches!(Template::parse("Hi {{a b}}", None), Err(TemplateError::BadName(_))));
-        assert_eq!(Template::parse(&"x".repeat(MAX_BODY_CHARS + 1), None), Err(TemplateError::BodyTooLong));
+        assert!(matches!(
+            Template::parse("Hi {{a b}}", None),
+            Err(TemplateError::BadName(_))
+        ));
+        assert_eq!(
+            Template::parse(&"x".repeat(MAX_BODY_CHARS + 1), None),
+            Err(TemplateError::BodyTooLong)
+        );
     }
 
     #[test]

@@ -1,1 +1,151 @@
-fn main() {}
+//! The `pregon` binary: server, worker, migrations, tenants, and the operator CLI.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use pregon::clock::{Clock, SystemClock};
+use pregon::config::{DatabaseArgs, Limits, ServeArgs, WorkerArgs};
+use pregon::startup::{self, AppConfig, Application};
+use pregon_cli::{CampaignCommand, ClientArgs};
+
+/// pregon: a durable dispatcher for WhatsApp Business campaigns.
+#[derive(Parser, Debug)]
+#[command(name = "pregon", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the HTTP API and a dispatcher.
+    Serve(ServeArgs),
+    /// Run a dispatcher only (scale-out).
+    Worker(WorkerArgs),
+    /// Apply database migrations and exit.
+    Migrate(DatabaseArgs),
+    /// Manage tenants.
+    Tenant {
+        #[command(subcommand)]
+        command: TenantCommand,
+    },
+    /// Create, follow and steer campaigns through a running server's API.
+    Campaign {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[command(subcommand)]
+        command: CampaignCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum TenantCommand {
+    /// Create a tenant with a sandbox sender; its API key is the last line of output.
+    Create {
+        /// The tenant's name.
+        name: String,
+        #[command(flatten)]
+        db: DatabaseArgs,
+        /// Credential encryption key (64 hex characters).
+        #[arg(long, env = "PREGON_MASTER_KEY", hide_env_values = true)]
+        master_key: Option<String>,
+    },
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("PREGON_LOG")
+        .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tower_http=warn,sqlx=warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Campaign { client, command } => pregon_cli::run_campaign(&client, command).await,
+        other => {
+            init_tracing();
+            run(other).await
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let text = format!("{e:#}");
+            if text.starts_with("error:") {
+                eprintln!("{text}");
+            } else {
+                eprintln!("error: {text}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Serve(args) => {
+            let config = AppConfig {
+                database_url: args.db.database_url.clone(),
+                listen: args.listen.clone(),
+                dispatch: args.dispatch.dispatch_config(),
+                limits: Limits {
+                    max_body_bytes: args.max_body_bytes,
+                    max_contacts: args.max_contacts,
+                },
+                master_key: args.dispatch.master_key.clone(),
+                bootstrap_api_key: std::env::var("PREGON_BOOTSTRAP_API_KEY").ok(),
+                run_dispatcher: !args.no_dispatcher,
+                clock: std::sync::Arc::new(SystemClock),
+            };
+            let app = Application::build(config).await?;
+            if let Some(key) = &app.bootstrap_key {
+                println!("Created tenant \"default\" with a sandbox sender as its default.");
+                println!("Its API key, shown only this once:");
+                println!("{key}");
+            }
+            println!("pregon listening on http://{}", app.local_addr());
+            let shutdown = startup::shutdown_on_signals();
+            app.run_until_stopped(shutdown).await
+        }
+        Command::Worker(args) => {
+            let shutdown = startup::shutdown_on_signals();
+            startup::run_worker(
+                &args.db.database_url,
+                args.dispatch.dispatch_config(),
+                args.dispatch.master_key.as_deref(),
+                shutdown,
+            )
+            .await
+        }
+        Command::Migrate(db) => {
+            startup::open_store(&db.database_url).await?;
+            println!("migrations applied to {}", db.database_url);
+            Ok(())
+        }
+        Command::Tenant {
+            command: TenantCommand::Create { name, db, master_key },
+        } => {
+            let name = name.trim();
+            if name.is_empty() || name.chars().count() > 100 {
+                anyhow::bail!("the tenant name must be 1 to 100 characters");
+            }
+            let store = startup::open_store(&db.database_url).await?;
+            let key = pregon::crypto::MasterKey::load(master_key.as_deref(), &db.database_url)?;
+            let (tenant, api_key) =
+                startup::create_tenant(store.as_ref(), &key, name, None, SystemClock.now_millis()).await?;
+            println!(
+                "Created tenant {:?} ({}) with a sandbox sender as its default.",
+                tenant.name, tenant.id
+            );
+            println!("Its API key, shown only this once:");
+            println!("{api_key}");
+            Ok(())
+        }
+        Command::Campaign { .. } => unreachable!("handled before tracing is set up"),
+    }
+}

@@ -15,7 +15,9 @@ pub fn meta(code: i64, http_status: u16) -> ErrorClass {
         // Throttling, pair rate, maintenance, transient and unknown server errors.
         4 | 80007 | 130429 | 131056 | 131057 | 1 | 2 | 131000 | 131016 => Retryable,
         // This message (or recipient) will not go through.
-        131026 | 131047 | 131049 | 131050 | 130472 | 131051 | 131053 | 100 | 131008 | 131009 | 130497 | 470 => Permanent,
+        131026 | 131047 | 131049 | 131050 | 130472 | 131051 | 131053 | 100 | 131008 | 131009 | 130497 | 470 => {
+            Permanent
+        }
         132000..=132099 => Permanent,
         _ => by_status(http_status),
     }
@@ -49,7 +51,10 @@ mod tests {
         for code in [4, 80007, 130429, 131056, 131057, 1, 2, 131000, 131016] {
             assert_eq!(meta(code, 400), Retryable, "{code}");
         }
-        for code in [131026, 131047, 131049, 131050, 130472, 131051, 131053, 100, 131008, 131009, 132000, 132001, 132005, 132007, 132012, 132015, 132016, 130497, 470] {
+        for code in [
+            131026, 131047, 131049, 131050, 130472, 131051, 131053, 100, 131008, 131009, 132000, 132001, 132005,
+            132007, 132012, 132015, 132016, 130497, 470,
+        ] {
             assert_eq!(meta(code, 400), Permanent, "{code}");
         }
     }

@@ -15,8 +15,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-pub use pregon_domain::ErrorClass;
 use pregon_domain::template::Rendered;
+pub use pregon_domain::ErrorClass;
 use serde::Deserialize;
 
 /// One message, rendered and ready for the wire.
@@ -92,13 +92,25 @@ pub fn validate_credentials(provider: &str, credentials: &Credentials) -> Result
     match provider {
         "sandbox" => Ok(()),
         "meta" => {
-            credentials.access_token.as_ref().ok_or(ConfigError::MissingCredential("access_token"))?;
-            credentials.phone_number_id.as_ref().ok_or(ConfigError::MissingCredential("phone_number_id"))?;
+            credentials
+                .access_token
+                .as_ref()
+                .ok_or(ConfigError::MissingCredential("access_token"))?;
+            credentials
+                .phone_number_id
+                .as_ref()
+                .ok_or(ConfigError::MissingCredential("phone_number_id"))?;
             Ok(())
         }
         "twilio" => {
-            credentials.account_sid.as_ref().ok_or(ConfigError::MissingCredential("account_sid"))?;
-            credentials.auth_token.as_ref().ok_or(ConfigError::MissingCredential("auth_token"))?;
+            credentials
+                .account_sid
+                .as_ref()
+                .ok_or(ConfigError::MissingCredential("account_sid"))?;
+            credentials
+                .auth_token
+                .as_ref()
+                .ok_or(ConfigError::MissingCredential("auth_token"))?;
             Ok(())
         }
         other => Err(ConfigError::UnknownProvider(other.to_string())),

@@ -20,12 +20,21 @@ pub struct Meta {
 }
 
 impl Meta {
-    pub fn new(http: reqwest::Client, base_url: &str, phone_number_id: String, access_token: String) -> Result<Self, ConfigError> {
+    pub fn new(
+        http: reqwest::Client,
+        base_url: &str,
+        phone_number_id: String,
+        access_token: String,
+    ) -> Result<Self, ConfigError> {
         let base = base_url.trim_end_matches('/');
         if !(base.starts_with("http://") || base.starts_with("https://")) {
             return Err(ConfigError::BaseUrl(base_url.to_string()));
         }
-        Ok(Meta { http, endpoint: format!("{base}/{phone_number_id}/messages"), bearer: format!("Bearer {access_token}") })
+        Ok(Meta {
+            http,
+            endpoint: format!("{base}/{phone_number_id}/messages"),
+            bearer: format!("Bearer {access_token}"),
+        })
     }
 
     /// The JSON body of a template message.
@@ -35,8 +44,12 @@ impl Meta {
             components.push(json!({"type": "header", "parameters": [{"type": "image", "image": {"link": link}}]}));
         }
         if !message.rendered.body_parameters.is_empty() {
-            let params: Vec<Value> =
-                message.rendered.body_parameters.iter().map(|t| json!({"type": "text", "text": t})).collect();
+            let params: Vec<Value> = message
+                .rendered
+                .body_parameters
+                .iter()
+                .map(|t| json!({"type": "text", "text": t}))
+                .collect();
             components.push(json!({"type": "body", "parameters": params}));
         }
         json!({
@@ -93,14 +106,18 @@ impl Provider for Meta {
         let bytes = response.bytes().await.map_err(|e| transport_error(&e))?;
         if status.is_success() {
             return match serde_json::from_slice::<SendResponse>(&bytes) {
-                Ok(r) if !r.messages.is_empty() => {
-                    Ok(Accepted { provider_message_id: r.messages[0].id.clone(), recorded_text: None })
-                }
+                Ok(r) if !r.messages.is_empty() => Ok(Accepted {
+                    provider_message_id: r.messages[0].id.clone(),
+                    recorded_text: None,
+                }),
                 // A 2xx we cannot read: the message may well have been accepted.
                 _ => Err(ProviderError {
                     class: pregon_domain::ErrorClass::Retryable,
                     code: "bad_response".into(),
-                    message: format!("unreadable success answer: {}", String::from_utf8_lossy(&bytes[..bytes.len().min(200)])),
+                    message: format!(
+                        "unreadable success answer: {}",
+                        String::from_utf8_lossy(&bytes[..bytes.len().min(200)])
+                    ),
                     retry_after: None,
                     ambiguous: true,
                 }),
@@ -114,7 +131,10 @@ impl Provider for Meta {
                 }
                 (env.error.code, text)
             }
-            Err(_) => (None, String::from_utf8_lossy(&bytes[..bytes.len().min(200)]).into_owned()),
+            Err(_) => (
+                None,
+                String::from_utf8_lossy(&bytes[..bytes.len().min(200)]).into_owned(),
+            ),
         };
         let class = match code {
             Some(c) => classify::meta(c, status.as_u16()),
@@ -123,7 +143,9 @@ impl Provider for Meta {
         let throttled = code.is_some_and(classify::meta_is_throttle) || status.as_u16() == 429;
         Err(ProviderError {
             class,
-            code: code.map(|c| c.to_string()).unwrap_or_else(|| format!("http_{}", status.as_u16())),
+            code: code
+                .map(|c| c.to_string())
+                .unwrap_or_else(|| format!("http_{}", status.as_u16())),
             message: text,
             retry_after: wait.or(throttled.then(|| std::time::Duration::from_secs(1))),
             ambiguous: false,
@@ -155,7 +177,13 @@ mod tests {
     }
 
     fn meta(server: &MockServer, timeout: Duration) -> Meta {
-        Meta::new(crate::http_client(timeout), &format!("{}/v21.0", server.uri()), "1142".into(), "EAAG-token".into()).unwrap()
+        Meta::new(
+            crate::http_client(timeout),
+            &format!("{}/v21.0", server.uri()),
+            "1142".into(),
+            "EAAG-token".into(),
+        )
+        .unwrap()
     }
 
     #[tokio::test]
@@ -171,9 +199,11 @@ mod tests {
             .and(path("/v21.0/1142/messages"))
             .and(header("authorization", "Bearer EAAG-token"))
             .and(body_json(expected))
-            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"messaging_product":"whatsapp",
+            .respond_with(
+                ResponseTemplate::new(200).set_body_json(json!({"messaging_product":"whatsapp",
                 "contacts":[{"input":"16505551234","wa_id":"16505551234"}],
-                "messages":[{"id":"wamid.HBgL123","message_status":"accepted"}]})))
+                "messages":[{"id":"wamid.HBgL123","message_status":"accepted"}]})),
+            )
             .expect(1)
             .mount(&server)
             .await;
@@ -188,7 +218,10 @@ mod tests {
             resp = resp.insert_header(*k, *v);
         }
         Mock::given(method("POST")).respond_with(resp).mount(&server).await;
-        meta(&server, Duration::from_secs(5)).send(&message()).await.unwrap_err()
+        meta(&server, Duration::from_secs(5))
+            .send(&message())
+            .await
+            .unwrap_err()
     }
 
     fn meta_error(code: i64, msg: &str) -> Value {
@@ -226,10 +259,19 @@ mod tests {
             .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_millis(800)))
             .mount(&server)
             .await;
-        let e = meta(&server, Duration::from_millis(100)).send(&message()).await.unwrap_err();
+        let e = meta(&server, Duration::from_millis(100))
+            .send(&message())
+            .await
+            .unwrap_err();
         assert_eq!((e.code.as_str(), e.ambiguous), ("timeout", true));
 
-        let closed = Meta::new(crate::http_client(Duration::from_secs(1)), "http://127.0.0.1:9/v21.0", "1".into(), "t".into()).unwrap();
+        let closed = Meta::new(
+            crate::http_client(Duration::from_secs(1)),
+            "http://127.0.0.1:9/v21.0",
+            "1".into(),
+            "t".into(),
+        )
+        .unwrap();
         let e = closed.send(&message()).await.unwrap_err();
         assert_eq!((e.class, e.ambiguous), (ErrorClass::Retryable, false));
     }
@@ -237,8 +279,14 @@ mod tests {
     #[tokio::test]
     async fn an_unreadable_success_is_ambiguous() {
         let server = MockServer::start().await;
-        Mock::given(method("POST")).respond_with(ResponseTemplate::new(200).set_body_string("ok")).mount(&server).await;
-        let e = meta(&server, Duration::from_secs(5)).send(&message()).await.unwrap_err();
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(200).set_body_string("ok"))
+            .mount(&server)
+            .await;
+        let e = meta(&server, Duration::from_secs(5))
+            .send(&message())
+            .await
+            .unwrap_err();
         assert!(e.ambiguous);
     }
 }

@@ -15,7 +15,10 @@ pub struct Sandbox {
 
 impl Sandbox {
     pub fn new(latency: Duration) -> Self {
-        Sandbox { latency, counter: AtomicU64::new(0) }
+        Sandbox {
+            latency,
+            counter: AtomicU64::new(0),
+        }
     }
 }
 
@@ -45,7 +48,11 @@ mod tests {
             to: "+584121234567".into(),
             template_name: "t".into(),
             language: "es".into(),
-            rendered: Rendered { text: "Hola Ana".into(), body_parameters: vec!["Ana".into()], header_image: None },
+            rendered: Rendered {
+                text: "Hola Ana".into(),
+                body_parameters: vec!["Ana".into()],
+                header_image: None,
+            },
             callback_data: "42".into(),
         };
         let a = s.send(&msg).await.unwrap();

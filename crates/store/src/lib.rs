@@ -51,9 +51,7 @@ impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
         match &e {
             sqlx::Error::RowNotFound => StoreError::NotFound,
-            sqlx::Error::Database(db) if db.is_unique_violation() => {
-                StoreError::Conflict(db.message().to_string())
-            }
+            sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(db.message().to_string()),
             _ => StoreError::Db(e),
         }
     }
@@ -95,7 +93,13 @@ pub trait Store: Send + Sync + 'static {
     /// Unscoped: for the dispatcher, which works for every tenant.
     async fn sender_by_id(&self, sender_id: &str) -> Result<SenderRecord>;
     async fn default_sender(&self, tenant_id: &str) -> Result<Option<SenderRecord>>;
-    async fn update_sender(&self, tenant_id: &str, sender_id: &str, patch: &SenderPatch, now: Millis) -> Result<SenderRecord>;
+    async fn update_sender(
+        &self,
+        tenant_id: &str,
+        sender_id: &str,
+        patch: &SenderPatch,
+        now: Millis,
+    ) -> Result<SenderRecord>;
     /// Soft-deletes; refused while the sender has unfinished campaigns.
     async fn delete_sender(&self, tenant_id: &str, sender_id: &str, now: Millis) -> Result<()>;
 
@@ -110,7 +114,14 @@ pub trait Store: Send + Sync + 'static {
 
     // --- opt-outs -------------------------------------------------------------------
     /// Adds (or refreshes) an opt-out.
-    async fn add_opt_out(&self, tenant_id: &str, phone: &str, reason: Option<&str>, source: &str, now: Millis) -> Result<OptOutRecord>;
+    async fn add_opt_out(
+        &self,
+        tenant_id: &str,
+        phone: &str,
+        reason: Option<&str>,
+        source: &str,
+        now: Millis,
+    ) -> Result<OptOutRecord>;
     async fn list_opt_outs(&self, tenant_id: &str, page: &PageRequest) -> Result<Page<OptOutRecord>>;
     async fn delete_opt_out(&self, tenant_id: &str, phone: &str) -> Result<()>;
     async fn opted_out_phones(&self, tenant_id: &str) -> Result<HashSet<String>>;
@@ -118,12 +129,30 @@ pub trait Store: Send + Sync + 'static {
     // --- campaigns ------------------------------------------------------------------
     /// Creates a campaign and all its messages in one transaction: all or nothing.
     async fn create_campaign(&self, campaign: NewCampaign) -> Result<CampaignRecord>;
-    async fn list_campaigns(&self, tenant_id: &str, status: Option<CampaignStatus>, page: &PageRequest) -> Result<Page<CampaignRecord>>;
+    async fn list_campaigns(
+        &self,
+        tenant_id: &str,
+        status: Option<CampaignStatus>,
+        page: &PageRequest,
+    ) -> Result<Page<CampaignRecord>>;
     async fn get_campaign(&self, tenant_id: &str, campaign_id: &str) -> Result<CampaignRecord>;
     async fn campaign_by_id(&self, campaign_id: &str) -> Result<CampaignRecord>;
     /// Applies a person's action, checking the state machine; `include_unknown` is for retry.
-    async fn apply_action(&self, tenant_id: &str, campaign_id: &str, action: CampaignAction, include_unknown: bool, now: Millis) -> Result<CampaignRecord>;
-    async fn list_messages(&self, tenant_id: &str, campaign_id: &str, status: Option<MessageStatus>, page: &PageRequest) -> Result<Page<MessageRecord>>;
+    async fn apply_action(
+        &self,
+        tenant_id: &str,
+        campaign_id: &str,
+        action: CampaignAction,
+        include_unknown: bool,
+        now: Millis,
+    ) -> Result<CampaignRecord>;
+    async fn list_messages(
+        &self,
+        tenant_id: &str,
+        campaign_id: &str,
+        status: Option<MessageStatus>,
+        page: &PageRequest,
+    ) -> Result<Page<MessageRecord>>;
 
     // --- single messages ------------------------------------------------------------
     async fn insert_single_message(&self, message: NewSingleMessage) -> Result<MessageRecord>;
@@ -149,7 +178,12 @@ pub trait Store: Send + Sync + 'static {
     async fn release_lease(&self, lease: &Lease) -> Result<()>;
     /// Reserves up to `limit` due messages: highest priority first, round-robin between
     /// campaigns of equal priority, oldest first within a campaign.
-    async fn claim(&self, lease: &Lease, limit: usize, now: Millis) -> Result<Vec<ClaimedMessage>>;
+    /// `round` rotates the round-robin so that small claims still take turns.
+    async fn claim(&self, lease: &Lease, limit: usize, round: u64, now: Millis) -> Result<Vec<ClaimedMessage>>;
+    /// Whether the sender has a running campaign or a due single message.
+    async fn sender_has_work(&self, sender_id: &str, now: Millis) -> Result<bool>;
+    /// Starts scheduled campaigns whose time has come; returns their ids.
+    async fn start_due_campaigns(&self, now: Millis) -> Result<Vec<String>>;
     /// Durably marks claimed messages `sending` (attempts + 1) just before their requests;
     /// returns the ids that moved (a paused or cancelled campaign's messages do not).
     async fn mark_sending(&self, lease: &Lease, ids: &[i64], now: Millis) -> Result<Vec<i64>>;
@@ -159,9 +193,21 @@ pub trait Store: Send + Sync + 'static {
     /// send and returns the campaigns touched, as they are after the write.
     async fn record_outcomes(&self, lease: &Lease, outcomes: &[Outcome], now: Millis) -> Result<Vec<CampaignRecord>>;
     /// Pauses a running campaign for a reason of pregon's own; false when it was not running.
-    async fn pause_campaign(&self, campaign_id: &str, reason: PausedReason, detail: Option<&str>, now: Millis) -> Result<bool>;
+    async fn pause_campaign(
+        &self,
+        campaign_id: &str,
+        reason: PausedReason,
+        detail: Option<&str>,
+        now: Millis,
+    ) -> Result<bool>;
     /// Pauses every running campaign of a sender; returns their ids.
-    async fn pause_sender_campaigns(&self, sender_id: &str, reason: PausedReason, detail: Option<&str>, now: Millis) -> Result<Vec<String>>;
+    async fn pause_sender_campaigns(
+        &self,
+        sender_id: &str,
+        reason: PausedReason,
+        detail: Option<&str>,
+        now: Millis,
+    ) -> Result<Vec<String>>;
     /// Messages still owed an attempt, across all tenants.
     async fn queue_depth(&self) -> Result<i64>;
     async fn running_campaigns(&self) -> Result<i64>;

@@ -150,6 +150,7 @@ pub struct CampaignRecord {
     pub priority: i64,
     /// Schedule, rate plan, retry policy, auto-pause rule, webhook URL: see the API layer.
     pub settings: serde_json::Value,
+    pub start_at: Option<Millis>,
     pub counts: Counts,
     pub created_at: Millis,
     pub started_at: Option<Millis>,
@@ -170,6 +171,8 @@ pub struct NewCampaign {
     pub status: CampaignStatus,
     pub priority: i64,
     pub settings: serde_json::Value,
+    /// For `scheduled`: when it starts by itself.
+    pub start_at: Option<Millis>,
     pub max_attempts: i64,
     pub messages: Vec<NewMessage>,
     pub now: Millis,
@@ -281,9 +284,16 @@ pub struct Outcome {
 #[derive(Debug, Clone)]
 pub enum OutcomeKind {
     /// The provider accepted it. `recorded_text` is what the sandbox "sent".
-    Sent { provider_message_id: String, recorded_text: Option<String> },
+    Sent {
+        provider_message_id: String,
+        recorded_text: Option<String>,
+    },
     /// Try again at `next_attempt_at`.
-    Retry { next_attempt_at: Millis, error_code: String, error_message: String },
+    Retry {
+        next_attempt_at: Millis,
+        error_code: String,
+        error_message: String,
+    },
     /// Failed for good.
     Failed { error_code: String, error_message: String },
     /// The request may or may not have been accepted (its answer never came): never

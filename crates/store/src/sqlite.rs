@@ -27,7 +27,7 @@ pub struct SqliteStore {
 }
 
 const CAMPAIGN_COLUMNS: &str = "campaign_id, tenant_id, name, sender_id, template_id, status, paused_reason, \
-    paused_detail, priority, settings, n_queued, n_claimed, n_sending, n_sent, n_delivered, n_read, n_failed, \
+    paused_detail, priority, settings, start_at, n_queued, n_claimed, n_sending, n_sent, n_delivered, n_read, n_failed, \
     n_unknown, n_skipped, n_cancelled, created_at, started_at, completed_at, last_sent_at, updated_at";
 
 const MESSAGE_COLUMNS: &str = "message_id, tenant_id, campaign_id, sender_id, template_id, phone, variables, status, \
@@ -83,7 +83,9 @@ fn page_of<T>(mut items: Vec<T>, limit: i64, cursor_of: impl Fn(&T) -> String) -
 }
 
 fn parse_enum<T: FromStr>(value: &str) -> Result<T> {
-    value.parse().map_err(|_| StoreError::Corrupt(format!("unexpected state {value:?}")))
+    value
+        .parse()
+        .map_err(|_| StoreError::Corrupt(format!("unexpected state {value:?}")))
 }
 
 fn campaign_from_row(row: &SqliteRow) -> Result<CampaignRecord> {
@@ -100,6 +102,7 @@ fn campaign_from_row(row: &SqliteRow) -> Result<CampaignRecord> {
         paused_detail: row.try_get("paused_detail")?,
         priority: row.try_get("priority")?,
         settings: serde_json::from_str(&settings).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        start_at: row.try_get("start_at")?,
         counts: Counts {
             queued: row.try_get("n_queued")?,
             claimed: row.try_get("n_claimed")?,
@@ -288,13 +291,14 @@ async fn set_campaign_status(
 }
 
 async fn check_lease(tx: &mut Transaction<'static, Sqlite>, lease: &Lease, now: Millis) -> Result<()> {
-    let held = sqlx::query("select 1 from sender_lease where sender_id = ? and owner_id = ? and epoch = ? and expires_at > ?")
-        .bind(&lease.sender_id)
-        .bind(&lease.owner_id)
-        .bind(lease.epoch)
-        .bind(now)
-        .fetch_optional(&mut **tx)
-        .await?;
+    let held =
+        sqlx::query("select 1 from sender_lease where sender_id = ? and owner_id = ? and epoch = ? and expires_at > ?")
+            .bind(&lease.sender_id)
+            .bind(&lease.owner_id)
+            .bind(lease.epoch)
+            .bind(now)
+            .fetch_optional(&mut **tx)
+            .await?;
     held.map(|_| ()).ok_or(StoreError::LeaseLost)
 }
 
@@ -325,11 +329,18 @@ impl Store for SqliteStore {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
-        Ok(Tenant { id, name: name.to_string(), webhook_secret: webhook_secret.to_string(), created_at: now })
+        Ok(Tenant {
+            id,
+            name: name.to_string(),
+            webhook_secret: webhook_secret.to_string(),
+            created_at: now,
+        })
     }
 
     async fn tenant_count(&self) -> Result<i64> {
-        Ok(sqlx::query_scalar("select count(*) from tenant").fetch_one(&self.reader).await?)
+        Ok(sqlx::query_scalar("select count(*) from tenant")
+            .fetch_one(&self.reader)
+            .await?)
     }
 
     async fn add_api_key(&self, tenant_id: &str, key_hash: &str, prefix: &str, now: Millis) -> Result<()> {
@@ -431,7 +442,13 @@ impl Store for SqliteStore {
         row.as_ref().map(sender_from_row).transpose()
     }
 
-    async fn update_sender(&self, tenant_id: &str, sender_id: &str, p: &SenderPatch, now: Millis) -> Result<SenderRecord> {
+    async fn update_sender(
+        &self,
+        tenant_id: &str,
+        sender_id: &str,
+        p: &SenderPatch,
+        now: Millis,
+    ) -> Result<SenderRecord> {
         let mut tx = self.write().await?;
         let exists = sqlx::query("select 1 from sender where tenant_id = ? and sender_id = ? and deleted_at is null")
             .bind(tenant_id)
@@ -578,7 +595,14 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn add_opt_out(&self, tenant_id: &str, phone: &str, reason: Option<&str>, source: &str, now: Millis) -> Result<OptOutRecord> {
+    async fn add_opt_out(
+        &self,
+        tenant_id: &str,
+        phone: &str,
+        reason: Option<&str>,
+        source: &str,
+        now: Millis,
+    ) -> Result<OptOutRecord> {
         let mut tx = self.write().await?;
         sqlx::query(
             "insert into opt_out (tenant_id, phone, reason, source, created_at) values (?, ?, ?, ?, ?) \
@@ -591,11 +615,12 @@ impl Store for SqliteStore {
         .bind(now)
         .execute(&mut *tx)
         .await?;
-        let row = sqlx::query("select phone, reason, source, created_at from opt_out where tenant_id = ? and phone = ?")
-            .bind(tenant_id)
-            .bind(phone)
-            .fetch_one(&mut *tx)
-            .await?;
+        let row =
+            sqlx::query("select phone, reason, source, created_at from opt_out where tenant_id = ? and phone = ?")
+                .bind(tenant_id)
+                .bind(phone)
+                .fetch_one(&mut *tx)
+                .await?;
         tx.commit().await?;
         Ok(OptOutRecord {
             phone: row.try_get("phone")?,
@@ -670,8 +695,8 @@ impl Store for SqliteStore {
         let mut tx = self.write().await?;
         sqlx::query(
             "insert into campaign (campaign_id, tenant_id, name, sender_id, template_id, status, priority, settings, \
-             n_queued, n_skipped, created_at, started_at, completed_at, updated_at) \
-             values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             start_at, n_queued, n_skipped, created_at, started_at, completed_at, updated_at) \
+             values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&c.id)
         .bind(&c.tenant_id)
@@ -681,6 +706,7 @@ impl Store for SqliteStore {
         .bind(status.as_str())
         .bind(c.priority)
         .bind(c.settings.to_string())
+        .bind(c.start_at)
         .bind(counts.queued)
         .bind(counts.skipped)
         .bind(c.now)
@@ -718,15 +744,22 @@ impl Store for SqliteStore {
             .execute(&mut *tx)
             .await?;
         }
-        let row = sqlx::query(&format!("select {CAMPAIGN_COLUMNS} from campaign where campaign_id = ?"))
-            .bind(&c.id)
-            .fetch_one(&mut *tx)
-            .await?;
+        let row = sqlx::query(&format!(
+            "select {CAMPAIGN_COLUMNS} from campaign where campaign_id = ?"
+        ))
+        .bind(&c.id)
+        .fetch_one(&mut *tx)
+        .await?;
         tx.commit().await?;
         campaign_from_row(&row)
     }
 
-    async fn list_campaigns(&self, tenant_id: &str, status: Option<CampaignStatus>, page: &PageRequest) -> Result<Page<CampaignRecord>> {
+    async fn list_campaigns(
+        &self,
+        tenant_id: &str,
+        status: Option<CampaignStatus>,
+        page: &PageRequest,
+    ) -> Result<Page<CampaignRecord>> {
         let rows = sqlx::query(&format!(
             "select {CAMPAIGN_COLUMNS} from campaign where tenant_id = ? and (? is null or status = ?) \
              and (? is null or campaign_id < ?) order by campaign_id desc limit ?"
@@ -755,14 +788,23 @@ impl Store for SqliteStore {
     }
 
     async fn campaign_by_id(&self, campaign_id: &str) -> Result<CampaignRecord> {
-        let row = sqlx::query(&format!("select {CAMPAIGN_COLUMNS} from campaign where campaign_id = ?"))
-            .bind(campaign_id)
-            .fetch_one(&self.reader)
-            .await?;
+        let row = sqlx::query(&format!(
+            "select {CAMPAIGN_COLUMNS} from campaign where campaign_id = ?"
+        ))
+        .bind(campaign_id)
+        .fetch_one(&self.reader)
+        .await?;
         campaign_from_row(&row)
     }
 
-    async fn apply_action(&self, tenant_id: &str, campaign_id: &str, action: CampaignAction, include_unknown: bool, now: Millis) -> Result<CampaignRecord> {
+    async fn apply_action(
+        &self,
+        tenant_id: &str,
+        campaign_id: &str,
+        action: CampaignAction,
+        include_unknown: bool,
+        now: Millis,
+    ) -> Result<CampaignRecord> {
         let mut tx = self.write().await?;
         let status: String = sqlx::query_scalar("select status from campaign where tenant_id = ? and campaign_id = ?")
             .bind(tenant_id)
@@ -771,41 +813,107 @@ impl Store for SqliteStore {
             .await?;
         let from: CampaignStatus = parse_enum(&status)?;
         if !from.allows(action) {
-            return Err(StoreError::IllegalTransition { action: action.as_str(), from });
+            return Err(StoreError::IllegalTransition {
+                action: action.as_str(),
+                from,
+            });
         }
         match action {
             CampaignAction::Start | CampaignAction::Resume => {
-                set_campaign_status(&mut tx, campaign_id, now, CampaignStatus::Running, None).await?;
+                let start_at: Option<i64> = sqlx::query_scalar("select start_at from campaign where campaign_id = ?")
+                    .bind(campaign_id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                let to = match start_at {
+                    Some(at) if at > now && action == CampaignAction::Start => CampaignStatus::Scheduled,
+                    _ => CampaignStatus::Running,
+                };
+                set_campaign_status(&mut tx, campaign_id, now, to, None).await?;
                 complete_if_done(&mut tx, campaign_id, now).await?;
             }
             CampaignAction::Pause => {
-                set_campaign_status(&mut tx, campaign_id, now, CampaignStatus::Paused, Some(PausedReason::User)).await?;
+                set_campaign_status(
+                    &mut tx,
+                    campaign_id,
+                    now,
+                    CampaignStatus::Paused,
+                    Some(PausedReason::User),
+                )
+                .await?;
                 // Claimed but not attempted: back in the queue. In-flight `sending` finish.
-                move_campaign_messages(&mut tx, campaign_id, MessageStatus::Claimed, MessageStatus::Queued, false, now).await?;
+                move_campaign_messages(
+                    &mut tx,
+                    campaign_id,
+                    MessageStatus::Claimed,
+                    MessageStatus::Queued,
+                    false,
+                    now,
+                )
+                .await?;
             }
             CampaignAction::Cancel => {
                 set_campaign_status(&mut tx, campaign_id, now, CampaignStatus::Cancelled, None).await?;
-                move_campaign_messages(&mut tx, campaign_id, MessageStatus::Queued, MessageStatus::Cancelled, false, now).await?;
-                move_campaign_messages(&mut tx, campaign_id, MessageStatus::Claimed, MessageStatus::Cancelled, false, now).await?;
+                move_campaign_messages(
+                    &mut tx,
+                    campaign_id,
+                    MessageStatus::Queued,
+                    MessageStatus::Cancelled,
+                    false,
+                    now,
+                )
+                .await?;
+                move_campaign_messages(
+                    &mut tx,
+                    campaign_id,
+                    MessageStatus::Claimed,
+                    MessageStatus::Cancelled,
+                    false,
+                    now,
+                )
+                .await?;
             }
             CampaignAction::Retry => {
-                move_campaign_messages(&mut tx, campaign_id, MessageStatus::Failed, MessageStatus::Queued, true, now).await?;
+                move_campaign_messages(
+                    &mut tx,
+                    campaign_id,
+                    MessageStatus::Failed,
+                    MessageStatus::Queued,
+                    true,
+                    now,
+                )
+                .await?;
                 if include_unknown {
-                    move_campaign_messages(&mut tx, campaign_id, MessageStatus::Unknown, MessageStatus::Queued, true, now).await?;
+                    move_campaign_messages(
+                        &mut tx,
+                        campaign_id,
+                        MessageStatus::Unknown,
+                        MessageStatus::Queued,
+                        true,
+                        now,
+                    )
+                    .await?;
                 }
                 set_campaign_status(&mut tx, campaign_id, now, CampaignStatus::Running, None).await?;
                 complete_if_done(&mut tx, campaign_id, now).await?;
             }
         }
-        let row = sqlx::query(&format!("select {CAMPAIGN_COLUMNS} from campaign where campaign_id = ?"))
-            .bind(campaign_id)
-            .fetch_one(&mut *tx)
-            .await?;
+        let row = sqlx::query(&format!(
+            "select {CAMPAIGN_COLUMNS} from campaign where campaign_id = ?"
+        ))
+        .bind(campaign_id)
+        .fetch_one(&mut *tx)
+        .await?;
         tx.commit().await?;
         campaign_from_row(&row)
     }
 
-    async fn list_messages(&self, tenant_id: &str, campaign_id: &str, status: Option<MessageStatus>, page: &PageRequest) -> Result<Page<MessageRecord>> {
+    async fn list_messages(
+        &self,
+        tenant_id: &str,
+        campaign_id: &str,
+        status: Option<MessageStatus>,
+        page: &PageRequest,
+    ) -> Result<Page<MessageRecord>> {
         let after: i64 = match &page.cursor {
             None => 0,
             Some(c) => c.parse().map_err(|_| StoreError::NotFound)?,
@@ -860,19 +968,22 @@ impl Store for SqliteStore {
     }
 
     async fn get_message(&self, tenant_id: &str, message_id: i64) -> Result<MessageRecord> {
-        let row = sqlx::query(&format!("select {MESSAGE_COLUMNS} from message where message_id = ? and tenant_id = ?"))
-            .bind(message_id)
-            .bind(tenant_id)
-            .fetch_one(&self.reader)
-            .await?;
+        let row = sqlx::query(&format!(
+            "select {MESSAGE_COLUMNS} from message where message_id = ? and tenant_id = ?"
+        ))
+        .bind(message_id)
+        .bind(tenant_id)
+        .fetch_one(&self.reader)
+        .await?;
         message_from_row(&row)
     }
 
     async fn message_events(&self, message_id: i64) -> Result<Vec<EventRecord>> {
-        let rows = sqlx::query("select status, detail, at from message_event where message_id = ? order by message_event_id")
-            .bind(message_id)
-            .fetch_all(&self.reader)
-            .await?;
+        let rows =
+            sqlx::query("select status, detail, at from message_event where message_id = ? order by message_event_id")
+                .bind(message_id)
+                .fetch_all(&self.reader)
+                .await?;
         rows.iter()
             .map(|row| {
                 let detail: Option<String> = row.try_get("detail")?;
@@ -895,7 +1006,9 @@ impl Store for SqliteStore {
         let status: MessageStatus = parse_enum(row.try_get::<&str, _>("status")?)?;
         let campaign_id: Option<String> = row.try_get("campaign_id")?;
         if !matches!(status, MessageStatus::Queued | MessageStatus::Claimed) {
-            return Err(StoreError::Conflict(format!("the message is {status}; only a message not yet attempted can be cancelled")));
+            return Err(StoreError::Conflict(format!(
+                "the message is {status}; only a message not yet attempted can be cancelled"
+            )));
         }
         sqlx::query("update message set status = 'cancelled', lease_epoch = null, updated_at = ? where message_id = ?")
             .bind(now)
@@ -966,14 +1079,19 @@ impl Store for SqliteStore {
     }
 
     async fn list_dispatchers(&self) -> Result<Vec<DispatcherRecord>> {
-        let rows = sqlx::query("select * from dispatcher order by started_at").fetch_all(&self.reader).await?;
+        let rows = sqlx::query("select * from dispatcher order by started_at")
+            .fetch_all(&self.reader)
+            .await?;
         let leases = sqlx::query("select sender_id, owner_id from sender_lease where expires_at > ?")
             .bind(chrono::Utc::now().timestamp_millis())
             .fetch_all(&self.reader)
             .await?;
         let mut owned: HashMap<String, Vec<String>> = HashMap::new();
         for l in &leases {
-            owned.entry(l.try_get("owner_id")?).or_default().push(l.try_get("sender_id")?);
+            owned
+                .entry(l.try_get("owner_id")?)
+                .or_default()
+                .push(l.try_get("sender_id")?);
         }
         rows.iter()
             .map(|r| {
@@ -1037,7 +1155,11 @@ impl Store for SqliteStore {
             let mut unknown_ids = Vec::new();
             for row in &recovered {
                 let to: MessageStatus = parse_enum(row.try_get::<&str, _>("status")?)?;
-                let from = if to == MessageStatus::Queued { MessageStatus::Claimed } else { MessageStatus::Sending };
+                let from = if to == MessageStatus::Queued {
+                    MessageStatus::Claimed
+                } else {
+                    MessageStatus::Sending
+                };
                 if to == MessageStatus::Unknown {
                     unknown_ids.push(row.try_get::<i64, _>("message_id")?);
                 }
@@ -1058,10 +1180,19 @@ impl Store for SqliteStore {
             for cid in deltas.keys() {
                 complete_if_done(&mut tx, cid, now).await?;
             }
-            tracing::warn!(sender_id, recovered = recovered.len(), unknown = unknown_ids.len(), "recovered in-flight messages");
+            tracing::warn!(
+                sender_id,
+                recovered = recovered.len(),
+                unknown = unknown_ids.len(),
+                "recovered in-flight messages"
+            );
         }
         tx.commit().await?;
-        Ok(Some(Lease { sender_id: sender_id.to_string(), owner_id: owner_id.to_string(), epoch }))
+        Ok(Some(Lease {
+            sender_id: sender_id.to_string(),
+            owner_id: owner_id.to_string(),
+            epoch,
+        }))
     }
 
     async fn renew_lease(&self, lease: &Lease, ttl_ms: i64, now: Millis) -> Result<bool> {
@@ -1092,7 +1223,7 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn claim(&self, lease: &Lease, limit: usize, now: Millis) -> Result<Vec<ClaimedMessage>> {
+    async fn claim(&self, lease: &Lease, limit: usize, round: u64, now: Millis) -> Result<Vec<ClaimedMessage>> {
         let mut tx = self.write().await?;
         check_lease(&mut tx, lease, now).await?;
         // Members of the queue: running campaigns, and this sender's single messages by priority.
@@ -1121,8 +1252,14 @@ impl Store for SqliteStore {
         let mut i = 0;
         while i < members.len() && claimed.len() < limit {
             let priority = members[i].0;
-            let mut group: Vec<Option<String>> = members[i..].iter().take_while(|m| m.0 == priority).map(|m| m.1.clone()).collect();
+            let mut group: Vec<Option<String>> = members[i..]
+                .iter()
+                .take_while(|m| m.0 == priority)
+                .map(|m| m.1.clone())
+                .collect();
             i += group.len();
+            let turn = (round % group.len() as u64) as usize;
+            group.rotate_left(turn);
             // Round-robin: an equal share for each campaign of the group, again and again
             // while some have messages left and there is room.
             while !group.is_empty() && claimed.len() < limit {
@@ -1179,7 +1316,11 @@ impl Store for SqliteStore {
                     }
                     if let Some(cid) = &member {
                         if got > 0 {
-                            deltas.entry(cid.clone()).or_default().shift(MessageStatus::Queued, MessageStatus::Claimed, got as i64);
+                            deltas.entry(cid.clone()).or_default().shift(
+                                MessageStatus::Queued,
+                                MessageStatus::Claimed,
+                                got as i64,
+                            );
                         }
                     }
                     if got == room {
@@ -1219,7 +1360,10 @@ impl Store for SqliteStore {
         for row in &rows {
             moved.push(row.try_get::<i64, _>("message_id")?);
             if let Some(cid) = row.try_get::<Option<String>, _>("campaign_id")? {
-                deltas.entry(cid).or_default().shift(MessageStatus::Claimed, MessageStatus::Sending, 1);
+                deltas
+                    .entry(cid)
+                    .or_default()
+                    .shift(MessageStatus::Claimed, MessageStatus::Sending, 1);
             }
         }
         apply_deltas(&mut tx, &deltas, None, now).await?;
@@ -1245,7 +1389,10 @@ impl Store for SqliteStore {
         let mut deltas: BTreeMap<String, Counts> = BTreeMap::new();
         for row in &rows {
             if let Some(cid) = row.try_get::<Option<String>, _>("campaign_id")? {
-                deltas.entry(cid).or_default().shift(MessageStatus::Claimed, MessageStatus::Queued, 1);
+                deltas
+                    .entry(cid)
+                    .or_default()
+                    .shift(MessageStatus::Claimed, MessageStatus::Queued, 1);
             }
         }
         apply_deltas(&mut tx, &deltas, None, now).await?;
@@ -1261,19 +1408,42 @@ impl Store for SqliteStore {
         let rows: Vec<serde_json::Value> = outcomes
             .iter()
             .map(|o| match &o.kind {
-                OutcomeKind::Sent { provider_message_id, .. } => {
+                OutcomeKind::Sent {
+                    provider_message_id, ..
+                } => {
                     json!([o.message_id, "sent", provider_message_id, null, null, null, 1])
                 }
-                OutcomeKind::Unknown { error_code, error_message } => {
+                OutcomeKind::Unknown {
+                    error_code,
+                    error_message,
+                } => {
                     json!([o.message_id, "unknown", null, error_code, error_message, null, 1])
                 }
-                OutcomeKind::Retry { next_attempt_at, error_code, error_message } => {
-                    json!([o.message_id, "queued", null, error_code, error_message, next_attempt_at, 1])
+                OutcomeKind::Retry {
+                    next_attempt_at,
+                    error_code,
+                    error_message,
+                } => {
+                    json!([
+                        o.message_id,
+                        "queued",
+                        null,
+                        error_code,
+                        error_message,
+                        next_attempt_at,
+                        1
+                    ])
                 }
-                OutcomeKind::Failed { error_code, error_message } => {
+                OutcomeKind::Failed {
+                    error_code,
+                    error_message,
+                } => {
                     json!([o.message_id, "failed", null, error_code, error_message, null, 1])
                 }
-                OutcomeKind::Requeue { error_code, error_message } => {
+                OutcomeKind::Requeue {
+                    error_code,
+                    error_message,
+                } => {
                     json!([o.message_id, "queued", null, error_code, error_message, now, 0])
                 }
             })
@@ -1281,7 +1451,9 @@ impl Store for SqliteStore {
         let recorded: HashMap<i64, &str> = outcomes
             .iter()
             .filter_map(|o| match &o.kind {
-                OutcomeKind::Sent { recorded_text: Some(t), .. } => Some((o.message_id, t.as_str())),
+                OutcomeKind::Sent {
+                    recorded_text: Some(t), ..
+                } => Some((o.message_id, t.as_str())),
                 _ => None,
             })
             .collect();
@@ -1317,7 +1489,9 @@ impl Store for SqliteStore {
             }
             let detail = match to {
                 MessageStatus::Sent => match recorded.get(&id) {
-                    Some(text) => json!({"provider_message_id": row.try_get::<Option<String>, _>("provider_message_id")?, "text": text}),
+                    Some(text) => {
+                        json!({"provider_message_id": row.try_get::<Option<String>, _>("provider_message_id")?, "text": text})
+                    }
                     None => json!({"provider_message_id": row.try_get::<Option<String>, _>("provider_message_id")?}),
                 },
                 _ => json!({
@@ -1340,17 +1514,25 @@ impl Store for SqliteStore {
         let mut touched = Vec::with_capacity(deltas.len());
         for cid in deltas.keys() {
             complete_if_done(&mut tx, cid, now).await?;
-            let row = sqlx::query(&format!("select {CAMPAIGN_COLUMNS} from campaign where campaign_id = ?"))
-                .bind(cid)
-                .fetch_one(&mut *tx)
-                .await?;
+            let row = sqlx::query(&format!(
+                "select {CAMPAIGN_COLUMNS} from campaign where campaign_id = ?"
+            ))
+            .bind(cid)
+            .fetch_one(&mut *tx)
+            .await?;
             touched.push(campaign_from_row(&row)?);
         }
         tx.commit().await?;
         Ok(touched)
     }
 
-    async fn pause_campaign(&self, campaign_id: &str, reason: PausedReason, detail: Option<&str>, now: Millis) -> Result<bool> {
+    async fn pause_campaign(
+        &self,
+        campaign_id: &str,
+        reason: PausedReason,
+        detail: Option<&str>,
+        now: Millis,
+    ) -> Result<bool> {
         let mut tx = self.write().await?;
         let done = sqlx::query(
             "update campaign set status = 'paused', paused_reason = ?, paused_detail = ?, updated_at = ? \
@@ -1363,13 +1545,27 @@ impl Store for SqliteStore {
         .execute(&mut *tx)
         .await?;
         if done.rows_affected() == 1 {
-            move_campaign_messages(&mut tx, campaign_id, MessageStatus::Claimed, MessageStatus::Queued, false, now).await?;
+            move_campaign_messages(
+                &mut tx,
+                campaign_id,
+                MessageStatus::Claimed,
+                MessageStatus::Queued,
+                false,
+                now,
+            )
+            .await?;
         }
         tx.commit().await?;
         Ok(done.rows_affected() == 1)
     }
 
-    async fn pause_sender_campaigns(&self, sender_id: &str, reason: PausedReason, detail: Option<&str>, now: Millis) -> Result<Vec<String>> {
+    async fn pause_sender_campaigns(
+        &self,
+        sender_id: &str,
+        reason: PausedReason,
+        detail: Option<&str>,
+        now: Millis,
+    ) -> Result<Vec<String>> {
         let mut tx = self.write().await?;
         let ids: Vec<String> = sqlx::query_scalar(
             "update campaign set status = 'paused', paused_reason = ?, paused_detail = ?, updated_at = ? \
@@ -1383,6 +1579,35 @@ impl Store for SqliteStore {
         .await?;
         for id in &ids {
             move_campaign_messages(&mut tx, id, MessageStatus::Claimed, MessageStatus::Queued, false, now).await?;
+        }
+        tx.commit().await?;
+        Ok(ids)
+    }
+
+    async fn sender_has_work(&self, sender_id: &str, now: Millis) -> Result<bool> {
+        let found: Option<i64> = sqlx::query_scalar(
+            "select 1 where exists (select 1 from campaign where sender_id = ?1 and status = 'running') \
+             or exists (select 1 from message where sender_id = ?1 and campaign_id is null and status = 'queued' \
+                        and next_attempt_at <= ?2)",
+        )
+        .bind(sender_id)
+        .bind(now)
+        .fetch_optional(&self.reader)
+        .await?;
+        Ok(found.is_some())
+    }
+
+    async fn start_due_campaigns(&self, now: Millis) -> Result<Vec<String>> {
+        let mut tx = self.write().await?;
+        let ids: Vec<String> = sqlx::query_scalar(
+            "update campaign set status = 'running', started_at = coalesce(started_at, ?1), updated_at = ?1 \
+             where status = 'scheduled' and start_at <= ?1 returning campaign_id",
+        )
+        .bind(now)
+        .fetch_all(&mut *tx)
+        .await?;
+        for id in &ids {
+            complete_if_done(&mut tx, id, now).await?;
         }
         tx.commit().await?;
         Ok(ids)
@@ -1403,6 +1628,10 @@ impl Store for SqliteStore {
     }
 
     async fn running_campaigns(&self) -> Result<i64> {
-        Ok(sqlx::query_scalar("select count(*) from campaign where status = 'running'").fetch_one(&self.reader).await?)
+        Ok(
+            sqlx::query_scalar("select count(*) from campaign where status = 'running'")
+                .fetch_one(&self.reader)
+                .await?,
+        )
     }
 }

@@ -62,6 +62,8 @@ create table campaign (
     priority       integer not null default 5 check (priority between 1 and 10),
     -- schedule, rate plan, retry policy, auto-pause rule, webhook URL, default region.
     settings       text not null default '{}',
+    -- When a scheduled campaign starts by itself.
+    start_at       integer,
     -- Exact counts per message state, changed in the same transactions as the messages.
     n_queued     integer not null default 0,
     n_claimed    integer not null default 0,
@@ -82,6 +84,7 @@ create table campaign (
 );
 create index campaign_tenant on campaign (tenant_id, campaign_id);
 create index campaign_sender_status on campaign (sender_id, status);
+create index campaign_scheduled on campaign (start_at) where status = 'scheduled';
 
 create table message (
     message_id           integer primary key,

@@ -1,0 +1,298 @@
+//! Operator CLI for pregon: manages campaigns on a running pregon server over
+//! its HTTP API (`/api/v1`).
+//!
+//! The main binary flattens [`ClientArgs`] into its command line, nests
+//! [`CampaignCommand`] under a `campaign` subcommand and calls
+//! [`run_campaign`]. Everything the commands do goes through [`Client`], which
+//! can also be used on its own.
+//!
+//! Errors are returned, not printed: their text is the complete line to show,
+//! e.g. `error: campaign is completed (invalid_transition, HTTP 409)`.
+
+mod client;
+mod model;
+mod render;
+mod watch;
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+
+use anyhow::Context;
+
+pub use client::{Action, Client, ClientError, ImportRequest, DEFAULT_POLL_INTERVAL};
+pub use model::{
+    Campaign, CampaignPage, Counts, ImportReport, ImportedCampaign, RowError, SkippedCounts, FINAL_STATUSES,
+};
+pub use render::format_duration;
+
+/// Campaign statuses accepted by `list --status`.
+pub const STATUSES: [&str; 7] = [
+    "draft",
+    "scheduled",
+    "running",
+    "paused",
+    "completed",
+    "cancelled",
+    "failed",
+];
+
+/// Where the server is and who we are.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ClientArgs {
+    /// Base URL of the pregon server.
+    #[arg(long, env = "PREGON_URL", default_value = "http://127.0.0.1:8080", global = true)]
+    pub url: String,
+    /// API key (Authorization: Bearer).
+    #[arg(long, env = "PREGON_API_KEY", global = true, hide_env_values = true)]
+    pub api_key: Option<String>,
+    /// Print the server's raw JSON instead of human-readable output.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+/// Campaign management commands.
+#[derive(clap::Subcommand, Debug)]
+pub enum CampaignCommand {
+    /// Create a campaign from a CSV file (multipart upload).
+    Create {
+        /// CSV file with one recipient per row.
+        #[arg(long)]
+        csv: PathBuf,
+        /// Template id to send.
+        #[arg(long)]
+        template: String,
+        /// Campaign name (default: the CSV file name without extension).
+        #[arg(long)]
+        name: Option<String>,
+        /// Sender id to send from (default: the server's default sender).
+        #[arg(long)]
+        sender: Option<String>,
+        /// CSV column holding the phone number.
+        #[arg(long)]
+        phone_column: Option<String>,
+        /// Region for numbers without a country code, e.g. AR.
+        #[arg(long)]
+        default_region: Option<String>,
+        /// Scheduling priority.
+        #[arg(long)]
+        priority: Option<u8>,
+        /// Leave it as a draft.
+        #[arg(long)]
+        draft: bool,
+        /// Watch progress after creating.
+        #[arg(long)]
+        watch: bool,
+    },
+    /// List campaigns, newest first.
+    List {
+        /// Only campaigns with this status.
+        #[arg(long, value_parser = STATUSES)]
+        status: Option<String>,
+        /// Maximum number of campaigns to show.
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// Show one campaign in detail.
+    Show {
+        /// Campaign id.
+        id: String,
+    },
+    /// Start a draft or scheduled campaign.
+    Start {
+        /// Campaign id.
+        id: String,
+    },
+    /// Pause a running campaign.
+    Pause {
+        /// Campaign id.
+        id: String,
+    },
+    /// Resume a paused campaign.
+    Resume {
+        /// Campaign id.
+        id: String,
+    },
+    /// Cancel a campaign for good.
+    Cancel {
+        /// Campaign id.
+        id: String,
+    },
+    /// Re-queue the failed messages of a campaign.
+    Retry {
+        /// Campaign id.
+        id: String,
+        /// Also retry messages whose outcome is unknown (may send duplicates).
+        #[arg(long)]
+        include_unknown: bool,
+    },
+    /// Live progress bar until the campaign ends.
+    Watch {
+        /// Campaign id.
+        id: String,
+    },
+}
+
+/// How [`run_campaign_with`] presents its results.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OutputMode {
+    /// Print the server's raw JSON (list, show, create, actions).
+    pub json: bool,
+    /// Draw an indicatif bar on stdout while watching; otherwise plain lines
+    /// go to the writer at most once per second.
+    pub tty: bool,
+}
+
+/// Runs one campaign command; output goes to stdout, errors are returned.
+///
+/// Every returned error's text is a complete line starting with `error:`.
+pub async fn run_campaign(client: &ClientArgs, cmd: CampaignCommand) -> anyhow::Result<()> {
+    let result = async {
+        let api = Client::from_args(client)?;
+        let mode = OutputMode {
+            json: client.json,
+            tty: std::io::stdout().is_terminal(),
+        };
+        run_campaign_with(&api, cmd, &mut std::io::stdout(), mode).await
+    }
+    .await;
+    result.map_err(|err| {
+        if err.to_string().starts_with("error:") {
+            err
+        } else {
+            anyhow::anyhow!("error: {err:#}")
+        }
+    })
+}
+
+/// Runs one campaign command against `client`, writing output to `out`.
+///
+/// Watching stops quietly (returning `Ok`) on Ctrl-C; the campaign keeps running.
+pub async fn run_campaign_with<W: Write + Send>(
+    client: &Client,
+    cmd: CampaignCommand,
+    out: &mut W,
+    mode: OutputMode,
+) -> anyhow::Result<()> {
+    match cmd {
+        CampaignCommand::Create {
+            csv,
+            template,
+            name,
+            sender,
+            phone_column,
+            default_region,
+            priority,
+            draft,
+            watch,
+        } => {
+            let name = match name {
+                Some(name) => name,
+                None => csv
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .filter(|s| !s.is_empty())
+                    .with_context(|| format!("cannot derive a name from {}; pass --name", csv.display()))?,
+            };
+            let request = ImportRequest {
+                csv,
+                name,
+                template_id: template,
+                sender_id: sender,
+                phone_column,
+                default_region,
+                priority,
+                start: !draft,
+            };
+            let imported = client.import_campaign(&request).await?;
+            if mode.json {
+                write_json(out, &imported.raw)?;
+            } else {
+                render::write_import(out, &imported)?;
+            }
+            if watch {
+                if imported.campaign.status == "draft" {
+                    writeln!(
+                        out,
+                        "campaign is a draft; start it with `campaign start {}` to watch it",
+                        imported.campaign.id
+                    )?;
+                } else {
+                    watch_until_done(client, &imported.campaign.id, out, mode).await?;
+                }
+            }
+        }
+        CampaignCommand::List { status, limit } => {
+            let page = client.list_campaigns(status.as_deref(), limit).await?;
+            if mode.json {
+                write_json(out, &page.raw)?;
+            } else {
+                render::write_table(out, &page)?;
+            }
+        }
+        CampaignCommand::Show { id } => {
+            let campaign = client.get_campaign(&id).await?;
+            if mode.json {
+                write_json(out, &campaign.raw)?;
+            } else {
+                render::write_campaign(out, &campaign)?;
+            }
+        }
+        CampaignCommand::Start { id } => action(client, &id, Action::Start, out, mode).await?,
+        CampaignCommand::Pause { id } => action(client, &id, Action::Pause, out, mode).await?,
+        CampaignCommand::Resume { id } => action(client, &id, Action::Resume, out, mode).await?,
+        CampaignCommand::Cancel { id } => action(client, &id, Action::Cancel, out, mode).await?,
+        CampaignCommand::Retry { id, include_unknown } => {
+            let campaign = client.retry_campaign(&id, include_unknown).await?;
+            if mode.json {
+                write_json(out, &campaign.raw)?;
+            } else {
+                render::write_action(out, "retried", &campaign)?;
+            }
+        }
+        CampaignCommand::Watch { id } => watch_until_done(client, &id, out, mode).await?,
+    }
+    out.flush()?;
+    Ok(())
+}
+
+async fn action<W: Write + Send>(
+    client: &Client,
+    id: &str,
+    action: Action,
+    out: &mut W,
+    mode: OutputMode,
+) -> anyhow::Result<()> {
+    let campaign = client.campaign_action(id, action).await?;
+    if mode.json {
+        write_json(out, &campaign.raw)
+    } else {
+        let verb = match action {
+            Action::Start => "started",
+            Action::Pause => "paused",
+            Action::Resume => "resumed",
+            Action::Cancel => "cancelled",
+        };
+        Ok(render::write_action(out, verb, &campaign)?)
+    }
+}
+
+async fn watch_until_done<W: Write + Send>(
+    client: &Client,
+    id: &str,
+    out: &mut W,
+    mode: OutputMode,
+) -> anyhow::Result<()> {
+    tokio::select! {
+        result = client.watch(id, out, mode.tty) => result.map(|_| ()),
+        Ok(()) = tokio::signal::ctrl_c() => {
+            eprintln!("\nstopped watching; campaign {id} keeps going on the server");
+            Ok(())
+        }
+    }
+}
+
+fn write_json(out: &mut dyn Write, value: &serde_json::Value) -> anyhow::Result<()> {
+    serde_json::to_writer_pretty(&mut *out, value)?;
+    writeln!(out)?;
+    Ok(())
+}

@@ -1,0 +1,202 @@
+//! The dispatcher (design.md "Dispatch").
+//!
+//! Work is partitioned by sender. A dispatcher takes a sender's lease (owner, fencing epoch,
+//! expiry) and then alone sends for it, so the sender's rate limit is local and exact. The
+//! lease is renewed by heartbeat; a dispatcher that dies loses its senders when their leases
+//! expire, at once when it ran on this host and its process is gone. Each owned sender runs
+//! in [`sender`]'s loop: claim a batch, wait for the rate limiter, durably mark `sending`,
+//! make the requests, group-commit their outcomes.
+//!
+//! Shutdown is graceful: stop claiming, let in-flight requests finish and record them,
+//! return claimed messages to the queue, release the leases.
+
+mod outcome;
+pub mod process;
+mod sender;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use pregon_store::Store;
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::clock::Clock;
+use crate::config::DispatchConfig;
+use crate::crypto::MasterKey;
+
+/// Counters of this process, for `/metrics` and the dispatcher's heartbeat.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    sent: AtomicU64,
+    failed: AtomicU64,
+    retried: AtomicU64,
+    unknown: AtomicU64,
+    senders_owned: AtomicI64,
+}
+
+impl Metrics {
+    pub fn sent(&self) -> u64 {
+        self.sent.load(Ordering::Relaxed)
+    }
+    pub fn failed(&self) -> u64 {
+        self.failed.load(Ordering::Relaxed)
+    }
+    pub fn retried(&self) -> u64 {
+        self.retried.load(Ordering::Relaxed)
+    }
+    pub fn unknown(&self) -> u64 {
+        self.unknown.load(Ordering::Relaxed)
+    }
+    pub fn senders_owned(&self) -> i64 {
+        self.senders_owned.load(Ordering::Relaxed)
+    }
+}
+
+/// One dispatcher process's view of the work.
+pub struct Dispatcher {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) id: String,
+    pub(crate) host: String,
+    pub(crate) config: DispatchConfig,
+    pub(crate) master_key: MasterKey,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) http: reqwest::Client,
+    pub(crate) wake: Arc<Notify>,
+    pub(crate) metrics: Arc<Metrics>,
+}
+
+impl Dispatcher {
+    pub fn new(
+        store: Arc<dyn Store>,
+        config: DispatchConfig,
+        master_key: MasterKey,
+        clock: Arc<dyn Clock>,
+        wake: Arc<Notify>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        let http = pregon_providers::http_client(config.provider_timeout);
+        Dispatcher {
+            store,
+            id: pregon_domain::id::new_id("dsp"),
+            host: process::host_name(),
+            config,
+            master_key,
+            clock,
+            http,
+            wake,
+            metrics,
+        }
+    }
+
+    /// This dispatcher's id, as in `GET /api/v1/system`.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Runs until `shutdown` is cancelled, then winds down gracefully.
+    pub async fn run_until_stopped(self: Arc<Self>, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let info = pregon_store::DispatcherInfo {
+            id: self.id.clone(),
+            host: self.host.clone(),
+            pid: std::process::id() as i64,
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            now: self.clock.now_millis(),
+        };
+        self.store.register_dispatcher(&info).await?;
+        tracing::info!(dispatcher = %self.id, host = %self.host, "dispatcher started");
+        let mut tasks: HashMap<String, (CancellationToken, JoinHandle<()>)> = HashMap::new();
+        let heartbeat_every = (self.config.lease_ttl / 3).max(Duration::from_millis(200));
+        let mut last_heartbeat: Option<tokio::time::Instant> = None;
+        let mut sent_at_heartbeat = self.metrics.sent();
+        loop {
+            tasks.retain(|_, (_, handle)| !handle.is_finished());
+            if shutdown.is_cancelled() {
+                break;
+            }
+            let now = self.clock.now_millis();
+            if last_heartbeat.is_none_or(|t| t.elapsed() >= heartbeat_every) {
+                let elapsed = last_heartbeat
+                    .map(|t| t.elapsed().as_secs_f64())
+                    .unwrap_or(1.0)
+                    .max(0.001);
+                let sent = self.metrics.sent();
+                let rate = (sent - sent_at_heartbeat) as f64 / elapsed;
+                sent_at_heartbeat = sent;
+                last_heartbeat = Some(tokio::time::Instant::now());
+                if let Err(e) = self.store.heartbeat_dispatcher(&self.id, rate, now).await {
+                    tracing::warn!(error = %e, "dispatcher heartbeat failed");
+                }
+                self.reap_dead_dispatchers(now).await;
+            }
+            if let Err(e) = self.store.start_due_campaigns(now).await {
+                tracing::warn!(error = %e, "starting scheduled campaigns failed");
+            }
+            match self.store.senders_with_work(now).await {
+                Ok(senders) => {
+                    for sender_id in senders {
+                        if tasks.contains_key(&sender_id) {
+                            continue;
+                        }
+                        let ttl = self.config.lease_ttl.as_millis() as i64;
+                        match self.store.acquire_lease(&sender_id, &self.id, ttl, now).await {
+                            Ok(Some(lease)) => {
+                                tracing::info!(sender = %sender_id, epoch = lease.epoch, "took sender lease");
+                                let token = shutdown.child_token();
+                                let handle = tokio::spawn(sender::run(self.clone(), lease, token.clone()));
+                                tasks.insert(sender_id, (token, handle));
+                            }
+                            Ok(None) => {}
+                            Err(e) => tracing::warn!(error = %e, sender = %sender_id, "lease acquisition failed"),
+                        }
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "looking for work failed"),
+            }
+            self.metrics.senders_owned.store(tasks.len() as i64, Ordering::Relaxed);
+            tokio::select! {
+                _ = shutdown.cancelled() => {}
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(self.config.poll_interval) => {}
+            }
+        }
+        tracing::info!(
+            senders = tasks.len(),
+            "dispatcher stopping: finishing in-flight requests"
+        );
+        for (token, _) in tasks.values() {
+            token.cancel();
+        }
+        for (_, (_, handle)) in tasks {
+            let _ = handle.await;
+        }
+        self.store.remove_dispatcher(&self.id).await?;
+        self.metrics.senders_owned.store(0, Ordering::Relaxed);
+        tracing::info!("dispatcher stopped");
+        Ok(())
+    }
+
+    /// Frees the senders of dispatchers that are gone: on this host, a process that no longer
+    /// runs; anywhere, one silent for ten lease lifetimes.
+    async fn reap_dead_dispatchers(&self, now: i64) {
+        let Ok(all) = self.store.list_dispatchers().await else {
+            return;
+        };
+        let silent_for = 10 * self.config.lease_ttl.as_millis() as i64;
+        for d in all {
+            if d.id == self.id {
+                continue;
+            }
+            let dead_here = d.host == self.host && !process::is_alive(d.pid);
+            if dead_here || now - d.last_heartbeat_at > silent_for {
+                tracing::warn!(dispatcher = %d.id, pid = d.pid, "dispatcher is gone; freeing its senders");
+                if let Err(e) = self.store.remove_dispatcher(&d.id).await {
+                    tracing::warn!(error = %e, "removing a dead dispatcher failed");
+                }
+            }
+        }
+    }
+}

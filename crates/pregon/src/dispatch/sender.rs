@@ -1,0 +1,407 @@
+//! One owned sender: claim, pace, mark `sending`, request, report.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use pregon_domain::{PausedReason, RateLimiter, RetryPolicy, Template};
+use pregon_providers::{Credentials, ErrorClass, OutboundMessage, Provider};
+use pregon_store::{ClaimedMessage, Lease, Outcome, OutcomeKind, StoreError, TemplateRecord};
+use tokio::sync::{mpsc, Semaphore};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::outcome::{write_outcomes, Report};
+use super::Dispatcher;
+
+/// What an attempt needs to know about its campaign.
+pub(crate) struct CampaignContext {
+    pub retry: RetryPolicy,
+    /// Single API messages have no campaign to pause; a sender error retries them instead.
+    pub is_campaign: bool,
+}
+
+struct Prepared {
+    template: Arc<(TemplateRecord, Template)>,
+    campaign: Arc<CampaignContext>,
+}
+
+/// Runs a sender until its work is done, the lease is lost, or shutdown.
+pub(crate) async fn run(d: Arc<Dispatcher>, lease: Lease, stop: CancellationToken) {
+    let lost = CancellationToken::new();
+    let heartbeat_stop = CancellationToken::new();
+    let heartbeat = tokio::spawn(keep_lease(
+        d.clone(),
+        lease.clone(),
+        lost.clone(),
+        heartbeat_stop.clone(),
+    ));
+    if let Err(e) = send_loop(&d, &lease, &stop, &lost).await {
+        tracing::warn!(error = %e, sender = %lease.sender_id, "sender loop ended with an error");
+    }
+    heartbeat_stop.cancel();
+    let _ = heartbeat.await;
+    if !lost.is_cancelled() {
+        if let Err(e) = d.store.release_lease(&lease).await {
+            tracing::warn!(error = %e, sender = %lease.sender_id, "releasing the lease failed");
+        }
+    }
+    tracing::info!(sender = %lease.sender_id, lost = lost.is_cancelled(), "sender released");
+}
+
+/// Renews the lease every third of its lifetime; cancels `lost` when it is gone.
+async fn keep_lease(d: Arc<Dispatcher>, lease: Lease, lost: CancellationToken, stop: CancellationToken) {
+    let ttl = d.config.lease_ttl;
+    let every = (ttl / 3).max(Duration::from_millis(100));
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(every) => {}
+        }
+        match d
+            .store
+            .renew_lease(&lease, ttl.as_millis() as i64, d.clock.now_millis())
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::error!(sender = %lease.sender_id, "lost the sender lease; stopping at once");
+                lost.cancel();
+                return;
+            }
+            Err(e) => tracing::warn!(error = %e, "lease renewal failed; retrying"),
+        }
+    }
+}
+
+async fn pause_sender(d: &Dispatcher, sender_id: &str, detail: &str) {
+    let now = d.clock.now_millis();
+    match d
+        .store
+        .pause_sender_campaigns(sender_id, PausedReason::SenderError, Some(detail), now)
+        .await
+    {
+        Ok(ids) if !ids.is_empty() => {
+            tracing::error!(sender = sender_id, campaigns = ?ids, detail, "paused the sender's campaigns")
+        }
+        Ok(_) => {}
+        Err(e) => tracing::error!(error = %e, "pausing the sender's campaigns failed"),
+    }
+}
+
+fn provider_for(d: &Dispatcher, sender: &pregon_store::SenderRecord) -> Result<Arc<dyn Provider>, String> {
+    let plain = d.master_key.open(&sender.credentials).map_err(|e| e.to_string())?;
+    let credentials: Credentials =
+        serde_json::from_slice(&plain).map_err(|e| format!("stored credentials are unreadable: {e}"))?;
+    pregon_providers::build(
+        &sender.provider,
+        &credentials,
+        sender.base_url.as_deref(),
+        d.http.clone(),
+        d.config.sandbox_latency,
+    )
+    .map_err(|e| e.to_string())
+}
+
+async fn send_loop(
+    d: &Arc<Dispatcher>,
+    lease: &Lease,
+    stop: &CancellationToken,
+    lost: &CancellationToken,
+) -> Result<(), StoreError> {
+    let sender = d.store.sender_by_id(&lease.sender_id).await?;
+    let provider = match provider_for(d, &sender) {
+        Ok(p) => p,
+        Err(detail) => {
+            pause_sender(d, &sender.id, &detail).await;
+            return Ok(());
+        }
+    };
+    let rate = sender.messages_per_second;
+    let mut limiter = RateLimiter::new(rate);
+    // Enough requests in flight to hold the rate through 2 s of provider latency.
+    let max_in_flight = d
+        .config
+        .max_in_flight
+        .unwrap_or(((rate * 2.0).ceil() as usize).clamp(4, 4096));
+    // Claim about a quarter second of sending at a time: little to hand back on a pause.
+    let batch = ((rate / 4.0).ceil() as usize).clamp(1, 1000);
+    let in_flight = Arc::new(Semaphore::new(max_in_flight));
+    let hold: Arc<Mutex<Option<Instant>>> = Arc::new(Mutex::new(None));
+    let (tx, rx) = mpsc::unbounded_channel::<Report>();
+    let writer = tokio::spawn(write_outcomes(d.clone(), lease.clone(), rx));
+    let start = Instant::now();
+    let mut buffer: VecDeque<ClaimedMessage> = VecDeque::new();
+    let mut templates: HashMap<String, Arc<(TemplateRecord, Template)>> = HashMap::new();
+    let mut campaigns: HashMap<Option<String>, Arc<CampaignContext>> = HashMap::new();
+    let mut round = 0u64;
+    tracing::info!(sender = %sender.id, rate, max_in_flight, batch, "sending");
+
+    let result: Result<(), StoreError> = async {
+        loop {
+            if stop.is_cancelled() || lost.is_cancelled() {
+                return Ok(());
+            }
+            let now = d.clock.now_millis();
+            if buffer.len() <= batch / 2 {
+                let fresh = d.store.claim(lease, batch - buffer.len(), round, now).await?;
+                round += 1;
+                buffer.extend(fresh);
+            }
+            if buffer.is_empty() {
+                if in_flight.available_permits() == max_in_flight && !d.store.sender_has_work(&sender.id, now).await? {
+                    return Ok(());
+                }
+                tokio::select! {
+                    _ = stop.cancelled() => {}
+                    _ = lost.cancelled() => {}
+                    _ = d.wake.notified() => {}
+                    _ = tokio::time::sleep(d.config.poll_interval) => {}
+                }
+                continue;
+            }
+            let held = *hold.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(until) = held.filter(|u| *u > Instant::now()) {
+                tokio::select! {
+                    _ = stop.cancelled() => {}
+                    _ = lost.cancelled() => {}
+                    _ = tokio::time::sleep_until(until) => {}
+                }
+                continue;
+            }
+            let slots = in_flight.available_permits();
+            if slots == 0 {
+                tokio::select! {
+                    _ = stop.cancelled() => {}
+                    _ = lost.cancelled() => {}
+                    permit = in_flight.acquire() => drop(permit),
+                }
+                continue;
+            }
+            let elapsed = start.elapsed();
+            let n = limiter.acquire(elapsed, buffer.len().min(slots));
+            if n == 0 {
+                let ready = start + limiter.next_available(elapsed);
+                tokio::select! {
+                    _ = stop.cancelled() => {}
+                    _ = lost.cancelled() => {}
+                    _ = tokio::time::sleep_until(ready) => {}
+                }
+                continue;
+            }
+            let picked: Vec<ClaimedMessage> = buffer.drain(..n).collect();
+            let ids: Vec<i64> = picked.iter().map(|m| m.id).collect();
+            // Durable before any request: a crash from here on leaves `sending`, which
+            // recovery turns into `unknown`, never into a second send.
+            let moved: HashSet<i64> = d
+                .store
+                .mark_sending(lease, &ids, d.clock.now_millis())
+                .await?
+                .into_iter()
+                .collect();
+            let stale: Vec<i64> = ids.iter().copied().filter(|id| !moved.contains(id)).collect();
+            if !stale.is_empty() {
+                d.store.release_claimed(lease, &stale, d.clock.now_millis()).await?;
+            }
+            let mut started = HashSet::with_capacity(moved.len());
+            for message in picked {
+                if !moved.contains(&message.id) || !started.insert(message.id) {
+                    continue;
+                }
+                let prepared = prepare(d, &message, &mut templates, &mut campaigns).await;
+                let permit = in_flight
+                    .clone()
+                    .acquire_owned()
+                    .await
+                    .map_err(|_| StoreError::LeaseLost)?;
+                let (d2, provider, tx, hold) = (d.clone(), provider.clone(), tx.clone(), hold.clone());
+                tokio::spawn(async move {
+                    let report = attempt(&d2, provider.as_ref(), &message, prepared, &hold).await;
+                    let _ = tx.send(report);
+                    drop(permit);
+                });
+            }
+        }
+    }
+    .await;
+
+    // Wind down: in-flight requests finish and are recorded (unless the lease is gone, in
+    // which case the new owner will find them `sending` and mark them `unknown`).
+    if !lost.is_cancelled() {
+        let _ = in_flight.acquire_many(max_in_flight as u32).await;
+    }
+    drop(tx);
+    let _ = writer.await;
+    if !lost.is_cancelled() && !buffer.is_empty() {
+        let ids: Vec<i64> = buffer.iter().map(|m| m.id).collect();
+        d.store.release_claimed(lease, &ids, d.clock.now_millis()).await?;
+    }
+    match result {
+        Err(StoreError::LeaseLost) => {
+            lost.cancel();
+            Ok(())
+        }
+        other => other,
+    }
+}
+
+/// Loads (once per sender run) what a message's attempt needs.
+async fn prepare(
+    d: &Dispatcher,
+    message: &ClaimedMessage,
+    templates: &mut HashMap<String, Arc<(TemplateRecord, Template)>>,
+    campaigns: &mut HashMap<Option<String>, Arc<CampaignContext>>,
+) -> Result<Prepared, String> {
+    let template = match templates.get(&message.template_id) {
+        Some(t) => t.clone(),
+        None => {
+            let record = d
+                .store
+                .template_by_id(&message.template_id)
+                .await
+                .map_err(|e| format!("template: {e}"))?;
+            let parsed =
+                Template::parse(&record.body, record.header_image.as_deref()).map_err(|e| format!("template: {e}"))?;
+            let t = Arc::new((record, parsed));
+            templates.insert(message.template_id.clone(), t.clone());
+            t
+        }
+    };
+    let campaign = match campaigns.get(&message.campaign_id) {
+        Some(c) => c.clone(),
+        None => {
+            let ctx = match &message.campaign_id {
+                None => CampaignContext {
+                    retry: RetryPolicy::default(),
+                    is_campaign: false,
+                },
+                Some(id) => {
+                    let c = d.store.campaign_by_id(id).await.map_err(|e| format!("campaign: {e}"))?;
+                    let retry = serde_json::from_value(c.settings["retry"].clone()).unwrap_or_default();
+                    CampaignContext {
+                        retry,
+                        is_campaign: true,
+                    }
+                }
+            };
+            let ctx = Arc::new(ctx);
+            campaigns.insert(message.campaign_id.clone(), ctx.clone());
+            ctx
+        }
+    };
+    Ok(Prepared { template, campaign })
+}
+
+/// Makes one attempt and decides what becomes of the message.
+async fn attempt(
+    d: &Dispatcher,
+    provider: &dyn Provider,
+    message: &ClaimedMessage,
+    prepared: Result<Prepared, String>,
+    hold: &Mutex<Option<Instant>>,
+) -> Report {
+    let failed = |code: &str, text: String| {
+        Report::new(
+            message,
+            OutcomeKind::Failed {
+                error_code: code.into(),
+                error_message: text,
+            },
+        )
+    };
+    let prepared = match prepared {
+        Ok(p) => p,
+        Err(e) => return failed("render", e),
+    };
+    let (record, template) = prepared.template.as_ref();
+    let vars: pregon_domain::template::Variables = match serde_json::from_str(&message.variables) {
+        Ok(v) => v,
+        Err(e) => return failed("render", format!("stored variables are unreadable: {e}")),
+    };
+    if let Some(missing) = template.missing_variable(&vars) {
+        return failed("render", format!("missing template variable {missing:?}"));
+    }
+    let outbound = OutboundMessage {
+        to: message.phone.clone(),
+        template_name: record.name.clone(),
+        language: record.language.clone(),
+        rendered: template.render(&vars),
+        callback_data: message.id.to_string(),
+    };
+    let attempts = message.attempts + 1;
+    match provider.send(&outbound).await {
+        Ok(accepted) => Report::new(
+            message,
+            OutcomeKind::Sent {
+                provider_message_id: accepted.provider_message_id,
+                recorded_text: accepted.recorded_text,
+            },
+        ),
+        Err(e) if e.ambiguous => Report::new(
+            message,
+            OutcomeKind::Unknown {
+                error_code: e.code,
+                error_message: e.message,
+            },
+        ),
+        Err(e) => {
+            if let Some(wait) = e.retry_after {
+                let until = Instant::now() + wait.min(Duration::from_secs(300));
+                let mut h = hold.lock().unwrap_or_else(|p| p.into_inner());
+                *h = Some(h.map_or(until, |cur| cur.max(until)));
+            }
+            let policy = &prepared.campaign.retry;
+            let retry_or_fail = |code: String, text: String| {
+                if policy.can_retry(attempts as u32) {
+                    let wait = policy.backoff(attempts as u32, e.retry_after, &mut rand::thread_rng());
+                    let next = d.clock.now_millis() + wait.as_millis() as i64;
+                    OutcomeKind::Retry {
+                        next_attempt_at: next,
+                        error_code: code,
+                        error_message: text,
+                    }
+                } else {
+                    OutcomeKind::Failed {
+                        error_code: code,
+                        error_message: text,
+                    }
+                }
+            };
+            match e.class {
+                ErrorClass::Permanent => Report::new(
+                    message,
+                    OutcomeKind::Failed {
+                        error_code: e.code,
+                        error_message: e.message,
+                    },
+                ),
+                ErrorClass::Retryable => Report::new(message, retry_or_fail(e.code, e.message)),
+                ErrorClass::Sender if prepared.campaign.is_campaign => {
+                    let detail = format!("{}: {}", e.code, e.message);
+                    let mut r = Report::new(
+                        message,
+                        OutcomeKind::Requeue {
+                            error_code: e.code,
+                            error_message: e.message,
+                        },
+                    );
+                    r.sender_error = Some(detail);
+                    r
+                }
+                ErrorClass::Sender => Report::new(message, retry_or_fail(e.code, e.message)),
+            }
+        }
+    }
+}
+
+impl Report {
+    fn new(message: &ClaimedMessage, kind: OutcomeKind) -> Self {
+        Report {
+            outcome: Outcome {
+                message_id: message.id,
+                kind,
+            },
+            sender_error: None,
+        }
+    }
+}

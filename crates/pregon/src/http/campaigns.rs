@@ -1,0 +1,653 @@
+//! `/api/v1/campaigns`: create from JSON or CSV, follow, steer, export.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{Multipart, Path, State};
+use axum::http::{header, StatusCode};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use futures::Stream;
+use pregon_domain::state::CampaignAction;
+use pregon_domain::{AutoPause, CampaignStatus, MessageStatus, Region, RetryPolicy, Template};
+use pregon_store::{CampaignRecord, NewCampaign, PageRequest};
+use serde::Deserialize;
+use serde_json::json;
+use utoipa::ToSchema;
+
+use super::error::{ApiError, NotFoundAs};
+use super::extract::{ApiJson, ApiQuery, Auth, PageParams};
+use super::views::{CampaignView, CreatedCampaignView, ListView, MessageView};
+use super::AppState;
+use crate::clock::{parse_rfc3339, rfc3339};
+use crate::import::{self, Contact, ImportError};
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ScheduleRequest {
+    /// Start at this time (RFC 3339); the campaign is `scheduled` until then.
+    pub start_at: Option<String>,
+    /// IANA time zone of the sending window (not yet supported).
+    pub timezone: Option<String>,
+    /// Daily sending window (not yet supported).
+    #[schema(value_type = Object)]
+    pub window: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct RetryRequest {
+    pub max_attempts: Option<u32>,
+    pub backoff_seconds: Option<Vec<u64>>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct AutoPauseRequest {
+    pub min_failures: Option<u64>,
+    pub max_failure_rate: Option<f64>,
+}
+
+/// Everything about a campaign but its contacts.
+#[derive(Debug, Default)]
+pub struct CampaignOptions {
+    pub name: String,
+    /// Default: the tenant's default sender.
+    pub sender_id: Option<String>,
+    pub template_id: String,
+    /// Region for national numbers (`VE`, `EC`).
+    pub default_region: Option<String>,
+    /// 1–10, higher first (default 5).
+    pub priority: Option<i64>,
+    pub schedule: Option<ScheduleRequest>,
+    /// A campaign rate plan (not yet supported: the sender's rate applies).
+    pub rate: Option<serde_json::Value>,
+    pub retry: Option<RetryRequest>,
+    pub auto_pause: Option<AutoPauseRequest>,
+    /// POSTed the campaign's final state.
+    pub webhook_url: Option<String>,
+    /// false leaves it a draft (default true).
+    pub start: Option<bool>,
+}
+
+/// A campaign with its contacts, as JSON.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct CreateCampaign {
+    pub name: String,
+    pub sender_id: Option<String>,
+    pub template_id: String,
+    /// Each contact has a phone (`phone`, `numero`, `telefono`, `to` or `number`) and the
+    /// template's variables.
+    #[schema(value_type = Vec<Object>)]
+    pub contacts: Vec<serde_json::Value>,
+    pub default_region: Option<String>,
+    pub priority: Option<i64>,
+    pub schedule: Option<ScheduleRequest>,
+    #[schema(value_type = Object)]
+    pub rate: Option<serde_json::Value>,
+    pub retry: Option<RetryRequest>,
+    pub auto_pause: Option<AutoPauseRequest>,
+    pub webhook_url: Option<String>,
+    pub start: Option<bool>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct RetryAction {
+    /// Re-queue `unknown` messages too (they may have been sent).
+    #[serde(default)]
+    pub include_unknown: bool,
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct CampaignFilter {
+    /// Only campaigns in this state.
+    pub status: Option<String>,
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct MessageFilter {
+    /// Only messages in this state.
+    pub status: Option<String>,
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+}
+
+fn import_error(e: ImportError) -> ApiError {
+    match e {
+        ImportError::TooMany { .. } => ApiError::too_large("too_many_contacts", e.to_string()),
+        ImportError::NoPhoneColumn { .. } | ImportError::UnknownPhoneColumn(_) => {
+            ApiError::invalid("missing_phone_column", e.to_string())
+        }
+        ImportError::NotUtf8 { .. } => ApiError::invalid("not_utf8", e.to_string()),
+        ImportError::Empty => ApiError::invalid("no_contacts", e.to_string()),
+        ImportError::Malformed { .. } => ApiError::bad_request("malformed_csv", e.to_string()),
+        ImportError::NotAnObject { .. } => ApiError::invalid("invalid_contact", e.to_string()),
+    }
+}
+
+/// Validates the options, classifies the contacts and creates the campaign, all or nothing.
+async fn create_campaign(
+    state: &AppState,
+    tenant_id: &str,
+    o: CampaignOptions,
+    contacts: Vec<Contact>,
+) -> Result<CreatedCampaignView, ApiError> {
+    let now = state.clock.now_millis();
+    let name = o.name.trim().to_string();
+    if name.is_empty() || name.chars().count() > 200 {
+        return Err(ApiError::invalid_field("name", "must be 1 to 200 characters"));
+    }
+    let template_id = o.template_id.trim();
+    let template = state
+        .store
+        .get_template(tenant_id, template_id)
+        .await
+        .map_err(|e| match e {
+            pregon_store::StoreError::NotFound => {
+                ApiError::invalid("unknown_template", format!("no template {template_id:?}"))
+            }
+            other => other.into(),
+        })?;
+    let sender = match o.sender_id.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        Some(id) => state.store.get_sender(tenant_id, id).await.map_err(|e| match e {
+            pregon_store::StoreError::NotFound => ApiError::invalid("unknown_sender", format!("no sender {id:?}")),
+            other => other.into(),
+        })?,
+        None => state.store.default_sender(tenant_id).await?.ok_or_else(|| {
+            ApiError::invalid(
+                "no_default_sender",
+                "no sender_id given and the tenant has no default sender",
+            )
+        })?,
+    };
+    let priority = o.priority.unwrap_or(5);
+    if !(1..=10).contains(&priority) {
+        return Err(ApiError::invalid_field("priority", "must be between 1 and 10"));
+    }
+    let region = o
+        .default_region
+        .as_deref()
+        .filter(|r| !r.trim().is_empty())
+        .map(Region::parse)
+        .transpose()
+        .map_err(|e| ApiError::invalid_field("default_region", e.to_string()))?;
+    let defaults = RetryPolicy::default();
+    let retry = match o.retry {
+        None => defaults,
+        Some(r) => RetryPolicy {
+            max_attempts: r.max_attempts.unwrap_or(defaults.max_attempts),
+            backoff_seconds: r.backoff_seconds.unwrap_or(defaults.backoff_seconds),
+        },
+    };
+    retry
+        .validate()
+        .map_err(|e| ApiError::invalid_field("retry", e.to_string()))?;
+    let auto_defaults = AutoPause::default();
+    let auto_pause = match o.auto_pause {
+        None => auto_defaults,
+        Some(a) => AutoPause {
+            min_failures: a.min_failures.unwrap_or(auto_defaults.min_failures),
+            max_failure_rate: a.max_failure_rate.unwrap_or(auto_defaults.max_failure_rate),
+        },
+    };
+    auto_pause
+        .validate()
+        .map_err(|e| ApiError::invalid_field("auto_pause", e.to_string()))?;
+    let mut start_at = None;
+    if let Some(s) = &o.schedule {
+        if s.window.is_some() || s.timezone.is_some() {
+            return Err(ApiError::invalid(
+                "unsupported_option",
+                "schedule.window and schedule.timezone are not supported yet; only schedule.start_at is",
+            ));
+        }
+        if let Some(at) = &s.start_at {
+            start_at = Some(
+                parse_rfc3339(at)
+                    .ok_or_else(|| ApiError::invalid_field("schedule.start_at", "must be an RFC 3339 time"))?,
+            );
+        }
+    }
+    if o.rate.is_some() {
+        return Err(ApiError::invalid(
+            "unsupported_option",
+            "campaign rate plans are not supported yet; the sender's rate applies",
+        ));
+    }
+    if let Some(url) = &o.webhook_url {
+        if !(url.starts_with("http://") || url.starts_with("https://")) || url.len() > 2048 {
+            return Err(ApiError::invalid_field(
+                "webhook_url",
+                "must be an http:// or https:// URL",
+            ));
+        }
+    }
+    let status = match (o.start.unwrap_or(true), start_at) {
+        (false, _) => CampaignStatus::Draft,
+        (true, Some(at)) if at > now => CampaignStatus::Scheduled,
+        (true, _) => CampaignStatus::Running,
+    };
+    let parsed = Template::parse(&template.body, template.header_image.as_deref())
+        .map_err(|e| ApiError::internal("stored template does not parse", &e))?;
+    let opted_out = state.store.opted_out_phones(tenant_id).await?;
+    let (messages, report) =
+        tokio::task::spawn_blocking(move || import::classify(contacts, &parsed, region, &opted_out))
+            .await
+            .map_err(|e| ApiError::internal("import task", &e))?;
+    let settings = json!({
+        "default_region": region.map(|r| r.code()),
+        "retry": retry,
+        "auto_pause": auto_pause,
+        "webhook_url": o.webhook_url,
+    });
+    let campaign = state
+        .store
+        .create_campaign(NewCampaign {
+            id: pregon_domain::id::new_id("cmp"),
+            tenant_id: tenant_id.to_string(),
+            name,
+            sender_id: sender.id,
+            template_id: template.id,
+            status,
+            priority,
+            settings,
+            start_at,
+            max_attempts: retry.max_attempts as i64,
+            messages,
+            now,
+        })
+        .await?;
+    state.wake.notify_waiters();
+    Ok(CreatedCampaignView {
+        campaign: CampaignView::new(&campaign, 0.0),
+        import: report,
+    })
+}
+
+#[utoipa::path(post, path = "/api/v1/campaigns", tag = "campaigns", request_body = CreateCampaign,
+    responses((status = 201, body = CreatedCampaignView), (status = 400, body = super::ErrorBody), (status = 413, body = super::ErrorBody), (status = 422, body = super::ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn create(
+    State(state): State<AppState>,
+    Auth(tenant): Auth,
+    ApiJson(body): ApiJson<CreateCampaign>,
+) -> Result<(StatusCode, Json<CreatedCampaignView>), ApiError> {
+    let contacts = import::contacts_from_json(body.contacts, state.limits.max_contacts).map_err(import_error)?;
+    let options = CampaignOptions {
+        name: body.name,
+        sender_id: body.sender_id,
+        template_id: body.template_id,
+        default_region: body.default_region,
+        priority: body.priority,
+        schedule: body.schedule,
+        rate: body.rate,
+        retry: body.retry,
+        auto_pause: body.auto_pause,
+        webhook_url: body.webhook_url,
+        start: body.start,
+    };
+    let created = create_campaign(&state, &tenant.id, options, contacts).await?;
+    Ok((StatusCode::CREATED, Json(created)))
+}
+
+fn multipart_error(e: axum::extract::multipart::MultipartError) -> ApiError {
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::too_large(
+            "body_too_large",
+            "the upload is larger than the configured limit (PREGON_MAX_BODY_BYTES)",
+        )
+    } else {
+        ApiError::bad_request("malformed_multipart", e.body_text())
+    }
+}
+
+/// Multipart fields: `file` (CSV), `name`, `template_id`, and optionally `sender_id`,
+/// `phone_column`, `default_region`, `priority`, `start`.
+#[utoipa::path(post, path = "/api/v1/campaigns/import", tag = "campaigns",
+    request_body(content_type = "multipart/form-data", description = "file (CSV with a header row), name, template_id, sender_id, phone_column, default_region, priority, start"),
+    responses((status = 201, body = CreatedCampaignView), (status = 400, body = super::ErrorBody), (status = 413, body = super::ErrorBody), (status = 415, body = super::ErrorBody), (status = 422, body = super::ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn import_csv(
+    State(state): State<AppState>,
+    Auth(tenant): Auth,
+    multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
+) -> Result<(StatusCode, Json<CreatedCampaignView>), ApiError> {
+    let mut multipart = multipart.map_err(|e| {
+        ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            format!("send multipart/form-data: {}", e.body_text()),
+        )
+    })?;
+    let mut file: Option<bytes::Bytes> = None;
+    let mut options = CampaignOptions::default();
+    let mut phone_column = None;
+    let mut name_given = false;
+    let mut template_given = false;
+    while let Some(field) = multipart.next_field().await.map_err(multipart_error)? {
+        let field_name = field.name().unwrap_or_default().to_string();
+        if field_name == "file" {
+            file = Some(field.bytes().await.map_err(multipart_error)?);
+            continue;
+        }
+        let text = field.text().await.map_err(multipart_error)?;
+        let text = text.trim().to_string();
+        match field_name.as_str() {
+            "name" => {
+                options.name = text;
+                name_given = true;
+            }
+            "template_id" => {
+                options.template_id = text;
+                template_given = true;
+            }
+            "sender_id" => options.sender_id = Some(text),
+            "phone_column" => phone_column = Some(text).filter(|t| !t.is_empty()),
+            "default_region" => options.default_region = Some(text),
+            "priority" => {
+                options.priority = Some(
+                    text.parse()
+                        .map_err(|_| ApiError::invalid_field("priority", "must be a whole number from 1 to 10"))?,
+                )
+            }
+            "start" => {
+                options.start = Some(match text.as_str() {
+                    "true" | "1" | "yes" | "" => true,
+                    "false" | "0" | "no" => false,
+                    _ => return Err(ApiError::invalid_field("start", "must be true or false")),
+                })
+            }
+            "webhook_url" => options.webhook_url = Some(text),
+            _ => {}
+        }
+    }
+    let file = file.ok_or_else(|| ApiError::invalid_field("file", "a CSV file is required"))?;
+    if !name_given {
+        return Err(ApiError::invalid_field("name", "is required"));
+    }
+    if !template_given {
+        return Err(ApiError::invalid_field("template_id", "is required"));
+    }
+    let max = state.limits.max_contacts;
+    let contacts = tokio::task::spawn_blocking(move || import::contacts_from_csv(&file, phone_column.as_deref(), max))
+        .await
+        .map_err(|e| ApiError::internal("csv task", &e))?
+        .map_err(import_error)?;
+    let created = create_campaign(&state, &tenant.id, options, contacts).await?;
+    Ok((StatusCode::CREATED, Json(created)))
+}
+
+fn view(state: &AppState, c: &CampaignRecord) -> CampaignView {
+    CampaignView::new(c, state.rates.rate(c, state.clock.now_millis()))
+}
+
+#[utoipa::path(get, path = "/api/v1/campaigns", tag = "campaigns", params(CampaignFilter),
+    responses((status = 200, body = ListView<CampaignView>)), security(("api_key" = [])))]
+pub async fn list(
+    State(state): State<AppState>,
+    Auth(tenant): Auth,
+    ApiQuery(f): ApiQuery<CampaignFilter>,
+) -> Result<Json<ListView<CampaignView>>, ApiError> {
+    let status = f
+        .status
+        .as_deref()
+        .map(|s| s.parse::<CampaignStatus>())
+        .transpose()
+        .map_err(|_| {
+            ApiError::invalid_field(
+                "status",
+                "must be draft, scheduled, running, paused, completed, cancelled or failed",
+            )
+        })?;
+    let page = PageParams {
+        limit: f.limit,
+        cursor: f.cursor,
+    }
+    .request()?;
+    let page = state.store.list_campaigns(&tenant.id, status, &page).await?;
+    Ok(Json(ListView {
+        items: page.items.iter().map(|c| view(&state, c)).collect(),
+        next_cursor: page.next_cursor,
+    }))
+}
+
+#[utoipa::path(get, path = "/api/v1/campaigns/{id}", tag = "campaigns",
+    responses((status = 200, body = CampaignView), (status = 404, body = super::ErrorBody)), security(("api_key" = [])))]
+pub async fn get(
+    State(state): State<AppState>,
+    Auth(tenant): Auth,
+    Path(id): Path<String>,
+) -> Result<Json<CampaignView>, ApiError> {
+    let c = state
+        .store
+        .get_campaign(&tenant.id, &id)
+        .await
+        .or_not_found("campaign")?;
+    Ok(Json(view(&state, &c)))
+}
+
+async fn act(
+    state: &AppState,
+    tenant_id: &str,
+    id: &str,
+    action: CampaignAction,
+    include_unknown: bool,
+) -> Result<Json<CampaignView>, ApiError> {
+    let c = state
+        .store
+        .apply_action(tenant_id, id, action, include_unknown, state.clock.now_millis())
+        .await
+        .or_not_found("campaign")?;
+    state.wake.notify_waiters();
+    Ok(Json(view(state, &c)))
+}
+
+#[utoipa::path(post, path = "/api/v1/campaigns/{id}/start", tag = "campaigns",
+    responses((status = 200, body = CampaignView), (status = 404, body = super::ErrorBody), (status = 409, body = super::ErrorBody)), security(("api_key" = [])))]
+pub async fn start(
+    State(state): State<AppState>,
+    Auth(tenant): Auth,
+    Path(id): Path<String>,
+) -> Result<Json<CampaignView>, ApiError> {
+    act(&state, &tenant.id, &id, CampaignAction::Start, false).await
+}
+
+#[utoipa::path(post, path = "/api/v1/campaigns/{id}/pause", tag = "campaigns",
+    responses((status = 200, body = CampaignView), (status = 404, body = super::ErrorBody), (status = 409, body = super::ErrorBody)), security(("api_key" = [])))]
+pub async fn pause(
+    State(state): State<AppState>,
+    Auth(tenant): Auth,
+    Path(id): Path<String>,
+) -> Result<Json<CampaignView>, ApiError> {
+    act(&state, &tenant.id, &id, CampaignAction::Pause, false).await
+}
+
+#[utoipa::path(post, path = "/api/v1/campaigns/{id}/resume", tag = "campaigns",
+    responses((status = 200, body = CampaignView), (status = 404, body = super::ErrorBody), (status = 409, body = super::ErrorBody)), security(("api_key" = [])))]
+pub async fn resume(
+    State(state): State<AppState>,
+    Auth(tenant): Auth,
+    Path(id): Path<String>,
+) -> Result<Json<CampaignView>, ApiError> {
+    act(&state, &tenant.id, &id, CampaignAction::Resume, false).await
+}
+
+#[utoipa::path(post, path = "/api/v1/campaigns/{id}/cancel", tag = "campaigns",
+    responses((status = 200, body = CampaignView), (status = 404, body = super::ErrorBody), (status = 409, body = super::ErrorBody)), security(("api_key" = [])))]
+pub async fn cancel(
+    State(state): State<AppState>,
+    Auth(tenant): Auth,
+    Path(id): Path<String>,
+) -> Result<Json<CampaignView>, ApiError> {
+    act(&state, &tenant.id, &id, CampaignAction::Cancel, false).await
+}
+
+/// `failed` (and with `include_unknown`, `unknown`) messages go back to the queue.
+#[utoipa::path(post, path = "/api/v1/campaigns/{id}/retry", tag = "campaigns", request_body(content = Option<RetryAction>),
+    responses((status = 200, body = CampaignView), (status = 404, body = super::ErrorBody), (status = 409, body = super::ErrorBody)), security(("api_key" = [])))]
+pub async fn retry(
+    State(state): State<AppState>,
+    Auth(tenant): Auth,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Json<CampaignView>, ApiError> {
+    let include_unknown = if body.iter().all(|b| b.is_ascii_whitespace()) {
+        false
+    } else {
+        serde_json::from_slice::<RetryAction>(&body)
+            .map_err(|e| ApiError::bad_request("malformed_json", format!("retry options: {e}")))?
+            .include_unknown
+    };
+    act(&state, &tenant.id, &id, CampaignAction::Retry, include_unknown).await
+}
+
+fn parse_message_status(s: Option<&str>) -> Result<Option<MessageStatus>, ApiError> {
+    s.map(|s| s.parse::<MessageStatus>())
+        .transpose()
+        .map_err(|_| ApiError::invalid_field("status", "must be a message state: queued, claimed, sending, sent, delivered, read, failed, unknown, skipped, cancelled"))
+}
+
+#[utoipa::path(get, path = "/api/v1/campaigns/{id}/messages", tag = "campaigns", params(MessageFilter),
+    responses((status = 200, body = ListView<MessageView>), (status = 404, body = super::ErrorBody)), security(("api_key" = [])))]
+pub async fn messages(
+    State(state): State<AppState>,
+    Auth(tenant): Auth,
+    Path(id): Path<String>,
+    ApiQuery(f): ApiQuery<MessageFilter>,
+) -> Result<Json<ListView<MessageView>>, ApiError> {
+    let status = parse_message_status(f.status.as_deref())?;
+    let page = PageParams {
+        limit: f.limit,
+        cursor: f.cursor,
+    }
+    .request()?;
+    if page.cursor.as_ref().is_some_and(|c| c.parse::<i64>().is_err()) {
+        return Err(ApiError::invalid_field("cursor", "is not a cursor this API gave out"));
+    }
+    state
+        .store
+        .get_campaign(&tenant.id, &id)
+        .await
+        .or_not_found("campaign")?;
+    let page = state.store.list_messages(&tenant.id, &id, status, &page).await?;
+    Ok(Json(ListView {
+        items: page.items.iter().map(|m| MessageView::new(m, None)).collect(),
+        next_cursor: page.next_cursor,
+    }))
+}
+
+/// Every message as CSV, streamed page by page.
+#[utoipa::path(get, path = "/api/v1/campaigns/{id}/messages.csv", tag = "campaigns",
+    responses((status = 200, content_type = "text/csv", description = "phone, status, attempts, provider_message_id, error_code, error_message, sent_at, delivered_at, read_at, skip_reason"),
+              (status = 404, body = super::ErrorBody)), security(("api_key" = [])))]
+pub async fn export(
+    State(state): State<AppState>,
+    Auth(tenant): Auth,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let campaign = state
+        .store
+        .get_campaign(&tenant.id, &id)
+        .await
+        .or_not_found("campaign")?;
+    let header_row =
+        "phone,status,attempts,provider_message_id,error_code,error_message,sent_at,delivered_at,read_at,skip_reason\n";
+    let stream = futures::stream::unfold(Some(None::<String>), move |cursor| {
+        let state = state.clone();
+        let tenant_id = tenant.id.clone();
+        let id = id.clone();
+        async move {
+            let cursor = cursor?;
+            let page = match state
+                .store
+                .list_messages(&tenant_id, &id, None, &PageRequest { limit: 5_000, cursor })
+                .await
+            {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::error!(error = %e, "export failed mid-stream");
+                    return Some((Err(std::io::Error::other("export failed")), None));
+                }
+            };
+            let mut w = csv::Writer::from_writer(Vec::with_capacity(page.items.len() * 96));
+            for m in &page.items {
+                let t = |v: Option<i64>| v.map(rfc3339).unwrap_or_default();
+                let _ = w.write_record([
+                    m.phone.as_str(),
+                    m.status.as_str(),
+                    &m.attempts.to_string(),
+                    m.provider_message_id.as_deref().unwrap_or(""),
+                    m.error_code.as_deref().unwrap_or(""),
+                    m.error_message.as_deref().unwrap_or(""),
+                    &t(m.sent_at),
+                    &t(m.delivered_at),
+                    &t(m.read_at),
+                    m.skip_reason.as_deref().unwrap_or(""),
+                ]);
+            }
+            let chunk = w.into_inner().unwrap_or_default();
+            let next = page.next_cursor.map(Some);
+            Some((Ok::<_, std::io::Error>(bytes::Bytes::from(chunk)), next))
+        }
+    });
+    let body = futures::StreamExt::chain(
+        futures::stream::once(async move { Ok::<_, std::io::Error>(bytes::Bytes::from_static(header_row.as_bytes())) }),
+        stream,
+    );
+    let filename = format!("attachment; filename=\"{}-messages.csv\"", campaign.id);
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+            (header::CONTENT_DISPOSITION, filename),
+        ],
+        Body::from_stream(body),
+    )
+        .into_response())
+}
+
+/// Server-sent events: a `progress` event with the campaign object whenever it changes
+/// (at most four a second), until the campaign reaches a final state.
+#[utoipa::path(get, path = "/api/v1/campaigns/{id}/events", tag = "campaigns",
+    responses((status = 200, content_type = "text/event-stream", description = "`progress` events carrying the campaign object"), (status = 404, body = super::ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn events(
+    State(state): State<AppState>,
+    Auth(tenant): Auth,
+    Path(id): Path<String>,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    state
+        .store
+        .get_campaign(&tenant.id, &id)
+        .await
+        .or_not_found("campaign")?;
+    let shutdown = state.shutdown.clone();
+    let stream = futures::stream::unfold((String::new(), false), move |(last, done)| {
+        let state = state.clone();
+        let tenant_id = tenant.id.clone();
+        let id = id.clone();
+        async move {
+            if done {
+                return None;
+            }
+            let mut first = last.is_empty();
+            loop {
+                if !first {
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                }
+                first = false;
+                let Ok(c) = state.store.get_campaign(&tenant_id, &id).await else {
+                    return None;
+                };
+                let fingerprint = format!("{:?}{:?}{:?}", c.status, c.counts, c.paused_reason);
+                if fingerprint != last {
+                    let data = serde_json::to_string(&view(&state, &c)).unwrap_or_default();
+                    let event = Event::default().event("progress").data(data);
+                    return Some((Ok(event), (fingerprint, c.status.is_final())));
+                }
+            }
+        }
+    });
+    let stream = futures::StreamExt::take_until(stream, shutdown.cancelled_owned());
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}

@@ -1,0 +1,114 @@
+//! The API's one error type and its JSON shape:
+//! `{"error": {"code": "snake_case", "message": "human sentence", "details": […]}}`.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use pregon_store::StoreError;
+use serde_json::{json, Value};
+
+/// An error answered to an API client.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    pub details: Vec<Value>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            details: Vec::new(),
+        }
+    }
+
+    pub fn with_details(mut self, details: Vec<Value>) -> Self {
+        self.details = details;
+        self
+    }
+
+    /// 400: the request could not be read.
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    /// 422: well-formed, but a value is not acceptable.
+    pub fn invalid(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
+    }
+
+    /// 422 about one field.
+    pub fn invalid_field(field: &str, message: impl Into<String>) -> Self {
+        let message = message.into();
+        Self::invalid("invalid_field", format!("{field}: {message}"))
+            .with_details(vec![json!({"field": field, "reason": message})])
+    }
+
+    pub fn not_found(what: &str) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", format!("{what} not found"))
+    }
+
+    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, code, message)
+    }
+
+    pub fn too_large(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::PAYLOAD_TOO_LARGE, code, message)
+    }
+
+    pub fn unauthorized() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "a valid API key is required: send it as `Authorization: Bearer <key>`",
+        )
+    }
+
+    pub fn internal(context: &str, error: &dyn std::fmt::Display) -> Self {
+        tracing::error!(error = %error, "{context}");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "something went wrong on our side; it has been logged",
+        )
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound => ApiError::not_found("resource"),
+            StoreError::Conflict(m) => ApiError::conflict("conflict", m),
+            StoreError::IllegalTransition { action, from } => ApiError::conflict(
+                "illegal_transition",
+                format!("cannot {action} a campaign that is {from}"),
+            )
+            .with_details(vec![json!({"status": from.as_str(), "action": action})]),
+            other => ApiError::internal("store error", &other),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({"error": {"code": self.code, "message": self.message, "details": self.details}});
+        (self.status, axum::Json(body)).into_response()
+    }
+}
+
+/// A store result whose `NotFound` names what was not found.
+pub trait NotFoundAs<T> {
+    fn or_not_found(self, what: &str) -> Result<T, ApiError>;
+}
+
+impl<T> NotFoundAs<T> for Result<T, StoreError> {
+    fn or_not_found(self, what: &str) -> Result<T, ApiError> {
+        self.map_err(|e| match e {
+            StoreError::NotFound => ApiError::not_found(what),
+            other => other.into(),
+        })
+    }
+}

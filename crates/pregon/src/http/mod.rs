@@ -1,0 +1,145 @@
+//! The HTTP interface: the JSON API under `/api/v1` (api.md), health, metrics, the OpenAPI
+//! document at `/openapi.json` and its interactive page at `/docs`.
+
+pub mod campaigns;
+pub mod error;
+pub mod extract;
+pub mod messages;
+pub mod opt_outs;
+pub mod senders;
+pub mod system;
+pub mod templates;
+pub mod views;
+
+use std::sync::Arc;
+
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use pregon_store::Store;
+use serde::Serialize;
+use tokio::sync::Notify;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi, ToSchema};
+use utoipa_scalar::{Scalar, Servable};
+
+use crate::clock::Clock;
+use crate::config::Limits;
+use crate::crypto::MasterKey;
+use crate::dispatch::Metrics;
+use error::ApiError;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub master_key: MasterKey,
+    pub limits: Limits,
+    pub clock: Arc<dyn Clock>,
+    /// Wakes the dispatcher when new work arrives, so it starts at once.
+    pub wake: Arc<Notify>,
+    pub rates: Arc<views::RateTracker>,
+    pub metrics: Arc<Metrics>,
+    /// Cancelled at shutdown: long-lived responses (event streams) end with it.
+    pub shutdown: tokio_util::sync::CancellationToken,
+}
+
+/// The error shape, for the OpenAPI document.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Stable, snake_case.
+    pub code: String,
+    /// A sentence for people.
+    pub message: String,
+    #[schema(value_type = Vec<Object>)]
+    pub details: Vec<serde_json::Value>,
+}
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme("api_key", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "pregon", description = "Durable dispatcher for WhatsApp Business campaigns."),
+    modifiers(&BearerAuth),
+    paths(
+        senders::create, senders::list, senders::get, senders::update, senders::delete,
+        templates::create, templates::list, templates::get, templates::delete, templates::preview,
+        campaigns::create, campaigns::import_csv, campaigns::list, campaigns::get, campaigns::start,
+        campaigns::pause, campaigns::resume, campaigns::cancel, campaigns::retry, campaigns::messages,
+        campaigns::export, campaigns::events,
+        messages::send, messages::get, messages::cancel,
+        opt_outs::create, opt_outs::list, opt_outs::delete,
+        system::health, system::metrics, system::system,
+    ),
+    components(schemas(ErrorBody, ErrorDetail))
+)]
+pub struct ApiDoc;
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("route")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this route does not take that method",
+    )
+}
+
+/// The whole HTTP application.
+pub fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .route("/senders", post(senders::create).get(senders::list))
+        .route(
+            "/senders/{id}",
+            get(senders::get).patch(senders::update).delete(senders::delete),
+        )
+        .route("/templates", post(templates::create).get(templates::list))
+        .route("/templates/{id}", get(templates::get).delete(templates::delete))
+        .route("/templates/{id}/preview", post(templates::preview))
+        .route("/campaigns", post(campaigns::create).get(campaigns::list))
+        .route("/campaigns/import", post(campaigns::import_csv))
+        .route("/campaigns/{id}", get(campaigns::get))
+        .route("/campaigns/{id}/start", post(campaigns::start))
+        .route("/campaigns/{id}/pause", post(campaigns::pause))
+        .route("/campaigns/{id}/resume", post(campaigns::resume))
+        .route("/campaigns/{id}/cancel", post(campaigns::cancel))
+        .route("/campaigns/{id}/retry", post(campaigns::retry))
+        .route("/campaigns/{id}/messages", get(campaigns::messages))
+        .route("/campaigns/{id}/messages.csv", get(campaigns::export))
+        .route("/campaigns/{id}/events", get(campaigns::events))
+        .route("/messages", post(messages::send))
+        .route("/messages/{id}", get(messages::get).delete(messages::cancel))
+        .route("/opt-outs", post(opt_outs::create).get(opt_outs::list))
+        .route("/opt-outs/{phone}", axum::routing::delete(opt_outs::delete))
+        .route("/system", get(system::system));
+    let limit = state.limits.max_body_bytes;
+    Router::new()
+        .route("/", get(system::index))
+        .route("/health", get(system::health))
+        .route("/metrics", get(system::metrics))
+        .route("/openapi.json", get(|| async { Json(ApiDoc::openapi()) }))
+        .merge(Scalar::with_url("/docs", ApiDoc::openapi()))
+        .nest("/api/v1", api)
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
+            axum::response::IntoResponse::into_response(ApiError::internal("handler panicked", &"panic"))
+        }))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(state)
+}

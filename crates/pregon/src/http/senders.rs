@@ -1,0 +1,241 @@
+//! `/api/v1/senders`: a tenant's WhatsApp numbers, their provider and credentials.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use pregon_domain::PhoneNumber;
+use pregon_providers::Credentials;
+use pregon_store::{SenderPatch, SenderRecord};
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use super::error::{ApiError, NotFoundAs};
+use super::extract::{ApiJson, ApiQuery, Auth, PageParams};
+use super::views::{ListView, SenderView};
+use super::AppState;
+
+/// Highest `messages_per_second` accepted (the Cloud API allows 80–1,000; more serves
+/// simulators and benchmarks).
+pub const MAX_RATE: f64 = 100_000.0;
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct CreateSender {
+    pub name: String,
+    /// `meta`, `twilio` or `sandbox`.
+    pub provider: String,
+    /// The sender's own number, E.164.
+    pub phone_number: Option<String>,
+    /// Meta: `access_token`, `phone_number_id`, `waba_id`, `app_secret`. Twilio:
+    /// `account_sid`, `auth_token`. Never returned.
+    #[schema(value_type = Object)]
+    pub credentials: Option<serde_json::Map<String, serde_json::Value>>,
+    pub base_url: Option<String>,
+    /// Default 80 for meta, 1 for twilio, 1,000 for sandbox.
+    pub messages_per_second: Option<f64>,
+    /// Unique recipients per rolling 24 h; null for none.
+    pub daily_limit: Option<i64>,
+    pub is_default: Option<bool>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct UpdateSender {
+    pub name: Option<String>,
+    pub phone_number: Option<String>,
+    /// Replaces every credential at once.
+    #[schema(value_type = Object)]
+    pub credentials: Option<serde_json::Map<String, serde_json::Value>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub base_url: Option<Option<String>>,
+    pub messages_per_second: Option<f64>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<i64>)]
+    pub daily_limit: Option<Option<i64>>,
+    pub is_default: Option<bool>,
+    /// `active`, `paused` or `suspended`.
+    pub status: Option<String>,
+}
+
+/// Tells an absent field (`None`) from an explicit `null` (`Some(None)`).
+fn double_option<'de, T: Deserialize<'de>, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+fn check_name(name: &str) -> Result<String, ApiError> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 100 {
+        return Err(ApiError::invalid_field("name", "must be 1 to 100 characters"));
+    }
+    Ok(name.to_string())
+}
+
+fn check_phone(phone: &str) -> Result<String, ApiError> {
+    PhoneNumber::parse(phone, None)
+        .map(|p| p.as_str().to_string())
+        .map_err(|e| ApiError::invalid_field("phone_number", format!("{e} (use E.164, e.g. +593995683452)")))
+}
+
+fn check_rate(rate: f64) -> Result<f64, ApiError> {
+    if !(rate.is_finite() && rate > 0.0 && rate <= MAX_RATE) {
+        return Err(ApiError::invalid_field(
+            "messages_per_second",
+            "must be a positive number up to 100000",
+        ));
+    }
+    Ok(rate)
+}
+
+fn check_daily_limit(limit: Option<i64>) -> Result<Option<i64>, ApiError> {
+    match limit {
+        Some(n) if n < 1 => Err(ApiError::invalid_field(
+            "daily_limit",
+            "must be at least 1, or null for none",
+        )),
+        other => Ok(other),
+    }
+}
+
+fn check_base_url(url: Option<String>) -> Result<Option<String>, ApiError> {
+    match url {
+        Some(u) if !(u.starts_with("http://") || u.starts_with("https://")) || u.len() > 2048 => Err(
+            ApiError::invalid_field("base_url", "must be an http:// or https:// URL"),
+        ),
+        other => Ok(other),
+    }
+}
+
+/// Validates credentials for a provider and seals them.
+fn seal_credentials(
+    state: &AppState,
+    provider: &str,
+    credentials: Option<serde_json::Map<String, serde_json::Value>>,
+) -> Result<Vec<u8>, ApiError> {
+    let map = credentials.unwrap_or_default();
+    if map.values().any(|v| !v.is_string()) {
+        return Err(ApiError::invalid_field(
+            "credentials",
+            "every credential must be a string",
+        ));
+    }
+    let value = serde_json::Value::Object(map);
+    let parsed: Credentials = serde_json::from_value(value.clone()).unwrap_or_default();
+    pregon_providers::validate_credentials(provider, &parsed)
+        .map_err(|e| ApiError::invalid_field("credentials", e.to_string()))?;
+    Ok(state.master_key.seal(value.to_string().as_bytes()))
+}
+
+#[utoipa::path(post, path = "/api/v1/senders", tag = "senders", request_body = CreateSender,
+    responses((status = 201, body = SenderView), (status = 422, body = super::ErrorBody)), security(("api_key" = [])))]
+pub async fn create(
+    State(state): State<AppState>,
+    Auth(tenant): Auth,
+    ApiJson(body): ApiJson<CreateSender>,
+) -> Result<(StatusCode, Json<SenderView>), ApiError> {
+    let provider = body.provider.trim().to_ascii_lowercase();
+    let default_rate = match provider.as_str() {
+        "meta" => 80.0,
+        "twilio" => 1.0,
+        "sandbox" => 1000.0,
+        _ => return Err(ApiError::invalid_field("provider", "must be meta, twilio or sandbox")),
+    };
+    let phone_number = match (&body.phone_number, provider.as_str()) {
+        (Some(p), _) => check_phone(p)?,
+        (None, "sandbox") => "+15555550100".to_string(),
+        (None, _) => return Err(ApiError::invalid_field("phone_number", "is required")),
+    };
+    let now = state.clock.now_millis();
+    let sender = SenderRecord {
+        id: pregon_domain::id::new_id("snd"),
+        tenant_id: tenant.id,
+        name: check_name(&body.name)?,
+        credentials: seal_credentials(&state, &provider, body.credentials)?,
+        provider,
+        phone_number,
+        base_url: check_base_url(body.base_url)?,
+        messages_per_second: check_rate(body.messages_per_second.unwrap_or(default_rate))?,
+        daily_limit: check_daily_limit(body.daily_limit)?,
+        is_default: body.is_default.unwrap_or(false),
+        status: "active".into(),
+        quality_rating: None,
+        created_at: now,
+        updated_at: now,
+    };
+    state.store.insert_sender(&sender).await?;
+    Ok((StatusCode::CREATED, Json(SenderView::from(&sender))))
+}
+
+#[utoipa::path(get, path = "/api/v1/senders", tag = "senders", params(PageParams),
+    responses((status = 200, body = ListView<SenderView>)), security(("api_key" = [])))]
+pub async fn list(
+    State(state): State<AppState>,
+    Auth(tenant): Auth,
+    ApiQuery(page): ApiQuery<PageParams>,
+) -> Result<Json<ListView<SenderView>>, ApiError> {
+    let page = state.store.list_senders(&tenant.id, &page.request()?).await?;
+    Ok(Json(ListView {
+        items: page.items.iter().map(SenderView::from).collect(),
+        next_cursor: page.next_cursor,
+    }))
+}
+
+#[utoipa::path(get, path = "/api/v1/senders/{id}", tag = "senders",
+    responses((status = 200, body = SenderView), (status = 404, body = super::ErrorBody)), security(("api_key" = [])))]
+pub async fn get(
+    State(state): State<AppState>,
+    Auth(tenant): Auth,
+    Path(id): Path<String>,
+) -> Result<Json<SenderView>, ApiError> {
+    let sender = state.store.get_sender(&tenant.id, &id).await.or_not_found("sender")?;
+    Ok(Json(SenderView::from(&sender)))
+}
+
+#[utoipa::path(patch, path = "/api/v1/senders/{id}", tag = "senders", request_body = UpdateSender,
+    responses((status = 200, body = SenderView), (status = 404, body = super::ErrorBody), (status = 422, body = super::ErrorBody)), security(("api_key" = [])))]
+pub async fn update(
+    State(state): State<AppState>,
+    Auth(tenant): Auth,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<UpdateSender>,
+) -> Result<Json<SenderView>, ApiError> {
+    let current = state.store.get_sender(&tenant.id, &id).await.or_not_found("sender")?;
+    let status = match body.status.as_deref() {
+        None => None,
+        Some(s @ ("active" | "paused" | "suspended")) => Some(s.to_string()),
+        Some(_) => return Err(ApiError::invalid_field("status", "must be active, paused or suspended")),
+    };
+    let patch = SenderPatch {
+        name: body.name.as_deref().map(check_name).transpose()?,
+        phone_number: body.phone_number.as_deref().map(check_phone).transpose()?,
+        credentials: match body.credentials {
+            Some(c) => Some(seal_credentials(&state, &current.provider, Some(c))?),
+            None => None,
+        },
+        base_url: body.base_url.map(check_base_url).transpose()?,
+        messages_per_second: body.messages_per_second.map(check_rate).transpose()?,
+        daily_limit: body.daily_limit.map(check_daily_limit).transpose()?,
+        is_default: body.is_default,
+        status,
+    };
+    let sender = state
+        .store
+        .update_sender(&tenant.id, &id, &patch, state.clock.now_millis())
+        .await
+        .or_not_found("sender")?;
+    state.wake.notify_waiters();
+    Ok(Json(SenderView::from(&sender)))
+}
+
+#[utoipa::path(delete, path = "/api/v1/senders/{id}", tag = "senders",
+    responses((status = 204), (status = 404, body = super::ErrorBody), (status = 409, body = super::ErrorBody)), security(("api_key" = [])))]
+pub async fn delete(
+    State(state): State<AppState>,
+    Auth(tenant): Auth,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    state
+        .store
+        .delete_sender(&tenant.id, &id, state.clock.now_millis())
+        .await
+        .or_not_found("sender")?;
+    Ok(StatusCode::NO_CONTENT)
+}

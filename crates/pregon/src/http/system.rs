@@ -1,0 +1,135 @@
+//! Health, Prometheus metrics and the dispatcher overview.
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::Json;
+use serde::Serialize;
+use serde_json::json;
+use utoipa::ToSchema;
+
+use super::error::ApiError;
+use super::extract::Auth;
+use super::AppState;
+use crate::clock::rfc3339;
+
+/// `{"status": "ok", "database": "ok"}`, or 503 when the database does not answer.
+#[utoipa::path(get, path = "/health", tag = "system", responses((status = 200), (status = 503)))]
+pub async fn health(State(state): State<AppState>) -> Response {
+    match state.store.ping().await {
+        Ok(()) => Json(json!({"status": "ok", "database": "ok"})).into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "health check: database unreachable");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({"status": "unavailable", "database": "unreachable"})),
+            )
+                .into_response()
+        }
+    }
+}
+
+/// Prometheus text format.
+#[utoipa::path(get, path = "/metrics", tag = "system", responses((status = 200, content_type = "text/plain")))]
+pub async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let depth = state.store.queue_depth().await?;
+    let running = state.store.running_campaigns().await?;
+    let m = &state.metrics;
+    let mut out = String::new();
+    let mut gauge = |name: &str, help: &str, kind: &str, value: String| {
+        out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"));
+    };
+    gauge(
+        "pregon_queue_depth",
+        "Messages still owed an attempt, all tenants.",
+        "gauge",
+        depth.to_string(),
+    );
+    gauge(
+        "pregon_running_campaigns",
+        "Campaigns running.",
+        "gauge",
+        running.to_string(),
+    );
+    gauge(
+        "pregon_messages_sent_total",
+        "Messages the provider accepted (this process).",
+        "counter",
+        m.sent().to_string(),
+    );
+    gauge(
+        "pregon_messages_failed_total",
+        "Messages failed for good (this process).",
+        "counter",
+        m.failed().to_string(),
+    );
+    gauge(
+        "pregon_messages_retried_total",
+        "Attempts that will be retried (this process).",
+        "counter",
+        m.retried().to_string(),
+    );
+    gauge(
+        "pregon_messages_unknown_total",
+        "Messages whose outcome is unknown (this process).",
+        "counter",
+        m.unknown().to_string(),
+    );
+    gauge(
+        "pregon_senders_owned",
+        "Sender leases this process holds.",
+        "gauge",
+        m.senders_owned().to_string(),
+    );
+    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response())
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DispatcherView {
+    pub id: String,
+    pub host: String,
+    pub pid: i64,
+    pub version: String,
+    pub started_at: String,
+    pub last_heartbeat_at: String,
+    pub senders: Vec<String>,
+    pub current_rate: f64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SystemView {
+    pub dispatchers: Vec<DispatcherView>,
+    pub queue_depth: i64,
+    pub running_campaigns: i64,
+}
+
+/// Every dispatcher sharing this database, and the queue.
+#[utoipa::path(get, path = "/api/v1/system", tag = "system", responses((status = 200, body = SystemView)), security(("api_key" = [])))]
+pub async fn system(State(state): State<AppState>, Auth(_tenant): Auth) -> Result<Json<SystemView>, ApiError> {
+    let dispatchers = state
+        .store
+        .list_dispatchers()
+        .await?
+        .into_iter()
+        .map(|d| DispatcherView {
+            id: d.id,
+            host: d.host,
+            pid: d.pid,
+            version: d.version,
+            started_at: rfc3339(d.started_at),
+            last_heartbeat_at: rfc3339(d.last_heartbeat_at),
+            senders: d.senders,
+            current_rate: d.current_rate,
+        })
+        .collect();
+    Ok(Json(SystemView {
+        dispatchers,
+        queue_depth: state.store.queue_depth().await?,
+        running_campaigns: state.store.running_campaigns().await?,
+    }))
+}
+
+/// The landing page: what this is and where to go.
+pub async fn index() -> Html<&'static str> {
+    Html(include_str!("index.html"))
+}

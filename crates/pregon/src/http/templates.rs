@@ -1,0 +1,169 @@
+//! `/api/v1/templates`: message shapes, validated and previewable.
+
+use std::collections::BTreeMap;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use pregon_domain::Template;
+use pregon_store::TemplateRecord;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::error::{ApiError, NotFoundAs};
+use super::extract::{ApiJson, ApiQuery, Auth, PageParams};
+use super::views::{ListView, TemplateView};
+use super::AppState;
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct CreateTemplate {
+    /// The provider's approved template name.
+    pub name: String,
+    /// Its language code (`es`, `en_US`).
+    pub language: String,
+    /// Text with `{{variable}}` placeholders; in order, they are the body parameters.
+    pub body: String,
+    /// A URL or a `{{variable}}` for the header image.
+    pub header_image: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct PreviewRequest {
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub variables: serde_json::Map<String, serde_json::Value>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PreviewView {
+    pub text: String,
+    pub body_parameters: Vec<String>,
+    pub header_image: Option<String>,
+    /// Variables the template needs that were not given (rendered empty).
+    pub missing_variables: Vec<String>,
+}
+
+/// Contact-style variables from JSON: strings as they are, other scalars as JSON text.
+pub fn variables_from_json(map: &serde_json::Map<String, serde_json::Value>) -> BTreeMap<String, String> {
+    map.iter()
+        .filter(|(_, v)| !v.is_null())
+        .map(|(k, v)| {
+            (
+                k.clone(),
+                v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()),
+            )
+        })
+        .collect()
+}
+
+#[utoipa::path(post, path = "/api/v1/templates", tag = "templates", request_body = CreateTemplate,
+    responses((status = 201, body = TemplateView), (status = 422, body = super::ErrorBody)), security(("api_key" = [])))]
+pub async fn create(
+    State(state): State<AppState>,
+    Auth(tenant): Auth,
+    ApiJson(body): ApiJson<CreateTemplate>,
+) -> Result<(StatusCode, Json<TemplateView>), ApiError> {
+    let name = body.name.trim();
+    if name.is_empty() || name.len() > 512 {
+        return Err(ApiError::invalid_field("name", "must be 1 to 512 characters"));
+    }
+    let language = body.language.trim();
+    if !(2..=15).contains(&language.len())
+        || !language
+            .chars()
+            .all(|c| c.is_ascii_alphabetic() || c == '_' || c == '-')
+    {
+        return Err(ApiError::invalid_field(
+            "language",
+            "must be a language code such as es or en_US",
+        ));
+    }
+    Template::parse(&body.body, body.header_image.as_deref())
+        .map_err(|e| ApiError::invalid_field("body", e.to_string()))?;
+    let record = TemplateRecord {
+        id: pregon_domain::id::new_id("tpl"),
+        tenant_id: tenant.id,
+        name: name.to_string(),
+        language: language.to_string(),
+        body: body.body,
+        header_image: body.header_image.filter(|h| !h.trim().is_empty()),
+        created_at: state.clock.now_millis(),
+    };
+    state.store.insert_template(&record).await?;
+    Ok((StatusCode::CREATED, Json(TemplateView::new(&record))))
+}
+
+#[utoipa::path(get, path = "/api/v1/templates", tag = "templates", params(PageParams),
+    responses((status = 200, body = ListView<TemplateView>)), security(("api_key" = [])))]
+pub async fn list(
+    State(state): State<AppState>,
+    Auth(tenant): Auth,
+    ApiQuery(page): ApiQuery<PageParams>,
+) -> Result<Json<ListView<TemplateView>>, ApiError> {
+    let page = state.store.list_templates(&tenant.id, &page.request()?).await?;
+    Ok(Json(ListView {
+        items: page.items.iter().map(TemplateView::new).collect(),
+        next_cursor: page.next_cursor,
+    }))
+}
+
+#[utoipa::path(get, path = "/api/v1/templates/{id}", tag = "templates",
+    responses((status = 200, body = TemplateView), (status = 404, body = super::ErrorBody)), security(("api_key" = [])))]
+pub async fn get(
+    State(state): State<AppState>,
+    Auth(tenant): Auth,
+    Path(id): Path<String>,
+) -> Result<Json<TemplateView>, ApiError> {
+    let t = state
+        .store
+        .get_template(&tenant.id, &id)
+        .await
+        .or_not_found("template")?;
+    Ok(Json(TemplateView::new(&t)))
+}
+
+#[utoipa::path(delete, path = "/api/v1/templates/{id}", tag = "templates",
+    responses((status = 204), (status = 404, body = super::ErrorBody)), security(("api_key" = [])))]
+pub async fn delete(
+    State(state): State<AppState>,
+    Auth(tenant): Auth,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    state
+        .store
+        .delete_template(&tenant.id, &id, state.clock.now_millis())
+        .await
+        .or_not_found("template")?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(post, path = "/api/v1/templates/{id}/preview", tag = "templates", request_body = PreviewRequest,
+    responses((status = 200, body = PreviewView), (status = 404, body = super::ErrorBody)), security(("api_key" = [])))]
+pub async fn preview(
+    State(state): State<AppState>,
+    Auth(tenant): Auth,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<PreviewRequest>,
+) -> Result<Json<PreviewView>, ApiError> {
+    let t = state
+        .store
+        .get_template(&tenant.id, &id)
+        .await
+        .or_not_found("template")?;
+    let parsed =
+        Template::parse(&t.body, t.header_image.as_deref()).map_err(|e| ApiError::internal("stored template", &e))?;
+    let vars = variables_from_json(&body.variables);
+    let missing = parsed
+        .variables()
+        .into_iter()
+        .filter(|v| vars.get(*v).is_none_or(|x| x.trim().is_empty()))
+        .map(str::to_string)
+        .collect();
+    let r = parsed.render(&vars);
+    Ok(Json(PreviewView {
+        text: r.text,
+        body_parameters: r.body_parameters,
+        header_image: r.header_image,
+        missing_variables: missing,
+    }))
+}

@@ -1,0 +1,328 @@
+//! The JSON shapes the API answers with (api.md), built from store records.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
+
+use pregon_store::{CampaignRecord, Counts, EventRecord, MessageRecord, OptOutRecord, SenderRecord, TemplateRecord};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::clock::rfc3339;
+use crate::import::ImportReport;
+
+fn time(ms: Option<i64>) -> Option<String> {
+    ms.map(rfc3339)
+}
+
+/// A list page.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ListView<T: ToSchema> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+/// A sender, without its credentials.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SenderView {
+    pub id: String,
+    pub name: String,
+    /// `meta`, `twilio` or `sandbox`.
+    pub provider: String,
+    pub phone_number: String,
+    pub base_url: Option<String>,
+    pub messages_per_second: f64,
+    pub daily_limit: Option<i64>,
+    pub is_default: bool,
+    /// `active`, `paused` or `suspended`.
+    pub status: String,
+    pub quality_rating: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<&SenderRecord> for SenderView {
+    fn from(s: &SenderRecord) -> Self {
+        SenderView {
+            id: s.id.clone(),
+            name: s.name.clone(),
+            provider: s.provider.clone(),
+            phone_number: s.phone_number.clone(),
+            base_url: s.base_url.clone(),
+            messages_per_second: s.messages_per_second,
+            daily_limit: s.daily_limit,
+            is_default: s.is_default,
+            status: s.status.clone(),
+            quality_rating: s.quality_rating.clone(),
+            created_at: rfc3339(s.created_at),
+            updated_at: rfc3339(s.updated_at),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TemplateView {
+    pub id: String,
+    pub name: String,
+    pub language: String,
+    pub body: String,
+    pub header_image: Option<String>,
+    /// The contact fields the template needs, in order.
+    pub variables: Vec<String>,
+    pub created_at: String,
+}
+
+impl TemplateView {
+    pub fn new(t: &TemplateRecord) -> Self {
+        let variables = pregon_domain::Template::parse(&t.body, t.header_image.as_deref())
+            .map(|p| p.variables().into_iter().map(str::to_string).collect())
+            .unwrap_or_default();
+        TemplateView {
+            id: t.id.clone(),
+            name: t.name.clone(),
+            language: t.language.clone(),
+            body: t.body.clone(),
+            header_image: t.header_image.clone(),
+            variables,
+            created_at: rfc3339(t.created_at),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CountsView {
+    pub queued: i64,
+    pub claimed: i64,
+    pub sending: i64,
+    pub sent: i64,
+    pub delivered: i64,
+    pub read: i64,
+    pub failed: i64,
+    pub unknown: i64,
+    pub skipped: i64,
+    pub cancelled: i64,
+}
+
+impl From<Counts> for CountsView {
+    fn from(c: Counts) -> Self {
+        CountsView {
+            queued: c.queued,
+            claimed: c.claimed,
+            sending: c.sending,
+            sent: c.sent,
+            delivered: c.delivered,
+            read: c.read,
+            failed: c.failed,
+            unknown: c.unknown,
+            skipped: c.skipped,
+            cancelled: c.cancelled,
+        }
+    }
+}
+
+/// A campaign with its exact progress.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CampaignView {
+    pub id: String,
+    pub name: String,
+    /// `draft`, `scheduled`, `running`, `paused`, `completed`, `cancelled` or `failed`.
+    pub status: String,
+    /// `user`, `too_many_failures`, `sender_error`, `daily_limit` or `outside_window`.
+    pub paused_reason: Option<String>,
+    /// The provider's or pregon's words on why it paused.
+    pub paused_detail: Option<String>,
+    pub sender_id: String,
+    pub template_id: String,
+    pub priority: i64,
+    /// Every contact received: the sum of `counts`.
+    pub total: i64,
+    pub counts: CountsView,
+    /// Finished messages (everything but queued, claimed, sending) over total.
+    pub progress_percent: f64,
+    pub created_at: String,
+    pub start_at: Option<String>,
+    pub started_at: Option<String>,
+    pub completed_at: Option<String>,
+    pub last_sent_at: Option<String>,
+    /// Messages finished per second lately (0 unless running).
+    pub current_rate: f64,
+    /// Seconds until the queue is empty at the current rate.
+    pub eta_seconds: Option<i64>,
+    /// The campaign's options as given: retry policy, auto-pause rule, webhook URL, region.
+    #[schema(value_type = Object)]
+    pub settings: serde_json::Value,
+}
+
+/// Recent progress samples per campaign, to tell the current rate rather than the average.
+#[derive(Debug, Default)]
+pub struct RateTracker {
+    samples: Mutex<HashMap<String, VecDeque<(i64, i64)>>>,
+}
+
+/// Messages whose attempt is over: the numerator of the rate.
+fn attempted(c: &Counts) -> i64 {
+    c.sent + c.delivered + c.read + c.failed + c.unknown
+}
+
+impl RateTracker {
+    /// Records a sample and returns messages per second over the last ~15 s; falls back on
+    /// the average since the campaign started when no earlier sample is at hand.
+    pub fn rate(&self, c: &CampaignRecord, now: i64) -> f64 {
+        let mut all = self.samples.lock().unwrap_or_else(|p| p.into_inner());
+        if c.status != pregon_domain::CampaignStatus::Running {
+            all.remove(&c.id);
+            return 0.0;
+        }
+        if all.len() > 10_000 {
+            all.clear();
+        }
+        let done = attempted(&c.counts);
+        let samples = all.entry(c.id.clone()).or_default();
+        if samples.back().is_none_or(|(t, _)| now - t >= 200) {
+            samples.push_back((now, done));
+        }
+        while samples.len() > 2 && samples.front().is_some_and(|(t, _)| now - t > 15_000) {
+            samples.pop_front();
+        }
+        match (samples.front(), samples.back()) {
+            (Some((t0, d0)), Some((t1, d1))) if t1 - t0 >= 1_000 => (d1 - d0) as f64 * 1000.0 / (t1 - t0) as f64,
+            _ => match c.started_at {
+                Some(started) if now - started >= 1_000 => done as f64 * 1000.0 / (now - started) as f64,
+                _ => 0.0,
+            },
+        }
+    }
+}
+
+impl CampaignView {
+    pub fn new(c: &CampaignRecord, current_rate: f64) -> Self {
+        let total = c.counts.total();
+        let pending = c.counts.pending();
+        let progress = if total == 0 {
+            100.0
+        } else {
+            ((total - pending) as f64 * 1000.0 / total as f64).round() / 10.0
+        };
+        let eta = (current_rate > 0.0 && pending > 0).then(|| (pending as f64 / current_rate).ceil() as i64);
+        CampaignView {
+            id: c.id.clone(),
+            name: c.name.clone(),
+            status: c.status.as_str().to_string(),
+            paused_reason: c.paused_reason.map(|r| r.as_str().to_string()),
+            paused_detail: c.paused_detail.clone(),
+            sender_id: c.sender_id.clone(),
+            template_id: c.template_id.clone(),
+            priority: c.priority,
+            total,
+            counts: c.counts.into(),
+            progress_percent: progress,
+            created_at: rfc3339(c.created_at),
+            start_at: time(c.start_at),
+            started_at: time(c.started_at),
+            completed_at: time(c.completed_at),
+            last_sent_at: time(c.last_sent_at),
+            current_rate: (current_rate * 10.0).round() / 10.0,
+            eta_seconds: eta,
+            settings: c.settings.clone(),
+        }
+    }
+}
+
+/// A campaign as created, with what the import did.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedCampaignView {
+    #[serde(flatten)]
+    pub campaign: CampaignView,
+    pub import: ImportReport,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventView {
+    pub status: String,
+    #[schema(value_type = Object)]
+    pub detail: Option<serde_json::Value>,
+    pub at: String,
+}
+
+impl From<&EventRecord> for EventView {
+    fn from(e: &EventRecord) -> Self {
+        EventView {
+            status: e.status.clone(),
+            detail: e.detail.clone(),
+            at: rfc3339(e.at),
+        }
+    }
+}
+
+/// One message.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MessageView {
+    pub id: String,
+    pub campaign_id: Option<String>,
+    pub sender_id: String,
+    pub phone: String,
+    pub status: String,
+    /// Why it was skipped: `invalid_phone`, `duplicate`, `opted_out`, `missing_variable`.
+    pub skip_reason: Option<String>,
+    pub attempts: i64,
+    pub provider_message_id: Option<String>,
+    pub error_code: Option<String>,
+    pub error_message: Option<String>,
+    #[schema(value_type = Object)]
+    pub variables: serde_json::Value,
+    pub priority: i64,
+    pub created_at: String,
+    pub sent_at: Option<String>,
+    pub delivered_at: Option<String>,
+    pub read_at: Option<String>,
+    /// When a queued message is next attempted (retry backoff or `send_at`).
+    pub next_attempt_at: Option<String>,
+    /// Its history, oldest first (only on `GET /api/v1/messages/{id}`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub events: Option<Vec<EventView>>,
+}
+
+impl MessageView {
+    pub fn new(m: &MessageRecord, events: Option<&[EventRecord]>) -> Self {
+        MessageView {
+            id: m.id.to_string(),
+            campaign_id: m.campaign_id.clone(),
+            sender_id: m.sender_id.clone(),
+            phone: m.phone.clone(),
+            status: m.status.as_str().to_string(),
+            skip_reason: m.skip_reason.clone(),
+            attempts: m.attempts,
+            provider_message_id: m.provider_message_id.clone(),
+            error_code: m.error_code.clone(),
+            error_message: m.error_message.clone(),
+            variables: serde_json::from_str(&m.variables).unwrap_or_default(),
+            priority: m.priority,
+            created_at: rfc3339(m.created_at),
+            sent_at: time(m.sent_at),
+            delivered_at: time(m.delivered_at),
+            read_at: time(m.read_at),
+            next_attempt_at: (m.status == pregon_domain::MessageStatus::Queued && m.next_attempt_at > 0)
+                .then(|| rfc3339(m.next_attempt_at)),
+            events: events.map(|e| e.iter().map(EventView::from).collect()),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OptOutView {
+    pub phone: String,
+    pub reason: Option<String>,
+    /// `api`, `import` or `reply`.
+    pub source: String,
+    pub created_at: String,
+}
+
+impl From<&OptOutRecord> for OptOutView {
+    fn from(o: &OptOutRecord) -> Self {
+        OptOutView {
+            phone: o.phone.clone(),
+            reason: o.reason.clone(),
+            source: o.source.clone(),
+            created_at: rfc3339(o.created_at),
+        }
+    }
+}

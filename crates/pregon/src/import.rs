@@ -1,0 +1,468 @@
+//! Contacts into messages: CSV or JSON in, one message per contact out, each either queued
+//! or skipped with its reason, and the report the API answers with.
+//!
+//! CSV: a header row, `,` or `;` (whichever the header uses), quoted fields, UTF-8 with or
+//! without a BOM. The phone is in `phone`, `numero`, `telefono`, `to` or `number` (any case,
+//! accents optional) unless a column is named. Every other field is a template variable.
+//! Rows are numbered as a spreadsheet shows them (the header is row 1); JSON contacts by
+//! their position in the list, from 1.
+
+use std::collections::{BTreeMap, HashSet};
+
+use pregon_domain::{PhoneNumber, Region, SkipReason, Template};
+use pregon_store::NewMessage;
+use serde::Serialize;
+
+/// Column names recognised as the phone, after lower-casing and dropping accents.
+pub const PHONE_COLUMNS: &[&str] = &[
+    "phone", "numero", "telefono", "to", "number", "celular", "movil", "whatsapp",
+];
+
+/// How many row errors the report lists.
+pub const MAX_REPORTED_ERRORS: usize = 100;
+
+/// One contact as received.
+#[derive(Debug, Clone)]
+pub struct Contact {
+    pub row: usize,
+    pub phone: Option<String>,
+    pub fields: BTreeMap<String, String>,
+}
+
+/// Why a whole upload was refused (nothing is created).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ImportError {
+    #[error("the file is not UTF-8 text (line {line}); save it as UTF-8 CSV")]
+    NotUtf8 { line: u64 },
+    #[error("the file is empty: a header row and at least one contact are needed")]
+    Empty,
+    #[error("no phone column: name one of {expected} in the header, or pass phone_column (columns found: {found})")]
+    NoPhoneColumn { expected: String, found: String },
+    #[error("phone_column {0:?} is not in the header")]
+    UnknownPhoneColumn(String),
+    #[error("malformed CSV at line {line}: {message}")]
+    Malformed { line: u64, message: String },
+    #[error("contact {row} is not an object with a phone")]
+    NotAnObject { row: usize },
+    #[error("too many contacts: at most {max} per campaign")]
+    TooMany { max: usize },
+}
+
+/// Skipped contacts by reason.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq, utoipa::ToSchema)]
+pub struct SkipCounts {
+    pub invalid_phone: usize,
+    pub duplicate: usize,
+    pub opted_out: usize,
+    pub missing_variable: usize,
+}
+
+/// One row that was not imported, and why.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
+pub struct RowError {
+    pub row: usize,
+    pub reason: String,
+}
+
+/// What an import did.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq, utoipa::ToSchema)]
+pub struct ImportReport {
+    pub accepted: usize,
+    pub skipped: SkipCounts,
+    /// The first 100 rows that were skipped.
+    pub errors: Vec<RowError>,
+}
+
+/// Lower-case without accents, for matching column names.
+fn fold(name: &str) -> String {
+    name.trim()
+        .chars()
+        .map(|c| match c {
+            'á' | 'à' | 'ä' | 'â' | 'Á' | 'À' | 'Ä' | 'Â' => 'a',
+            'é' | 'è' | 'ë' | 'ê' | 'É' | 'È' | 'Ë' | 'Ê' => 'e',
+            'í' | 'ì' | 'ï' | 'î' | 'Í' | 'Ì' | 'Ï' | 'Î' => 'i',
+            'ó' | 'ò' | 'ö' | 'ô' | 'Ó' | 'Ò' | 'Ö' | 'Ô' => 'o',
+            'ú' | 'ù' | 'ü' | 'û' | 'Ú' | 'Ù' | 'Ü' | 'Û' => 'u',
+            'ñ' | 'Ñ' => 'n',
+            c => c.to_ascii_lowercase(),
+        })
+        .collect()
+}
+
+fn find_phone_column<'a>(
+    names: impl Iterator<Item = &'a str> + Clone,
+    wanted: Option<&str>,
+) -> Result<Option<String>, ImportError> {
+    if let Some(w) = wanted {
+        return names
+            .clone()
+            .find(|n| *n == w || fold(n) == fold(w))
+            .map(|n| Some(n.to_string()))
+            .ok_or_else(|| ImportError::UnknownPhoneColumn(w.to_string()));
+    }
+    Ok(names
+        .clone()
+        .find(|n| PHONE_COLUMNS.contains(&fold(n).as_str()))
+        .map(str::to_string))
+}
+
+/// Reads contacts from CSV bytes.
+pub fn contacts_from_csv(bytes: &[u8], phone_column: Option<&str>, max: usize) -> Result<Vec<Contact>, ImportError> {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let header_end = bytes.iter().position(|b| *b == b'\n').unwrap_or(bytes.len());
+    let header_line = &bytes[..header_end];
+    if header_line.iter().all(|b| b.is_ascii_whitespace()) {
+        return Err(ImportError::Empty);
+    }
+    let delimiter = detect_delimiter(header_line);
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_reader(bytes);
+    let headers = reader.headers().map_err(csv_error)?.clone();
+    let names: Vec<String> = headers.iter().map(|h| h.trim().to_string()).collect();
+    let Some(phone) = find_phone_column(names.iter().map(String::as_str), phone_column)? else {
+        return Err(ImportError::NoPhoneColumn {
+            expected: PHONE_COLUMNS[..5].join(", "),
+            found: names.join(", "),
+        });
+    };
+    let mut contacts = Vec::new();
+    for record in reader.records() {
+        let record = record.map_err(csv_error)?;
+        if record.iter().all(|f| f.is_empty()) {
+            continue;
+        }
+        if contacts.len() == max {
+            return Err(ImportError::TooMany { max });
+        }
+        let row = record
+            .position()
+            .map(|p| p.line() as usize)
+            .unwrap_or(contacts.len() + 2);
+        let mut fields = BTreeMap::new();
+        let mut phone_value = None;
+        for (name, value) in names.iter().zip(record.iter()) {
+            if *name == phone {
+                phone_value = Some(value.to_string());
+            } else if !name.is_empty() {
+                fields.insert(name.clone(), value.to_string());
+            }
+        }
+        contacts.push(Contact {
+            row,
+            phone: phone_value,
+            fields,
+        });
+    }
+    if contacts.is_empty() {
+        return Err(ImportError::Empty);
+    }
+    Ok(contacts)
+}
+
+fn detect_delimiter(header: &[u8]) -> u8 {
+    let (mut commas, mut semicolons, mut quoted) = (0, 0, false);
+    for b in header {
+        match b {
+            b'"' => quoted = !quoted,
+            b',' if !quoted => commas += 1,
+            b';' if !quoted => semicolons += 1,
+            _ => {}
+        }
+    }
+    if semicolons > commas {
+        b';'
+    } else {
+        b','
+    }
+}
+
+fn csv_error(e: csv::Error) -> ImportError {
+    let line = e.position().map(|p| p.line()).unwrap_or(0);
+    match e.kind() {
+        csv::ErrorKind::Utf8 { .. } => ImportError::NotUtf8 { line },
+        _ => ImportError::Malformed {
+            line,
+            message: e.to_string(),
+        },
+    }
+}
+
+/// Reads contacts from JSON objects; values that are not strings are written as JSON text,
+/// `null` counts as absent.
+pub fn contacts_from_json(items: Vec<serde_json::Value>, max: usize) -> Result<Vec<Contact>, ImportError> {
+    if items.len() > max {
+        return Err(ImportError::TooMany { max });
+    }
+    let mut contacts = Vec::with_capacity(items.len());
+    for (i, item) in items.into_iter().enumerate() {
+        let row = i + 1;
+        let serde_json::Value::Object(map) = item else {
+            return Err(ImportError::NotAnObject { row });
+        };
+        let phone_key = find_phone_column(map.keys().map(String::as_str), None)?;
+        let mut fields = BTreeMap::new();
+        let mut phone = None;
+        for (key, value) in map {
+            let text = match value {
+                serde_json::Value::Null => continue,
+                serde_json::Value::String(s) => s,
+                other => other.to_string(),
+            };
+            if Some(&key) == phone_key.as_ref() {
+                phone = Some(text);
+            } else {
+                fields.insert(key, text);
+            }
+        }
+        contacts.push(Contact { row, phone, fields });
+    }
+    if contacts.is_empty() {
+        return Err(ImportError::Empty);
+    }
+    Ok(contacts)
+}
+
+/// Turns contacts into messages: each valid, unique, permitted and complete contact is
+/// queued; every other one is kept as `skipped` with its reason.
+pub fn classify(
+    contacts: Vec<Contact>,
+    template: &Template,
+    region: Option<Region>,
+    opted_out: &HashSet<String>,
+) -> (Vec<NewMessage>, ImportReport) {
+    let parsed = parse_phones(&contacts, region);
+    let mut seen: HashSet<String> = HashSet::with_capacity(contacts.len());
+    let mut report = ImportReport::default();
+    let mut messages = Vec::with_capacity(contacts.len());
+    for (contact, phone) in contacts.into_iter().zip(parsed) {
+        let raw = contact.phone.clone().unwrap_or_default();
+        let (phone_text, skip, reason) = match phone {
+            Err(e) => (
+                raw.clone(),
+                Some(SkipReason::InvalidPhone),
+                format!("invalid phone {raw:?}: {e}"),
+            ),
+            Ok(p) => {
+                let e164 = p.as_str().to_string();
+                if !seen.insert(e164.clone()) {
+                    (
+                        e164.clone(),
+                        Some(SkipReason::Duplicate),
+                        format!("duplicate of an earlier row ({e164})"),
+                    )
+                } else if opted_out.contains(&e164) {
+                    (
+                        e164.clone(),
+                        Some(SkipReason::OptedOut),
+                        format!("{e164} has opted out"),
+                    )
+                } else if let Some(var) = template.missing_variable(&contact.fields) {
+                    (
+                        e164,
+                        Some(SkipReason::MissingVariable),
+                        format!("missing template variable {var:?}"),
+                    )
+                } else {
+                    (e164, None, String::new())
+                }
+            }
+        };
+        match skip {
+            None => report.accepted += 1,
+            Some(r) => {
+                match r {
+                    SkipReason::InvalidPhone => report.skipped.invalid_phone += 1,
+                    SkipReason::Duplicate => report.skipped.duplicate += 1,
+                    SkipReason::OptedOut => report.skipped.opted_out += 1,
+                    SkipReason::MissingVariable => report.skipped.missing_variable += 1,
+                }
+                if report.errors.len() < MAX_REPORTED_ERRORS {
+                    report.errors.push(RowError {
+                        row: contact.row,
+                        reason,
+                    });
+                }
+            }
+        }
+        messages.push(NewMessage {
+            phone: phone_text,
+            variables: serde_json::to_string(&contact.fields).unwrap_or_else(|_| "{}".into()),
+            skip_reason: skip,
+        });
+    }
+    (messages, report)
+}
+
+/// Parses every phone, on all cores: libphonenumber is the slow part of an import.
+fn parse_phones(contacts: &[Contact], region: Option<Region>) -> Vec<Result<PhoneNumber, String>> {
+    let parse = |c: &Contact| match &c.phone {
+        None => Err("no phone".to_string()),
+        Some(p) => PhoneNumber::parse(p, region).map_err(|e| e.to_string()),
+    };
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(8);
+    if contacts.len() < 2_000 || threads == 1 {
+        return contacts.iter().map(parse).collect();
+    }
+    let chunk = contacts.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = contacts
+            .chunks(chunk)
+            .map(|part| scope.spawn(move || part.iter().map(parse).collect::<Vec<_>>()))
+            .collect();
+        handles.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn template() -> Template {
+        Template::parse("Hola {{variable1}}, debes {{variable2}}", Some("{{url_imagen}}")).unwrap()
+    }
+
+    /// The CSV of seed 003, as it is.
+    const SEED_003: &str = "numero,cedula,estatus_servicio,variable1,variable2,url_imagen\n\
+584121234567,12345678,ACTIVO,Juan Pérez,25.00 USD,https://ejemplo.com/img1.jpg\n\
+584129876543,87654321,SUSPENDIDO,María López,30.00 USD,\n";
+
+    #[test]
+    fn the_seed_csv_imports_as_it_is() {
+        let contacts = contacts_from_csv(SEED_003.as_bytes(), None, 100).unwrap();
+        assert_eq!(contacts.len(), 2);
+        assert_eq!(contacts[0].row, 2);
+        assert_eq!(contacts[0].phone.as_deref(), Some("584121234567"));
+        assert_eq!(contacts[0].fields["variable1"], "Juan Pérez");
+        let (messages, report) = classify(contacts, &template(), None, &HashSet::new());
+        assert_eq!(report.accepted, 1);
+        assert_eq!(report.skipped.missing_variable, 1, "row 3 has no url_imagen");
+        assert_eq!(
+            report.errors,
+            vec![RowError {
+                row: 3,
+                reason: "missing template variable \"url_imagen\"".into()
+            }]
+        );
+        assert_eq!(messages[0].phone, "+584121234567");
+        assert!(messages[0].variables.contains("\"cedula\":\"12345678\""));
+        assert_eq!(messages[1].skip_reason, Some(SkipReason::MissingVariable));
+    }
+
+    #[test]
+    fn semicolons_quotes_bom_and_accented_headers() {
+        let csv =
+            "\u{feff}Teléfono;Nombre;variable1;variable2;url_imagen\n\"+58 412-123-4567\";\"Pérez; Juan\";a;b;u\n";
+        let contacts = contacts_from_csv(csv.as_bytes(), None, 100).unwrap();
+        assert_eq!(contacts[0].phone.as_deref(), Some("+58 412-123-4567"));
+        assert_eq!(contacts[0].fields["Nombre"], "Pérez; Juan");
+    }
+
+    #[test]
+    fn every_skip_reason_is_reported() {
+        let csv = "phone,variable1,variable2,url_imagen\n\
++584121234567,a,b,u\n\
+not-a-phone,a,b,u\n\
+0058 412 123 4567,a,b,u\n\
++584129876543,a,b,u\n\
++584125550000,a,,u\n";
+        let contacts = contacts_from_csv(csv.as_bytes(), None, 100).unwrap();
+        let opted: HashSet<String> = ["+584129876543".to_string()].into();
+        let (messages, report) = classify(contacts, &template(), None, &opted);
+        assert_eq!(report.accepted, 1);
+        assert_eq!(
+            report.skipped,
+            SkipCounts {
+                invalid_phone: 1,
+                duplicate: 1,
+                opted_out: 1,
+                missing_variable: 1
+            }
+        );
+        assert_eq!(
+            report.errors.iter().map(|e| e.row).collect::<Vec<_>>(),
+            vec![3, 4, 5, 6]
+        );
+        assert_eq!(messages.len(), 5, "every contact is kept, skipped ones too");
+        assert_eq!(messages[1].phone, "not-a-phone");
+    }
+
+    #[test]
+    fn national_numbers_use_the_region() {
+        let csv = "telefono,variable1,variable2,url_imagen\n0412 123 4567,a,b,u\n";
+        let contacts = contacts_from_csv(csv.as_bytes(), None, 10).unwrap();
+        let (messages, _) = classify(
+            contacts,
+            &template(),
+            Some(Region::parse("VE").unwrap()),
+            &HashSet::new(),
+        );
+        assert_eq!(messages[0].phone, "+584121234567");
+    }
+
+    #[test]
+    fn refuses_files_it_cannot_read() {
+        assert_eq!(contacts_from_csv(b"", None, 10).unwrap_err(), ImportError::Empty);
+        assert_eq!(
+            contacts_from_csv(b"phone,name\n", None, 10).unwrap_err(),
+            ImportError::Empty
+        );
+        assert!(matches!(
+            contacts_from_csv(b"name,city\nAna,Quito\n", None, 10),
+            Err(ImportError::NoPhoneColumn { .. })
+        ));
+        assert_eq!(
+            contacts_from_csv(b"phone\n1\n", Some("movil2"), 10).unwrap_err(),
+            ImportError::UnknownPhoneColumn("movil2".into())
+        );
+        assert!(matches!(
+            contacts_from_csv(b"phone,name\n+1,\xff\xfe\n", None, 10),
+            Err(ImportError::NotUtf8 { .. })
+        ));
+        assert_eq!(
+            contacts_from_csv(b"phone\n1\n2\n3\n", None, 2).unwrap_err(),
+            ImportError::TooMany { max: 2 }
+        );
+        let custom = contacts_from_csv(b"cel,name\n+1\n", Some("cel"), 10).unwrap();
+        assert_eq!(custom[0].phone.as_deref(), Some("+1"));
+    }
+
+    #[test]
+    fn json_contacts_accept_any_phone_key_and_scalar_values() {
+        let items = serde_json::json!([
+            {"numero": "584121234567", "variable1": "Ana", "variable2": 25.5, "url_imagen": "u", "vip": true, "x": null},
+            {"to": "+573001234567", "variable1": "Bo", "variable2": "1", "url_imagen": "u"},
+            {"name": "no phone"}
+        ]);
+        let contacts = contacts_from_json(items.as_array().unwrap().clone(), 10).unwrap();
+        assert_eq!(contacts[0].fields["variable2"], "25.5");
+        assert_eq!(contacts[0].fields["vip"], "true");
+        assert!(!contacts[0].fields.contains_key("x"));
+        let (messages, report) = classify(contacts, &template(), None, &HashSet::new());
+        assert_eq!(report.accepted, 2);
+        assert_eq!(report.skipped.invalid_phone, 1);
+        assert_eq!(messages[1].phone, "+573001234567");
+        assert_eq!(
+            contacts_from_json(vec![serde_json::json!(5)], 10).unwrap_err(),
+            ImportError::NotAnObject { row: 1 }
+        );
+        assert_eq!(contacts_from_json(vec![], 10).unwrap_err(), ImportError::Empty);
+    }
+
+    #[test]
+    fn large_imports_parse_in_parallel_in_order() {
+        let mut csv = String::from("phone,variable1,variable2,url_imagen\n");
+        for i in 0..5_000 {
+            csv.push_str(&format!("+58412{:07},a,b,u\n", i));
+        }
+        let contacts = contacts_from_csv(csv.as_bytes(), None, 10_000).unwrap();
+        let (messages, report) = classify(contacts, &template(), None, &HashSet::new());
+        assert_eq!(report.accepted, 5_000);
+        assert_eq!(messages[4_999].phone, "+584120004999");
+    }
+}

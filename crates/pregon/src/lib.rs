@@ -1,0 +1,20 @@
+//! pregon: a durable dispatcher for WhatsApp Business campaigns.
+//!
+//! # Layout
+//! - [`config`]: settings from flags and environment.
+//! - [`startup`]: wiring: open the store, bootstrap the first tenant, run API and dispatcher.
+//! - [`http`]: the JSON API under `/api/v1`, health, metrics, OpenAPI and `/docs`.
+//! - [`import`]: contacts from JSON or CSV into messages, with the skip report.
+//! - [`dispatch`]: per-sender leases, rate limiting, attempts and their outcomes.
+//! - [`crypto`]: provider credentials encrypted at rest.
+//! - [`keys`]: API keys: generation and hashing.
+//! - [`clock`]: the time source, injectable for tests.
+
+pub mod clock;
+pub mod config;
+pub mod crypto;
+pub mod dispatch;
+pub mod http;
+pub mod import;
+pub mod keys;
+pub mod startup;
