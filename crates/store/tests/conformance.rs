@@ -1,0 +1,639 @@
+//! The store conformance suite: the semantics every `Store` implementation must keep.
+//! Each test takes a fresh, migrated store; `conformance!` runs the whole suite against a
+//! store factory, so a new database backend adds one line at the bottom.
+
+use std::sync::Arc;
+
+use pregon_domain::state::CampaignAction;
+use pregon_domain::{CampaignStatus, MessageStatus, PausedReason, SkipReason};
+use pregon_store::*;
+
+const T0: i64 = 1_767_225_600_000; // 2026-01-01T00:00:00Z
+const TTL: i64 = 10_000;
+
+struct Fixture {
+    store: Arc<dyn Store>,
+    tenant: String,
+    sender: String,
+    template: String,
+    _dir: Option<tempfile::TempDir>,
+}
+
+async fn fixture(store: Arc<dyn Store>, dir: Option<tempfile::TempDir>) -> Fixture {
+    let tenant = store.create_tenant("acme", "secret", T0).await.unwrap().id;
+    let sender = SenderRecord {
+        id: pregon_domain::id::new_id("snd"),
+        tenant_id: tenant.clone(),
+        name: "s".into(),
+        provider: "sandbox".into(),
+        phone_number: "+15555550100".into(),
+        credentials: vec![1, 2, 3],
+        base_url: None,
+        messages_per_second: 10.0,
+        daily_limit: None,
+        is_default: true,
+        status: "active".into(),
+        quality_rating: None,
+        created_at: T0,
+        updated_at: T0,
+    };
+    store.insert_sender(&sender).await.unwrap();
+    let template = TemplateRecord {
+        id: pregon_domain::id::new_id("tpl"),
+        tenant_id: tenant.clone(),
+        name: "t".into(),
+        language: "es".into(),
+        body: "Hola {{n}}".into(),
+        header_image: None,
+        created_at: T0,
+    };
+    store.insert_template(&template).await.unwrap();
+    Fixture {
+        store,
+        tenant,
+        sender: sender.id,
+        template: template.id,
+        _dir: dir,
+    }
+}
+
+impl Fixture {
+    async fn campaign(&self, queued: usize, skipped: usize, priority: i64) -> CampaignRecord {
+        let mut messages: Vec<NewMessage> = (0..queued)
+            .map(|i| NewMessage {
+                phone: format!("+58412{i:07}"),
+                variables: r#"{"n":"x"}"#.into(),
+                skip_reason: None,
+            })
+            .collect();
+        messages.extend((0..skipped).map(|_| NewMessage {
+            phone: "junk".into(),
+            variables: "{}".into(),
+            skip_reason: Some(SkipReason::InvalidPhone),
+        }));
+        self.store
+            .create_campaign(NewCampaign {
+                id: pregon_domain::id::new_id("cmp"),
+                tenant_id: self.tenant.clone(),
+                name: "c".into(),
+                sender_id: self.sender.clone(),
+                template_id: self.template.clone(),
+                status: CampaignStatus::Running,
+                priority,
+                settings: serde_json::json!({}),
+                start_at: None,
+                max_attempts: 3,
+                messages,
+                now: T0,
+            })
+            .await
+            .unwrap()
+    }
+
+    async fn lease(&self, owner: &str, now: i64) -> Option<Lease> {
+        self.store.acquire_lease(&self.sender, owner, TTL, now).await.unwrap()
+    }
+
+    async fn counts(&self, campaign: &str) -> Counts {
+        self.store.campaign_by_id(campaign).await.unwrap().counts
+    }
+
+    async fn statuses(&self, campaign: &str) -> Vec<MessageStatus> {
+        let page = PageRequest {
+            limit: 200,
+            cursor: None,
+        };
+        let items = self
+            .store
+            .list_messages(&self.tenant, campaign, None, &page)
+            .await
+            .unwrap()
+            .items;
+        items.into_iter().map(|m| m.status).collect()
+    }
+}
+
+fn sent(id: i64) -> Outcome {
+    Outcome {
+        message_id: id,
+        kind: OutcomeKind::Sent {
+            provider_message_id: format!("wamid.{id}"),
+            recorded_text: None,
+        },
+    }
+}
+
+macro_rules! conformance {
+    ($factory:ident) => {
+        #[tokio::test]
+        async fn creating_a_campaign_counts_every_contact() {
+            let f = $factory().await;
+            let c = f.campaign(5, 2, 5).await;
+            assert_eq!(c.counts.queued, 5);
+            assert_eq!(c.counts.skipped, 2);
+            assert_eq!(c.counts.total(), 7);
+            assert_eq!(c.status, CampaignStatus::Running);
+        }
+
+        #[tokio::test]
+        async fn a_campaign_with_nothing_to_send_completes_at_once() {
+            let f = $factory().await;
+            let c = f.campaign(0, 3, 5).await;
+            assert_eq!(c.status, CampaignStatus::Completed);
+        }
+
+        #[tokio::test]
+        async fn a_failed_create_leaves_nothing_behind() {
+            let f = $factory().await;
+            let result = f
+                .store
+                .create_campaign(NewCampaign {
+                    id: "cmp_bad".into(),
+                    tenant_id: f.tenant.clone(),
+                    name: "c".into(),
+                    sender_id: "snd_missing".into(),
+                    template_id: f.template.clone(),
+                    status: CampaignStatus::Running,
+                    priority: 5,
+                    settings: serde_json::json!({}),
+                    start_at: None,
+                    max_attempts: 3,
+                    messages: vec![NewMessage {
+                        phone: "+584121234567".into(),
+                        variables: "{}".into(),
+                        skip_reason: None,
+                    }],
+                    now: T0,
+                })
+                .await;
+            assert!(
+                result.is_err(),
+                "a campaign for a sender that does not exist must be refused"
+            );
+            let page = PageRequest {
+                limit: 50,
+                cursor: None,
+            };
+            assert!(f
+                .store
+                .list_campaigns(&f.tenant, None, &page)
+                .await
+                .unwrap()
+                .items
+                .is_empty());
+            assert_eq!(f.store.queue_depth().await.unwrap(), 0);
+        }
+
+        #[tokio::test]
+        async fn claim_send_record_keeps_counts_exact_and_completes() {
+            let f = $factory().await;
+            let c = f.campaign(3, 0, 5).await;
+            let lease = f.lease("a", T0).await.unwrap();
+            assert!(
+                f.store.renew_lease(&lease, 120_000, T0).await.unwrap(),
+                "the test runs a minute of simulated time"
+            );
+            let claimed = f.store.claim(&lease, 10, 0, T0).await.unwrap();
+            assert_eq!(claimed.len(), 3);
+            assert_eq!(f.counts(&c.id).await.claimed, 3);
+            let ids: Vec<i64> = claimed.iter().map(|m| m.id).collect();
+            let moved = f.store.mark_sending(&lease, &ids, T0).await.unwrap();
+            assert_eq!(moved.len(), 3);
+            assert_eq!(f.counts(&c.id).await.sending, 3);
+            let touched = f
+                .store
+                .record_outcomes(
+                    &lease,
+                    &[
+                        sent(ids[0]),
+                        Outcome {
+                            message_id: ids[1],
+                            kind: OutcomeKind::Failed {
+                                error_code: "131026".into(),
+                                error_message: "no".into(),
+                            },
+                        },
+                        Outcome {
+                            message_id: ids[2],
+                            kind: OutcomeKind::Retry {
+                                next_attempt_at: T0 + 60_000,
+                                error_code: "2".into(),
+                                error_message: "later".into(),
+                            },
+                        },
+                    ],
+                    T0 + 1,
+                )
+                .await
+                .unwrap();
+            assert_eq!(touched.len(), 1);
+            let counts = f.counts(&c.id).await;
+            assert_eq!(
+                (counts.sent, counts.failed, counts.queued, counts.sending),
+                (1, 1, 1, 0)
+            );
+            assert_eq!(
+                touched[0].status,
+                CampaignStatus::Running,
+                "a retry is still owed"
+            );
+            // Not due yet.
+            assert!(f
+                .store
+                .claim(&lease, 10, 1, T0 + 30_000)
+                .await
+                .unwrap()
+                .is_empty());
+            let again = f.store.claim(&lease, 10, 2, T0 + 60_000).await.unwrap();
+            assert_eq!(again.len(), 1);
+            assert_eq!(again[0].attempts, 1, "the first attempt was counted");
+            f.store
+                .mark_sending(&lease, &[again[0].id], T0 + 60_000)
+                .await
+                .unwrap();
+            let touched = f
+                .store
+                .record_outcomes(&lease, &[sent(again[0].id)], T0 + 60_001)
+                .await
+                .unwrap();
+            assert_eq!(touched[0].status, CampaignStatus::Completed);
+            assert_eq!(touched[0].counts.total(), 3);
+            let events = f.store.message_events(again[0].id).await.unwrap();
+            assert_eq!(
+                events.iter().map(|e| e.status.as_str()).collect::<Vec<_>>(),
+                vec!["queued", "sent"]
+            );
+        }
+
+        #[tokio::test]
+        async fn a_lease_has_one_owner_until_it_expires() {
+            let f = $factory().await;
+            f.campaign(1, 0, 5).await;
+            let a = f.lease("a", T0).await.unwrap();
+            assert!(
+                f.lease("b", T0 + TTL - 1).await.is_none(),
+                "b must wait for a's lease to expire"
+            );
+            assert!(f.store.renew_lease(&a, TTL, T0 + 5_000).await.unwrap());
+            assert!(
+                f.lease("b", T0 + TTL + 1).await.is_none(),
+                "the renewal moved the expiry"
+            );
+            let b = f.lease("b", T0 + 5_000 + TTL).await.unwrap();
+            assert!(b.epoch > a.epoch, "a new owner gets a new epoch");
+            assert!(
+                !f.store.renew_lease(&a, TTL, T0 + 5_000 + TTL).await.unwrap(),
+                "a lost it"
+            );
+            assert!(matches!(
+                f.store.claim(&a, 10, 0, T0 + 5_000 + TTL).await,
+                Err(StoreError::LeaseLost)
+            ));
+        }
+
+        #[tokio::test]
+        async fn a_new_owner_requeues_claimed_and_marks_sending_unknown() {
+            let f = $factory().await;
+            let c = f.campaign(4, 0, 5).await;
+            let a = f.lease("a", T0).await.unwrap();
+            let claimed = f.store.claim(&a, 4, 0, T0).await.unwrap();
+            let ids: Vec<i64> = claimed.iter().map(|m| m.id).collect();
+            f.store.mark_sending(&a, &ids[..2], T0).await.unwrap();
+            // a dies; b takes over after expiry.
+            let b = f.lease("b", T0 + TTL).await.unwrap();
+            let counts = f.counts(&c.id).await;
+            assert_eq!(
+                (counts.unknown, counts.queued, counts.claimed, counts.sending),
+                (2, 2, 0, 0)
+            );
+            // a's late writes change nothing: fenced by epoch.
+            f.store
+                .record_outcomes(&a, &[sent(ids[0])], T0 + TTL + 1)
+                .await
+                .unwrap();
+            assert!(
+                f.store.mark_sending(&a, &ids[2..], T0 + TTL + 1).await.is_err() || f.counts(&c.id).await.sending == 0
+            );
+            let counts = f.counts(&c.id).await;
+            assert_eq!(
+                (counts.unknown, counts.sent),
+                (2, 0),
+                "an old owner cannot overwrite recovery"
+            );
+            // b sends only the two that were never attempted.
+            let again = f.store.claim(&b, 10, 0, T0 + TTL + 2).await.unwrap();
+            let mut again_ids: Vec<i64> = again.iter().map(|m| m.id).collect();
+            again_ids.sort();
+            assert_eq!(again_ids, ids[2..].to_vec());
+            let events = f.store.message_events(ids[0]).await.unwrap();
+            assert_eq!(events.last().unwrap().status, "unknown");
+        }
+
+        #[tokio::test]
+        async fn claims_take_priority_first_then_turns() {
+            let f = $factory().await;
+            let low = f.campaign(10, 0, 1).await;
+            let a = f.campaign(10, 0, 7).await;
+            let b = f.campaign(10, 0, 7).await;
+            let lease = f.lease("a", T0).await.unwrap();
+            let first = f.store.claim(&lease, 8, 0, T0).await.unwrap();
+            let from =
+                |id: &str, v: &[ClaimedMessage]| v.iter().filter(|m| m.campaign_id.as_deref() == Some(id)).count();
+            assert_eq!(
+                (from(&a.id, &first), from(&b.id, &first), from(&low.id, &first)),
+                (4, 4, 0)
+            );
+            // One at a time, equal priorities still alternate.
+            let mut turns = Vec::new();
+            for round in 1..=4 {
+                let one = f.store.claim(&lease, 1, round, T0).await.unwrap();
+                turns.push(one[0].campaign_id.clone().unwrap());
+            }
+            assert_ne!(turns[0], turns[1]);
+            assert_eq!(turns[0], turns[2]);
+            // The higher priority group is drained before the lower one gets anything.
+            let rest = f.store.claim(&lease, 100, 5, T0).await.unwrap();
+            assert_eq!(from(&low.id, &rest), 10);
+            assert_eq!(from(&a.id, &rest) + from(&b.id, &rest), 8);
+        }
+
+        #[tokio::test]
+        async fn pause_returns_claims_and_blocks_sending_until_resume() {
+            let f = $factory().await;
+            let c = f.campaign(3, 0, 5).await;
+            let lease = f.lease("a", T0).await.unwrap();
+            let claimed = f.store.claim(&lease, 3, 0, T0).await.unwrap();
+            let ids: Vec<i64> = claimed.iter().map(|m| m.id).collect();
+            let paused = f
+                .store
+                .apply_action(&f.tenant, &c.id, CampaignAction::Pause, false, T0)
+                .await
+                .unwrap();
+            assert_eq!(
+                (paused.status, paused.paused_reason),
+                (CampaignStatus::Paused, Some(PausedReason::User))
+            );
+            assert_eq!((paused.counts.queued, paused.counts.claimed), (3, 0));
+            assert!(
+                f.store.mark_sending(&lease, &ids, T0).await.unwrap().is_empty(),
+                "nothing of a paused campaign is sent"
+            );
+            assert!(f.store.claim(&lease, 3, 1, T0).await.unwrap().is_empty());
+            assert!(matches!(
+                f.store
+                    .apply_action(&f.tenant, &c.id, CampaignAction::Pause, false, T0)
+                    .await,
+                Err(StoreError::IllegalTransition { .. })
+            ));
+            f.store
+                .apply_action(&f.tenant, &c.id, CampaignAction::Resume, false, T0)
+                .await
+                .unwrap();
+            assert_eq!(f.store.claim(&lease, 3, 2, T0).await.unwrap().len(), 3);
+        }
+
+        #[tokio::test]
+        async fn cancel_and_retry_move_the_right_messages() {
+            let f = $factory().await;
+            let c = f.campaign(4, 0, 5).await;
+            let lease = f.lease("a", T0).await.unwrap();
+            let claimed = f.store.claim(&lease, 2, 0, T0).await.unwrap();
+            let ids: Vec<i64> = claimed.iter().map(|m| m.id).collect();
+            f.store.mark_sending(&lease, &ids, T0).await.unwrap();
+            let failed = Outcome {
+                message_id: ids[0],
+                kind: OutcomeKind::Failed {
+                    error_code: "x".into(),
+                    error_message: "y".into(),
+                },
+            };
+            let unknown = Outcome {
+                message_id: ids[1],
+                kind: OutcomeKind::Unknown {
+                    error_code: "timeout".into(),
+                    error_message: "z".into(),
+                },
+            };
+            f.store
+                .record_outcomes(&lease, &[failed, unknown], T0)
+                .await
+                .unwrap();
+            let cancelled = f
+                .store
+                .apply_action(&f.tenant, &c.id, CampaignAction::Cancel, false, T0)
+                .await
+                .unwrap();
+            assert_eq!(cancelled.status, CampaignStatus::Cancelled);
+            assert_eq!(
+                (
+                    cancelled.counts.cancelled,
+                    cancelled.counts.failed,
+                    cancelled.counts.unknown
+                ),
+                (2, 1, 1)
+            );
+            assert!(matches!(
+                f.store
+                    .apply_action(&f.tenant, &c.id, CampaignAction::Retry, false, T0)
+                    .await,
+                Err(StoreError::IllegalTransition { .. })
+            ));
+
+            let d = f.campaign(2, 0, 5).await;
+            let claimed = f.store.claim(&lease, 2, 1, T0).await.unwrap();
+            let ids: Vec<i64> = claimed.iter().map(|m| m.id).collect();
+            f.store.mark_sending(&lease, &ids, T0).await.unwrap();
+            let failed = Outcome {
+                message_id: ids[0],
+                kind: OutcomeKind::Failed {
+                    error_code: "x".into(),
+                    error_message: "y".into(),
+                },
+            };
+            let unknown = Outcome {
+                message_id: ids[1],
+                kind: OutcomeKind::Unknown {
+                    error_code: "timeout".into(),
+                    error_message: "z".into(),
+                },
+            };
+            let done = f
+                .store
+                .record_outcomes(&lease, &[failed, unknown], T0)
+                .await
+                .unwrap();
+            assert_eq!(done[0].status, CampaignStatus::Completed);
+            let retried = f
+                .store
+                .apply_action(&f.tenant, &d.id, CampaignAction::Retry, false, T0)
+                .await
+                .unwrap();
+            assert_eq!(
+                (retried.status, retried.counts.queued, retried.counts.unknown),
+                (CampaignStatus::Running, 1, 1)
+            );
+            let retried = f
+                .store
+                .apply_action(&f.tenant, &d.id, CampaignAction::Retry, true, T0)
+                .await
+                .unwrap();
+            assert_eq!((retried.counts.queued, retried.counts.unknown), (2, 0));
+            assert_eq!(
+                f.statuses(&d.id).await,
+                vec![MessageStatus::Queued, MessageStatus::Queued]
+            );
+        }
+
+        #[tokio::test]
+        async fn requeue_does_not_spend_an_attempt() {
+            let f = $factory().await;
+            let c = f.campaign(1, 0, 5).await;
+            let lease = f.lease("a", T0).await.unwrap();
+            let m = f.store.claim(&lease, 1, 0, T0).await.unwrap().remove(0);
+            f.store.mark_sending(&lease, &[m.id], T0).await.unwrap();
+            let requeue = Outcome {
+                message_id: m.id,
+                kind: OutcomeKind::Requeue {
+                    error_code: "190".into(),
+                    error_message: "token".into(),
+                },
+            };
+            f.store
+                .pause_sender_campaigns(&f.sender, PausedReason::SenderError, Some("190: token"), T0)
+                .await
+                .unwrap();
+            f.store.record_outcomes(&lease, &[requeue], T0).await.unwrap();
+            let c = f.store.campaign_by_id(&c.id).await.unwrap();
+            assert_eq!(
+                (c.status, c.paused_reason, c.counts.queued),
+                (CampaignStatus::Paused, Some(PausedReason::SenderError), 1)
+            );
+            assert_eq!(c.paused_detail.as_deref(), Some("190: token"));
+            f.store
+                .apply_action(&f.tenant, &c.id, CampaignAction::Resume, false, T0)
+                .await
+                .unwrap();
+            assert_eq!(f.store.claim(&lease, 1, 1, T0).await.unwrap()[0].attempts, 0);
+        }
+
+        #[tokio::test]
+        async fn everything_is_scoped_by_tenant() {
+            let f = $factory().await;
+            let c = f.campaign(1, 0, 5).await;
+            let other = f.store.create_tenant("other", "s", T0).await.unwrap().id;
+            assert!(matches!(
+                f.store.get_campaign(&other, &c.id).await,
+                Err(StoreError::NotFound)
+            ));
+            assert!(matches!(
+                f.store.get_sender(&other, &f.sender).await,
+                Err(StoreError::NotFound)
+            ));
+            assert!(matches!(
+                f.store.get_template(&other, &f.template).await,
+                Err(StoreError::NotFound)
+            ));
+            assert!(matches!(
+                f.store
+                    .apply_action(&other, &c.id, CampaignAction::Pause, false, T0)
+                    .await,
+                Err(StoreError::NotFound)
+            ));
+            let page = PageRequest {
+                limit: 50,
+                cursor: None,
+            };
+            assert!(f
+                .store
+                .list_campaigns(&other, None, &page)
+                .await
+                .unwrap()
+                .items
+                .is_empty());
+            let m = f
+                .store
+                .list_messages(&f.tenant, &c.id, None, &page)
+                .await
+                .unwrap()
+                .items
+                .remove(0);
+            assert!(matches!(
+                f.store.get_message(&other, m.id).await,
+                Err(StoreError::NotFound)
+            ));
+        }
+
+        #[tokio::test]
+        async fn single_messages_wait_for_send_at_and_cancel_only_before_an_attempt() {
+            let f = $factory().await;
+            let later = f
+                .store
+                .insert_single_message(NewSingleMessage {
+                    tenant_id: f.tenant.clone(),
+                    sender_id: f.sender.clone(),
+                    template_id: f.template.clone(),
+                    phone: "+584121234567".into(),
+                    variables: r#"{"n":"x"}"#.into(),
+                    priority: 5,
+                    max_attempts: 3,
+                    send_at: T0 + 60_000,
+                    now: T0,
+                })
+                .await
+                .unwrap();
+            assert!(f.store.senders_with_work(T0).await.unwrap().is_empty());
+            assert_eq!(
+                f.store.senders_with_work(T0 + 60_000).await.unwrap(),
+                vec![f.sender.clone()]
+            );
+            let lease = f.lease("a", T0 + 60_000).await.unwrap();
+            let claimed = f.store.claim(&lease, 5, 0, T0 + 60_000).await.unwrap();
+            assert_eq!(claimed.len(), 1);
+            f.store
+                .mark_sending(&lease, &[later.id], T0 + 60_000)
+                .await
+                .unwrap();
+            assert!(matches!(
+                f.store.cancel_message(&f.tenant, later.id, T0).await,
+                Err(StoreError::Conflict(_))
+            ));
+        }
+
+        #[tokio::test]
+        async fn paging_walks_every_item_once() {
+            let f = $factory().await;
+            let c = f.campaign(25, 0, 5).await;
+            let mut seen = Vec::new();
+            let mut cursor = None;
+            loop {
+                let page = f
+                    .store
+                    .list_messages(&f.tenant, &c.id, None, &PageRequest { limit: 10, cursor })
+                    .await
+                    .unwrap();
+                seen.extend(page.items.iter().map(|m| m.id));
+                match page.next_cursor {
+                    Some(next) => cursor = Some(next),
+                    None => break,
+                }
+            }
+            let mut sorted = seen.clone();
+            sorted.dedup();
+            assert_eq!(sorted.len(), 25);
+            assert_eq!(seen, sorted);
+        }
+    };
+}
+
+mod sqlite {
+    use super::*;
+
+    async fn sqlite_store() -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/store.db", dir.path().display());
+        let store = pregon_store::open(&url).await.unwrap();
+        fixture(store, Some(dir)).await
+    }
+
+    conformance!(sqlite_store);
+}
