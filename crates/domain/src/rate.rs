@@ -60,6 +60,18 @@ impl RateLimiter {
         }
     }
 
+    /// Changes the rate, keeping the history of recent sends so that the change itself never
+    /// lets a window hold more than the new rate allows.
+    pub fn set_rate(&mut self, rate_per_second: f64) {
+        let fresh = RateLimiter::new(rate_per_second);
+        let mut recent = std::mem::take(&mut self.recent);
+        while recent.len() > fresh.capacity {
+            recent.pop_front();
+        }
+        let tat = self.tat;
+        *self = RateLimiter { recent, tat, ..fresh };
+    }
+
     /// Grants up to `max` sends at `now` and returns how many were granted.
     pub fn acquire(&mut self, now: Duration, max: usize) -> usize {
         let mut granted = 0;
@@ -137,6 +149,24 @@ mod tests {
         assert_eq!(rl.acquire(ms(1_999), 10), 0);
         assert_eq!(rl.next_available(ms(1_000)), ms(2_000));
         assert_eq!(rl.acquire(ms(2_000), 10), 1);
+    }
+
+    #[test]
+    fn lowering_the_rate_counts_the_sends_already_made() {
+        let mut rl = RateLimiter::new(100.0);
+        let mut sent = 0;
+        for t in 0..500 {
+            sent += rl.acquire(ms(t), 100);
+        }
+        assert_eq!(sent, 54, "a burst of 5, then one every 10 ms");
+        rl.set_rate(10.0);
+        assert_eq!(
+            rl.acquire(ms(500), 100),
+            0,
+            "ten sends in the last second already fill the new rate"
+        );
+        assert_eq!(rl.acquire(ms(1_000), 100), 0);
+        assert!(rl.next_available(ms(1_000)) > ms(1_000));
     }
 
     #[test]

@@ -180,7 +180,7 @@ pub trait Store: Send + Sync + 'static {
     /// campaigns of equal priority, oldest first within a campaign.
     /// `round` rotates the round-robin so that small claims still take turns.
     async fn claim(&self, lease: &Lease, limit: usize, round: u64, now: Millis) -> Result<Vec<ClaimedMessage>>;
-    /// Whether the sender has a running campaign or a due single message.
+    /// Whether the sender is active and has a running campaign or a due single message.
     async fn sender_has_work(&self, sender_id: &str, now: Millis) -> Result<bool>;
     /// Starts scheduled campaigns whose time has come; returns their ids.
     async fn start_due_campaigns(&self, now: Millis) -> Result<Vec<String>>;

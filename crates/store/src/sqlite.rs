@@ -1112,7 +1112,7 @@ impl Store for SqliteStore {
 
     async fn senders_with_work(&self, now: Millis) -> Result<Vec<String>> {
         Ok(sqlx::query_scalar(
-            "select s.sender_id from sender s where s.status = 'active' and ( \
+            "select s.sender_id from sender s where s.status = 'active' and s.deleted_at is null and ( \
                exists (select 1 from campaign c where c.sender_id = s.sender_id and c.status = 'running') \
                or exists (select 1 from message m where m.sender_id = s.sender_id and m.campaign_id is null \
                           and m.status = 'queued' and m.next_attempt_at <= ?))",
@@ -1586,9 +1586,10 @@ impl Store for SqliteStore {
 
     async fn sender_has_work(&self, sender_id: &str, now: Millis) -> Result<bool> {
         let found: Option<i64> = sqlx::query_scalar(
-            "select 1 where exists (select 1 from campaign where sender_id = ?1 and status = 'running') \
-             or exists (select 1 from message where sender_id = ?1 and campaign_id is null and status = 'queued' \
-                        and next_attempt_at <= ?2)",
+            "select 1 from sender where sender_id = ?1 and status = 'active' and deleted_at is null and ( \
+               exists (select 1 from campaign where sender_id = ?1 and status = 'running') \
+               or exists (select 1 from message where sender_id = ?1 and campaign_id is null and status = 'queued' \
+                          and next_attempt_at <= ?2))",
         )
         .bind(sender_id)
         .bind(now)

@@ -14,6 +14,9 @@ use tokio_util::sync::CancellationToken;
 use super::outcome::{write_outcomes, Report};
 use super::Dispatcher;
 
+/// How often a sending task re-reads its sender's settings.
+const SENDER_REFRESH: Duration = Duration::from_secs(2);
+
 /// What an attempt needs to know about its campaign.
 pub(crate) struct CampaignContext {
     pub retry: RetryPolicy,
@@ -109,8 +112,8 @@ async fn send_loop(
     stop: &CancellationToken,
     lost: &CancellationToken,
 ) -> Result<(), StoreError> {
-    let sender = d.store.sender_by_id(&lease.sender_id).await?;
-    let provider = match provider_for(d, &sender) {
+    let mut sender = d.store.sender_by_id(&lease.sender_id).await?;
+    let mut provider = match provider_for(d, &sender) {
         Ok(p) => p,
         Err(detail) => {
             pause_sender(d, &sender.id, &detail).await;
@@ -135,6 +138,7 @@ async fn send_loop(
     let mut templates: HashMap<String, Arc<(TemplateRecord, Template)>> = HashMap::new();
     let mut campaigns: HashMap<Option<String>, Arc<CampaignContext>> = HashMap::new();
     let mut round = 0u64;
+    let mut refreshed = Instant::now();
     tracing::info!(sender = %sender.id, rate, max_in_flight, batch, "sending");
 
     let result: Result<(), StoreError> = async {
@@ -143,6 +147,25 @@ async fn send_loop(
                 return Ok(());
             }
             let now = d.clock.now_millis();
+            // Pick up edits to the sender (rate, credentials) made while it sends.
+            if refreshed.elapsed() >= SENDER_REFRESH {
+                refreshed = Instant::now();
+                let fresh = d.store.sender_by_id(&sender.id).await?;
+                if fresh.updated_at != sender.updated_at {
+                    match provider_for(d, &fresh) {
+                        Ok(p) => provider = p,
+                        Err(detail) => {
+                            pause_sender(d, &fresh.id, &detail).await;
+                            return Ok(());
+                        }
+                    }
+                    if fresh.messages_per_second != sender.messages_per_second {
+                        limiter.set_rate(fresh.messages_per_second);
+                        tracing::info!(sender = %fresh.id, rate = fresh.messages_per_second, "sender rate changed");
+                    }
+                    sender = fresh;
+                }
+            }
             if buffer.len() <= batch / 2 {
                 let fresh = d.store.claim(lease, batch - buffer.len(), round, now).await?;
                 round += 1;

@@ -134,7 +134,12 @@ pub async fn create(
     let provider = body.provider.trim().to_ascii_lowercase();
     let default_rate = match provider.as_str() {
         "meta" => 80.0,
-        "twilio" => 1.0,
+        "twilio" => {
+            return Err(ApiError::invalid(
+                "unsupported_provider",
+                "the twilio provider is not available in this version yet; use meta or sandbox",
+            ))
+        }
         "sandbox" => 1000.0,
         _ => return Err(ApiError::invalid_field("provider", "must be meta, twilio or sandbox")),
     };
