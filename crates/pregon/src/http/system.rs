@@ -129,7 +129,7 @@ pub async fn system(State(state): State<AppState>, Auth(_tenant): Auth) -> Resul
     }))
 }
 
-/// The landing page: what this is and where to go.
+/// The web dashboard: campaigns with live progress and controls, and a CSV import form.
 pub async fn index() -> Html<&'static str> {
     Html(include_str!("index.html"))
 }
