@@ -108,7 +108,8 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 println!("Its API key, shown only this once:");
                 println!("{key}");
             }
-            println!("pregon listening on http://{0} (dashboard at http://{0}/, API reference at /docs)", app.local_addr());
+            println!("Dashboard: http://{0}/  API reference: http://{0}/docs", app.local_addr());
+            println!("pregon listening on http://{}", app.local_addr());
             let shutdown = startup::shutdown_on_signals();
             app.run_until_stopped(shutdown).await
         }
