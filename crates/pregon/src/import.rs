@@ -129,6 +129,9 @@ pub fn contacts_from_csv(bytes: &[u8], phone_column: Option<&str>, max: usize) -
         });
     };
     let mut contacts = Vec::new();
+    // Newlines counted so far, up to `counted_to`. The csv crate's own line numbers are off
+    // after a blank line and in CRLF files, so rows are numbered by counting newlines.
+    let (mut counted_to, mut line) = (0usize, 1usize);
     for record in reader.records() {
         let record = record.map_err(csv_error)?;
         if record.iter().all(|f| f.is_empty()) {
@@ -137,10 +140,19 @@ pub fn contacts_from_csv(bytes: &[u8], phone_column: Option<&str>, max: usize) -
         if contacts.len() == max {
             return Err(ImportError::TooMany { max });
         }
-        let row = record
-            .position()
-            .map(|p| p.line() as usize)
-            .unwrap_or(contacts.len() + 2);
+        let row = match record.position() {
+            Some(p) => {
+                let mut at = (p.byte() as usize).clamp(counted_to, bytes.len());
+                // The position is just after the previous record: skip blank lines between.
+                while at < bytes.len() && matches!(bytes[at], b'\n' | b'\r') {
+                    at += 1;
+                }
+                line += bytes[counted_to..at].iter().filter(|b| **b == b'\n').count();
+                counted_to = at;
+                line
+            }
+            None => contacts.len() + 2,
+        };
         let mut fields = BTreeMap::new();
         let mut phone_value = None;
         for (name, value) in names.iter().zip(record.iter()) {

@@ -3,7 +3,14 @@
 //! One [`Store`] trait holds every query the API and the dispatcher make; each database has
 //! its own implementation with its own migrations (`migrations/<dialect>/`) and runtime
 //! queries, and one conformance suite (`tests/conformance.rs`) holds them to the same
-//! semantics. Today: [`sqlite::SqliteStore`], embedded and the default.
+//! semantics. [`open`] picks one by URL:
+//! - `sqlite://FILE`: [`sqlite::SqliteStore`], embedded and the default;
+//! - `postgres://…` or `postgresql://…`: [`postgres::PostgresStore`], shared by any number of
+//!   pregon processes on any number of hosts (scale-out).
+//!
+//! What does not depend on the dialect is written once and shared by both: reading rows into
+//! records (`rows`), the JSON payloads of batched writes and the counter changes they make
+//! (`batch`), and the order of a claim and the steps of a campaign action (`plan`).
 //!
 //! Rules every implementation keeps:
 //! - every tenant-facing query is scoped by tenant: another tenant's id is `NotFound`;
@@ -11,7 +18,11 @@
 //! - every dispatcher write about a message is fenced by the sender lease epoch under which
 //!   it was claimed, so a dispatcher that lost its lease cannot overwrite the new owner's work.
 
+mod batch;
+mod plan;
+pub mod postgres;
 pub mod records;
+mod rows;
 pub mod sqlite;
 
 use std::collections::HashSet;
@@ -37,7 +48,7 @@ pub enum StoreError {
     /// The sender lease under which the dispatcher wrote is no longer its own.
     #[error("the sender lease was lost")]
     LeaseLost,
-    #[error("unsupported database URL {0:?}: use sqlite://FILE")]
+    #[error("unsupported database URL {0:?}: use sqlite://FILE or postgres://USER@HOST/DATABASE")]
     UnsupportedUrl(String),
     #[error("stored data is not what this version expects: {0}")]
     Corrupt(String),
@@ -63,6 +74,10 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 pub async fn open(url: &str) -> Result<Arc<dyn Store>> {
     if url.starts_with("sqlite:") {
         let store = sqlite::SqliteStore::connect(url).await?;
+        store.migrate().await?;
+        Ok(Arc::new(store))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        let store = postgres::PostgresStore::connect(url).await?;
         store.migrate().await?;
         Ok(Arc::new(store))
     } else {

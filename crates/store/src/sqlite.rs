@@ -6,7 +6,7 @@
 //! Batched writes pass one JSON array and expand it with `json_each`, so a group commit of a
 //! thousand outcomes is one statement.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::HashSet;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -14,9 +14,12 @@ use async_trait::async_trait;
 use pregon_domain::state::CampaignAction;
 use pregon_domain::{CampaignStatus, MessageStatus, PausedReason};
 use serde_json::json;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
-use sqlx::{Row, Sqlite, SqlitePool, Transaction};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Sqlite, SqlitePool, Transaction};
 
+use crate::batch::*;
+use crate::plan::*;
+use crate::rows::*;
 use crate::*;
 
 /// The SQLite store.
@@ -25,17 +28,6 @@ pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
 }
-
-const CAMPAIGN_COLUMNS: &str = "campaign_id, tenant_id, name, sender_id, template_id, status, paused_reason, \
-    paused_detail, priority, settings, start_at, n_queued, n_claimed, n_sending, n_sent, n_delivered, n_read, n_failed, \
-    n_unknown, n_skipped, n_cancelled, created_at, started_at, completed_at, last_sent_at, updated_at";
-
-const MESSAGE_COLUMNS: &str = "message_id, tenant_id, campaign_id, sender_id, template_id, phone, variables, status, \
-    skip_reason, priority, attempts, next_attempt_at, provider_message_id, error_code, error_message, created_at, \
-    sent_at, delivered_at, read_at";
-
-const SENDER_COLUMNS: &str = "sender_id, tenant_id, name, provider, phone_number, credentials, base_url, \
-    messages_per_second, daily_limit, is_default, status, quality_rating, created_at, updated_at";
 
 /// Rows per statement when inserting a campaign's messages.
 const INSERT_CHUNK: usize = 5_000;
@@ -72,129 +64,14 @@ impl SqliteStore {
     }
 }
 
-fn page_of<T>(mut items: Vec<T>, limit: i64, cursor_of: impl Fn(&T) -> String) -> Page<T> {
-    let next_cursor = if items.len() as i64 > limit {
-        items.truncate(limit as usize);
-        items.last().map(&cursor_of)
-    } else {
-        None
-    };
-    Page { items, next_cursor }
-}
-
-fn parse_enum<T: FromStr>(value: &str) -> Result<T> {
-    value
-        .parse()
-        .map_err(|_| StoreError::Corrupt(format!("unexpected state {value:?}")))
-}
-
-fn campaign_from_row(row: &SqliteRow) -> Result<CampaignRecord> {
-    let settings: String = row.try_get("settings")?;
-    let paused_reason: Option<String> = row.try_get("paused_reason")?;
-    Ok(CampaignRecord {
-        id: row.try_get("campaign_id")?,
-        tenant_id: row.try_get("tenant_id")?,
-        name: row.try_get("name")?,
-        sender_id: row.try_get("sender_id")?,
-        template_id: row.try_get("template_id")?,
-        status: parse_enum(row.try_get::<&str, _>("status")?)?,
-        paused_reason: paused_reason.as_deref().map(parse_enum).transpose()?,
-        paused_detail: row.try_get("paused_detail")?,
-        priority: row.try_get("priority")?,
-        settings: serde_json::from_str(&settings).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-        start_at: row.try_get("start_at")?,
-        counts: Counts {
-            queued: row.try_get("n_queued")?,
-            claimed: row.try_get("n_claimed")?,
-            sending: row.try_get("n_sending")?,
-            sent: row.try_get("n_sent")?,
-            delivered: row.try_get("n_delivered")?,
-            read: row.try_get("n_read")?,
-            failed: row.try_get("n_failed")?,
-            unknown: row.try_get("n_unknown")?,
-            skipped: row.try_get("n_skipped")?,
-            cancelled: row.try_get("n_cancelled")?,
-        },
-        created_at: row.try_get("created_at")?,
-        started_at: row.try_get("started_at")?,
-        completed_at: row.try_get("completed_at")?,
-        last_sent_at: row.try_get("last_sent_at")?,
-        updated_at: row.try_get("updated_at")?,
-    })
-}
-
-fn message_from_row(row: &SqliteRow) -> Result<MessageRecord> {
-    Ok(MessageRecord {
-        id: row.try_get("message_id")?,
-        tenant_id: row.try_get("tenant_id")?,
-        campaign_id: row.try_get("campaign_id")?,
-        sender_id: row.try_get("sender_id")?,
-        template_id: row.try_get("template_id")?,
-        phone: row.try_get("phone")?,
-        variables: row.try_get("variables")?,
-        status: parse_enum(row.try_get::<&str, _>("status")?)?,
-        skip_reason: row.try_get("skip_reason")?,
-        priority: row.try_get("priority")?,
-        attempts: row.try_get("attempts")?,
-        next_attempt_at: row.try_get("next_attempt_at")?,
-        provider_message_id: row.try_get("provider_message_id")?,
-        error_code: row.try_get("error_code")?,
-        error_message: row.try_get("error_message")?,
-        created_at: row.try_get("created_at")?,
-        sent_at: row.try_get("sent_at")?,
-        delivered_at: row.try_get("delivered_at")?,
-        read_at: row.try_get("read_at")?,
-    })
-}
-
-fn sender_from_row(row: &SqliteRow) -> Result<SenderRecord> {
-    Ok(SenderRecord {
-        id: row.try_get("sender_id")?,
-        tenant_id: row.try_get("tenant_id")?,
-        name: row.try_get("name")?,
-        provider: row.try_get("provider")?,
-        phone_number: row.try_get("phone_number")?,
-        credentials: row.try_get("credentials")?,
-        base_url: row.try_get("base_url")?,
-        messages_per_second: row.try_get("messages_per_second")?,
-        daily_limit: row.try_get("daily_limit")?,
-        is_default: row.try_get("is_default")?,
-        status: row.try_get("status")?,
-        quality_rating: row.try_get("quality_rating")?,
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
-    })
-}
-
-fn template_from_row(row: &SqliteRow) -> Result<TemplateRecord> {
-    Ok(TemplateRecord {
-        id: row.try_get("template_id")?,
-        tenant_id: row.try_get("tenant_id")?,
-        name: row.try_get("name")?,
-        language: row.try_get("language")?,
-        body: row.try_get("body")?,
-        header_image: row.try_get("header_image")?,
-        created_at: row.try_get("created_at")?,
-    })
-}
-
-fn tenant_from_row(row: &SqliteRow) -> Result<Tenant> {
-    Ok(Tenant {
-        id: row.try_get("tenant_id")?,
-        name: row.try_get("name")?,
-        webhook_secret: row.try_get("webhook_secret")?,
-        created_at: row.try_get("created_at")?,
-    })
-}
-
 /// Adds per-campaign count changes in one statement per campaign.
 async fn apply_deltas(
     tx: &mut Transaction<'static, Sqlite>,
-    deltas: &BTreeMap<String, Counts>,
+    deltas: &Deltas,
     last_sent_at: Option<Millis>,
     now: Millis,
 ) -> Result<()> {
-    for (campaign_id, d) in deltas {
+    for (campaign_id, d) in deltas.iter() {
         sqlx::query(
             "update campaign set n_queued = n_queued + ?, n_claimed = n_claimed + ?, n_sending = n_sending + ?, \
              n_sent = n_sent + ?, n_delivered = n_delivered + ?, n_read = n_read + ?, n_failed = n_failed + ?, \
@@ -260,9 +137,7 @@ async fn move_campaign_messages(
     .await?
     .rows_affected() as i64;
     if moved > 0 {
-        let mut d = Counts::default();
-        d.shift(from, to, moved);
-        apply_deltas(tx, &BTreeMap::from([(campaign_id.to_string(), d)]), None, now).await?;
+        apply_deltas(tx, &Deltas::one(campaign_id, from, to, moved), None, now).await?;
     }
     Ok(moved)
 }
@@ -300,10 +175,6 @@ async fn check_lease(tx: &mut Transaction<'static, Sqlite>, lease: &Lease, now: 
             .fetch_optional(&mut **tx)
             .await?;
     held.map(|_| ()).ok_or(StoreError::LeaseLost)
-}
-
-fn ids_json(ids: &[i64]) -> String {
-    serde_json::to_string(ids).unwrap_or_else(|_| "[]".into())
 }
 
 #[async_trait]
@@ -622,12 +493,7 @@ impl Store for SqliteStore {
                 .fetch_one(&mut *tx)
                 .await?;
         tx.commit().await?;
-        Ok(OptOutRecord {
-            phone: row.try_get("phone")?,
-            reason: row.try_get("reason")?,
-            source: row.try_get("source")?,
-            created_at: row.try_get("created_at")?,
-        })
+        opt_out_from_row(&row)
     }
 
     async fn list_opt_outs(&self, tenant_id: &str, page: &PageRequest) -> Result<Page<OptOutRecord>> {
@@ -640,17 +506,7 @@ impl Store for SqliteStore {
         .bind(page.limit + 1)
         .fetch_all(&self.reader)
         .await?;
-        let items = rows
-            .iter()
-            .map(|row| {
-                Ok(OptOutRecord {
-                    phone: row.try_get("phone")?,
-                    reason: row.try_get("reason")?,
-                    source: row.try_get("source")?,
-                    created_at: row.try_get("created_at")?,
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let items = rows.iter().map(opt_out_from_row).collect::<Result<Vec<_>>>()?;
         Ok(page_of(items, page.limit, |o| o.phone.clone()))
     }
 
@@ -677,21 +533,7 @@ impl Store for SqliteStore {
     }
 
     async fn create_campaign(&self, c: NewCampaign) -> Result<CampaignRecord> {
-        let mut counts = Counts::default();
-        for m in &c.messages {
-            if m.skip_reason.is_some() {
-                counts.skipped += 1;
-            } else {
-                counts.queued += 1;
-            }
-        }
-        let mut status = c.status;
-        let started_at = (status == CampaignStatus::Running).then_some(c.now);
-        let mut completed_at = None;
-        if status == CampaignStatus::Running && counts.pending() == 0 {
-            status = CampaignStatus::Completed;
-            completed_at = Some(c.now);
-        }
+        let opening = Opening::of(&c);
         let mut tx = self.write().await?;
         sqlx::query(
             "insert into campaign (campaign_id, tenant_id, name, sender_id, template_id, status, priority, settings, \
@@ -703,30 +545,19 @@ impl Store for SqliteStore {
         .bind(&c.name)
         .bind(&c.sender_id)
         .bind(&c.template_id)
-        .bind(status.as_str())
+        .bind(opening.status.as_str())
         .bind(c.priority)
         .bind(c.settings.to_string())
         .bind(c.start_at)
-        .bind(counts.queued)
-        .bind(counts.skipped)
+        .bind(opening.counts.queued)
+        .bind(opening.counts.skipped)
         .bind(c.now)
-        .bind(started_at)
-        .bind(completed_at)
+        .bind(opening.started_at)
+        .bind(opening.completed_at)
         .bind(c.now)
         .execute(&mut *tx)
         .await?;
         for chunk in c.messages.chunks(INSERT_CHUNK) {
-            let rows: Vec<serde_json::Value> = chunk
-                .iter()
-                .map(|m| {
-                    json!([
-                        m.phone,
-                        m.variables,
-                        if m.skip_reason.is_some() { "skipped" } else { "queued" },
-                        m.skip_reason.map(|r| r.as_str())
-                    ])
-                })
-                .collect();
             sqlx::query(
                 "insert into message (tenant_id, campaign_id, sender_id, template_id, phone, variables, status, \
                  skip_reason, priority, max_attempts, created_at, updated_at) \
@@ -740,7 +571,7 @@ impl Store for SqliteStore {
             .bind(c.priority)
             .bind(c.max_attempts)
             .bind(c.now)
-            .bind(serde_json::Value::Array(rows).to_string())
+            .bind(message_rows(chunk))
             .execute(&mut *tx)
             .await?;
         }
@@ -806,95 +637,29 @@ impl Store for SqliteStore {
         now: Millis,
     ) -> Result<CampaignRecord> {
         let mut tx = self.write().await?;
-        let status: String = sqlx::query_scalar("select status from campaign where tenant_id = ? and campaign_id = ?")
+        let row = sqlx::query("select status, start_at from campaign where tenant_id = ? and campaign_id = ?")
             .bind(tenant_id)
             .bind(campaign_id)
             .fetch_one(&mut *tx)
             .await?;
-        let from: CampaignStatus = parse_enum(&status)?;
+        let from: CampaignStatus = parse_enum(&row.text("status")?)?;
         if !from.allows(action) {
             return Err(StoreError::IllegalTransition {
                 action: action.as_str(),
                 from,
             });
         }
-        match action {
-            CampaignAction::Start | CampaignAction::Resume => {
-                let start_at: Option<i64> = sqlx::query_scalar("select start_at from campaign where campaign_id = ?")
-                    .bind(campaign_id)
-                    .fetch_one(&mut *tx)
-                    .await?;
-                let to = match start_at {
-                    Some(at) if at > now && action == CampaignAction::Start => CampaignStatus::Scheduled,
-                    _ => CampaignStatus::Running,
-                };
-                set_campaign_status(&mut tx, campaign_id, now, to, None).await?;
-                complete_if_done(&mut tx, campaign_id, now).await?;
-            }
-            CampaignAction::Pause => {
-                set_campaign_status(
-                    &mut tx,
-                    campaign_id,
-                    now,
-                    CampaignStatus::Paused,
-                    Some(PausedReason::User),
-                )
-                .await?;
-                // Claimed but not attempted: back in the queue. In-flight `sending` finish.
-                move_campaign_messages(
-                    &mut tx,
-                    campaign_id,
-                    MessageStatus::Claimed,
-                    MessageStatus::Queued,
-                    false,
-                    now,
-                )
-                .await?;
-            }
-            CampaignAction::Cancel => {
-                set_campaign_status(&mut tx, campaign_id, now, CampaignStatus::Cancelled, None).await?;
-                move_campaign_messages(
-                    &mut tx,
-                    campaign_id,
-                    MessageStatus::Queued,
-                    MessageStatus::Cancelled,
-                    false,
-                    now,
-                )
-                .await?;
-                move_campaign_messages(
-                    &mut tx,
-                    campaign_id,
-                    MessageStatus::Claimed,
-                    MessageStatus::Cancelled,
-                    false,
-                    now,
-                )
-                .await?;
-            }
-            CampaignAction::Retry => {
-                move_campaign_messages(
-                    &mut tx,
-                    campaign_id,
-                    MessageStatus::Failed,
-                    MessageStatus::Queued,
-                    true,
-                    now,
-                )
-                .await?;
-                if include_unknown {
-                    move_campaign_messages(
-                        &mut tx,
-                        campaign_id,
-                        MessageStatus::Unknown,
-                        MessageStatus::Queued,
-                        true,
-                        now,
-                    )
-                    .await?;
+        for step in action_steps(action, include_unknown, row.opt_int("start_at")?, now) {
+            match step {
+                Step::SetStatus(to, reason) => set_campaign_status(&mut tx, campaign_id, now, to, reason).await?,
+                Step::Move {
+                    from,
+                    to,
+                    reset_attempts,
+                } => {
+                    move_campaign_messages(&mut tx, campaign_id, from, to, reset_attempts, now).await?;
                 }
-                set_campaign_status(&mut tx, campaign_id, now, CampaignStatus::Running, None).await?;
-                complete_if_done(&mut tx, campaign_id, now).await?;
+                Step::CompleteIfDone => complete_if_done(&mut tx, campaign_id, now).await?,
             }
         }
         let row = sqlx::query(&format!(
@@ -984,16 +749,7 @@ impl Store for SqliteStore {
                 .bind(message_id)
                 .fetch_all(&self.reader)
                 .await?;
-        rows.iter()
-            .map(|row| {
-                let detail: Option<String> = row.try_get("detail")?;
-                Ok(EventRecord {
-                    status: row.try_get("status")?,
-                    detail: detail.and_then(|d| serde_json::from_str(&d).ok()),
-                    at: row.try_get("at")?,
-                })
-            })
-            .collect()
+        rows.iter().map(event_from_row).collect()
     }
 
     async fn cancel_message(&self, tenant_id: &str, message_id: i64, now: Millis) -> Result<MessageRecord> {
@@ -1003,8 +759,8 @@ impl Store for SqliteStore {
             .bind(tenant_id)
             .fetch_one(&mut *tx)
             .await?;
-        let status: MessageStatus = parse_enum(row.try_get::<&str, _>("status")?)?;
-        let campaign_id: Option<String> = row.try_get("campaign_id")?;
+        let status: MessageStatus = parse_enum(&row.text("status")?)?;
+        let campaign_id = row.opt_text("campaign_id")?;
         if !matches!(status, MessageStatus::Queued | MessageStatus::Claimed) {
             return Err(StoreError::Conflict(format!(
                 "the message is {status}; only a message not yet attempted can be cancelled"
@@ -1021,9 +777,7 @@ impl Store for SqliteStore {
             .execute(&mut *tx)
             .await?;
         if let Some(cid) = campaign_id {
-            let mut d = Counts::default();
-            d.shift(status, MessageStatus::Cancelled, 1);
-            apply_deltas(&mut tx, &BTreeMap::from([(cid.clone(), d)]), None, now).await?;
+            apply_deltas(&mut tx, &Deltas::one(&cid, status, MessageStatus::Cancelled, 1), None, now).await?;
             complete_if_done(&mut tx, &cid, now).await?;
         }
         let row = sqlx::query(&format!("select {MESSAGE_COLUMNS} from message where message_id = ?"))
@@ -1086,28 +840,7 @@ impl Store for SqliteStore {
             .bind(chrono::Utc::now().timestamp_millis())
             .fetch_all(&self.reader)
             .await?;
-        let mut owned: HashMap<String, Vec<String>> = HashMap::new();
-        for l in &leases {
-            owned
-                .entry(l.try_get("owner_id")?)
-                .or_default()
-                .push(l.try_get("sender_id")?);
-        }
-        rows.iter()
-            .map(|r| {
-                let id: String = r.try_get("dispatcher_id")?;
-                Ok(DispatcherRecord {
-                    senders: owned.remove(&id).unwrap_or_default(),
-                    id,
-                    host: r.try_get("host")?,
-                    pid: r.try_get("pid")?,
-                    version: r.try_get("version")?,
-                    started_at: r.try_get("started_at")?,
-                    last_heartbeat_at: r.try_get("last_heartbeat_at")?,
-                    current_rate: r.try_get("current_rate")?,
-                })
-            })
-            .collect()
+        dispatchers_from_rows(&rows, &leases)
     }
 
     async fn senders_with_work(&self, now: Millis) -> Result<Vec<String>> {
@@ -1151,33 +884,18 @@ impl Store for SqliteStore {
         .fetch_all(&mut *tx)
         .await?;
         if !recovered.is_empty() {
-            let mut deltas: BTreeMap<String, Counts> = BTreeMap::new();
-            let mut unknown_ids = Vec::new();
-            for row in &recovered {
-                let to: MessageStatus = parse_enum(row.try_get::<&str, _>("status")?)?;
-                let from = if to == MessageStatus::Queued {
-                    MessageStatus::Claimed
-                } else {
-                    MessageStatus::Sending
-                };
-                if to == MessageStatus::Unknown {
-                    unknown_ids.push(row.try_get::<i64, _>("message_id")?);
-                }
-                if let Some(cid) = row.try_get::<Option<String>, _>("campaign_id")? {
-                    deltas.entry(cid).or_default().shift(from, to, 1);
-                }
-            }
+            let (deltas, unknown_ids) = recovered_from_rows(&recovered)?;
             sqlx::query(
                 "insert into message_event (message_id, status, detail, at) \
                  select value, 'unknown', ?, ? from json_each(?)",
             )
-            .bind(json!({"reason": "the dispatcher stopped while the request was in flight"}).to_string())
+            .bind(recovery_detail())
             .bind(now)
             .bind(ids_json(&unknown_ids))
             .execute(&mut *tx)
             .await?;
             apply_deltas(&mut tx, &deltas, None, now).await?;
-            for cid in deltas.keys() {
+            for cid in deltas.campaigns() {
                 complete_if_done(&mut tx, cid, now).await?;
             }
             tracing::warn!(
@@ -1227,13 +945,13 @@ impl Store for SqliteStore {
         let mut tx = self.write().await?;
         check_lease(&mut tx, lease, now).await?;
         // Members of the queue: running campaigns, and this sender's single messages by priority.
-        let mut members: Vec<(i64, Option<String>)> = Vec::new();
+        let mut members: Vec<(i64, Member)> = Vec::new();
         for row in sqlx::query("select campaign_id, priority from campaign where sender_id = ? and status = 'running'")
             .bind(&lease.sender_id)
             .fetch_all(&mut *tx)
             .await?
         {
-            members.push((row.try_get("priority")?, Some(row.try_get("campaign_id")?)));
+            members.push((row.int("priority")?, Some(row.text("campaign_id")?)));
         }
         let single_priorities: Vec<i64> = sqlx::query_scalar(
             "select distinct priority from message where sender_id = ? and campaign_id is null \
@@ -1244,91 +962,49 @@ impl Store for SqliteStore {
         .fetch_all(&mut *tx)
         .await?;
         members.extend(single_priorities.into_iter().map(|p| (p, None)));
-        // Highest priority first; ties keep a stable order (campaign ids are time-ordered).
-        members.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
 
         let mut claimed: Vec<ClaimedMessage> = Vec::new();
-        let mut deltas: BTreeMap<String, Counts> = BTreeMap::new();
-        let mut i = 0;
-        while i < members.len() && claimed.len() < limit {
-            let priority = members[i].0;
-            let mut group: Vec<Option<String>> = members[i..]
-                .iter()
-                .take_while(|m| m.0 == priority)
-                .map(|m| m.1.clone())
-                .collect();
-            i += group.len();
-            let turn = (round % group.len() as u64) as usize;
-            group.rotate_left(turn);
-            // Round-robin: an equal share for each campaign of the group, again and again
-            // while some have messages left and there is room.
-            while !group.is_empty() && claimed.len() < limit {
-                let share = (limit - claimed.len()).div_ceil(group.len());
-                let mut still_full = Vec::new();
-                for member in group {
-                    let room = share.min(limit - claimed.len());
-                    if room == 0 {
-                        break;
-                    }
-                    let rows = match &member {
-                        Some(cid) => {
-                            sqlx::query(
-                                "update message set status = 'claimed', lease_epoch = ?1, updated_at = ?2 \
-                                 where message_id in (select message_id from message where campaign_id = ?3 \
-                                 and status = 'queued' and next_attempt_at <= ?2 order by message_id limit ?4) \
-                                 returning message_id, campaign_id, template_id, phone, variables, attempts, max_attempts",
-                            )
-                            .bind(lease.epoch)
-                            .bind(now)
-                            .bind(cid)
-                            .bind(room as i64)
-                            .fetch_all(&mut *tx)
-                            .await?
-                        }
-                        None => {
-                            sqlx::query(
-                                "update message set status = 'claimed', lease_epoch = ?1, updated_at = ?2 \
-                                 where message_id in (select message_id from message where sender_id = ?3 \
-                                 and campaign_id is null and priority = ?4 and status = 'queued' \
-                                 and next_attempt_at <= ?2 order by message_id limit ?5) \
-                                 returning message_id, campaign_id, template_id, phone, variables, attempts, max_attempts",
-                            )
-                            .bind(lease.epoch)
-                            .bind(now)
-                            .bind(&lease.sender_id)
-                            .bind(priority)
-                            .bind(room as i64)
-                            .fetch_all(&mut *tx)
-                            .await?
-                        }
-                    };
-                    let got = rows.len();
-                    for row in rows {
-                        claimed.push(ClaimedMessage {
-                            id: row.try_get("message_id")?,
-                            campaign_id: row.try_get("campaign_id")?,
-                            template_id: row.try_get("template_id")?,
-                            phone: row.try_get("phone")?,
-                            variables: row.try_get("variables")?,
-                            attempts: row.try_get("attempts")?,
-                            max_attempts: row.try_get("max_attempts")?,
-                        });
-                    }
-                    if let Some(cid) = &member {
-                        if got > 0 {
-                            deltas.entry(cid.clone()).or_default().shift(
-                                MessageStatus::Queued,
-                                MessageStatus::Claimed,
-                                got as i64,
-                            );
-                        }
-                    }
-                    if got == room {
-                        still_full.push(member);
-                    }
+        let mut deltas = Deltas::default();
+        let mut turns = RoundRobin::new(members, limit, round);
+        while let Some(turn) = turns.next_turn() {
+            let rows = match &turn.member {
+                Some(cid) => {
+                    sqlx::query(&format!(
+                        "update message set status = 'claimed', lease_epoch = ?1, updated_at = ?2 \
+                         where message_id in (select message_id from message where campaign_id = ?3 \
+                         and status = 'queued' and next_attempt_at <= ?2 order by message_id limit ?4) \
+                         returning {CLAIMED_COLUMNS}"
+                    ))
+                    .bind(lease.epoch)
+                    .bind(now)
+                    .bind(cid)
+                    .bind(turn.room as i64)
+                    .fetch_all(&mut *tx)
+                    .await?
                 }
-                group = still_full;
+                None => {
+                    sqlx::query(&format!(
+                        "update message set status = 'claimed', lease_epoch = ?1, updated_at = ?2 \
+                         where message_id in (select message_id from message where sender_id = ?3 \
+                         and campaign_id is null and priority = ?4 and status = 'queued' \
+                         and next_attempt_at <= ?2 order by message_id limit ?5) \
+                         returning {CLAIMED_COLUMNS}"
+                    ))
+                    .bind(lease.epoch)
+                    .bind(now)
+                    .bind(&lease.sender_id)
+                    .bind(turn.priority)
+                    .bind(turn.room as i64)
+                    .fetch_all(&mut *tx)
+                    .await?
+                }
+            };
+            let got = rows.len();
+            for row in &rows {
+                claimed.push(claimed_from_row(row)?);
             }
+            deltas.shift(turn.member.clone(), MessageStatus::Queued, MessageStatus::Claimed, got as i64);
+            turns.took(turn, got);
         }
         apply_deltas(&mut tx, &deltas, None, now).await?;
         tx.commit().await?;
@@ -1355,17 +1031,7 @@ impl Store for SqliteStore {
         .bind(lease.epoch)
         .fetch_all(&mut *tx)
         .await?;
-        let mut moved = Vec::with_capacity(rows.len());
-        let mut deltas: BTreeMap<String, Counts> = BTreeMap::new();
-        for row in &rows {
-            moved.push(row.try_get::<i64, _>("message_id")?);
-            if let Some(cid) = row.try_get::<Option<String>, _>("campaign_id")? {
-                deltas
-                    .entry(cid)
-                    .or_default()
-                    .shift(MessageStatus::Claimed, MessageStatus::Sending, 1);
-            }
-        }
+        let (moved, deltas) = moved_from_rows(&rows, MessageStatus::Claimed, MessageStatus::Sending)?;
         apply_deltas(&mut tx, &deltas, None, now).await?;
         tx.commit().await?;
         Ok(moved)
@@ -1379,22 +1045,14 @@ impl Store for SqliteStore {
         let rows = sqlx::query(
             "update message set status = 'queued', lease_epoch = null, updated_at = ?1 \
              where message_id in (select value from json_each(?2)) and status = 'claimed' and lease_epoch = ?3 \
-             returning campaign_id",
+             returning message_id, campaign_id",
         )
         .bind(now)
         .bind(ids_json(ids))
         .bind(lease.epoch)
         .fetch_all(&mut *tx)
         .await?;
-        let mut deltas: BTreeMap<String, Counts> = BTreeMap::new();
-        for row in &rows {
-            if let Some(cid) = row.try_get::<Option<String>, _>("campaign_id")? {
-                deltas
-                    .entry(cid)
-                    .or_default()
-                    .shift(MessageStatus::Claimed, MessageStatus::Queued, 1);
-            }
-        }
+        let (_, deltas) = moved_from_rows(&rows, MessageStatus::Claimed, MessageStatus::Queued)?;
         apply_deltas(&mut tx, &deltas, None, now).await?;
         tx.commit().await?;
         Ok(())
@@ -1404,59 +1062,6 @@ impl Store for SqliteStore {
         if outcomes.is_empty() {
             return Ok(Vec::new());
         }
-        // [id, status, provider id, error code, error message, next attempt, spend attempt]
-        let rows: Vec<serde_json::Value> = outcomes
-            .iter()
-            .map(|o| match &o.kind {
-                OutcomeKind::Sent {
-                    provider_message_id, ..
-                } => {
-                    json!([o.message_id, "sent", provider_message_id, null, null, null, 1])
-                }
-                OutcomeKind::Unknown {
-                    error_code,
-                    error_message,
-                } => {
-                    json!([o.message_id, "unknown", null, error_code, error_message, null, 1])
-                }
-                OutcomeKind::Retry {
-                    next_attempt_at,
-                    error_code,
-                    error_message,
-                } => {
-                    json!([
-                        o.message_id,
-                        "queued",
-                        null,
-                        error_code,
-                        error_message,
-                        next_attempt_at,
-                        1
-                    ])
-                }
-                OutcomeKind::Failed {
-                    error_code,
-                    error_message,
-                } => {
-                    json!([o.message_id, "failed", null, error_code, error_message, null, 1])
-                }
-                OutcomeKind::Requeue {
-                    error_code,
-                    error_message,
-                } => {
-                    json!([o.message_id, "queued", null, error_code, error_message, now, 0])
-                }
-            })
-            .collect();
-        let recorded: HashMap<i64, &str> = outcomes
-            .iter()
-            .filter_map(|o| match &o.kind {
-                OutcomeKind::Sent {
-                    recorded_text: Some(t), ..
-                } => Some((o.message_id, t.as_str())),
-                _ => None,
-            })
-            .collect();
         let mut tx = self.write().await?;
         let updated = sqlx::query(
             "update message set status = v.status, \
@@ -1473,46 +1078,22 @@ impl Store for SqliteStore {
                        message.error_code, message.error_message, message.next_attempt_at",
         )
         .bind(now)
-        .bind(serde_json::Value::Array(rows).to_string())
+        .bind(outcome_rows(outcomes, now))
         .bind(lease.epoch)
         .fetch_all(&mut *tx)
         .await?;
-        let mut deltas: BTreeMap<String, Counts> = BTreeMap::new();
-        let mut events = Vec::with_capacity(updated.len());
-        let mut any_sent = false;
-        for row in &updated {
-            let id: i64 = row.try_get("message_id")?;
-            let to: MessageStatus = parse_enum(row.try_get::<&str, _>("status")?)?;
-            any_sent |= to == MessageStatus::Sent;
-            if let Some(cid) = row.try_get::<Option<String>, _>("campaign_id")? {
-                deltas.entry(cid).or_default().shift(MessageStatus::Sending, to, 1);
-            }
-            let detail = match to {
-                MessageStatus::Sent => match recorded.get(&id) {
-                    Some(text) => {
-                        json!({"provider_message_id": row.try_get::<Option<String>, _>("provider_message_id")?, "text": text})
-                    }
-                    None => json!({"provider_message_id": row.try_get::<Option<String>, _>("provider_message_id")?}),
-                },
-                _ => json!({
-                    "error_code": row.try_get::<Option<String>, _>("error_code")?,
-                    "error_message": row.try_get::<Option<String>, _>("error_message")?,
-                    "next_attempt_at": (to == MessageStatus::Queued).then(|| row.try_get::<i64, _>("next_attempt_at")).transpose()?,
-                }),
-            };
-            events.push(json!([id, to.as_str(), detail.to_string()]));
-        }
+        let recorded = Recorded::from_rows(outcomes, &updated)?;
         sqlx::query(
             "insert into message_event (message_id, status, detail, at) \
              select value ->> 0, value ->> 1, value ->> 2, ? from json_each(?)",
         )
         .bind(now)
-        .bind(serde_json::Value::Array(events).to_string())
+        .bind(recorded.events)
         .execute(&mut *tx)
         .await?;
-        apply_deltas(&mut tx, &deltas, any_sent.then_some(now), now).await?;
-        let mut touched = Vec::with_capacity(deltas.len());
-        for cid in deltas.keys() {
+        apply_deltas(&mut tx, &recorded.deltas, recorded.any_sent.then_some(now), now).await?;
+        let mut touched = Vec::with_capacity(recorded.deltas.len());
+        for cid in recorded.deltas.campaigns() {
             complete_if_done(&mut tx, cid, now).await?;
             let row = sqlx::query(&format!(
                 "select {CAMPAIGN_COLUMNS} from campaign where campaign_id = ?"

@@ -1,7 +1,7 @@
 //! Extractors that answer bad input in the API's error shape: authentication, JSON bodies,
 //! query strings and paging.
 
-use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
@@ -36,34 +36,62 @@ impl FromRequestParts<AppState> for Auth {
     }
 }
 
-/// A JSON body whose problems answer 400, 413, 415 or 422.
+/// A JSON body whose problems answer 400 (not JSON at all, anywhere in the body), 413 (too
+/// large), 415 (not declared as JSON) or 422 (well-formed JSON with wrong or missing values).
 pub struct ApiJson<T>(pub T);
+
+fn is_json(req: &Request) -> bool {
+    req.headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|ct| ct.split(';').next())
+        .map(|mime| {
+            let mime = mime.trim().to_ascii_lowercase();
+            mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
+        })
+        .unwrap_or(false)
+}
 
 impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(v)) => Ok(ApiJson(v)),
-            Err(rejection) => Err(json_rejection(rejection)),
+        if !is_json(&req) {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "send the body as JSON with `Content-Type: application/json`",
+            ));
         }
-    }
-}
-
-fn json_rejection(rejection: JsonRejection) -> ApiError {
-    match rejection {
-        JsonRejection::JsonDataError(e) => ApiError::invalid("invalid_body", e.body_text()),
-        JsonRejection::JsonSyntaxError(e) => ApiError::bad_request("malformed_json", e.body_text()),
-        JsonRejection::MissingJsonContentType(_) => ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            "send the body as JSON with `Content-Type: application/json`",
-        ),
-        other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::too_large(
-            "body_too_large",
-            "the request body is larger than the configured limit (PREGON_MAX_BODY_BYTES)",
-        ),
-        other => ApiError::bad_request("bad_request", other.body_text()),
+        let bytes = axum::body::Bytes::from_request(req, state).await.map_err(|e| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::too_large(
+                    "body_too_large",
+                    "the request body is larger than the configured limit (PREGON_MAX_BODY_BYTES)",
+                )
+            } else {
+                ApiError::bad_request("bad_request", e.body_text())
+            }
+        })?;
+        match serde_json::from_slice::<T>(&bytes) {
+            Ok(value) => Ok(ApiJson(value)),
+            Err(e) => {
+                // serde stops at the first problem; a type mistake early in a body that is
+                // broken later must still be reported as broken JSON.
+                let well_formed = serde_json::from_slice::<serde::de::IgnoredAny>(&bytes).is_ok();
+                if e.is_syntax() || e.is_eof() || !well_formed {
+                    Err(ApiError::bad_request(
+                        "malformed_json",
+                        format!("the body is not valid JSON: {e}"),
+                    ))
+                } else {
+                    Err(ApiError::invalid(
+                        "invalid_body",
+                        format!("the JSON does not fit this request: {e}"),
+                    ))
+                }
+            }
+        }
     }
 }
 

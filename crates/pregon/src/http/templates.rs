@@ -78,8 +78,10 @@ pub async fn create(
             "must be a language code such as es or en_US",
         ));
     }
-    Template::parse(&body.body, body.header_image.as_deref())
-        .map_err(|e| ApiError::invalid_field("body", e.to_string()))?;
+    Template::parse(&body.body, None).map_err(|e| ApiError::invalid_field("body", e.to_string()))?;
+    if let Some(header) = body.header_image.as_deref() {
+        Template::parse("-", Some(header)).map_err(|e| ApiError::invalid_field("header_image", e.to_string()))?;
+    }
     let record = TemplateRecord {
         id: pregon_domain::id::new_id("tpl"),
         tenant_id: tenant.id,

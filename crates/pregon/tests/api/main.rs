@@ -1,0 +1,15 @@
+//! Black-box tests of pregon's HTTP API: a real server on a loopback port, a fresh SQLite
+//! database per test, and wiremock standing in for the Meta Cloud API.
+//!
+//! Run with `cargo test -p pregon --test api`.
+
+mod auth;
+mod bad_input;
+mod campaigns;
+mod dispatch;
+mod helpers;
+mod messages;
+mod opt_outs;
+mod senders;
+mod system;
+mod templates;

@@ -1,0 +1,187 @@
+//! Batched writes, the same for every database: the JSON rows one statement expands
+//! (`json_each` in SQLite, `jsonb_array_elements` in PostgreSQL), and what the rows a batch
+//! changed mean for the per-campaign counters and the event log.
+
+use std::collections::{BTreeMap, HashMap};
+
+use pregon_domain::MessageStatus;
+use serde_json::json;
+
+use crate::rows::{parse_enum, RecordRow};
+use crate::*;
+
+/// Count changes per campaign, applied in campaign id order (one statement each).
+#[derive(Debug, Default)]
+pub(crate) struct Deltas(BTreeMap<String, Counts>);
+
+impl Deltas {
+    /// `n` messages of one campaign moved from `from` to `to`.
+    pub(crate) fn one(campaign_id: &str, from: MessageStatus, to: MessageStatus, n: i64) -> Self {
+        let mut d = Deltas::default();
+        d.shift(Some(campaign_id.to_string()), from, to, n);
+        d
+    }
+
+    /// Records `n` messages moving; single messages (no campaign) and `n == 0` change nothing.
+    pub(crate) fn shift(&mut self, campaign_id: Option<String>, from: MessageStatus, to: MessageStatus, n: i64) {
+        if let (Some(cid), true) = (campaign_id, n != 0) {
+            self.0.entry(cid).or_default().shift(from, to, n);
+        }
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&String, &Counts)> {
+        self.0.iter()
+    }
+
+    /// The campaigns touched, in id order.
+    pub(crate) fn campaigns(&self) -> impl Iterator<Item = &String> {
+        self.0.keys()
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.0.len()
+    }
+}
+
+/// A JSON array of message ids.
+pub(crate) fn ids_json(ids: &[i64]) -> String {
+    serde_json::to_string(ids).unwrap_or_else(|_| "[]".into())
+}
+
+/// `[phone, variables, status, skip reason]` per new campaign message, in order.
+pub(crate) fn message_rows(messages: &[NewMessage]) -> String {
+    let rows: Vec<serde_json::Value> = messages
+        .iter()
+        .map(|m| {
+            json!([
+                m.phone,
+                m.variables,
+                if m.skip_reason.is_some() { "skipped" } else { "queued" },
+                m.skip_reason.map(|r| r.as_str())
+            ])
+        })
+        .collect();
+    serde_json::Value::Array(rows).to_string()
+}
+
+/// `[id, status, provider id, error code, error message, next attempt, spend attempt]` per
+/// outcome.
+pub(crate) fn outcome_rows(outcomes: &[Outcome], now: Millis) -> String {
+    let rows: Vec<serde_json::Value> = outcomes
+        .iter()
+        .map(|o| match &o.kind {
+            OutcomeKind::Sent {
+                provider_message_id, ..
+            } => json!([o.message_id, "sent", provider_message_id, null, null, null, 1]),
+            OutcomeKind::Unknown {
+                error_code,
+                error_message,
+            } => json!([o.message_id, "unknown", null, error_code, error_message, null, 1]),
+            OutcomeKind::Retry {
+                next_attempt_at,
+                error_code,
+                error_message,
+            } => json!([o.message_id, "queued", null, error_code, error_message, next_attempt_at, 1]),
+            OutcomeKind::Failed {
+                error_code,
+                error_message,
+            } => json!([o.message_id, "failed", null, error_code, error_message, null, 1]),
+            OutcomeKind::Requeue {
+                error_code,
+                error_message,
+            } => json!([o.message_id, "queued", null, error_code, error_message, now, 0]),
+        })
+        .collect();
+    serde_json::Value::Array(rows).to_string()
+}
+
+/// What a group commit of outcomes changed, read from the message rows it updated
+/// (`message_id, campaign_id, status, provider_message_id, error_code, error_message,
+/// next_attempt_at`).
+pub(crate) struct Recorded {
+    pub(crate) deltas: Deltas,
+    /// `[message id, status, detail]` per event to append.
+    pub(crate) events: String,
+    pub(crate) any_sent: bool,
+}
+
+impl Recorded {
+    pub(crate) fn from_rows<R: RecordRow>(outcomes: &[Outcome], updated: &[R]) -> Result<Self> {
+        let recorded: HashMap<i64, &str> = outcomes
+            .iter()
+            .filter_map(|o| match &o.kind {
+                OutcomeKind::Sent {
+                    recorded_text: Some(t), ..
+                } => Some((o.message_id, t.as_str())),
+                _ => None,
+            })
+            .collect();
+        let mut deltas = Deltas::default();
+        let mut events = Vec::with_capacity(updated.len());
+        let mut any_sent = false;
+        for row in updated {
+            let id = row.int("message_id")?;
+            let to: MessageStatus = parse_enum(&row.text("status")?)?;
+            any_sent |= to == MessageStatus::Sent;
+            deltas.shift(row.opt_text("campaign_id")?, MessageStatus::Sending, to, 1);
+            let detail = match to {
+                MessageStatus::Sent => match recorded.get(&id) {
+                    Some(text) => json!({"provider_message_id": row.opt_text("provider_message_id")?, "text": text}),
+                    None => json!({"provider_message_id": row.opt_text("provider_message_id")?}),
+                },
+                _ => json!({
+                    "error_code": row.opt_text("error_code")?,
+                    "error_message": row.opt_text("error_message")?,
+                    "next_attempt_at": (to == MessageStatus::Queued).then(|| row.int("next_attempt_at")).transpose()?,
+                }),
+            };
+            events.push(json!([id, to.as_str(), detail.to_string()]));
+        }
+        Ok(Recorded {
+            deltas,
+            events: serde_json::Value::Array(events).to_string(),
+            any_sent,
+        })
+    }
+}
+
+/// The ids of messages a batch moved from `from` to `to`, and the counter changes, read from
+/// the updated rows (`message_id, campaign_id`).
+pub(crate) fn moved_from_rows<R: RecordRow>(
+    rows: &[R],
+    from: MessageStatus,
+    to: MessageStatus,
+) -> Result<(Vec<i64>, Deltas)> {
+    let mut moved = Vec::with_capacity(rows.len());
+    let mut deltas = Deltas::default();
+    for row in rows {
+        moved.push(row.int("message_id")?);
+        deltas.shift(row.opt_text("campaign_id")?, from, to, 1);
+    }
+    Ok((moved, deltas))
+}
+
+/// What a new lease owner's recovery changed, read from the updated rows (`message_id,
+/// campaign_id, status`): counter changes, and the ids that became `unknown`.
+pub(crate) fn recovered_from_rows<R: RecordRow>(rows: &[R]) -> Result<(Deltas, Vec<i64>)> {
+    let mut deltas = Deltas::default();
+    let mut unknown_ids = Vec::new();
+    for row in rows {
+        let to: MessageStatus = parse_enum(&row.text("status")?)?;
+        let from = if to == MessageStatus::Queued {
+            MessageStatus::Claimed
+        } else {
+            MessageStatus::Sending
+        };
+        if to == MessageStatus::Unknown {
+            unknown_ids.push(row.int("message_id")?);
+        }
+        deltas.shift(row.opt_text("campaign_id")?, from, to, 1);
+    }
+    Ok((deltas, unknown_ids))
+}
+
+/// The event detail of a message found `sending` by a new lease owner.
+pub(crate) fn recovery_detail() -> String {
+    json!({"reason": "the dispatcher stopped while the request was in flight"}).to_string()
+}

@@ -1,0 +1,257 @@
+//! What a write does, decided before any SQL, the same for every database: a new campaign's
+//! opening state, the steps of a person's action on a campaign, and the turns of a claim.
+
+use std::collections::VecDeque;
+
+use pregon_domain::state::CampaignAction;
+use pregon_domain::{CampaignStatus, MessageStatus, PausedReason};
+
+use crate::*;
+
+/// A new campaign's counts and status: `running` with nothing to send completes at once.
+pub(crate) struct Opening {
+    pub(crate) counts: Counts,
+    pub(crate) status: CampaignStatus,
+    pub(crate) started_at: Option<Millis>,
+    pub(crate) completed_at: Option<Millis>,
+}
+
+impl Opening {
+    pub(crate) fn of(c: &NewCampaign) -> Self {
+        let mut counts = Counts::default();
+        for m in &c.messages {
+            if m.skip_reason.is_some() {
+                counts.skipped += 1;
+            } else {
+                counts.queued += 1;
+            }
+        }
+        let mut status = c.status;
+        let started_at = (status == CampaignStatus::Running).then_some(c.now);
+        let mut completed_at = None;
+        if status == CampaignStatus::Running && counts.pending() == 0 {
+            status = CampaignStatus::Completed;
+            completed_at = Some(c.now);
+        }
+        Opening {
+            counts,
+            status,
+            started_at,
+            completed_at,
+        }
+    }
+}
+
+/// One step of a campaign action, run in order in the action's transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Step {
+    /// Sets the campaign's status (and the timestamps that go with it).
+    SetStatus(CampaignStatus, Option<PausedReason>),
+    /// Moves every message of the campaign in `from` to `to`, keeping the counters exact.
+    Move {
+        from: MessageStatus,
+        to: MessageStatus,
+        reset_attempts: bool,
+    },
+    /// Completes the campaign if it is running with nothing left to send.
+    CompleteIfDone,
+}
+
+/// The steps of an action the campaign's state allows; `start_at` is the campaign's.
+pub(crate) fn action_steps(
+    action: CampaignAction,
+    include_unknown: bool,
+    start_at: Option<Millis>,
+    now: Millis,
+) -> Vec<Step> {
+    use MessageStatus as M;
+    let moving = |from, to, reset_attempts| Step::Move {
+        from,
+        to,
+        reset_attempts,
+    };
+    match action {
+        CampaignAction::Start | CampaignAction::Resume => {
+            let to = match start_at {
+                Some(at) if at > now => CampaignStatus::Scheduled,
+                _ => CampaignStatus::Running,
+            };
+            vec![Step::SetStatus(to, None), Step::CompleteIfDone]
+        }
+        // Claimed but not attempted: back in the queue. In-flight `sending` finish.
+        CampaignAction::Pause => vec![
+            Step::SetStatus(CampaignStatus::Paused, Some(PausedReason::User)),
+            moving(M::Claimed, M::Queued, false),
+        ],
+        CampaignAction::Cancel => vec![
+            Step::SetStatus(CampaignStatus::Cancelled, None),
+            moving(M::Queued, M::Cancelled, false),
+            moving(M::Claimed, M::Cancelled, false),
+        ],
+        CampaignAction::Retry => {
+            let mut steps = vec![moving(M::Failed, M::Queued, true)];
+            if include_unknown {
+                steps.push(moving(M::Unknown, M::Queued, true));
+            }
+            steps.push(Step::SetStatus(CampaignStatus::Running, None));
+            steps.push(Step::CompleteIfDone);
+            steps
+        }
+    }
+}
+
+/// The members of a sender's queue, each claimed from in turn: running campaigns, and the
+/// sender's single messages of one priority (`None`).
+pub(crate) type Member = Option<String>;
+
+/// One turn of a claim: take up to `room` messages from `member`, of `priority`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Turn {
+    pub(crate) member: Member,
+    pub(crate) priority: i64,
+    pub(crate) room: usize,
+}
+
+/// The order of a claim: highest priority first; within a priority, round-robin between the
+/// members (rotated by `round`, so that small claims still take turns), an equal share for
+/// each again and again while some have messages left and there is room.
+pub(crate) struct RoundRobin {
+    limit: usize,
+    taken: usize,
+    /// Priority groups still to visit, highest first, each already rotated.
+    groups: VecDeque<(i64, Vec<Member>)>,
+    /// The priority of the current group, and the members of its current pass, the next one
+    /// at `pos`.
+    priority: i64,
+    pass: Vec<Member>,
+    pos: usize,
+    share: usize,
+    /// Members of the current pass that filled their room: they may have more.
+    still_full: Vec<Member>,
+}
+
+impl RoundRobin {
+    pub(crate) fn new(mut members: Vec<(i64, Member)>, limit: usize, round: u64) -> Self {
+        // Highest priority first; ties keep a stable order (campaign ids are time-ordered).
+        members.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+        let mut groups = VecDeque::new();
+        let mut i = 0;
+        while i < members.len() {
+            let priority = members[i].0;
+            let mut group: Vec<Member> = members[i..]
+                .iter()
+                .take_while(|m| m.0 == priority)
+                .map(|m| m.1.clone())
+                .collect();
+            i += group.len();
+            let turn = (round % group.len() as u64) as usize;
+            group.rotate_left(turn);
+            groups.push_back((priority, group));
+        }
+        RoundRobin {
+            limit,
+            taken: 0,
+            groups,
+            priority: 0,
+            pass: Vec::new(),
+            pos: 0,
+            share: 0,
+            still_full: Vec::new(),
+        }
+    }
+
+    /// The next turn, or `None` when the claim is full or every member is drained.
+    pub(crate) fn next_turn(&mut self) -> Option<Turn> {
+        loop {
+            if self.taken >= self.limit {
+                return None;
+            }
+            if self.pos < self.pass.len() {
+                let member = self.pass[self.pos].clone();
+                self.pos += 1;
+                return Some(Turn {
+                    member,
+                    priority: self.priority,
+                    room: self.share.min(self.limit - self.taken),
+                });
+            }
+            let next = if self.still_full.is_empty() {
+                let (priority, group) = self.groups.pop_front()?;
+                self.priority = priority;
+                group
+            } else {
+                std::mem::take(&mut self.still_full)
+            };
+            self.share = (self.limit - self.taken).div_ceil(next.len());
+            self.pass = next;
+            self.pos = 0;
+        }
+    }
+
+    /// Reports how many messages a turn took.
+    pub(crate) fn took(&mut self, turn: Turn, got: usize) {
+        self.taken += got;
+        if got == turn.room {
+            self.still_full.push(turn.member);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Runs a claim against members holding `available` messages each.
+    fn simulate(members: &[(i64, &str, usize)], limit: usize, round: u64) -> Vec<(String, usize)> {
+        let mut left: std::collections::HashMap<String, usize> =
+            members.iter().map(|m| (m.1.to_string(), m.2)).collect();
+        let mut rr = RoundRobin::new(
+            members.iter().map(|m| (m.0, Some(m.1.to_string()))).collect(),
+            limit,
+            round,
+        );
+        let mut turns = Vec::new();
+        while let Some(turn) = rr.next_turn() {
+            let id = turn.member.clone().unwrap();
+            let n = left.get_mut(&id).unwrap();
+            let got = turn.room.min(*n);
+            *n -= got;
+            turns.push((id, got));
+            rr.took(turn, got);
+        }
+        turns
+    }
+
+    #[test]
+    fn equal_shares_then_leftovers_then_lower_priorities() {
+        let turns = simulate(&[(7, "a", 10), (7, "b", 1), (1, "low", 10)], 8, 0);
+        assert_eq!(
+            turns,
+            vec![
+                ("a".into(), 4),
+                ("b".into(), 1),
+                // b is drained: a gets the rest of the room.
+                ("a".into(), 3),
+            ]
+        );
+        let turns = simulate(&[(7, "a", 2), (7, "b", 2), (1, "low", 10)], 8, 1);
+        assert_eq!(
+            turns,
+            vec![("b".into(), 2), ("a".into(), 2), ("low".into(), 4)]
+        );
+    }
+
+    #[test]
+    fn rounds_rotate_single_turns() {
+        let firsts: Vec<String> = (0..4)
+            .map(|round| simulate(&[(5, "a", 9), (5, "b", 9), (5, "c", 9)], 1, round)[0].0.clone())
+            .collect();
+        assert_eq!(firsts, vec!["a", "b", "c", "a"]);
+    }
+
+    #[test]
+    fn nothing_to_claim_ends_at_once() {
+        assert!(simulate(&[], 10, 0).is_empty());
+        assert!(simulate(&[(5, "a", 1)], 0, 0).is_empty());
+    }
+}

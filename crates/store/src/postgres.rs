@@ -1,0 +1,1250 @@
+//! The scale-out store: one PostgreSQL database shared by any number of pregon processes.
+//!
+//! Transactions run at READ COMMITTED. Where SQLite serialises every write, this store takes
+//! row locks, always in the same order so that concurrent writers wait for each other
+//! instead of deadlocking:
+//!
+//! 1. the sender's lease row: `for share` in every lease-checked dispatcher write, so a
+//!    takeover (which updates the row) waits for them, and they fail with `LeaseLost` after it;
+//! 2. campaign rows, in campaign id order (`for no key update`), before any of their messages:
+//!    a campaign's state cannot change under a dispatcher write, and its counters are
+//!    updated by one transaction at a time;
+//! 3. message rows last. Claims lock theirs with `FOR UPDATE SKIP LOCKED`.
+//!
+//! Batched writes pass one JSON array (`jsonb_array_elements`) or one array of ids (`any`),
+//! so a group commit of a thousand outcomes is one statement.
+
+use std::collections::HashSet;
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use pregon_domain::state::CampaignAction;
+use pregon_domain::{CampaignStatus, MessageStatus, PausedReason};
+use serde_json::json;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{PgPool, Postgres, Transaction};
+
+use crate::batch::*;
+use crate::plan::*;
+use crate::rows::*;
+use crate::*;
+
+/// The PostgreSQL store.
+#[derive(Clone)]
+pub struct PostgresStore {
+    pool: PgPool,
+}
+
+/// Rows per statement when inserting a campaign's messages.
+const INSERT_CHUNK: usize = 5_000;
+
+type Tx = Transaction<'static, Postgres>;
+
+impl PostgresStore {
+    /// Connects to the database at a `postgres://` (or `postgresql://`) URL.
+    pub async fn connect(url: &str) -> Result<Self> {
+        let options = PgConnectOptions::from_str(url).map_err(|_| StoreError::UnsupportedUrl(url.to_string()))?;
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(60))
+            .connect_with(options)
+            .await?;
+        Ok(PostgresStore { pool })
+    }
+
+    async fn write(&self) -> Result<Tx> {
+        Ok(self.pool.begin().await?)
+    }
+}
+
+/// Adds per-campaign count changes in one statement per campaign.
+async fn apply_deltas(tx: &mut Tx, deltas: &Deltas, last_sent_at: Option<Millis>, now: Millis) -> Result<()> {
+    for (campaign_id, d) in deltas.iter() {
+        sqlx::query(
+            "update campaign set n_queued = n_queued + $1, n_claimed = n_claimed + $2, n_sending = n_sending + $3, \
+             n_sent = n_sent + $4, n_delivered = n_delivered + $5, n_read = n_read + $6, n_failed = n_failed + $7, \
+             n_unknown = n_unknown + $8, n_skipped = n_skipped + $9, n_cancelled = n_cancelled + $10, \
+             last_sent_at = case when $4 > 0 then coalesce($11, last_sent_at) else last_sent_at end, updated_at = $12 \
+             where campaign_id = $13",
+        )
+        .bind(d.queued)
+        .bind(d.claimed)
+        .bind(d.sending)
+        .bind(d.sent)
+        .bind(d.delivered)
+        .bind(d.read)
+        .bind(d.failed)
+        .bind(d.unknown)
+        .bind(d.skipped)
+        .bind(d.cancelled)
+        .bind(last_sent_at)
+        .bind(now)
+        .bind(campaign_id)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Completes running campaigns with nothing left to send.
+async fn complete_if_done(tx: &mut Tx, campaign_id: &str, now: Millis) -> Result<()> {
+    sqlx::query(
+        "update campaign set status = 'completed', completed_at = $1, updated_at = $1 \
+         where campaign_id = $2 and status = 'running' and n_queued + n_claimed + n_sending = 0",
+    )
+    .bind(now)
+    .bind(campaign_id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Moves every message of `campaign_id` in `from` to `to`, keeping the counters exact.
+/// The caller holds the campaign's row lock.
+async fn move_campaign_messages(
+    tx: &mut Tx,
+    campaign_id: &str,
+    from: MessageStatus,
+    to: MessageStatus,
+    reset_attempts: bool,
+    now: Millis,
+) -> Result<i64> {
+    let moved = sqlx::query(
+        "update message set status = $1, lease_epoch = null, updated_at = $2, \
+         attempts = case when $3 then 0 else attempts end, next_attempt_at = case when $3 then 0 else next_attempt_at end \
+         where campaign_id = $4 and status = $5",
+    )
+    .bind(to.as_str())
+    .bind(now)
+    .bind(reset_attempts)
+    .bind(campaign_id)
+    .bind(from.as_str())
+    .execute(&mut **tx)
+    .await?
+    .rows_affected() as i64;
+    if moved > 0 {
+        apply_deltas(tx, &Deltas::one(campaign_id, from, to, moved), None, now).await?;
+    }
+    Ok(moved)
+}
+
+/// Sets a campaign's status and the timestamps that go with it.
+async fn set_campaign_status(
+    tx: &mut Tx,
+    campaign_id: &str,
+    now: Millis,
+    to: CampaignStatus,
+    reason: Option<PausedReason>,
+) -> Result<()> {
+    sqlx::query(
+        "update campaign set status = $1, paused_reason = $2, paused_detail = null, updated_at = $3, \
+         started_at = case when $1 = 'running' then coalesce(started_at, $3) else started_at end, \
+         completed_at = case when $1 in ('completed', 'cancelled', 'failed') then $3 else null end \
+         where campaign_id = $4",
+    )
+    .bind(to.as_str())
+    .bind(reason.map(|r| r.as_str()))
+    .bind(now)
+    .bind(campaign_id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Checks the lease is still held, and keeps it so (`for share`) until the transaction ends:
+/// a new owner's takeover waits for this write, and this write fails after a takeover.
+async fn check_lease(tx: &mut Tx, lease: &Lease, now: Millis) -> Result<()> {
+    let held = sqlx::query(
+        "select 1 from sender_lease where sender_id = $1 and owner_id = $2 and epoch = $3 and expires_at > $4 \
+         for share",
+    )
+    .bind(&lease.sender_id)
+    .bind(&lease.owner_id)
+    .bind(lease.epoch)
+    .bind(now)
+    .fetch_optional(&mut **tx)
+    .await?;
+    held.map(|_| ()).ok_or(StoreError::LeaseLost)
+}
+
+/// Locks, in id order, the campaigns of the given messages (before the messages themselves).
+async fn lock_campaigns_of(tx: &mut Tx, message_ids: &[i64]) -> Result<()> {
+    sqlx::query(
+        "select campaign_id from campaign where campaign_id in \
+           (select campaign_id from message where message_id = any($1)) \
+         order by campaign_id for no key update",
+    )
+    .bind(message_ids)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    async fn migrate(&self) -> Result<()> {
+        sqlx::migrate!("./migrations/postgres").run(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn ping(&self) -> Result<()> {
+        sqlx::query("select 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn create_tenant(&self, name: &str, webhook_secret: &str, now: Millis) -> Result<Tenant> {
+        let id = pregon_domain::id::new_id("ten");
+        sqlx::query("insert into tenant (tenant_id, name, webhook_secret, created_at) values ($1, $2, $3, $4)")
+            .bind(&id)
+            .bind(name)
+            .bind(webhook_secret)
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        Ok(Tenant {
+            id,
+            name: name.to_string(),
+            webhook_secret: webhook_secret.to_string(),
+            created_at: now,
+        })
+    }
+
+    async fn tenant_count(&self) -> Result<i64> {
+        Ok(sqlx::query_scalar("select count(*) from tenant")
+            .fetch_one(&self.pool)
+            .await?)
+    }
+
+    async fn add_api_key(&self, tenant_id: &str, key_hash: &str, prefix: &str, now: Millis) -> Result<()> {
+        sqlx::query(
+            "insert into api_key (api_key_id, tenant_id, key_hash, prefix, created_at) values ($1, $2, $3, $4, $5)",
+        )
+        .bind(pregon_domain::id::new_id("key"))
+        .bind(tenant_id)
+        .bind(key_hash)
+        .bind(prefix)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn tenant_by_api_key(&self, key_hash: &str) -> Result<Option<Tenant>> {
+        let row = sqlx::query(
+            "select t.tenant_id, t.name, t.webhook_secret, t.created_at from api_key k \
+             join tenant t on t.tenant_id = k.tenant_id where k.key_hash = $1",
+        )
+        .bind(key_hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(tenant_from_row).transpose()
+    }
+
+    async fn insert_sender(&self, s: &SenderRecord) -> Result<()> {
+        let mut tx = self.write().await?;
+        if s.is_default {
+            // One default change per tenant at a time, as SQLite's single writer gives.
+            sqlx::query("select 1 from tenant where tenant_id = $1 for no key update")
+                .bind(&s.tenant_id)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("update sender set is_default = false where tenant_id = $1 and is_default")
+                .bind(&s.tenant_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query(&format!(
+            "insert into sender ({SENDER_COLUMNS}) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+        ))
+        .bind(&s.id)
+        .bind(&s.tenant_id)
+        .bind(&s.name)
+        .bind(&s.provider)
+        .bind(&s.phone_number)
+        .bind(&s.credentials)
+        .bind(&s.base_url)
+        .bind(s.messages_per_second)
+        .bind(s.daily_limit)
+        .bind(s.is_default)
+        .bind(&s.status)
+        .bind(&s.quality_rating)
+        .bind(s.created_at)
+        .bind(s.updated_at)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn list_senders(&self, tenant_id: &str, page: &PageRequest) -> Result<Page<SenderRecord>> {
+        let rows = sqlx::query(&format!(
+            "select {SENDER_COLUMNS} from sender where tenant_id = $1 and deleted_at is null and sender_id > $2 \
+             order by sender_id limit $3"
+        ))
+        .bind(tenant_id)
+        .bind(page.cursor.as_deref().unwrap_or(""))
+        .bind(page.limit + 1)
+        .fetch_all(&self.pool)
+        .await?;
+        let items = rows.iter().map(sender_from_row).collect::<Result<Vec<_>>>()?;
+        Ok(page_of(items, page.limit, |s| s.id.clone()))
+    }
+
+    async fn get_sender(&self, tenant_id: &str, sender_id: &str) -> Result<SenderRecord> {
+        let row = sqlx::query(&format!(
+            "select {SENDER_COLUMNS} from sender where tenant_id = $1 and sender_id = $2 and deleted_at is null"
+        ))
+        .bind(tenant_id)
+        .bind(sender_id)
+        .fetch_one(&self.pool)
+        .await?;
+        sender_from_row(&row)
+    }
+
+    async fn sender_by_id(&self, sender_id: &str) -> Result<SenderRecord> {
+        let row = sqlx::query(&format!("select {SENDER_COLUMNS} from sender where sender_id = $1"))
+            .bind(sender_id)
+            .fetch_one(&self.pool)
+            .await?;
+        sender_from_row(&row)
+    }
+
+    async fn default_sender(&self, tenant_id: &str) -> Result<Option<SenderRecord>> {
+        let row = sqlx::query(&format!(
+            "select {SENDER_COLUMNS} from sender where tenant_id = $1 and is_default and deleted_at is null"
+        ))
+        .bind(tenant_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(sender_from_row).transpose()
+    }
+
+    async fn update_sender(
+        &self,
+        tenant_id: &str,
+        sender_id: &str,
+        p: &SenderPatch,
+        now: Millis,
+    ) -> Result<SenderRecord> {
+        let mut tx = self.write().await?;
+        if p.is_default == Some(true) {
+            // The tenant first, then its senders: the order `insert_sender` takes them in.
+            sqlx::query("select 1 from tenant where tenant_id = $1 for no key update")
+                .bind(tenant_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let exists = sqlx::query(
+            "select 1 from sender where tenant_id = $1 and sender_id = $2 and deleted_at is null for no key update",
+        )
+        .bind(tenant_id)
+        .bind(sender_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if exists.is_none() {
+            return Err(StoreError::NotFound);
+        }
+        if p.is_default == Some(true) {
+            sqlx::query("update sender set is_default = false where tenant_id = $1 and is_default")
+                .bind(tenant_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query(
+            "update sender set name = coalesce($1, name), phone_number = coalesce($2, phone_number), \
+             credentials = coalesce($3, credentials), \
+             base_url = case when $4 then $5 else base_url end, \
+             messages_per_second = coalesce($6, messages_per_second), \
+             daily_limit = case when $7 then $8 else daily_limit end, \
+             is_default = coalesce($9, is_default), status = coalesce($10, status), updated_at = $11 \
+             where tenant_id = $12 and sender_id = $13",
+        )
+        .bind(&p.name)
+        .bind(&p.phone_number)
+        .bind(&p.credentials)
+        .bind(p.base_url.is_some())
+        .bind(p.base_url.clone().flatten())
+        .bind(p.messages_per_second)
+        .bind(p.daily_limit.is_some())
+        .bind(p.daily_limit.flatten())
+        .bind(p.is_default)
+        .bind(&p.status)
+        .bind(now)
+        .bind(tenant_id)
+        .bind(sender_id)
+        .execute(&mut *tx)
+        .await?;
+        let row = sqlx::query(&format!("select {SENDER_COLUMNS} from sender where sender_id = $1"))
+            .bind(sender_id)
+            .fetch_one(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        sender_from_row(&row)
+    }
+
+    async fn delete_sender(&self, tenant_id: &str, sender_id: &str, now: Millis) -> Result<()> {
+        let mut tx = self.write().await?;
+        // `for update` conflicts with the key-share lock a new campaign's foreign key takes:
+        // a campaign created concurrently is either counted below or created after the delete.
+        sqlx::query("select 1 from sender where tenant_id = $1 and sender_id = $2 and deleted_at is null for update")
+            .bind(tenant_id)
+            .bind(sender_id)
+            .execute(&mut *tx)
+            .await?;
+        let busy: i64 = sqlx::query_scalar(
+            "select count(*) from campaign where sender_id = $1 and tenant_id = $2 \
+             and status in ('draft', 'scheduled', 'running', 'paused')",
+        )
+        .bind(sender_id)
+        .bind(tenant_id)
+        .fetch_one(&mut *tx)
+        .await?;
+        if busy > 0 {
+            return Err(StoreError::Conflict(format!(
+                "the sender has {busy} unfinished campaign(s); cancel them first"
+            )));
+        }
+        let done = sqlx::query(
+            "update sender set deleted_at = $1, is_default = false, updated_at = $1 \
+             where tenant_id = $2 and sender_id = $3 and deleted_at is null",
+        )
+        .bind(now)
+        .bind(tenant_id)
+        .bind(sender_id)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn insert_template(&self, t: &TemplateRecord) -> Result<()> {
+        sqlx::query(
+            "insert into template (template_id, tenant_id, name, language, body, header_image, created_at) \
+             values ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&t.id)
+        .bind(&t.tenant_id)
+        .bind(&t.name)
+        .bind(&t.language)
+        .bind(&t.body)
+        .bind(&t.header_image)
+        .bind(t.created_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn list_templates(&self, tenant_id: &str, page: &PageRequest) -> Result<Page<TemplateRecord>> {
+        let rows = sqlx::query(
+            "select * from template where tenant_id = $1 and deleted_at is null and template_id > $2 \
+             order by template_id limit $3",
+        )
+        .bind(tenant_id)
+        .bind(page.cursor.as_deref().unwrap_or(""))
+        .bind(page.limit + 1)
+        .fetch_all(&self.pool)
+        .await?;
+        let items = rows.iter().map(template_from_row).collect::<Result<Vec<_>>>()?;
+        Ok(page_of(items, page.limit, |t| t.id.clone()))
+    }
+
+    async fn get_template(&self, tenant_id: &str, template_id: &str) -> Result<TemplateRecord> {
+        let row =
+            sqlx::query("select * from template where tenant_id = $1 and template_id = $2 and deleted_at is null")
+                .bind(tenant_id)
+                .bind(template_id)
+                .fetch_one(&self.pool)
+                .await?;
+        template_from_row(&row)
+    }
+
+    async fn template_by_id(&self, template_id: &str) -> Result<TemplateRecord> {
+        let row = sqlx::query("select * from template where template_id = $1")
+            .bind(template_id)
+            .fetch_one(&self.pool)
+            .await?;
+        template_from_row(&row)
+    }
+
+    async fn delete_template(&self, tenant_id: &str, template_id: &str, now: Millis) -> Result<()> {
+        let done = sqlx::query(
+            "update template set deleted_at = $1 where tenant_id = $2 and template_id = $3 and deleted_at is null",
+        )
+        .bind(now)
+        .bind(tenant_id)
+        .bind(template_id)
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn add_opt_out(
+        &self,
+        tenant_id: &str,
+        phone: &str,
+        reason: Option<&str>,
+        source: &str,
+        now: Millis,
+    ) -> Result<OptOutRecord> {
+        let row = sqlx::query(
+            "insert into opt_out (tenant_id, phone, reason, source, created_at) values ($1, $2, $3, $4, $5) \
+             on conflict (tenant_id, phone) do update set reason = coalesce(excluded.reason, opt_out.reason) \
+             returning phone, reason, source, created_at",
+        )
+        .bind(tenant_id)
+        .bind(phone)
+        .bind(reason)
+        .bind(source)
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await?;
+        opt_out_from_row(&row)
+    }
+
+    async fn list_opt_outs(&self, tenant_id: &str, page: &PageRequest) -> Result<Page<OptOutRecord>> {
+        let rows = sqlx::query(
+            "select phone, reason, source, created_at from opt_out where tenant_id = $1 and phone > $2 \
+             order by phone limit $3",
+        )
+        .bind(tenant_id)
+        .bind(page.cursor.as_deref().unwrap_or(""))
+        .bind(page.limit + 1)
+        .fetch_all(&self.pool)
+        .await?;
+        let items = rows.iter().map(opt_out_from_row).collect::<Result<Vec<_>>>()?;
+        Ok(page_of(items, page.limit, |o| o.phone.clone()))
+    }
+
+    async fn delete_opt_out(&self, tenant_id: &str, phone: &str) -> Result<()> {
+        let done = sqlx::query("delete from opt_out where tenant_id = $1 and phone = $2")
+            .bind(tenant_id)
+            .bind(phone)
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn opted_out_phones(&self, tenant_id: &str) -> Result<HashSet<String>> {
+        let phones: Vec<String> = sqlx::query_scalar("select phone from opt_out where tenant_id = $1")
+            .bind(tenant_id)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(phones.into_iter().collect())
+    }
+
+    async fn create_campaign(&self, c: NewCampaign) -> Result<CampaignRecord> {
+        let opening = Opening::of(&c);
+        let mut tx = self.write().await?;
+        sqlx::query(
+            "insert into campaign (campaign_id, tenant_id, name, sender_id, template_id, status, priority, settings, \
+             start_at, n_queued, n_skipped, created_at, started_at, completed_at, updated_at) \
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $12)",
+        )
+        .bind(&c.id)
+        .bind(&c.tenant_id)
+        .bind(&c.name)
+        .bind(&c.sender_id)
+        .bind(&c.template_id)
+        .bind(opening.status.as_str())
+        .bind(c.priority)
+        .bind(c.settings.to_string())
+        .bind(c.start_at)
+        .bind(opening.counts.queued)
+        .bind(opening.counts.skipped)
+        .bind(c.now)
+        .bind(opening.started_at)
+        .bind(opening.completed_at)
+        .execute(&mut *tx)
+        .await?;
+        for chunk in c.messages.chunks(INSERT_CHUNK) {
+            // In the contacts' order: message ids are the claim order.
+            sqlx::query(
+                "insert into message (tenant_id, campaign_id, sender_id, template_id, phone, variables, status, \
+                 skip_reason, priority, max_attempts, created_at, updated_at) \
+                 select $1, $2, $3, $4, e ->> 0, e ->> 1, e ->> 2, e ->> 3, $5, $6, $7, $7 \
+                 from jsonb_array_elements($8::jsonb) with ordinality as r (e, n) order by n",
+            )
+            .bind(&c.tenant_id)
+            .bind(&c.id)
+            .bind(&c.sender_id)
+            .bind(&c.template_id)
+            .bind(c.priority)
+            .bind(c.max_attempts)
+            .bind(c.now)
+            .bind(message_rows(chunk))
+            .execute(&mut *tx)
+            .await?;
+        }
+        let row = sqlx::query(&format!(
+            "select {CAMPAIGN_COLUMNS} from campaign where campaign_id = $1"
+        ))
+        .bind(&c.id)
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        campaign_from_row(&row)
+    }
+
+    async fn list_campaigns(
+        &self,
+        tenant_id: &str,
+        status: Option<CampaignStatus>,
+        page: &PageRequest,
+    ) -> Result<Page<CampaignRecord>> {
+        let rows = sqlx::query(&format!(
+            "select {CAMPAIGN_COLUMNS} from campaign where tenant_id = $1 and ($2::text is null or status = $2) \
+             and ($3::text is null or campaign_id < $3) order by campaign_id desc limit $4"
+        ))
+        .bind(tenant_id)
+        .bind(status.map(|s| s.as_str()))
+        .bind(&page.cursor)
+        .bind(page.limit + 1)
+        .fetch_all(&self.pool)
+        .await?;
+        let items = rows.iter().map(campaign_from_row).collect::<Result<Vec<_>>>()?;
+        Ok(page_of(items, page.limit, |c| c.id.clone()))
+    }
+
+    async fn get_campaign(&self, tenant_id: &str, campaign_id: &str) -> Result<CampaignRecord> {
+        let row = sqlx::query(&format!(
+            "select {CAMPAIGN_COLUMNS} from campaign where tenant_id = $1 and campaign_id = $2"
+        ))
+        .bind(tenant_id)
+        .bind(campaign_id)
+        .fetch_one(&self.pool)
+        .await?;
+        campaign_from_row(&row)
+    }
+
+    async fn campaign_by_id(&self, campaign_id: &str) -> Result<CampaignRecord> {
+        let row = sqlx::query(&format!(
+            "select {CAMPAIGN_COLUMNS} from campaign where campaign_id = $1"
+        ))
+        .bind(campaign_id)
+        .fetch_one(&self.pool)
+        .await?;
+        campaign_from_row(&row)
+    }
+
+    async fn apply_action(
+        &self,
+        tenant_id: &str,
+        campaign_id: &str,
+        action: CampaignAction,
+        include_unknown: bool,
+        now: Millis,
+    ) -> Result<CampaignRecord> {
+        let mut tx = self.write().await?;
+        let row = sqlx::query(
+            "select status, start_at from campaign where tenant_id = $1 and campaign_id = $2 for no key update",
+        )
+        .bind(tenant_id)
+        .bind(campaign_id)
+        .fetch_one(&mut *tx)
+        .await?;
+        let from: CampaignStatus = parse_enum(&row.text("status")?)?;
+        if !from.allows(action) {
+            return Err(StoreError::IllegalTransition {
+                action: action.as_str(),
+                from,
+            });
+        }
+        for step in action_steps(action, include_unknown, row.opt_int("start_at")?, now) {
+            match step {
+                Step::SetStatus(to, reason) => set_campaign_status(&mut tx, campaign_id, now, to, reason).await?,
+                Step::Move {
+                    from,
+                    to,
+                    reset_attempts,
+                } => {
+                    move_campaign_messages(&mut tx, campaign_id, from, to, reset_attempts, now).await?;
+                }
+                Step::CompleteIfDone => complete_if_done(&mut tx, campaign_id, now).await?,
+            }
+        }
+        let row = sqlx::query(&format!(
+            "select {CAMPAIGN_COLUMNS} from campaign where campaign_id = $1"
+        ))
+        .bind(campaign_id)
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        campaign_from_row(&row)
+    }
+
+    async fn list_messages(
+        &self,
+        tenant_id: &str,
+        campaign_id: &str,
+        status: Option<MessageStatus>,
+        page: &PageRequest,
+    ) -> Result<Page<MessageRecord>> {
+        let after: i64 = match &page.cursor {
+            None => 0,
+            Some(c) => c.parse().map_err(|_| StoreError::NotFound)?,
+        };
+        let rows = sqlx::query(&format!(
+            "select {MESSAGE_COLUMNS} from message where campaign_id = $1 and tenant_id = $2 \
+             and ($3::text is null or status = $3) and message_id > $4 order by message_id limit $5"
+        ))
+        .bind(campaign_id)
+        .bind(tenant_id)
+        .bind(status.map(|s| s.as_str()))
+        .bind(after)
+        .bind(page.limit + 1)
+        .fetch_all(&self.pool)
+        .await?;
+        let items = rows.iter().map(message_from_row).collect::<Result<Vec<_>>>()?;
+        Ok(page_of(items, page.limit, |m| m.id.to_string()))
+    }
+
+    async fn insert_single_message(&self, m: NewSingleMessage) -> Result<MessageRecord> {
+        let mut tx = self.write().await?;
+        let row = sqlx::query(&format!(
+            "insert into message (tenant_id, sender_id, template_id, phone, variables, status, priority, \
+             max_attempts, next_attempt_at, created_at, updated_at) \
+             values ($1, $2, $3, $4, $5, 'queued', $6, $7, $8, $9, $9) returning {MESSAGE_COLUMNS}"
+        ))
+        .bind(&m.tenant_id)
+        .bind(&m.sender_id)
+        .bind(&m.template_id)
+        .bind(&m.phone)
+        .bind(&m.variables)
+        .bind(m.priority)
+        .bind(m.max_attempts)
+        .bind(m.send_at)
+        .bind(m.now)
+        .fetch_one(&mut *tx)
+        .await?;
+        let message = message_from_row(&row)?;
+        sqlx::query("insert into message_event (message_id, status, detail, at) values ($1, 'queued', $2, $3)")
+            .bind(message.id)
+            .bind(json!({"send_at": m.send_at}).to_string())
+            .bind(m.now)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(message)
+    }
+
+    async fn get_message(&self, tenant_id: &str, message_id: i64) -> Result<MessageRecord> {
+        let row = sqlx::query(&format!(
+            "select {MESSAGE_COLUMNS} from message where message_id = $1 and tenant_id = $2"
+        ))
+        .bind(message_id)
+        .bind(tenant_id)
+        .fetch_one(&self.pool)
+        .await?;
+        message_from_row(&row)
+    }
+
+    async fn message_events(&self, message_id: i64) -> Result<Vec<EventRecord>> {
+        let rows = sqlx::query(
+            "select status, detail, at from message_event where message_id = $1 order by message_event_id",
+        )
+        .bind(message_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(event_from_row).collect()
+    }
+
+    async fn cancel_message(&self, tenant_id: &str, message_id: i64, now: Millis) -> Result<MessageRecord> {
+        let mut tx = self.write().await?;
+        let campaign_id: Option<String> =
+            sqlx::query_scalar("select campaign_id from message where message_id = $1 and tenant_id = $2")
+                .bind(message_id)
+                .bind(tenant_id)
+                .fetch_one(&mut *tx)
+                .await?;
+        // The campaign before the message (a message's campaign never changes).
+        lock_campaigns_of(&mut tx, &[message_id]).await?;
+        let status: String = sqlx::query_scalar("select status from message where message_id = $1 for update")
+            .bind(message_id)
+            .fetch_one(&mut *tx)
+            .await?;
+        let status: MessageStatus = parse_enum(&status)?;
+        if !matches!(status, MessageStatus::Queued | MessageStatus::Claimed) {
+            return Err(StoreError::Conflict(format!(
+                "the message is {status}; only a message not yet attempted can be cancelled"
+            )));
+        }
+        let row = sqlx::query(&format!(
+            "update message set status = 'cancelled', lease_epoch = null, updated_at = $1 where message_id = $2 \
+             returning {MESSAGE_COLUMNS}"
+        ))
+        .bind(now)
+        .bind(message_id)
+        .fetch_one(&mut *tx)
+        .await?;
+        sqlx::query("insert into message_event (message_id, status, at) values ($1, 'cancelled', $2)")
+            .bind(message_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        if let Some(cid) = campaign_id {
+            apply_deltas(&mut tx, &Deltas::one(&cid, status, MessageStatus::Cancelled, 1), None, now).await?;
+            complete_if_done(&mut tx, &cid, now).await?;
+        }
+        tx.commit().await?;
+        message_from_row(&row)
+    }
+
+    async fn register_dispatcher(&self, d: &DispatcherInfo) -> Result<()> {
+        sqlx::query(
+            "insert into dispatcher (dispatcher_id, host, pid, version, started_at, last_heartbeat_at) \
+             values ($1, $2, $3, $4, $5, $5)",
+        )
+        .bind(&d.id)
+        .bind(&d.host)
+        .bind(d.pid)
+        .bind(&d.version)
+        .bind(d.now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn heartbeat_dispatcher(&self, dispatcher_id: &str, current_rate: f64, now: Millis) -> Result<()> {
+        sqlx::query("update dispatcher set last_heartbeat_at = $1, current_rate = $2 where dispatcher_id = $3")
+            .bind(now)
+            .bind(current_rate)
+            .bind(dispatcher_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn remove_dispatcher(&self, dispatcher_id: &str) -> Result<()> {
+        let mut tx = self.write().await?;
+        sqlx::query("update sender_lease set expires_at = 0 where owner_id = $1")
+            .bind(dispatcher_id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("delete from dispatcher where dispatcher_id = $1")
+            .bind(dispatcher_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn list_dispatchers(&self) -> Result<Vec<DispatcherRecord>> {
+        let rows = sqlx::query("select * from dispatcher order by started_at")
+            .fetch_all(&self.pool)
+            .await?;
+        let leases = sqlx::query("select sender_id, owner_id from sender_lease where expires_at > $1")
+            .bind(chrono::Utc::now().timestamp_millis())
+            .fetch_all(&self.pool)
+            .await?;
+        dispatchers_from_rows(&rows, &leases)
+    }
+
+    async fn senders_with_work(&self, now: Millis) -> Result<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "select s.sender_id from sender s where s.status = 'active' and s.deleted_at is null and ( \
+               exists (select 1 from campaign c where c.sender_id = s.sender_id and c.status = 'running') \
+               or exists (select 1 from message m where m.sender_id = s.sender_id and m.campaign_id is null \
+                          and m.status = 'queued' and m.next_attempt_at <= $1))",
+        )
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn acquire_lease(&self, sender_id: &str, owner_id: &str, ttl_ms: i64, now: Millis) -> Result<Option<Lease>> {
+        let mut tx = self.write().await?;
+        // The row lock the upsert takes waits for every write still checking the old lease.
+        let epoch: Option<i64> = sqlx::query_scalar(
+            "insert into sender_lease (sender_id, owner_id, epoch, expires_at) values ($1, $2, 1, $3) \
+             on conflict (sender_id) do update set owner_id = $2, epoch = sender_lease.epoch + 1, expires_at = $3 \
+             where sender_lease.expires_at <= $4 or sender_lease.owner_id = $2 \
+             returning epoch",
+        )
+        .bind(sender_id)
+        .bind(owner_id)
+        .bind(now + ttl_ms)
+        .bind(now)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(epoch) = epoch else {
+            return Ok(None);
+        };
+        // Recovery: whatever a previous owner left in flight, its campaigns locked first.
+        sqlx::query(
+            "select campaign_id from campaign where campaign_id in \
+               (select campaign_id from message where sender_id = $1 and status in ('claimed', 'sending')) \
+             order by campaign_id for no key update",
+        )
+        .bind(sender_id)
+        .execute(&mut *tx)
+        .await?;
+        let recovered = sqlx::query(
+            "update message set status = case status when 'claimed' then 'queued' else 'unknown' end, \
+             lease_epoch = case status when 'claimed' then null else lease_epoch end, updated_at = $1 \
+             where sender_id = $2 and status in ('claimed', 'sending') \
+             returning message_id, campaign_id, status",
+        )
+        .bind(now)
+        .bind(sender_id)
+        .fetch_all(&mut *tx)
+        .await?;
+        if !recovered.is_empty() {
+            let (deltas, unknown_ids) = recovered_from_rows(&recovered)?;
+            sqlx::query(
+                "insert into message_event (message_id, status, detail, at) \
+                 select id, 'unknown', $1, $2 from unnest($3::bigint[]) with ordinality as u (id, n) order by n",
+            )
+            .bind(recovery_detail())
+            .bind(now)
+            .bind(&unknown_ids)
+            .execute(&mut *tx)
+            .await?;
+            apply_deltas(&mut tx, &deltas, None, now).await?;
+            for cid in deltas.campaigns() {
+                complete_if_done(&mut tx, cid, now).await?;
+            }
+            tracing::warn!(
+                sender_id,
+                recovered = recovered.len(),
+                unknown = unknown_ids.len(),
+                "recovered in-flight messages"
+            );
+        }
+        tx.commit().await?;
+        Ok(Some(Lease {
+            sender_id: sender_id.to_string(),
+            owner_id: owner_id.to_string(),
+            epoch,
+        }))
+    }
+
+    async fn renew_lease(&self, lease: &Lease, ttl_ms: i64, now: Millis) -> Result<bool> {
+        let done = sqlx::query(
+            "update sender_lease set expires_at = $1 \
+             where sender_id = $2 and owner_id = $3 and epoch = $4 and expires_at > $5",
+        )
+        .bind(now + ttl_ms)
+        .bind(&lease.sender_id)
+        .bind(&lease.owner_id)
+        .bind(lease.epoch)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn release_lease(&self, lease: &Lease) -> Result<()> {
+        sqlx::query("update sender_lease set expires_at = 0 where sender_id = $1 and owner_id = $2 and epoch = $3")
+            .bind(&lease.sender_id)
+            .bind(&lease.owner_id)
+            .bind(lease.epoch)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn claim(&self, lease: &Lease, limit: usize, round: u64, now: Millis) -> Result<Vec<ClaimedMessage>> {
+        let mut tx = self.write().await?;
+        check_lease(&mut tx, lease, now).await?;
+        // Members of the queue: running campaigns (locked, so none pauses mid-claim), and this
+        // sender's single messages by priority.
+        let mut members: Vec<(i64, Member)> = Vec::new();
+        for row in sqlx::query(
+            "select campaign_id, priority from campaign where sender_id = $1 and status = 'running' \
+             order by campaign_id for no key update",
+        )
+        .bind(&lease.sender_id)
+        .fetch_all(&mut *tx)
+        .await?
+        {
+            members.push((row.int("priority")?, Some(row.text("campaign_id")?)));
+        }
+        let single_priorities: Vec<i64> = sqlx::query_scalar(
+            "select distinct priority from message where sender_id = $1 and campaign_id is null \
+             and status = 'queued' and next_attempt_at <= $2",
+        )
+        .bind(&lease.sender_id)
+        .bind(now)
+        .fetch_all(&mut *tx)
+        .await?;
+        members.extend(single_priorities.into_iter().map(|p| (p, None)));
+
+        // `= any(array(…))`: the locking subquery runs exactly once (an init plan), whatever
+        // plan the update gets; its `limit` applies after skipping rows others hold.
+        let mut claimed: Vec<ClaimedMessage> = Vec::new();
+        let mut deltas = Deltas::default();
+        let mut turns = RoundRobin::new(members, limit, round);
+        while let Some(turn) = turns.next_turn() {
+            let rows = match &turn.member {
+                Some(cid) => {
+                    sqlx::query(&format!(
+                        "update message set status = 'claimed', lease_epoch = $1, updated_at = $2 \
+                         where message_id = any(array(select message_id from message where campaign_id = $3 \
+                         and status = 'queued' and next_attempt_at <= $2 order by message_id limit $4 \
+                         for update skip locked)) \
+                         returning {CLAIMED_COLUMNS}"
+                    ))
+                    .bind(lease.epoch)
+                    .bind(now)
+                    .bind(cid)
+                    .bind(turn.room as i64)
+                    .fetch_all(&mut *tx)
+                    .await?
+                }
+                None => {
+                    sqlx::query(&format!(
+                        "update message set status = 'claimed', lease_epoch = $1, updated_at = $2 \
+                         where message_id = any(array(select message_id from message where sender_id = $3 \
+                         and campaign_id is null and priority = $4 and status = 'queued' \
+                         and next_attempt_at <= $2 order by message_id limit $5 for update skip locked)) \
+                         returning {CLAIMED_COLUMNS}"
+                    ))
+                    .bind(lease.epoch)
+                    .bind(now)
+                    .bind(&lease.sender_id)
+                    .bind(turn.priority)
+                    .bind(turn.room as i64)
+                    .fetch_all(&mut *tx)
+                    .await?
+                }
+            };
+            let got = rows.len();
+            let mut batch = rows.iter().map(claimed_from_row).collect::<Result<Vec<_>>>()?;
+            // Oldest first, as the subquery chose them.
+            batch.sort_by_key(|m| m.id);
+            claimed.extend(batch);
+            deltas.shift(turn.member.clone(), MessageStatus::Queued, MessageStatus::Claimed, got as i64);
+            turns.took(turn, got);
+        }
+        apply_deltas(&mut tx, &deltas, None, now).await?;
+        tx.commit().await?;
+        Ok(claimed)
+    }
+
+    async fn sender_has_work(&self, sender_id: &str, now: Millis) -> Result<bool> {
+        let found = sqlx::query(
+            "select 1 from sender where sender_id = $1 and status = 'active' and deleted_at is null and ( \
+               exists (select 1 from campaign where sender_id = $1 and status = 'running') \
+               or exists (select 1 from message where sender_id = $1 and campaign_id is null and status = 'queued' \
+                          and next_attempt_at <= $2))",
+        )
+        .bind(sender_id)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(found.is_some())
+    }
+
+    async fn start_due_campaigns(&self, now: Millis) -> Result<Vec<String>> {
+        let mut tx = self.write().await?;
+        let ids: Vec<String> = sqlx::query_scalar(
+            "update campaign set status = 'running', started_at = coalesce(started_at, $1), updated_at = $1 \
+             where campaign_id = any(array(select campaign_id from campaign where status = 'scheduled' \
+               and start_at <= $1 order by campaign_id for no key update)) \
+             returning campaign_id",
+        )
+        .bind(now)
+        .fetch_all(&mut *tx)
+        .await?;
+        for id in &ids {
+            complete_if_done(&mut tx, id, now).await?;
+        }
+        tx.commit().await?;
+        Ok(ids)
+    }
+
+    async fn mark_sending(&self, lease: &Lease, ids: &[i64], now: Millis) -> Result<Vec<i64>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut tx = self.write().await?;
+        check_lease(&mut tx, lease, now).await?;
+        lock_campaigns_of(&mut tx, ids).await?;
+        // Only messages still claimed under this epoch, of a campaign that is still running
+        // (or single messages), start their attempt.
+        let rows = sqlx::query(
+            "update message set status = 'sending', attempts = attempts + 1, updated_at = $1 \
+             where message_id = any($2) and status = 'claimed' and lease_epoch = $3 \
+             and (campaign_id is null or exists (select 1 from campaign c where c.campaign_id = message.campaign_id \
+                  and c.status = 'running')) \
+             returning message_id, campaign_id",
+        )
+        .bind(now)
+        .bind(ids)
+        .bind(lease.epoch)
+        .fetch_all(&mut *tx)
+        .await?;
+        let (moved, deltas) = moved_from_rows(&rows, MessageStatus::Claimed, MessageStatus::Sending)?;
+        apply_deltas(&mut tx, &deltas, None, now).await?;
+        tx.commit().await?;
+        Ok(moved)
+    }
+
+    async fn release_claimed(&self, lease: &Lease, ids: &[i64], now: Millis) -> Result<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.write().await?;
+        lock_campaigns_of(&mut tx, ids).await?;
+        let rows = sqlx::query(
+            "update message set status = 'queued', lease_epoch = null, updated_at = $1 \
+             where message_id = any($2) and status = 'claimed' and lease_epoch = $3 \
+             returning message_id, campaign_id",
+        )
+        .bind(now)
+        .bind(ids)
+        .bind(lease.epoch)
+        .fetch_all(&mut *tx)
+        .await?;
+        let (_, deltas) = moved_from_rows(&rows, MessageStatus::Claimed, MessageStatus::Queued)?;
+        apply_deltas(&mut tx, &deltas, None, now).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn record_outcomes(&self, lease: &Lease, outcomes: &[Outcome], now: Millis) -> Result<Vec<CampaignRecord>> {
+        if outcomes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut tx = self.write().await?;
+        let ids: Vec<i64> = outcomes.iter().map(|o| o.message_id).collect();
+        lock_campaigns_of(&mut tx, &ids).await?;
+        let updated = sqlx::query(
+            "update message set status = v.status, \
+               provider_message_id = coalesce(v.pid, message.provider_message_id), \
+               error_code = v.code, error_message = v.msg, \
+               next_attempt_at = coalesce(v.next, message.next_attempt_at), \
+               attempts = message.attempts - 1 + v.spend, \
+               lease_epoch = case when v.status = 'queued' then null else message.lease_epoch end, \
+               sent_at = case when v.status = 'sent' then $1 else message.sent_at end, updated_at = $1 \
+             from (select (e ->> 0)::bigint as id, e ->> 1 as status, e ->> 2 as pid, e ->> 3 as code, \
+                          e ->> 4 as msg, (e ->> 5)::bigint as next, (e ->> 6)::bigint as spend \
+                   from jsonb_array_elements($2::jsonb) as e) as v \
+             where message.message_id = v.id and message.status = 'sending' and message.lease_epoch = $3 \
+             returning message.message_id, message.campaign_id, message.status, message.provider_message_id, \
+                       message.error_code, message.error_message, message.next_attempt_at",
+        )
+        .bind(now)
+        .bind(outcome_rows(outcomes, now))
+        .bind(lease.epoch)
+        .fetch_all(&mut *tx)
+        .await?;
+        let recorded = Recorded::from_rows(outcomes, &updated)?;
+        sqlx::query(
+            "insert into message_event (message_id, status, detail, at) \
+             select (e ->> 0)::bigint, e ->> 1, e ->> 2, $1 \
+             from jsonb_array_elements($2::jsonb) with ordinality as r (e, n) order by n",
+        )
+        .bind(now)
+        .bind(recorded.events)
+        .execute(&mut *tx)
+        .await?;
+        apply_deltas(&mut tx, &recorded.deltas, recorded.any_sent.then_some(now), now).await?;
+        let mut touched = Vec::with_capacity(recorded.deltas.len());
+        for cid in recorded.deltas.campaigns() {
+            complete_if_done(&mut tx, cid, now).await?;
+            let row = sqlx::query(&format!(
+                "select {CAMPAIGN_COLUMNS} from campaign where campaign_id = $1"
+            ))
+            .bind(cid)
+            .fetch_one(&mut *tx)
+            .await?;
+            touched.push(campaign_from_row(&row)?);
+        }
+        tx.commit().await?;
+        Ok(touched)
+    }
+
+    async fn pause_campaign(
+        &self,
+        campaign_id: &str,
+        reason: PausedReason,
+        detail: Option<&str>,
+        now: Millis,
+    ) -> Result<bool> {
+        let mut tx = self.write().await?;
+        let done = sqlx::query(
+            "update campaign set status = 'paused', paused_reason = $1, paused_detail = $2, updated_at = $3 \
+             where campaign_id = $4 and status = 'running'",
+        )
+        .bind(reason.as_str())
+        .bind(detail)
+        .bind(now)
+        .bind(campaign_id)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 1 {
+            move_campaign_messages(
+                &mut tx,
+                campaign_id,
+                MessageStatus::Claimed,
+                MessageStatus::Queued,
+                false,
+                now,
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn pause_sender_campaigns(
+        &self,
+        sender_id: &str,
+        reason: PausedReason,
+        detail: Option<&str>,
+        now: Millis,
+    ) -> Result<Vec<String>> {
+        let mut tx = self.write().await?;
+        let ids: Vec<String> = sqlx::query_scalar(
+            "update campaign set status = 'paused', paused_reason = $1, paused_detail = $2, updated_at = $3 \
+             where campaign_id = any(array(select campaign_id from campaign where sender_id = $4 \
+               and status = 'running' order by campaign_id for no key update)) \
+             returning campaign_id",
+        )
+        .bind(reason.as_str())
+        .bind(detail)
+        .bind(now)
+        .bind(sender_id)
+        .fetch_all(&mut *tx)
+        .await?;
+        for id in &ids {
+            move_campaign_messages(&mut tx, id, MessageStatus::Claimed, MessageStatus::Queued, false, now).await?;
+        }
+        tx.commit().await?;
+        Ok(ids)
+    }
+
+    async fn queue_depth(&self) -> Result<i64> {
+        let campaigns: i64 = sqlx::query_scalar(
+            "select coalesce(sum(n_queued + n_claimed + n_sending), 0)::bigint from campaign \
+             where status in ('running', 'paused', 'scheduled', 'draft')",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        let singles: i64 = sqlx::query_scalar(
+            "select count(*) from message where campaign_id is null and status in ('queued', 'claimed', 'sending')",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(campaigns + singles)
+    }
+
+    async fn running_campaigns(&self) -> Result<i64> {
+        Ok(
+            sqlx::query_scalar("select count(*) from campaign where status = 'running'")
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+}

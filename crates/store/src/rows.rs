@@ -1,0 +1,237 @@
+//! Reading rows into records, written once for every database.
+//!
+//! Both schemas give each column the same name and a type that decodes to the same Rust
+//! type (`integer`/`bigint` → `i64`, `real`/`double precision` → `f64`, …), so one mapping
+//! serves every store through [`RecordRow`].
+
+use std::str::FromStr;
+
+use sqlx::{ColumnIndex, Decode, Row, Type};
+
+use crate::*;
+
+pub(crate) const CAMPAIGN_COLUMNS: &str = "campaign_id, tenant_id, name, sender_id, template_id, status, paused_reason, \
+    paused_detail, priority, settings, start_at, n_queued, n_claimed, n_sending, n_sent, n_delivered, n_read, n_failed, \
+    n_unknown, n_skipped, n_cancelled, created_at, started_at, completed_at, last_sent_at, updated_at";
+
+pub(crate) const MESSAGE_COLUMNS: &str = "message_id, tenant_id, campaign_id, sender_id, template_id, phone, variables, status, \
+    skip_reason, priority, attempts, next_attempt_at, provider_message_id, error_code, error_message, created_at, \
+    sent_at, delivered_at, read_at";
+
+pub(crate) const SENDER_COLUMNS: &str = "sender_id, tenant_id, name, provider, phone_number, credentials, base_url, \
+    messages_per_second, daily_limit, is_default, status, quality_rating, created_at, updated_at";
+
+/// What a claim returns about each message.
+pub(crate) const CLAIMED_COLUMNS: &str = "message_id, campaign_id, template_id, phone, variables, attempts, max_attempts";
+
+/// A row of any database, read by column name into the few types records are made of.
+pub(crate) trait RecordRow {
+    fn text(&self, column: &str) -> Result<String>;
+    fn opt_text(&self, column: &str) -> Result<Option<String>>;
+    fn int(&self, column: &str) -> Result<i64>;
+    fn opt_int(&self, column: &str) -> Result<Option<i64>>;
+    fn real(&self, column: &str) -> Result<f64>;
+    fn flag(&self, column: &str) -> Result<bool>;
+    fn bytes(&self, column: &str) -> Result<Vec<u8>>;
+}
+
+impl<R> RecordRow for R
+where
+    R: Row,
+    for<'c> &'c str: ColumnIndex<R>,
+    for<'r> String: Decode<'r, R::Database> + Type<R::Database>,
+    for<'r> i64: Decode<'r, R::Database> + Type<R::Database>,
+    for<'r> f64: Decode<'r, R::Database> + Type<R::Database>,
+    for<'r> bool: Decode<'r, R::Database> + Type<R::Database>,
+    for<'r> Vec<u8>: Decode<'r, R::Database> + Type<R::Database>,
+{
+    fn text(&self, column: &str) -> Result<String> {
+        Ok(self.try_get(column)?)
+    }
+    fn opt_text(&self, column: &str) -> Result<Option<String>> {
+        Ok(self.try_get(column)?)
+    }
+    fn int(&self, column: &str) -> Result<i64> {
+        Ok(self.try_get(column)?)
+    }
+    fn opt_int(&self, column: &str) -> Result<Option<i64>> {
+        Ok(self.try_get(column)?)
+    }
+    fn real(&self, column: &str) -> Result<f64> {
+        Ok(self.try_get(column)?)
+    }
+    fn flag(&self, column: &str) -> Result<bool> {
+        Ok(self.try_get(column)?)
+    }
+    fn bytes(&self, column: &str) -> Result<Vec<u8>> {
+        Ok(self.try_get(column)?)
+    }
+}
+
+/// One page of `limit` items out of `limit + 1` fetched: the extra one says there is more.
+pub(crate) fn page_of<T>(mut items: Vec<T>, limit: i64, cursor_of: impl Fn(&T) -> String) -> Page<T> {
+    let next_cursor = if items.len() as i64 > limit {
+        items.truncate(limit as usize);
+        items.last().map(&cursor_of)
+    } else {
+        None
+    };
+    Page { items, next_cursor }
+}
+
+pub(crate) fn parse_enum<T: FromStr>(value: &str) -> Result<T> {
+    value
+        .parse()
+        .map_err(|_| StoreError::Corrupt(format!("unexpected state {value:?}")))
+}
+
+pub(crate) fn campaign_from_row(row: &impl RecordRow) -> Result<CampaignRecord> {
+    let settings = row.text("settings")?;
+    Ok(CampaignRecord {
+        id: row.text("campaign_id")?,
+        tenant_id: row.text("tenant_id")?,
+        name: row.text("name")?,
+        sender_id: row.text("sender_id")?,
+        template_id: row.text("template_id")?,
+        status: parse_enum(&row.text("status")?)?,
+        paused_reason: row.opt_text("paused_reason")?.as_deref().map(parse_enum).transpose()?,
+        paused_detail: row.opt_text("paused_detail")?,
+        priority: row.int("priority")?,
+        settings: serde_json::from_str(&settings).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        start_at: row.opt_int("start_at")?,
+        counts: Counts {
+            queued: row.int("n_queued")?,
+            claimed: row.int("n_claimed")?,
+            sending: row.int("n_sending")?,
+            sent: row.int("n_sent")?,
+            delivered: row.int("n_delivered")?,
+            read: row.int("n_read")?,
+            failed: row.int("n_failed")?,
+            unknown: row.int("n_unknown")?,
+            skipped: row.int("n_skipped")?,
+            cancelled: row.int("n_cancelled")?,
+        },
+        created_at: row.int("created_at")?,
+        started_at: row.opt_int("started_at")?,
+        completed_at: row.opt_int("completed_at")?,
+        last_sent_at: row.opt_int("last_sent_at")?,
+        updated_at: row.int("updated_at")?,
+    })
+}
+
+pub(crate) fn message_from_row(row: &impl RecordRow) -> Result<MessageRecord> {
+    Ok(MessageRecord {
+        id: row.int("message_id")?,
+        tenant_id: row.text("tenant_id")?,
+        campaign_id: row.opt_text("campaign_id")?,
+        sender_id: row.text("sender_id")?,
+        template_id: row.text("template_id")?,
+        phone: row.text("phone")?,
+        variables: row.text("variables")?,
+        status: parse_enum(&row.text("status")?)?,
+        skip_reason: row.opt_text("skip_reason")?,
+        priority: row.int("priority")?,
+        attempts: row.int("attempts")?,
+        next_attempt_at: row.int("next_attempt_at")?,
+        provider_message_id: row.opt_text("provider_message_id")?,
+        error_code: row.opt_text("error_code")?,
+        error_message: row.opt_text("error_message")?,
+        created_at: row.int("created_at")?,
+        sent_at: row.opt_int("sent_at")?,
+        delivered_at: row.opt_int("delivered_at")?,
+        read_at: row.opt_int("read_at")?,
+    })
+}
+
+pub(crate) fn sender_from_row(row: &impl RecordRow) -> Result<SenderRecord> {
+    Ok(SenderRecord {
+        id: row.text("sender_id")?,
+        tenant_id: row.text("tenant_id")?,
+        name: row.text("name")?,
+        provider: row.text("provider")?,
+        phone_number: row.text("phone_number")?,
+        credentials: row.bytes("credentials")?,
+        base_url: row.opt_text("base_url")?,
+        messages_per_second: row.real("messages_per_second")?,
+        daily_limit: row.opt_int("daily_limit")?,
+        is_default: row.flag("is_default")?,
+        status: row.text("status")?,
+        quality_rating: row.opt_text("quality_rating")?,
+        created_at: row.int("created_at")?,
+        updated_at: row.int("updated_at")?,
+    })
+}
+
+pub(crate) fn template_from_row(row: &impl RecordRow) -> Result<TemplateRecord> {
+    Ok(TemplateRecord {
+        id: row.text("template_id")?,
+        tenant_id: row.text("tenant_id")?,
+        name: row.text("name")?,
+        language: row.text("language")?,
+        body: row.text("body")?,
+        header_image: row.opt_text("header_image")?,
+        created_at: row.int("created_at")?,
+    })
+}
+
+pub(crate) fn tenant_from_row(row: &impl RecordRow) -> Result<Tenant> {
+    Ok(Tenant {
+        id: row.text("tenant_id")?,
+        name: row.text("name")?,
+        webhook_secret: row.text("webhook_secret")?,
+        created_at: row.int("created_at")?,
+    })
+}
+
+pub(crate) fn opt_out_from_row(row: &impl RecordRow) -> Result<OptOutRecord> {
+    Ok(OptOutRecord {
+        phone: row.text("phone")?,
+        reason: row.opt_text("reason")?,
+        source: row.text("source")?,
+        created_at: row.int("created_at")?,
+    })
+}
+
+/// Reads the [`CLAIMED_COLUMNS`].
+pub(crate) fn claimed_from_row(row: &impl RecordRow) -> Result<ClaimedMessage> {
+    Ok(ClaimedMessage {
+        id: row.int("message_id")?,
+        campaign_id: row.opt_text("campaign_id")?,
+        template_id: row.text("template_id")?,
+        phone: row.text("phone")?,
+        variables: row.text("variables")?,
+        attempts: row.int("attempts")?,
+        max_attempts: row.int("max_attempts")?,
+    })
+}
+
+pub(crate) fn event_from_row(row: &impl RecordRow) -> Result<EventRecord> {
+    Ok(EventRecord {
+        status: row.text("status")?,
+        detail: row.opt_text("detail")?.and_then(|d| serde_json::from_str(&d).ok()),
+        at: row.int("at")?,
+    })
+}
+
+/// A `dispatcher` row, with the senders whose live leases it holds.
+pub(crate) fn dispatchers_from_rows<R: RecordRow>(rows: &[R], leases: &[R]) -> Result<Vec<DispatcherRecord>> {
+    let mut owned: std::collections::HashMap<String, Vec<String>> = std::collections::HashMap::new();
+    for l in leases {
+        owned.entry(l.text("owner_id")?).or_default().push(l.text("sender_id")?);
+    }
+    rows.iter()
+        .map(|r| {
+            let id = r.text("dispatcher_id")?;
+            Ok(DispatcherRecord {
+                senders: owned.remove(&id).unwrap_or_default(),
+                id,
+                host: r.text("host")?,
+                pid: r.int("pid")?,
+                version: r.text("version")?,
+                started_at: r.int("started_at")?,
+                last_heartbeat_at: r.int("last_heartbeat_at")?,
+                current_rate: r.real("current_rate")?,
+            })
+        })
+        .collect()
+}
