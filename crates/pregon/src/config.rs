@@ -7,7 +7,7 @@ use clap::Args;
 /// Which database.
 #[derive(Args, Debug, Clone)]
 pub struct DatabaseArgs {
-    /// Database URL: `sqlite://FILE` (embedded, the default).
+    /// Database URL: `sqlite://FILE` (embedded, the default) or `postgres://USER@HOST/DB`.
     #[arg(long = "database", env = "PREGON_DATABASE_URL", default_value = "sqlite://pregon.db")]
     pub database_url: String,
 }

@@ -81,7 +81,15 @@ pub(crate) fn outcome_rows(outcomes: &[Outcome], now: Millis) -> String {
                 next_attempt_at,
                 error_code,
                 error_message,
-            } => json!([o.message_id, "queued", null, error_code, error_message, next_attempt_at, 1]),
+            } => json!([
+                o.message_id,
+                "queued",
+                null,
+                error_code,
+                error_message,
+                next_attempt_at,
+                1
+            ]),
             OutcomeKind::Failed {
                 error_code,
                 error_message,

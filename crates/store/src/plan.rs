@@ -235,16 +235,17 @@ mod tests {
             ]
         );
         let turns = simulate(&[(7, "a", 2), (7, "b", 2), (1, "low", 10)], 8, 1);
-        assert_eq!(
-            turns,
-            vec![("b".into(), 2), ("a".into(), 2), ("low".into(), 4)]
-        );
+        assert_eq!(turns, vec![("b".into(), 2), ("a".into(), 2), ("low".into(), 4)]);
     }
 
     #[test]
     fn rounds_rotate_single_turns() {
         let firsts: Vec<String> = (0..4)
-            .map(|round| simulate(&[(5, "a", 9), (5, "b", 9), (5, "c", 9)], 1, round)[0].0.clone())
+            .map(|round| {
+                simulate(&[(5, "a", 9), (5, "b", 9), (5, "c", 9)], 1, round)[0]
+                    .0
+                    .clone()
+            })
             .collect();
         assert_eq!(firsts, vec!["a", "b", "c", "a"]);
     }

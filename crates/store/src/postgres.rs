@@ -749,12 +749,11 @@ impl Store for PostgresStore {
     }
 
     async fn message_events(&self, message_id: i64) -> Result<Vec<EventRecord>> {
-        let rows = sqlx::query(
-            "select status, detail, at from message_event where message_id = $1 order by message_event_id",
-        )
-        .bind(message_id)
-        .fetch_all(&self.pool)
-        .await?;
+        let rows =
+            sqlx::query("select status, detail, at from message_event where message_id = $1 order by message_event_id")
+                .bind(message_id)
+                .fetch_all(&self.pool)
+                .await?;
         rows.iter().map(event_from_row).collect()
     }
 
@@ -792,7 +791,13 @@ impl Store for PostgresStore {
             .execute(&mut *tx)
             .await?;
         if let Some(cid) = campaign_id {
-            apply_deltas(&mut tx, &Deltas::one(&cid, status, MessageStatus::Cancelled, 1), None, now).await?;
+            apply_deltas(
+                &mut tx,
+                &Deltas::one(&cid, status, MessageStatus::Cancelled, 1),
+                None,
+                now,
+            )
+            .await?;
             complete_if_done(&mut tx, &cid, now).await?;
         }
         tx.commit().await?;
@@ -1023,7 +1028,12 @@ impl Store for PostgresStore {
             // Oldest first, as the subquery chose them.
             batch.sort_by_key(|m| m.id);
             claimed.extend(batch);
-            deltas.shift(turn.member.clone(), MessageStatus::Queued, MessageStatus::Claimed, got as i64);
+            deltas.shift(
+                turn.member.clone(),
+                MessageStatus::Queued,
+                MessageStatus::Claimed,
+                got as i64,
+            );
             turns.took(turn, got);
         }
         apply_deltas(&mut tx, &deltas, None, now).await?;

@@ -14,7 +14,8 @@ pub(crate) const CAMPAIGN_COLUMNS: &str = "campaign_id, tenant_id, name, sender_
     paused_detail, priority, settings, start_at, n_queued, n_claimed, n_sending, n_sent, n_delivered, n_read, n_failed, \
     n_unknown, n_skipped, n_cancelled, created_at, started_at, completed_at, last_sent_at, updated_at";
 
-pub(crate) const MESSAGE_COLUMNS: &str = "message_id, tenant_id, campaign_id, sender_id, template_id, phone, variables, status, \
+pub(crate) const MESSAGE_COLUMNS: &str =
+    "message_id, tenant_id, campaign_id, sender_id, template_id, phone, variables, status, \
     skip_reason, priority, attempts, next_attempt_at, provider_message_id, error_code, error_message, created_at, \
     sent_at, delivered_at, read_at";
 
@@ -22,7 +23,8 @@ pub(crate) const SENDER_COLUMNS: &str = "sender_id, tenant_id, name, provider, p
     messages_per_second, daily_limit, is_default, status, quality_rating, created_at, updated_at";
 
 /// What a claim returns about each message.
-pub(crate) const CLAIMED_COLUMNS: &str = "message_id, campaign_id, template_id, phone, variables, attempts, max_attempts";
+pub(crate) const CLAIMED_COLUMNS: &str =
+    "message_id, campaign_id, template_id, phone, variables, attempts, max_attempts";
 
 /// A row of any database, read by column name into the few types records are made of.
 pub(crate) trait RecordRow {

@@ -777,7 +777,13 @@ impl Store for SqliteStore {
             .execute(&mut *tx)
             .await?;
         if let Some(cid) = campaign_id {
-            apply_deltas(&mut tx, &Deltas::one(&cid, status, MessageStatus::Cancelled, 1), None, now).await?;
+            apply_deltas(
+                &mut tx,
+                &Deltas::one(&cid, status, MessageStatus::Cancelled, 1),
+                None,
+                now,
+            )
+            .await?;
             complete_if_done(&mut tx, &cid, now).await?;
         }
         let row = sqlx::query(&format!("select {MESSAGE_COLUMNS} from message where message_id = ?"))
@@ -1003,7 +1009,12 @@ impl Store for SqliteStore {
             for row in &rows {
                 claimed.push(claimed_from_row(row)?);
             }
-            deltas.shift(turn.member.clone(), MessageStatus::Queued, MessageStatus::Claimed, got as i64);
+            deltas.shift(
+                turn.member.clone(),
+                MessageStatus::Queued,
+                MessageStatus::Claimed,
+                got as i64,
+            );
             turns.took(turn, got);
         }
         apply_deltas(&mut tx, &deltas, None, now).await?;

@@ -628,6 +628,343 @@ macro_rules! conformance {
             assert_eq!(sorted.len(), 25);
             assert_eq!(seen, sorted);
         }
+
+        #[tokio::test]
+        async fn senders_keep_one_default_and_are_not_deleted_while_busy() {
+            let Some(f) = $factory().await else { return };
+            let first = f.store.get_sender(&f.tenant, &f.sender).await.unwrap();
+            let second = SenderRecord {
+                id: pregon_domain::id::new_id("snd"),
+                ..first.clone()
+            };
+            f.store.insert_sender(&second).await.unwrap();
+            let default = f.store.default_sender(&f.tenant).await.unwrap().unwrap();
+            assert_eq!(default.id, second.id, "a new default replaces the old one");
+            assert!(!f.store.get_sender(&f.tenant, &f.sender).await.unwrap().is_default);
+            let patch = SenderPatch {
+                is_default: Some(true),
+                base_url: Some(Some("http://127.0.0.1:9".into())),
+                daily_limit: Some(Some(1_000)),
+                messages_per_second: Some(20.5),
+                credentials: Some(vec![9, 9]),
+                ..SenderPatch::default()
+            };
+            let updated = f.store.update_sender(&f.tenant, &f.sender, &patch, T0 + 1).await.unwrap();
+            assert_eq!(
+                (
+                    updated.is_default,
+                    updated.base_url.as_deref(),
+                    updated.daily_limit,
+                    updated.messages_per_second,
+                    updated.credentials.clone(),
+                    updated.name.as_str(),
+                    updated.updated_at
+                ),
+                (true, Some("http://127.0.0.1:9"), Some(1_000), 20.5, vec![9, 9], "s", T0 + 1)
+            );
+            assert_eq!(f.store.default_sender(&f.tenant).await.unwrap().unwrap().id, f.sender);
+            let cleared = SenderPatch {
+                base_url: Some(None),
+                ..SenderPatch::default()
+            };
+            let updated = f.store.update_sender(&f.tenant, &f.sender, &cleared, T0 + 2).await.unwrap();
+            assert_eq!((updated.base_url, updated.daily_limit), (None, Some(1_000)));
+
+            let mut listed = Vec::new();
+            let mut cursor = None;
+            loop {
+                let page = f
+                    .store
+                    .list_senders(&f.tenant, &PageRequest { limit: 1, cursor })
+                    .await
+                    .unwrap();
+                listed.extend(page.items.into_iter().map(|s| s.id));
+                match page.next_cursor {
+                    Some(next) => cursor = Some(next),
+                    None => break,
+                }
+            }
+            let mut expected = vec![f.sender.clone(), second.id.clone()];
+            expected.sort();
+            assert_eq!(listed, expected, "senders page in id order");
+
+            let c = f.campaign(1, 0, 5).await;
+            assert!(matches!(
+                f.store.delete_sender(&f.tenant, &f.sender, T0).await,
+                Err(StoreError::Conflict(_))
+            ));
+            f.store
+                .apply_action(&f.tenant, &c.id, CampaignAction::Cancel, false, T0)
+                .await
+                .unwrap();
+            f.store.delete_sender(&f.tenant, &f.sender, T0 + 3).await.unwrap();
+            assert!(matches!(
+                f.store.get_sender(&f.tenant, &f.sender).await,
+                Err(StoreError::NotFound)
+            ));
+            assert!(matches!(
+                f.store.delete_sender(&f.tenant, &f.sender, T0 + 3).await,
+                Err(StoreError::NotFound)
+            ));
+            assert!(matches!(
+                f.store.update_sender(&f.tenant, &f.sender, &cleared, T0 + 3).await,
+                Err(StoreError::NotFound)
+            ));
+            assert!(f.store.default_sender(&f.tenant).await.unwrap().is_none());
+            assert!(
+                f.store.sender_by_id(&f.sender).await.is_ok(),
+                "the dispatcher still reads a deleted sender"
+            );
+        }
+
+        #[tokio::test]
+        async fn templates_are_soft_deleted() {
+            let Some(f) = $factory().await else { return };
+            let page = PageRequest {
+                limit: 10,
+                cursor: None,
+            };
+            let listed = f.store.list_templates(&f.tenant, &page).await.unwrap().items;
+            assert_eq!(listed.len(), 1);
+            assert_eq!(listed[0].body, "Hola {{n}}");
+            f.store.delete_template(&f.tenant, &f.template, T0).await.unwrap();
+            assert!(f.store.list_templates(&f.tenant, &page).await.unwrap().items.is_empty());
+            assert!(matches!(
+                f.store.get_template(&f.tenant, &f.template).await,
+                Err(StoreError::NotFound)
+            ));
+            assert!(matches!(
+                f.store.delete_template(&f.tenant, &f.template, T0).await,
+                Err(StoreError::NotFound)
+            ));
+            assert_eq!(f.store.template_by_id(&f.template).await.unwrap().language, "es");
+        }
+
+        #[tokio::test]
+        async fn opt_outs_keep_their_first_reason_and_page_in_byte_order() {
+            let Some(f) = $factory().await else { return };
+            f.store
+                .add_opt_out(&f.tenant, "+584121234567", Some("STOP"), "reply", T0)
+                .await
+                .unwrap();
+            let again = f
+                .store
+                .add_opt_out(&f.tenant, "+584121234567", None, "api", T0 + 5)
+                .await
+                .unwrap();
+            assert_eq!(
+                (again.reason.as_deref(), again.source.as_str(), again.created_at),
+                (Some("STOP"), "reply", T0)
+            );
+            for phone in ["+15555550100", "+442071234567"] {
+                f.store.add_opt_out(&f.tenant, phone, None, "import", T0).await.unwrap();
+            }
+            let mut listed = Vec::new();
+            let mut cursor = None;
+            loop {
+                let page = f
+                    .store
+                    .list_opt_outs(&f.tenant, &PageRequest { limit: 2, cursor })
+                    .await
+                    .unwrap();
+                listed.extend(page.items.into_iter().map(|o| o.phone));
+                match page.next_cursor {
+                    Some(next) => cursor = Some(next),
+                    None => break,
+                }
+            }
+            assert_eq!(listed, vec!["+15555550100", "+442071234567", "+584121234567"]);
+            assert_eq!(f.store.opted_out_phones(&f.tenant).await.unwrap().len(), 3);
+            f.store.delete_opt_out(&f.tenant, "+15555550100").await.unwrap();
+            assert!(matches!(
+                f.store.delete_opt_out(&f.tenant, "+15555550100").await,
+                Err(StoreError::NotFound)
+            ));
+        }
+
+        #[tokio::test]
+        async fn scheduled_campaigns_start_when_due() {
+            let Some(f) = $factory().await else { return };
+            let new = |status, start_at| NewCampaign {
+                id: pregon_domain::id::new_id("cmp"),
+                tenant_id: f.tenant.clone(),
+                name: "later".into(),
+                sender_id: f.sender.clone(),
+                template_id: f.template.clone(),
+                status,
+                priority: 5,
+                settings: serde_json::json!({"window": {"tz": "America/Caracas"}}),
+                start_at,
+                max_attempts: 3,
+                messages: vec![NewMessage {
+                    phone: "+584121234567".into(),
+                    variables: "{}".into(),
+                    skip_reason: None,
+                }],
+                now: T0,
+            };
+            let scheduled = f
+                .store
+                .create_campaign(new(CampaignStatus::Scheduled, Some(T0 + 1_000)))
+                .await
+                .unwrap();
+            assert_eq!(scheduled.settings["window"]["tz"], "America/Caracas");
+            assert!(f.store.start_due_campaigns(T0).await.unwrap().is_empty());
+            assert_eq!(f.store.running_campaigns().await.unwrap(), 0);
+            assert_eq!(
+                f.store.start_due_campaigns(T0 + 1_000).await.unwrap(),
+                vec![scheduled.id.clone()]
+            );
+            assert!(f.store.start_due_campaigns(T0 + 2_000).await.unwrap().is_empty());
+            let started = f.store.campaign_by_id(&scheduled.id).await.unwrap();
+            assert_eq!(
+                (started.status, started.started_at),
+                (CampaignStatus::Running, Some(T0 + 1_000))
+            );
+            assert_eq!(f.store.running_campaigns().await.unwrap(), 1);
+
+            let draft = f
+                .store
+                .create_campaign(new(CampaignStatus::Draft, Some(T0 + 5_000)))
+                .await
+                .unwrap();
+            let page = PageRequest {
+                limit: 10,
+                cursor: None,
+            };
+            let drafts = f
+                .store
+                .list_campaigns(&f.tenant, Some(CampaignStatus::Draft), &page)
+                .await
+                .unwrap()
+                .items;
+            assert_eq!(drafts.len(), 1);
+            let all = f.store.list_campaigns(&f.tenant, None, &page).await.unwrap().items;
+            assert_eq!(
+                all.iter().map(|c| c.id.clone()).collect::<Vec<_>>(),
+                vec![draft.id.clone(), scheduled.id.clone()],
+                "newest first"
+            );
+            let started = f
+                .store
+                .apply_action(&f.tenant, &draft.id, CampaignAction::Start, false, T0)
+                .await
+                .unwrap();
+            assert_eq!(started.status, CampaignStatus::Scheduled, "start waits for start_at");
+            assert_eq!(f.store.queue_depth().await.unwrap(), 2);
+        }
+
+        #[tokio::test]
+        async fn pregon_pauses_return_claims_and_keep_the_reason() {
+            let Some(f) = $factory().await else { return };
+            let c = f.campaign(3, 0, 5).await;
+            let lease = f.lease("a", T0).await.unwrap();
+            assert_eq!(f.store.claim(&lease, 2, 0, T0).await.unwrap().len(), 2);
+            assert!(f
+                .store
+                .pause_campaign(&c.id, PausedReason::TooManyFailures, Some("51 of 60 failed"), T0)
+                .await
+                .unwrap());
+            assert!(!f
+                .store
+                .pause_campaign(&c.id, PausedReason::TooManyFailures, None, T0)
+                .await
+                .unwrap());
+            let paused = f.store.campaign_by_id(&c.id).await.unwrap();
+            assert_eq!(
+                (
+                    paused.status,
+                    paused.paused_reason,
+                    paused.paused_detail.as_deref(),
+                    paused.counts.queued,
+                    paused.counts.claimed
+                ),
+                (
+                    CampaignStatus::Paused,
+                    Some(PausedReason::TooManyFailures),
+                    Some("51 of 60 failed"),
+                    3,
+                    0
+                )
+            );
+            assert_eq!(f.store.queue_depth().await.unwrap(), 3);
+            assert!(!f.store.sender_has_work(&f.sender, T0).await.unwrap());
+            f.store
+                .apply_action(&f.tenant, &c.id, CampaignAction::Resume, false, T0)
+                .await
+                .unwrap();
+            assert!(f.store.sender_has_work(&f.sender, T0).await.unwrap());
+        }
+
+        #[tokio::test]
+        async fn cancelling_a_claimed_message_keeps_counts_exact() {
+            let Some(f) = $factory().await else { return };
+            let c = f.campaign(2, 0, 5).await;
+            let lease = f.lease("a", T0).await.unwrap();
+            let m = f.store.claim(&lease, 1, 0, T0).await.unwrap().remove(0);
+            let cancelled = f.store.cancel_message(&f.tenant, m.id, T0 + 1).await.unwrap();
+            assert_eq!(cancelled.status, MessageStatus::Cancelled);
+            let counts = f.counts(&c.id).await;
+            assert_eq!((counts.queued, counts.claimed, counts.cancelled), (1, 0, 1));
+            assert!(
+                f.store.mark_sending(&lease, &[m.id], T0 + 2).await.unwrap().is_empty(),
+                "a cancelled message is not sent"
+            );
+            let events = f.store.message_events(m.id).await.unwrap();
+            assert_eq!(events.last().map(|e| e.status.as_str()), Some("cancelled"));
+            assert!(matches!(
+                f.store.cancel_message(&f.tenant, m.id, T0 + 3).await,
+                Err(StoreError::Conflict(_))
+            ));
+        }
+
+        #[tokio::test]
+        async fn tenants_keys_and_dispatchers() {
+            let Some(f) = $factory().await else { return };
+            assert_eq!(f.store.tenant_count().await.unwrap(), 1);
+            assert!(matches!(
+                f.store.create_tenant("acme", "other", T0).await,
+                Err(StoreError::Conflict(_))
+            ));
+            f.store.add_api_key(&f.tenant, "hash-1", "pk_1", T0).await.unwrap();
+            assert!(matches!(
+                f.store.add_api_key(&f.tenant, "hash-1", "pk_1", T0).await,
+                Err(StoreError::Conflict(_))
+            ));
+            let found = f.store.tenant_by_api_key("hash-1").await.unwrap().unwrap();
+            assert_eq!((found.id, found.webhook_secret), (f.tenant.clone(), "secret".into()));
+            assert!(f.store.tenant_by_api_key("hash-2").await.unwrap().is_none());
+
+            // `list_dispatchers` reads leases on the wall clock.
+            let now = chrono::Utc::now().timestamp_millis();
+            let info = DispatcherInfo {
+                id: "dsp_1".into(),
+                host: "h".into(),
+                pid: 42,
+                version: "0.1.0".into(),
+                now,
+            };
+            f.store.register_dispatcher(&info).await.unwrap();
+            f.store.acquire_lease(&f.sender, "dsp_1", 60_000, now).await.unwrap().unwrap();
+            f.store.heartbeat_dispatcher("dsp_1", 12.5, now + 1).await.unwrap();
+            let listed = f.store.list_dispatchers().await.unwrap();
+            assert_eq!(listed.len(), 1);
+            assert_eq!(
+                (
+                    listed[0].pid,
+                    listed[0].current_rate,
+                    listed[0].last_heartbeat_at,
+                    listed[0].senders.clone()
+                ),
+                (42, 12.5, now + 1, vec![f.sender.clone()])
+            );
+            f.store.remove_dispatcher("dsp_1").await.unwrap();
+            assert!(f.store.list_dispatchers().await.unwrap().is_empty());
+            assert!(
+                f.store.acquire_lease(&f.sender, "dsp_2", 60_000, now).await.unwrap().is_some(),
+                "a removed dispatcher's leases are free at once"
+            );
+        }
     };
 }
 

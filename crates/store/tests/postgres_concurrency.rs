@@ -174,7 +174,11 @@ async fn person(store: Arc<dyn Store>, tenant: String, sender: String, campaigns
         tokio::time::sleep(ms(25)).await;
         let c = &campaigns[i % campaigns.len()];
         match i % 3 {
-            0 => tolerated(store.apply_action(&tenant, c, CampaignAction::Pause, false, now()).await),
+            0 => tolerated(
+                store
+                    .apply_action(&tenant, c, CampaignAction::Pause, false, now())
+                    .await,
+            ),
             1 => {
                 store
                     .pause_campaign(c, PausedReason::TooManyFailures, Some("test"), now())
@@ -190,7 +194,11 @@ async fn person(store: Arc<dyn Store>, tenant: String, sender: String, campaigns
         }
         tokio::time::sleep(ms(15)).await;
         for c in &campaigns {
-            tolerated(store.apply_action(&tenant, c, CampaignAction::Resume, false, now()).await);
+            tolerated(
+                store
+                    .apply_action(&tenant, c, CampaignAction::Resume, false, now())
+                    .await,
+            );
         }
     }
 }
@@ -287,7 +295,7 @@ async fn two_dispatchers_never_send_a_message_twice_and_counts_stay_exact() {
                 sender.id.clone(),
                 owner,
                 shared.clone(),
-                0x9E37_79B9_7F4A_7C15 ^ ((o as u64) << 8 | t) * 0x1000_0001,
+                0x9E37_79B9_7F4A_7C15 ^ ((((o as u64) << 8) | t) * 0x1000_0001),
                 marked.clone(),
                 stop.clone(),
                 tally.clone(),
@@ -334,18 +342,14 @@ async fn two_dispatchers_never_send_a_message_twice_and_counts_stay_exact() {
         .await
         .unwrap();
     assert_eq!(twice, 0, "no message may be attempted twice");
-    let attempted: HashSet<i64> = sqlx::query_scalar(
-        "select message_id from message where status in ('sending', 'sent', 'failed', 'unknown')",
-    )
-    .fetch_all(&mut conn)
-    .await
-    .unwrap()
-    .into_iter()
-    .collect();
-    assert_eq!(
-        attempted, unique,
-        "exactly the messages marked sending were attempted"
-    );
+    let attempted: HashSet<i64> =
+        sqlx::query_scalar("select message_id from message where status in ('sending', 'sent', 'failed', 'unknown')")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap()
+            .into_iter()
+            .collect();
+    assert_eq!(attempted, unique, "exactly the messages marked sending were attempted");
     assert_eq!(unique.len(), 2 * PER_CAMPAIGN + SINGLES, "every message was attempted");
 
     let mut counted: BTreeMap<String, Counts> = BTreeMap::new();
@@ -358,10 +362,7 @@ async fn two_dispatchers_never_send_a_message_twice_and_counts_stay_exact() {
     .unwrap()
     {
         let status: MessageStatus = row.get::<String, _>("status").parse().unwrap();
-        *counted
-            .entry(row.get("campaign_id"))
-            .or_default()
-            .get_mut(status) += row.get::<i64, _>("n");
+        *counted.entry(row.get("campaign_id")).or_default().get_mut(status) += row.get::<i64, _>("n");
     }
     for id in &campaigns {
         let campaign = store.campaign_by_id(id).await.unwrap();
