@@ -10,6 +10,7 @@
 pub mod classify;
 pub mod meta;
 pub mod sandbox;
+pub mod signature;
 
 use std::sync::Arc;
 use std::time::Duration;
