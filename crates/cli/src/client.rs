@@ -273,6 +273,12 @@ impl Client {
         Ok(page)
     }
 
+    /// Every dispatcher sharing the server's database, and the queue (`GET /api/v1/system`).
+    pub async fn system(&self) -> Result<Value, ClientError> {
+        let builder = self.request(Method::GET, &["system"]);
+        self.send(builder, "the system overview").await
+    }
+
     /// Fetches one campaign.
     pub async fn get_campaign(&self, id: &str) -> Result<Campaign, ClientError> {
         let builder = self.request(Method::GET, &["campaigns", id]);

@@ -164,6 +164,62 @@ pub async fn run_campaign(client: &ClientArgs, cmd: CampaignCommand) -> anyhow::
     })
 }
 
+/// Prints the dispatchers sharing the server's database and the queue depth
+/// (`pregon system`).
+pub async fn run_system(client: &ClientArgs) -> anyhow::Result<()> {
+    let result = async {
+        let api = Client::from_args(client)?;
+        let raw = api.system().await?;
+        write_system(&raw, client.json, &mut std::io::stdout())
+    }
+    .await;
+    result.map_err(|err| anyhow::anyhow!("error: {err:#}"))
+}
+
+/// Writes the system overview as a table (or the raw JSON).
+pub fn write_system<W: Write>(raw: &serde_json::Value, json: bool, out: &mut W) -> anyhow::Result<()> {
+    if json {
+        writeln!(out, "{}", serde_json::to_string_pretty(raw)?)?;
+        return Ok(());
+    }
+    let text = |v: &serde_json::Value| v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string());
+    writeln!(
+        out,
+        "queue depth {}, running campaigns {}",
+        raw["queue_depth"], raw["running_campaigns"]
+    )?;
+    writeln!(
+        out,
+        "{:<34} {:<16} {:>8} {:<9} {:>10} {:<25} SENDERS",
+        "DISPATCHER", "HOST", "PID", "VERSION", "RATE/S", "LAST HEARTBEAT"
+    )?;
+    for d in raw["dispatchers"].as_array().map(Vec::as_slice).unwrap_or_default() {
+        let senders: Vec<String> = d["senders"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+            .iter()
+            .map(text)
+            .collect();
+        writeln!(
+            out,
+            "{:<34} {:<16} {:>8} {:<9} {:>10.1} {:<25} {}",
+            text(&d["id"]),
+            text(&d["host"]),
+            text(&d["pid"]),
+            text(&d["version"]),
+            d["current_rate"].as_f64().unwrap_or(0.0),
+            text(&d["last_heartbeat_at"]),
+            if senders.is_empty() {
+                "-".to_string()
+            } else {
+                senders.join(",")
+            }
+        )?;
+    }
+    Ok(())
+}
+
 /// Runs one campaign command against `client`, writing output to `out`.
 ///
 /// Watching stops quietly (returning `Ok`) on Ctrl-C; the campaign keeps running.
@@ -295,4 +351,35 @@ fn write_json(out: &mut dyn Write, value: &serde_json::Value) -> anyhow::Result<
     serde_json::to_writer_pretty(&mut *out, value)?;
     writeln!(out)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod system_tests {
+    use super::*;
+
+    #[test]
+    fn the_system_table_lists_each_dispatcher_and_its_senders() {
+        let raw = serde_json::json!({
+            "queue_depth": 1200, "running_campaigns": 2,
+            "dispatchers": [
+                {"id": "dsp_a", "host": "web-1", "pid": 41, "version": "0.1.0", "last_heartbeat_at": "2026-11-23T19:00:00.000Z",
+                 "senders": ["snd_1", "snd_2"], "current_rate": 79.6},
+                {"id": "dsp_b", "host": "web-2", "pid": 7, "version": "0.1.0", "last_heartbeat_at": "2026-11-23T19:00:01.000Z",
+                 "senders": [], "current_rate": 0.0}
+            ]
+        });
+        let mut out = Vec::new();
+        write_system(&raw, false, &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.starts_with("queue depth 1200, running campaigns 2"), "{text}");
+        let a = text.lines().find(|l| l.starts_with("dsp_a")).unwrap();
+        assert!(
+            a.contains("web-1") && a.contains("79.6") && a.ends_with("snd_1,snd_2"),
+            "{a}"
+        );
+        assert!(text.lines().find(|l| l.starts_with("dsp_b")).unwrap().ends_with('-'));
+        let mut json = Vec::new();
+        write_system(&raw, true, &mut json).unwrap();
+        assert_eq!(serde_json::from_slice::<serde_json::Value>(&json).unwrap(), raw);
+    }
 }

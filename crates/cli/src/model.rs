@@ -148,12 +148,14 @@ pub struct SkippedCounts {
     pub opted_out: u64,
     /// A template variable had no value.
     pub missing_variable: u64,
+    /// The campaign requires consent and the recipient has no opt-in.
+    pub no_consent: u64,
 }
 
 impl SkippedCounts {
     /// Sum over all reasons.
     pub fn total(&self) -> u64 {
-        self.invalid_phone + self.duplicate + self.opted_out + self.missing_variable
+        self.invalid_phone + self.duplicate + self.opted_out + self.missing_variable + self.no_consent
     }
 }
 

@@ -230,9 +230,13 @@ pub fn write_import(out: &mut dyn Write, imported: &ImportedCampaign) -> io::Res
     let s = &report.skipped;
     writeln!(out, "created campaign {} ({})", c.id, c.status_label())?;
     writeln!(out, "accepted: {}", report.accepted)?;
+    let no_consent = match s.no_consent {
+        0 => String::new(),
+        n => format!(", no_consent {n}"),
+    };
     writeln!(
         out,
-        "skipped:  {} (invalid_phone {}, duplicate {}, opted_out {}, missing_variable {})",
+        "skipped:  {} (invalid_phone {}, duplicate {}, opted_out {}, missing_variable {}{no_consent})",
         s.total(),
         s.invalid_phone,
         s.duplicate,

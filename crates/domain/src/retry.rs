@@ -6,7 +6,7 @@ use std::time::Duration;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
-/// How a provider error is handled (providers.md: R, P, S).
+/// How a provider error is handled (providers.md: R, P, S, and S at campaign level).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorClass {
@@ -16,6 +16,9 @@ pub enum ErrorClass {
     Permanent,
     /// Bad token, locked account, payment: the sender itself is unusable; pause its campaigns.
     Sender,
+    /// The template is missing, not approved, paused or disabled: every message of the
+    /// campaign would fail the same way; pause that campaign.
+    Campaign,
 }
 
 /// How many times a message is attempted and how long to wait between attempts.

@@ -115,6 +115,9 @@ wire_enum!(
         TooManyFailures => "too_many_failures",
         /// The provider rejected the sender itself (credentials, account, payment).
         SenderError => "sender_error",
+        /// The provider rejected the campaign's template (missing, not approved, paused,
+        /// disabled).
+        TemplateError => "template_error",
         /// The sender's daily limit of unique recipients is reached; resumes by itself.
         DailyLimit => "daily_limit",
         /// Outside its sending window; resumes by itself.
@@ -129,6 +132,8 @@ wire_enum!(
         Duplicate => "duplicate",
         OptedOut => "opted_out",
         MissingVariable => "missing_variable",
+        /// The campaign requires consent and the tenant holds no opt-in for the number.
+        NoConsent => "no_consent",
     }
 );
 

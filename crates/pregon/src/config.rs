@@ -31,6 +31,23 @@ pub struct DispatchArgs {
     /// Credential encryption key, 64 hex characters (generated beside a SQLite database).
     #[arg(long, env = "PREGON_MASTER_KEY", hide_env_values = true)]
     pub master_key: Option<String>,
+    /// The URL this server is reached at from the internet (`https://pregon.example.com`):
+    /// providers are told to post status updates under it (Twilio's `StatusCallback`).
+    #[arg(long, env = "PREGON_PUBLIC_URL", value_parser = parse_public_url)]
+    pub public_url: Option<String>,
+}
+
+/// An `http(s)://` URL without a trailing slash.
+fn parse_public_url(s: &str) -> Result<String, String> {
+    let url = s.trim().trim_end_matches('/');
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+        .ok_or("must start with http:// or https://")?;
+    if rest.is_empty() || rest.contains(char::is_whitespace) {
+        return Err("must name a host".into());
+    }
+    Ok(url.to_string())
 }
 
 impl DispatchArgs {
@@ -41,6 +58,8 @@ impl DispatchArgs {
             provider_timeout: Duration::from_secs(self.provider_timeout_secs),
             max_in_flight: self.max_in_flight.map(|n| n as usize),
             poll_interval: Duration::from_millis(250),
+            public_url: self.public_url.clone(),
+            notify: NotifyConfig::default(),
         }
     }
 }
@@ -64,6 +83,66 @@ pub struct ServeArgs {
     /// Serve the API only, without a dispatcher in this process.
     #[arg(long, env = "PREGON_NO_DISPATCHER")]
     pub no_dispatcher: bool,
+    #[command(flatten)]
+    pub webhooks: WebhookArgs,
+}
+
+/// How the provider webhooks (`/webhooks/meta`, `/webhooks/twilio`) behave.
+#[derive(Args, Debug, Clone)]
+pub struct WebhookArgs {
+    /// The token Meta's verification handshake must present (`hub.verify_token`); without
+    /// one, the handshake is refused.
+    #[arg(long, env = "PREGON_META_VERIFY_TOKEN", hide_env_values = true)]
+    pub meta_verify_token: Option<String>,
+    /// Replies that opt the number out, comma separated (case- and accent-insensitive).
+    #[arg(long, env = "PREGON_STOP_WORDS", default_value = "STOP,BAJA,CANCELAR,UNSUBSCRIBE")]
+    pub stop_words: String,
+}
+
+impl WebhookArgs {
+    /// `public_url` is the dispatcher's (`--public-url`, `PREGON_PUBLIC_URL`): behind a proxy,
+    /// Twilio signs the URL it posted to, which pregon rebuilds as it + path + query
+    /// (default: `http://` + the Host header).
+    pub fn webhook_config(&self, public_url: Option<&str>) -> WebhookConfig {
+        WebhookConfig {
+            meta_verify_token: self.meta_verify_token.clone().filter(|t| !t.is_empty()),
+            public_url: public_url
+                .map(|u| u.trim().trim_end_matches('/').to_string())
+                .filter(|u| !u.is_empty()),
+            stop_words: split_list(&self.stop_words),
+        }
+    }
+}
+
+/// `a, b,,c` → `[a, b, c]`.
+fn split_list(text: &str) -> Vec<String> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|w| !w.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// The provider webhooks' settings, resolved.
+#[derive(Debug, Clone)]
+pub struct WebhookConfig {
+    pub meta_verify_token: Option<String>,
+    /// Without a trailing slash.
+    pub public_url: Option<String>,
+    pub stop_words: Vec<String>,
+}
+
+/// The stop words when none are configured.
+pub const DEFAULT_STOP_WORDS: &[&str] = &["STOP", "BAJA", "CANCELAR", "UNSUBSCRIBE"];
+
+impl Default for WebhookConfig {
+    fn default() -> Self {
+        WebhookConfig {
+            meta_verify_token: None,
+            public_url: None,
+            stop_words: DEFAULT_STOP_WORDS.iter().map(|w| w.to_string()).collect(),
+        }
+    }
 }
 
 /// Settings of `pregon worker`.
@@ -84,6 +163,20 @@ pub struct DispatchConfig {
     pub max_in_flight: Option<usize>,
     /// How often an idle dispatcher looks for work it was not told about.
     pub poll_interval: Duration,
+    /// Where this server is reached from the internet, without a trailing slash; status
+    /// callbacks are `<public_url>/webhooks/<provider>`.
+    pub public_url: Option<String>,
+    /// The campaign webhook deliverer's knobs.
+    pub notify: NotifyConfig,
+}
+
+impl DispatchConfig {
+    /// The status callback URL to give a provider, when a public URL is set.
+    pub fn status_callback(&self, provider: &str) -> Option<String> {
+        self.public_url
+            .as_deref()
+            .map(|base| format!("{}/webhooks/{provider}", base.trim_end_matches('/')))
+    }
 }
 
 impl Default for DispatchConfig {
@@ -94,6 +187,57 @@ impl Default for DispatchConfig {
             provider_timeout: Duration::from_secs(30),
             max_in_flight: None,
             poll_interval: Duration::from_millis(250),
+            public_url: None,
+            notify: NotifyConfig::default(),
+        }
+    }
+}
+
+/// How campaign webhooks (api.md "Outbound notification") are delivered. Delivery is at
+/// least once: a receiver may see a notification twice (a timeout after it answered, a
+/// process that died before recording the answer), and drops repeats by the body's `id`.
+#[derive(Debug, Clone)]
+pub struct NotifyConfig {
+    /// Wait before the next attempt after the 1st, 2nd, … failed one; the last wait repeats.
+    /// Default: 10 s, 1 min, 5 min, 30 min, 2 h.
+    pub backoff: Vec<Duration>,
+    /// Attempts before a notification is given up (`failed`). Default 8 (about 6½ hours).
+    pub max_attempts: u32,
+    /// How long one POST may take. Default 10 s.
+    pub timeout: Duration,
+    /// How often the deliverer looks for due notifications. Default 1 s.
+    pub poll_interval: Duration,
+    /// Most notifications claimed (and POSTed concurrently) at once. Default 16.
+    pub batch: usize,
+}
+
+impl NotifyConfig {
+    /// The wait after failed attempt `attempt` (from 1).
+    pub fn backoff_after(&self, attempt: u32) -> Duration {
+        let i = (attempt.max(1) - 1) as usize;
+        self.backoff
+            .get(i)
+            .or(self.backoff.last())
+            .copied()
+            .unwrap_or(Duration::from_secs(60))
+    }
+
+    /// How far a claim pushes a notification's next attempt: past the request's timeout, so
+    /// no other process takes it while this one delivers, and soon enough that another does
+    /// when this one dies mid-request.
+    pub fn claim_lease(&self) -> Duration {
+        self.timeout * 3 + Duration::from_secs(5)
+    }
+}
+
+impl Default for NotifyConfig {
+    fn default() -> Self {
+        NotifyConfig {
+            backoff: [10, 60, 300, 1_800, 7_200].map(Duration::from_secs).to_vec(),
+            max_attempts: 8,
+            timeout: Duration::from_secs(10),
+            poll_interval: Duration::from_secs(1),
+            batch: 16,
         }
     }
 }
@@ -111,5 +255,33 @@ impl Default for Limits {
             max_body_bytes: 50 * 1024 * 1024,
             max_contacts: 100_000,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_public_url_must_be_http_and_loses_its_trailing_slash() {
+        assert_eq!(
+            parse_public_url(" https://pregon.example.com/ ").as_deref(),
+            Ok("https://pregon.example.com")
+        );
+        assert_eq!(
+            parse_public_url("http://10.0.0.1:8080").as_deref(),
+            Ok("http://10.0.0.1:8080")
+        );
+        assert!(parse_public_url("pregon.example.com").is_err());
+        assert!(parse_public_url("https://").is_err());
+        let config = DispatchConfig {
+            public_url: Some("https://p.example.com".into()),
+            ..DispatchConfig::default()
+        };
+        assert_eq!(
+            config.status_callback("twilio").as_deref(),
+            Some("https://p.example.com/webhooks/twilio")
+        );
+        assert_eq!(DispatchConfig::default().status_callback("twilio"), None);
     }
 }

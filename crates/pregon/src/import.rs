@@ -55,6 +55,8 @@ pub struct SkipCounts {
     pub duplicate: usize,
     pub opted_out: usize,
     pub missing_variable: usize,
+    /// The campaign requires consent and the number has no opt-in.
+    pub no_consent: usize,
 }
 
 /// One row that was not imported, and why.
@@ -245,6 +247,18 @@ pub fn classify(
     region: Option<Region>,
     opted_out: &HashSet<String>,
 ) -> (Vec<NewMessage>, ImportReport) {
+    classify_with_consent(contacts, template, region, opted_out, None)
+}
+
+/// [`classify`], for a campaign that may also require consent: with `opted_in`, a number
+/// without an opt-in is skipped (`no_consent`).
+pub fn classify_with_consent(
+    contacts: Vec<Contact>,
+    template: &Template,
+    region: Option<Region>,
+    opted_out: &HashSet<String>,
+    opted_in: Option<&HashSet<String>>,
+) -> (Vec<NewMessage>, ImportReport) {
     let parsed = parse_phones(&contacts, region);
     let mut seen: HashSet<String> = HashSet::with_capacity(contacts.len());
     let mut report = ImportReport::default();
@@ -271,6 +285,12 @@ pub fn classify(
                         Some(SkipReason::OptedOut),
                         format!("{e164} has opted out"),
                     )
+                } else if opted_in.is_some_and(|consented| !consented.contains(&e164)) {
+                    (
+                        e164.clone(),
+                        Some(SkipReason::NoConsent),
+                        format!("{e164} has not opted in, and the campaign requires consent"),
+                    )
                 } else if let Some(var) = template.missing_variable(&contact.fields) {
                     (
                         e164,
@@ -290,6 +310,7 @@ pub fn classify(
                     SkipReason::Duplicate => report.skipped.duplicate += 1,
                     SkipReason::OptedOut => report.skipped.opted_out += 1,
                     SkipReason::MissingVariable => report.skipped.missing_variable += 1,
+                    SkipReason::NoConsent => report.skipped.no_consent += 1,
                 }
                 if report.errors.len() < MAX_REPORTED_ERRORS {
                     report.errors.push(RowError {
@@ -393,7 +414,8 @@ not-a-phone,a,b,u\n\
                 invalid_phone: 1,
                 duplicate: 1,
                 opted_out: 1,
-                missing_variable: 1
+                missing_variable: 1,
+                no_consent: 0,
             }
         );
         assert_eq!(
@@ -402,6 +424,26 @@ not-a-phone,a,b,u\n\
         );
         assert_eq!(messages.len(), 5, "every contact is kept, skipped ones too");
         assert_eq!(messages[1].phone, "not-a-phone");
+    }
+
+    #[test]
+    fn consent_when_required_comes_after_opt_outs() {
+        let csv = "phone,variable1,variable2,url_imagen\n\
++584121234567,a,b,u\n\
++584129876543,a,b,u\n\
++584125550000,a,b,u\n";
+        let opted_out: HashSet<String> = ["+584125550000".to_string()].into();
+        let opted_in: HashSet<String> = ["+584121234567".to_string(), "+584125550000".to_string()].into();
+        let contacts = contacts_from_csv(csv.as_bytes(), None, 100).unwrap();
+        let (messages, report) =
+            classify_with_consent(contacts.clone(), &template(), None, &opted_out, Some(&opted_in));
+        assert_eq!(report.accepted, 1);
+        assert_eq!((report.skipped.no_consent, report.skipped.opted_out), (1, 1));
+        assert_eq!(messages[1].skip_reason, Some(SkipReason::NoConsent));
+        assert_eq!(report.errors[0].row, 3);
+        // Without the requirement, consent is not looked at.
+        let (_, report) = classify(contacts, &template(), None, &opted_out);
+        assert_eq!((report.accepted, report.skipped.no_consent), (2, 0));
     }
 
     #[test]

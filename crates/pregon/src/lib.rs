@@ -6,9 +6,11 @@
 //! - [`http`]: the JSON API under `/api/v1`, health, metrics, OpenAPI and `/docs`.
 //! - [`import`]: contacts from JSON or CSV into messages, with the skip report.
 //! - [`dispatch`]: per-sender leases, rate limiting, attempts and their outcomes.
+//! - [`notify`]: campaign webhooks out, from the outbox, signed, retried.
 //! - [`crypto`]: provider credentials encrypted at rest.
 //! - [`keys`]: API keys: generation and hashing.
 //! - [`clock`]: the time source, injectable for tests.
+//! - [`webhooks`]: provider status reports and replies, verified and group-committed.
 
 pub mod clock;
 pub mod config;
@@ -17,4 +19,6 @@ pub mod dispatch;
 pub mod http;
 pub mod import;
 pub mod keys;
+pub mod notify;
 pub mod startup;
+pub mod webhooks;

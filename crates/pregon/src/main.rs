@@ -24,10 +24,19 @@ enum Command {
     Worker(WorkerArgs),
     /// Apply database migrations and exit.
     Migrate(DatabaseArgs),
+    /// Run a provider simulator: the Meta Cloud API and Twilio wire formats on loopback, with
+    /// latency, an error mix, rate limits and signed status webhooks, for trying pregon
+    /// without a provider account, for tests and for benchmarks.
+    Simulate(pregon_simulator::SimulateArgs),
     /// Manage tenants.
     Tenant {
         #[command(subcommand)]
         command: TenantCommand,
+    },
+    /// Show every dispatcher sharing the database (id, host, pid, senders, rate) and the queue.
+    System {
+        #[command(flatten)]
+        client: ClientArgs,
     },
     /// Create, follow and steer campaigns through a running server's API.
     Campaign {
@@ -67,6 +76,7 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Campaign { client, command } => pregon_cli::run_campaign(&client, command).await,
+        Command::System { client } => pregon_cli::run_system(&client).await,
         other => {
             init_tracing();
             run(other).await
@@ -101,16 +111,27 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 bootstrap_api_key: std::env::var("PREGON_BOOTSTRAP_API_KEY").ok(),
                 run_dispatcher: !args.no_dispatcher,
                 clock: std::sync::Arc::new(SystemClock),
+                webhooks: args.webhooks.webhook_config(args.dispatch.public_url.as_deref()),
             };
             let app = Application::build(config).await?;
-            if let Some(key) = &app.bootstrap_key {
+            // Before the first line a supervisor may wait for: SIGTERM from then on is graceful.
+            let shutdown = startup::shutdown_on_signals();
+            if app.bootstrap_key.is_some() || app.bootstrap_webhook_secret.is_some() {
                 println!("Created tenant \"default\" with a sandbox sender as its default.");
+            }
+            if let Some(secret) = &app.bootstrap_webhook_secret {
+                println!("Its webhook secret (the key of X-Pregon-Signature), shown only this once:");
+                println!("{secret}");
+            }
+            if let Some(key) = &app.bootstrap_key {
                 println!("Its API key, shown only this once:");
                 println!("{key}");
             }
-            println!("Dashboard: http://{0}/  API reference: http://{0}/docs", app.local_addr());
+            println!(
+                "Dashboard: http://{0}/  API reference: http://{0}/docs",
+                app.local_addr()
+            );
             println!("pregon listening on http://{}", app.local_addr());
-            let shutdown = startup::shutdown_on_signals();
             app.run_until_stopped(shutdown).await
         }
         Command::Worker(args) => {
@@ -123,6 +144,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             )
             .await
         }
+        Command::Simulate(args) => pregon_simulator::run(args, startup::shutdown_on_signals()).await,
         Command::Migrate(db) => {
             startup::open_store(&db.database_url).await?;
             println!("migrations applied to {}", db.database_url);
@@ -143,10 +165,12 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 "Created tenant {:?} ({}) with a sandbox sender as its default.",
                 tenant.name, tenant.id
             );
+            println!("Its webhook secret (the key of X-Pregon-Signature), shown only this once:");
+            println!("{}", tenant.webhook_secret);
             println!("Its API key, shown only this once:");
             println!("{api_key}");
             Ok(())
         }
-        Command::Campaign { .. } => unreachable!("handled before tracing is set up"),
+        Command::Campaign { .. } | Command::System { .. } => unreachable!("handled before tracing is set up"),
     }
 }

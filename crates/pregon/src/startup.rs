@@ -12,11 +12,12 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::{Clock, SystemClock};
-use crate::config::{DispatchConfig, Limits};
+use crate::config::{DispatchConfig, Limits, WebhookConfig};
 use crate::crypto::MasterKey;
 use crate::dispatch::{Dispatcher, Metrics};
 use crate::http::{self, AppState};
 use crate::keys;
+use crate::notify::Notifier;
 
 /// Everything `serve` needs, resolved.
 #[derive(Clone)]
@@ -29,6 +30,8 @@ pub struct AppConfig {
     pub bootstrap_api_key: Option<String>,
     pub run_dispatcher: bool,
     pub clock: Arc<dyn Clock>,
+    /// Provider webhooks: Meta verify token, public URL, stop words.
+    pub webhooks: WebhookConfig,
 }
 
 impl AppConfig {
@@ -43,19 +46,58 @@ impl AppConfig {
             bootstrap_api_key: None,
             run_dispatcher: true,
             clock: Arc::new(SystemClock),
+            webhooks: WebhookConfig::default(),
         }
     }
 }
 
-/// Opens the store named by a URL, migrated.
+/// Fills `provider_account` (the id webhooks name a sender by) for senders created before
+/// it existed, from their credentials.
+async fn backfill_provider_accounts(store: &dyn Store, master_key: &MasterKey, now: i64) -> anyhow::Result<()> {
+    for provider in ["meta", "twilio"] {
+        for sender in store.senders_by_provider_account(provider, None).await? {
+            if sender.provider_account.is_some() {
+                continue;
+            }
+            let Ok(plain) = master_key.open(&sender.credentials) else {
+                continue;
+            };
+            let credentials: pregon_providers::Credentials = serde_json::from_slice(&plain).unwrap_or_default();
+            let Some(account) = http::senders::provider_account(provider, &credentials) else {
+                continue;
+            };
+            let patch = pregon_store::SenderPatch {
+                provider_account: Some(Some(account)),
+                ..Default::default()
+            };
+            match store.update_sender(&sender.tenant_id, &sender.id, &patch, now).await {
+                Ok(_) | Err(pregon_store::StoreError::NotFound) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Opens the store named by a URL, migrated. `PREGON_DB_POOL_SIZE` sets the PostgreSQL
+/// connection pool (default 16 per process).
 pub async fn open_store(url: &str) -> anyhow::Result<Arc<dyn Store>> {
-    pregon_store::open(url)
+    let pool_size = match std::env::var("PREGON_DB_POOL_SIZE") {
+        Ok(v) => v
+            .trim()
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (2..=1000).contains(n))
+            .context("PREGON_DB_POOL_SIZE must be a whole number from 2 to 1000")?,
+        Err(_) => pregon_store::DEFAULT_POOL_SIZE,
+    };
+    pregon_store::open_with(url, pool_size)
         .await
         .with_context(|| format!("opening the database {url}"))
 }
 
 /// Creates a tenant with its first API key and a sandbox sender as its default; returns the
-/// key, which is shown only this once.
+/// key, which is shown only this once (as is the tenant's webhook secret, in the record).
 pub async fn create_tenant(
     store: &dyn Store,
     master_key: &MasterKey,
@@ -63,7 +105,7 @@ pub async fn create_tenant(
     api_key: Option<String>,
     now: i64,
 ) -> anyhow::Result<(Tenant, String)> {
-    let webhook_secret = hex::encode(rand::random::<[u8; 32]>());
+    let webhook_secret = crate::notify::new_webhook_secret();
     let tenant = store
         .create_tenant(name, &webhook_secret, now)
         .await
@@ -88,6 +130,7 @@ pub async fn create_tenant(
         is_default: true,
         status: "active".into(),
         quality_rating: None,
+        provider_account: None,
         created_at: now,
         updated_at: now,
     };
@@ -100,8 +143,12 @@ pub struct Application {
     listener: TcpListener,
     state: AppState,
     dispatcher: Option<Arc<Dispatcher>>,
+    /// Delivers campaign webhooks; runs wherever a dispatcher does.
+    notifier: Option<Arc<Notifier>>,
     /// The key generated for the first tenant, when this run created it.
     pub bootstrap_key: Option<String>,
+    /// The webhook secret of the first tenant, when this run created it (shown once).
+    pub bootstrap_webhook_secret: Option<String>,
 }
 
 impl Application {
@@ -109,20 +156,27 @@ impl Application {
         let store = open_store(&config.database_url).await?;
         let master_key = MasterKey::load(config.master_key.as_deref(), &config.database_url)?;
         let mut bootstrap_key = None;
+        let mut bootstrap_webhook_secret = None;
         if store.tenant_count().await? == 0 {
             let given = config.bootstrap_api_key.clone();
-            let (_, key) = create_tenant(
-                store.as_ref(),
-                &master_key,
-                "default",
-                given.clone(),
-                config.clock.now_millis(),
-            )
-            .await?;
-            if given.is_none() {
-                bootstrap_key = Some(key);
+            let now = config.clock.now_millis();
+            match create_tenant(store.as_ref(), &master_key, "default", given.clone(), now).await {
+                Ok((tenant, key)) => {
+                    bootstrap_webhook_secret = Some(tenant.webhook_secret);
+                    if given.is_none() {
+                        bootstrap_key = Some(key);
+                    }
+                }
+                // Several processes starting together on one database: one of them wins.
+                Err(e) if store.tenant_count().await? > 0 => {
+                    tracing::info!("another process created the first tenant ({e:#})");
+                }
+                Err(e) => return Err(e),
             }
         }
+        backfill_provider_accounts(store.as_ref(), &master_key, config.clock.now_millis())
+            .await
+            .context("filling in the senders' provider accounts")?;
         let listener = TcpListener::bind(&config.listen)
             .await
             .with_context(|| format!("listening on {}", config.listen))?;
@@ -137,7 +191,21 @@ impl Application {
             rates: Arc::default(),
             metrics: metrics.clone(),
             shutdown: CancellationToken::new(),
+            webhooks: crate::webhooks::Webhooks::start(
+                store.clone(),
+                master_key.clone(),
+                config.clock.clone(),
+                config.webhooks.clone(),
+            ),
         };
+        let notifier = config.run_dispatcher.then(|| {
+            Arc::new(Notifier::new(
+                store.clone(),
+                config.dispatch.notify.clone(),
+                config.clock.clone(),
+                wake.clone(),
+            ))
+        });
         let dispatcher = config.run_dispatcher.then(|| {
             Arc::new(Dispatcher::new(
                 store,
@@ -152,7 +220,9 @@ impl Application {
             listener,
             state,
             dispatcher,
+            notifier,
             bootstrap_key,
+            bootstrap_webhook_secret,
         })
     }
 
@@ -179,10 +249,16 @@ impl Application {
         let dispatcher = self
             .dispatcher
             .map(|d| tokio::spawn(d.run_until_stopped(shutdown.clone())));
+        let notifier = self
+            .notifier
+            .map(|n| tokio::spawn(n.run_until_stopped(shutdown.clone())));
         shutdown.cancelled().await;
         app_shutdown.cancel();
         if let Some(d) = dispatcher {
             d.await.context("dispatcher task")??;
+        }
+        if let Some(n) = notifier {
+            n.await.context("notification task")?;
         }
         match tokio::time::timeout(Duration::from_secs(10), server).await {
             Ok(joined) => joined.context("server task")?.context("serving HTTP")?,
@@ -201,34 +277,54 @@ pub async fn run_worker(
 ) -> anyhow::Result<()> {
     let store = open_store(database_url).await?;
     let master_key = MasterKey::load(master_key, database_url)?;
+    let wake = Arc::new(Notify::new());
+    let notifier = Arc::new(Notifier::new(
+        store.clone(),
+        dispatch.notify.clone(),
+        Arc::new(SystemClock),
+        wake.clone(),
+    ));
+    let notifier_stop = shutdown.child_token();
+    let notifier = tokio::spawn(notifier.run_until_stopped(notifier_stop.clone()));
     let dispatcher = Arc::new(Dispatcher::new(
         store,
         dispatch,
         master_key,
         Arc::new(SystemClock),
-        Arc::new(Notify::new()),
+        wake,
         Arc::new(Metrics::default()),
     ));
-    dispatcher.run_until_stopped(shutdown).await
+    let result = dispatcher.run_until_stopped(shutdown).await;
+    // The dispatcher returns early only on an error: stop the deliverer with it.
+    notifier_stop.cancel();
+    notifier.await.context("notification task")?;
+    result
 }
 
-/// A token cancelled on Ctrl-C or SIGTERM.
+/// A token cancelled on Ctrl-C or SIGTERM. The handlers are installed before this returns:
+/// a signal that arrives any time after the call stops the process gracefully (a handler
+/// installed later, by a spawned task, would leave a window in which SIGTERM kills the
+/// process outright, exit status non-zero, its in-flight messages left `sending`).
 pub fn shutdown_on_signals() -> CancellationToken {
     let token = CancellationToken::new();
     let t = token.clone();
-    tokio::spawn(async move {
-        let ctrl_c = tokio::signal::ctrl_c();
-        #[cfg(unix)]
-        {
-            let mut term =
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+        let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
+        tokio::spawn(async move {
             tokio::select! {
-                _ = ctrl_c => {}
+                _ = int.recv() => {}
                 _ = term.recv() => {}
             }
-        }
-        #[cfg(not(unix))]
-        let _ = ctrl_c.await;
+            tracing::info!("shutdown requested");
+            t.cancel();
+        });
+    }
+    #[cfg(not(unix))]
+    tokio::spawn(async move {
+        let _ = tokio::signal::ctrl_c().await;
         tracing::info!("shutdown requested");
         t.cancel();
     });

@@ -2,6 +2,7 @@
 //!
 //! - [`sandbox`]: sends nothing; renders the message, keeps its text, answers "sent".
 //! - [`meta`]: WhatsApp Business Cloud API template messages.
+//! - [`twilio`]: Twilio Programmable Messaging for WhatsApp (Content SID templates or text).
 //!
 //! A provider turns one rendered message into one request and classifies whatever comes
 //! back ([`ErrorClass`]): the dispatcher decides what to do with the class, never with a
@@ -11,6 +12,7 @@ pub mod classify;
 pub mod meta;
 pub mod sandbox;
 pub mod signature;
+pub mod twilio;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,12 +27,20 @@ use serde::Deserialize;
 pub struct OutboundMessage {
     /// E.164, `+` included.
     pub to: String,
+    /// The sender's own number, E.164 (Twilio's `From`; Meta sends by phone number id).
+    pub from: String,
     /// The approved template's name and language at the provider.
     pub template_name: String,
     pub language: String,
     pub rendered: Rendered,
     /// Returned by the provider in status webhooks (Meta's `biz_opaque_callback_data`).
     pub callback_data: String,
+    /// The template's Twilio Content SID (`HX…`): Twilio then sends `ContentSid` and
+    /// `ContentVariables` instead of the rendered text.
+    pub content_sid: Option<String>,
+    /// Where the provider should post this message's status updates (Twilio's
+    /// `StatusCallback`), when pregon has a public URL.
+    pub status_callback: Option<String>,
 }
 
 /// The provider took the message.
@@ -55,6 +65,10 @@ pub struct ProviderError {
     /// The request may have reached the provider and been accepted (a timeout after it was
     /// sent): retrying could send the message twice, so the message becomes `unknown`.
     pub ambiguous: bool,
+    /// The provider asked us to slow down (a throttling code, 429, `Retry-After`): the
+    /// message is not at fault. It goes back to the queue without spending an attempt while
+    /// the sender holds off for `retry_after`.
+    pub throttled: bool,
 }
 
 /// A provider of WhatsApp messages for one sender.
@@ -62,6 +76,12 @@ pub struct ProviderError {
 pub trait Provider: Send + Sync {
     /// Sends one message.
     async fn send(&self, message: &OutboundMessage) -> Result<Accepted, ProviderError>;
+
+    /// Checks, before a campaign starts, that the sender's credentials work and (where the
+    /// provider can tell) that the template exists and is approved in that language.
+    async fn preflight(&self, _template_name: &str, _language: &str) -> Result<(), ProviderError> {
+        Ok(())
+    }
 }
 
 /// A sender's configuration could not become a provider.
@@ -129,13 +149,21 @@ pub fn build(
     validate_credentials(provider, credentials)?;
     match provider {
         "sandbox" => Ok(Arc::new(sandbox::Sandbox::new(sandbox_latency))),
-        "meta" => Ok(Arc::new(meta::Meta::new(
+        "meta" => Ok(Arc::new(
+            meta::Meta::new(
+                http,
+                base_url.unwrap_or(meta::DEFAULT_BASE_URL),
+                credentials.phone_number_id.clone().unwrap_or_default(),
+                credentials.access_token.clone().unwrap_or_default(),
+            )?
+            .with_waba_id(credentials.waba_id.clone()),
+        )),
+        "twilio" => Ok(Arc::new(twilio::Twilio::new(
             http,
-            base_url.unwrap_or(meta::DEFAULT_BASE_URL),
-            credentials.phone_number_id.clone().unwrap_or_default(),
-            credentials.access_token.clone().unwrap_or_default(),
+            base_url.unwrap_or(twilio::DEFAULT_BASE_URL),
+            credentials.account_sid.clone().unwrap_or_default(),
+            credentials.auth_token.clone().unwrap_or_default(),
         )?)),
-        "twilio" => Err(ConfigError::Unavailable("twilio")),
         other => Err(ConfigError::UnknownProvider(other.to_string())),
     }
 }
@@ -170,7 +198,34 @@ pub(crate) fn transport_error(e: &reqwest::Error) -> ProviderError {
         message: e.to_string(),
         retry_after: None,
         ambiguous,
+        throttled: false,
     }
+}
+
+/// A 2xx answer that cannot be read: the message may well have been accepted.
+pub(crate) fn unreadable_success(bytes: &[u8]) -> ProviderError {
+    ProviderError {
+        class: ErrorClass::Retryable,
+        code: "bad_response".into(),
+        message: format!("unreadable success answer: {}", excerpt(bytes)),
+        retry_after: None,
+        ambiguous: true,
+        throttled: false,
+    }
+}
+
+/// The first 200 bytes of a body, as text.
+pub(crate) fn excerpt(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(&bytes[..bytes.len().min(200)]).into_owned()
+}
+
+/// Checks a base URL and drops its trailing slashes.
+pub(crate) fn base_url(url: &str) -> Result<String, ConfigError> {
+    let base = url.trim_end_matches('/');
+    if !(base.starts_with("http://") || base.starts_with("https://")) {
+        return Err(ConfigError::BaseUrl(url.to_string()));
+    }
+    Ok(base.to_string())
 }
 
 /// Reads a `Retry-After` header given in seconds.

@@ -4,17 +4,26 @@
 //! `POST {base_url}/{phone_number_id}/messages` with `Authorization: Bearer <token>`; the API
 //! version is part of the base URL (`https://graph.facebook.com/v21.0`), so it is a setting.
 
+use std::time::Duration;
+
 use async_trait::async_trait;
+use pregon_domain::ErrorClass;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::{classify, retry_after, transport_error, Accepted, ConfigError, OutboundMessage, Provider, ProviderError};
+use crate::{
+    classify, excerpt, retry_after, transport_error, unreadable_success, Accepted, ConfigError, OutboundMessage,
+    Provider, ProviderError,
+};
 
 /// The Cloud API base URL when a sender names none.
 pub const DEFAULT_BASE_URL: &str = "https://graph.facebook.com/v21.0";
 
 pub struct Meta {
     http: reqwest::Client,
+    base: String,
+    phone_number_id: String,
+    waba_id: Option<String>,
     endpoint: String,
     bearer: String,
 }
@@ -26,15 +35,22 @@ impl Meta {
         phone_number_id: String,
         access_token: String,
     ) -> Result<Self, ConfigError> {
-        let base = base_url.trim_end_matches('/');
-        if !(base.starts_with("http://") || base.starts_with("https://")) {
-            return Err(ConfigError::BaseUrl(base_url.to_string()));
-        }
+        let base = crate::base_url(base_url)?;
         Ok(Meta {
             http,
             endpoint: format!("{base}/{phone_number_id}/messages"),
+            base,
+            phone_number_id,
+            waba_id: None,
             bearer: format!("Bearer {access_token}"),
         })
+    }
+
+    /// The WhatsApp Business Account the templates live in; without it, pre-flight checks
+    /// the credentials only.
+    pub fn with_waba_id(mut self, waba_id: Option<String>) -> Self {
+        self.waba_id = waba_id.filter(|w| !w.trim().is_empty());
+        self
     }
 
     /// The JSON body of a template message.
@@ -60,6 +76,25 @@ impl Meta {
             "template": {"name": message.template_name, "language": {"code": message.language}, "components": components},
             "biz_opaque_callback_data": message.callback_data,
         })
+    }
+
+    /// A `GET` under the base URL, answered 2xx with its body or classified as an error.
+    async fn get(&self, url: &str, query: &[(&str, &str)]) -> Result<bytes::Bytes, ProviderError> {
+        let response = self
+            .http
+            .get(url)
+            .query(query)
+            .header(reqwest::header::AUTHORIZATION, &self.bearer)
+            .send()
+            .await
+            .map_err(|e| transport_error(&e))?;
+        let status = response.status();
+        let wait = retry_after(response.headers());
+        let bytes = response.bytes().await.map_err(|e| transport_error(&e))?;
+        if status.is_success() {
+            return Ok(bytes);
+        }
+        Err(error_answer(status.as_u16(), wait, &bytes))
     }
 }
 
@@ -90,6 +125,56 @@ struct ErrorData {
     details: Option<String>,
 }
 
+#[derive(Deserialize)]
+struct TemplateList {
+    #[serde(default)]
+    data: Vec<TemplateEntry>,
+}
+
+#[derive(Deserialize)]
+struct TemplateEntry {
+    name: String,
+    language: String,
+    #[serde(default)]
+    status: String,
+}
+
+/// A Cloud API error answer, classified by its code (or its status without one).
+fn error_answer(status: u16, wait: Option<Duration>, bytes: &[u8]) -> ProviderError {
+    let (code, text) = match serde_json::from_slice::<ErrorEnvelope>(bytes) {
+        Ok(env) => {
+            let mut text = env.error.message.unwrap_or_default();
+            if let Some(details) = env.error.error_data.and_then(|d| d.details) {
+                text = format!("{text} ({details})");
+            }
+            (env.error.code, text)
+        }
+        Err(_) => (None, excerpt(bytes)),
+    };
+    let class = match code {
+        Some(c) => classify::meta(c, status),
+        None => classify::by_status(status),
+    };
+    let hold = code
+        .and_then(classify::meta_throttle)
+        .or_else(|| (status == 429).then(|| Duration::from_secs(1)));
+    let throttled = class == ErrorClass::Retryable && (hold.is_some() || wait.is_some());
+    ProviderError {
+        class,
+        code: code.map(|c| c.to_string()).unwrap_or_else(|| format!("http_{status}")),
+        message: text,
+        retry_after: wait.or(hold),
+        ambiguous: false,
+        throttled,
+    }
+}
+
+/// Language codes compare case-insensitively, `-` and `_` alike (`en_US` = `en-us`).
+fn same_language(a: &str, b: &str) -> bool {
+    let norm = |s: &str| s.trim().to_ascii_lowercase().replace('-', "_");
+    norm(a) == norm(b)
+}
+
 #[async_trait]
 impl Provider for Meta {
     async fn send(&self, message: &OutboundMessage) -> Result<Accepted, ProviderError> {
@@ -111,45 +196,71 @@ impl Provider for Meta {
                     recorded_text: None,
                 }),
                 // A 2xx we cannot read: the message may well have been accepted.
-                _ => Err(ProviderError {
-                    class: pregon_domain::ErrorClass::Retryable,
-                    code: "bad_response".into(),
-                    message: format!(
-                        "unreadable success answer: {}",
-                        String::from_utf8_lossy(&bytes[..bytes.len().min(200)])
-                    ),
-                    retry_after: None,
-                    ambiguous: true,
-                }),
+                _ => Err(unreadable_success(&bytes)),
             };
         }
-        let (code, text) = match serde_json::from_slice::<ErrorEnvelope>(&bytes) {
-            Ok(env) => {
-                let mut text = env.error.message.unwrap_or_default();
-                if let Some(details) = env.error.error_data.and_then(|d| d.details) {
-                    text = format!("{text} ({details})");
-                }
-                (env.error.code, text)
-            }
-            Err(_) => (
-                None,
-                String::from_utf8_lossy(&bytes[..bytes.len().min(200)]).into_owned(),
-            ),
+        Err(error_answer(status.as_u16(), wait, &bytes))
+    }
+
+    /// `GET /{phone_number_id}` checks the token; with a WABA id, `GET
+    /// /{waba_id}/message_templates?name=…` checks the template is approved in that language.
+    async fn preflight(&self, template_name: &str, language: &str) -> Result<(), ProviderError> {
+        self.get(&format!("{}/{}", self.base, self.phone_number_id), &[])
+            .await?;
+        let Some(waba_id) = &self.waba_id else {
+            return Ok(());
         };
-        let class = match code {
-            Some(c) => classify::meta(c, status.as_u16()),
-            None => classify::by_status(status.as_u16()),
-        };
-        let throttled = code.is_some_and(classify::meta_is_throttle) || status.as_u16() == 429;
-        Err(ProviderError {
-            class,
-            code: code
-                .map(|c| c.to_string())
-                .unwrap_or_else(|| format!("http_{}", status.as_u16())),
-            message: text,
-            retry_after: wait.or(throttled.then(|| std::time::Duration::from_secs(1))),
+        let bytes = self
+            .get(
+                &format!("{}/{waba_id}/message_templates", self.base),
+                &[("name", template_name), ("limit", "100")],
+            )
+            .await?;
+        let list: TemplateList = serde_json::from_slice(&bytes).map_err(|e| ProviderError {
+            class: ErrorClass::Retryable,
+            code: "bad_response".into(),
+            message: format!("unreadable template list ({e}): {}", excerpt(&bytes)),
+            retry_after: None,
             ambiguous: false,
-        })
+            throttled: false,
+        })?;
+        let refused = |code: &str, message: String| ProviderError {
+            class: ErrorClass::Campaign,
+            code: code.into(),
+            message,
+            retry_after: None,
+            ambiguous: false,
+            throttled: false,
+        };
+        let named: Vec<&TemplateEntry> = list.data.iter().filter(|t| t.name == template_name).collect();
+        let Some(entry) = named.iter().find(|t| same_language(&t.language, language)) else {
+            let languages: Vec<&str> = named.iter().map(|t| t.language.as_str()).collect();
+            return Err(refused(
+                "template_not_found",
+                if languages.is_empty() {
+                    format!("WhatsApp Business Account {waba_id} has no template named {template_name:?}")
+                } else {
+                    format!(
+                        "template {template_name:?} exists in {} but not in {language:?}",
+                        languages.join(", ")
+                    )
+                },
+            ));
+        };
+        if !entry.status.eq_ignore_ascii_case("APPROVED") {
+            return Err(refused(
+                "template_not_approved",
+                format!(
+                    "template {template_name:?} ({language}) is {}, not APPROVED",
+                    if entry.status.is_empty() {
+                        "of unknown status"
+                    } else {
+                        &entry.status
+                    }
+                ),
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -159,12 +270,15 @@ mod tests {
     use crate::ErrorClass;
     use pregon_domain::template::Rendered;
     use std::time::Duration;
-    use wiremock::matchers::{body_json, header, method, path};
+    use wiremock::matchers::{body_json, header, method, path, query_param};
     use wiremock::{Mock, MockServer, ResponseTemplate};
 
     fn message() -> OutboundMessage {
         OutboundMessage {
             to: "+16505551234".into(),
+            from: "+593995683452".into(),
+            content_sid: Some("HX0123456789abcdef0123456789abcdef".into()),
+            status_callback: Some("https://pregon.example.com/webhooks/twilio".into()),
             template_name: "order_update".into(),
             language: "en_US".into(),
             rendered: Rendered {
@@ -234,13 +348,34 @@ mod tests {
         assert_eq!((e.class, e.code.as_str()), (ErrorClass::Retryable, "130429"));
         assert_eq!(e.message, "(#130429) Rate limit hit (more)");
         assert_eq!(e.retry_after, Some(Duration::from_secs(1)), "throttling slows down");
+        assert!(e.throttled);
 
         let e = error_for(400, meta_error(131026, "Message undeliverable"), &[]).await;
         assert_eq!((e.class, e.code.as_str()), (ErrorClass::Permanent, "131026"));
 
         let e = error_for(401, meta_error(190, "Access token has expired"), &[]).await;
         assert_eq!(e.class, ErrorClass::Sender);
-        assert!(!e.ambiguous);
+        assert!(!e.ambiguous && !e.throttled);
+
+        let e = error_for(400, meta_error(131057, "Account in maintenance mode"), &[]).await;
+        assert_eq!((e.class, e.throttled), (ErrorClass::Retryable, true));
+        assert_eq!(e.retry_after, Some(Duration::from_secs(60)));
+
+        let e = error_for(400, meta_error(132015, "Template is paused"), &[]).await;
+        assert_eq!((e.class, e.code.as_str()), (ErrorClass::Campaign, "132015"));
+
+        // A pair-rate limit concerns one recipient: it spends the message's attempt.
+        let e = error_for(400, meta_error(131056, "Pair rate limit hit"), &[]).await;
+        assert_eq!((e.class, e.throttled), (ErrorClass::Retryable, false));
+
+        // A Retry-After wins over the default hold.
+        let e = error_for(
+            429,
+            meta_error(4, "Application request limit reached"),
+            &[("retry-after", "12")],
+        )
+        .await;
+        assert_eq!((e.retry_after, e.throttled), (Some(Duration::from_secs(12)), true));
     }
 
     #[tokio::test]
@@ -248,6 +383,11 @@ mod tests {
         let e = error_for(503, json!({"oops": true}), &[("retry-after", "7")]).await;
         assert_eq!((e.class, e.code.as_str()), (ErrorClass::Retryable, "http_503"));
         assert_eq!(e.retry_after, Some(Duration::from_secs(7)));
+        assert!(e.throttled, "the provider asked us to wait");
+        let e = error_for(503, json!({"oops": true}), &[]).await;
+        assert_eq!((e.retry_after, e.throttled), (None, false));
+        let e = error_for(429, json!({}), &[]).await;
+        assert_eq!((e.class, e.throttled), (ErrorClass::Retryable, true));
         let e = error_for(404, json!({}), &[]).await;
         assert_eq!(e.class, ErrorClass::Permanent);
     }
@@ -288,5 +428,114 @@ mod tests {
             .await
             .unwrap_err();
         assert!(e.ambiguous);
+    }
+
+    fn templates(entries: Value) -> ResponseTemplate {
+        ResponseTemplate::new(200).set_body_json(json!({"data": entries, "paging": {"cursors": {}}}))
+    }
+
+    /// A Cloud API whose token works and whose WABA 555 answers `list` for `order_update`.
+    async fn preflight_server(list: ResponseTemplate) -> MockServer {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .and(path("/v21.0/1142"))
+            .and(header("authorization", "Bearer EAAG-token"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": "1142", "verified_name": "Ventas"})))
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/v21.0/555/message_templates"))
+            .and(query_param("name", "order_update"))
+            .and(header("authorization", "Bearer EAAG-token"))
+            .respond_with(list)
+            .mount(&server)
+            .await;
+        server
+    }
+
+    fn with_waba(server: &MockServer) -> Meta {
+        meta(server, Duration::from_secs(5)).with_waba_id(Some("555".into()))
+    }
+
+    #[tokio::test]
+    async fn preflight_passes_an_approved_template_in_that_language() {
+        let server = preflight_server(templates(json!([
+            {"name": "order_update", "language": "es", "status": "REJECTED", "id": "1"},
+            {"name": "order_update", "language": "en_US", "status": "APPROVED", "id": "2", "category": "UTILITY"}
+        ])))
+        .await;
+        with_waba(&server).preflight("order_update", "en_US").await.unwrap();
+        with_waba(&server).preflight("order_update", "en-us").await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn preflight_refuses_a_template_not_approved_or_missing() {
+        let server = preflight_server(templates(json!([
+            {"name": "order_update", "language": "en_US", "status": "PENDING"},
+            {"name": "order_update_v2", "language": "es", "status": "APPROVED"}
+        ])))
+        .await;
+        let e = with_waba(&server).preflight("order_update", "en_US").await.unwrap_err();
+        assert_eq!(
+            (e.class, e.code.as_str()),
+            (ErrorClass::Campaign, "template_not_approved")
+        );
+        assert!(e.message.contains("PENDING"), "{}", e.message);
+
+        let e = with_waba(&server).preflight("order_update", "es").await.unwrap_err();
+        assert_eq!(e.code, "template_not_found");
+        assert!(
+            e.message.contains("en_US"),
+            "names the languages it exists in: {}",
+            e.message
+        );
+
+        let server = preflight_server(templates(json!([]))).await;
+        let e = with_waba(&server).preflight("order_update", "en_US").await.unwrap_err();
+        assert_eq!(e.code, "template_not_found");
+    }
+
+    #[tokio::test]
+    async fn preflight_refuses_a_bad_token_with_the_providers_words() {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .and(path("/v21.0/1142"))
+            .respond_with(ResponseTemplate::new(401).set_body_json(meta_error(190, "Error validating access token")))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let e = with_waba(&server).preflight("order_update", "en_US").await.unwrap_err();
+        assert_eq!((e.class, e.code.as_str()), (ErrorClass::Sender, "190"));
+        assert!(e.message.contains("Error validating access token"), "{}", e.message);
+    }
+
+    #[tokio::test]
+    async fn preflight_without_a_waba_checks_the_credentials_only() {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .and(path("/v21.0/1142"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": "1142"})))
+            .expect(1)
+            .mount(&server)
+            .await;
+        meta(&server, Duration::from_secs(5))
+            .with_waba_id(Some(" ".into()))
+            .preflight("anything", "es")
+            .await
+            .unwrap();
+        // The WABA's template list was not asked for.
+        assert_eq!(server.received_requests().await.unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn preflight_reports_a_template_list_error() {
+        let server = preflight_server(ResponseTemplate::new(400).set_body_json(meta_error(
+            100,
+            "Unsupported get request. Object with ID '555' does not exist",
+        )))
+        .await;
+        let e = with_waba(&server).preflight("order_update", "en_US").await.unwrap_err();
+        assert_eq!((e.class, e.code.as_str()), (ErrorClass::Permanent, "100"));
+        assert!(e.message.contains("does not exist"));
     }
 }

@@ -46,6 +46,7 @@ mod tests {
         let s = Sandbox::new(Duration::ZERO);
         let msg = OutboundMessage {
             to: "+584121234567".into(),
+            from: "+15555550100".into(),
             template_name: "t".into(),
             language: "es".into(),
             rendered: Rendered {
@@ -54,6 +55,8 @@ mod tests {
                 header_image: None,
             },
             callback_data: "42".into(),
+            content_sid: None,
+            status_callback: None,
         };
         let a = s.send(&msg).await.unwrap();
         let b = s.send(&msg).await.unwrap();

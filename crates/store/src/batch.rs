@@ -97,7 +97,16 @@ pub(crate) fn outcome_rows(outcomes: &[Outcome], now: Millis) -> String {
             OutcomeKind::Requeue {
                 error_code,
                 error_message,
-            } => json!([o.message_id, "queued", null, error_code, error_message, now, 0]),
+                next_attempt_at,
+            } => json!([
+                o.message_id,
+                "queued",
+                null,
+                error_code,
+                error_message,
+                next_attempt_at.unwrap_or(now),
+                0
+            ]),
         })
         .collect();
     serde_json::Value::Array(rows).to_string()
@@ -192,4 +201,31 @@ pub(crate) fn recovered_from_rows<R: RecordRow>(rows: &[R]) -> Result<(Deltas, V
 /// The event detail of a message found `sending` by a new lease owner.
 pub(crate) fn recovery_detail() -> String {
     json!({"reason": "the dispatcher stopped while the request was in flight"}).to_string()
+}
+
+/// `[message id, skip reason]` per skip.
+pub(crate) fn skip_rows(skips: &[Skip]) -> String {
+    let rows: Vec<serde_json::Value> = skips.iter().map(|s| json!([s.message_id, s.reason.as_str()])).collect();
+    serde_json::Value::Array(rows).to_string()
+}
+
+/// What a batch of skips changed, read from the updated rows (`message_id, campaign_id,
+/// skip_reason`): the ids skipped, the counter changes, and `[message id, detail]` per event.
+pub(crate) fn skipped_from_rows<R: RecordRow>(rows: &[R]) -> Result<(Vec<i64>, Deltas, String)> {
+    let mut ids = Vec::with_capacity(rows.len());
+    let mut deltas = Deltas::default();
+    let mut events = Vec::with_capacity(rows.len());
+    for row in rows {
+        let id = row.int("message_id")?;
+        ids.push(id);
+        deltas.shift(
+            row.opt_text("campaign_id")?,
+            MessageStatus::Claimed,
+            MessageStatus::Skipped,
+            1,
+        );
+        let detail = json!({"reason": row.opt_text("skip_reason")?, "checked": "just before sending"});
+        events.push(json!([id, detail.to_string()]));
+    }
+    Ok((ids, deltas, serde_json::Value::Array(events).to_string()))
 }

@@ -19,11 +19,13 @@
 //!   it was claimed, so a dispatcher that lost its lease cannot overwrite the new owner's work.
 
 mod batch;
+pub mod notify;
 mod plan;
 pub mod postgres;
 pub mod records;
 mod rows;
 pub mod sqlite;
+mod webhook;
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -70,14 +72,23 @@ impl From<sqlx::Error> for StoreError {
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
+/// Connection pool size for PostgreSQL when none is given.
+pub const DEFAULT_POOL_SIZE: u32 = 16;
+
 /// Opens the store a URL names and applies its migrations.
 pub async fn open(url: &str) -> Result<Arc<dyn Store>> {
+    open_with(url, DEFAULT_POOL_SIZE).await
+}
+
+/// Opens the store with a given PostgreSQL pool size (SQLite keeps one writer and a few
+/// readers whatever the size). Migrations are safe to run from many processes at once.
+pub async fn open_with(url: &str, pool_size: u32) -> Result<Arc<dyn Store>> {
     if url.starts_with("sqlite:") {
         let store = sqlite::SqliteStore::connect(url).await?;
         store.migrate().await?;
         Ok(Arc::new(store))
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        let store = postgres::PostgresStore::connect(url).await?;
+        let store = postgres::PostgresStore::connect(url, pool_size).await?;
         store.migrate().await?;
         Ok(Arc::new(store))
     } else {
@@ -223,7 +234,82 @@ pub trait Store: Send + Sync + 'static {
         detail: Option<&str>,
         now: Millis,
     ) -> Result<Vec<String>>;
+    // --- provider webhooks ----------------------------------------------------------
+    /// Senders of a provider whose non-secret account id (`provider_account`) is `account`,
+    /// or every sender of the provider when `account` is `None`; deleted ones included, since
+    /// their messages still get reports. For routing a webhook before its signature is checked.
+    async fn senders_by_provider_account(&self, provider: &str, account: Option<&str>) -> Result<Vec<SenderRecord>>;
+    /// Applies provider status reports in one transaction, in order, and says what each did.
+    /// A report changes only a message of its sender, found by provider id (or, for a
+    /// message whose provider id was never recorded, by the echoed `message_hint`), and only
+    /// monotonically: never down the rank sent < delivered < read; `failed` only before the
+    /// message was delivered. Each new (message, status) becomes an event; a repeated one
+    /// changes nothing. Campaign counters change in the same transaction.
+    async fn apply_status_updates(&self, updates: &[StatusUpdate], now: Millis) -> Result<Vec<StatusEffect>>;
+    /// Stores replies (one per sender and provider id: a redelivered one is skipped), each
+    /// linked to the campaign of the latest campaign message its sender sent to that phone,
+    /// and opts out the phones of those that ask for it, in one transaction. Returns the
+    /// replies stored now.
+    async fn insert_inbound(&self, inbound: &[NewInbound], now: Millis) -> Result<Vec<InboundRecord>>;
+    /// A tenant's replies, newest first.
+    async fn list_replies(
+        &self,
+        tenant_id: &str,
+        filter: &ReplyFilter,
+        page: &PageRequest,
+    ) -> Result<Page<InboundRecord>>;
+    /// Sets a sender's quality rating and/or status as its provider reports them.
+    async fn update_sender_quality(
+        &self,
+        sender_id: &str,
+        quality_rating: Option<&str>,
+        status: Option<&str>,
+        now: Millis,
+    ) -> Result<SenderRecord>;
+
     /// Messages still owed an attempt, across all tenants.
     async fn queue_depth(&self) -> Result<i64>;
     async fn running_campaigns(&self) -> Result<i64>;
+
+    // --- consent, checked again just before sending -----------------------------------
+    /// Records (or refreshes) a phone's consent to be messaged.
+    async fn add_opt_in(
+        &self,
+        tenant_id: &str,
+        phone: &str,
+        source: &str,
+        evidence: Option<&str>,
+        now: Millis,
+    ) -> Result<OptInRecord>;
+    async fn list_opt_ins(&self, tenant_id: &str, page: &PageRequest) -> Result<Page<OptInRecord>>;
+    async fn delete_opt_in(&self, tenant_id: &str, phone: &str) -> Result<()>;
+    async fn opted_in_phones(&self, tenant_id: &str) -> Result<HashSet<String>>;
+    /// Of `phones`, those the tenant holds an opt-out for (one query).
+    async fn opted_out_among(&self, tenant_id: &str, phones: &[String]) -> Result<HashSet<String>>;
+    /// Of `phones`, those the tenant holds an opt-in for (one query).
+    async fn opted_in_among(&self, tenant_id: &str, phones: &[String]) -> Result<HashSet<String>>;
+    /// Moves claimed messages that must not be sent after all to `skipped` with their
+    /// reason, one event each, counters exact; completes campaigns left with nothing to send.
+    /// Fenced by the lease like every dispatcher write; returns the ids that moved.
+    async fn skip_claimed(&self, lease: &Lease, skips: &[Skip], now: Millis) -> Result<Vec<i64>>;
+
+    // --- outbound notifications (the `notification` outbox) ----------------------------
+    /// Replaces the tenant's webhook secret (the key of `X-Pregon-Signature`).
+    async fn set_webhook_secret(&self, tenant_id: &str, webhook_secret: &str) -> Result<()>;
+    /// Claims up to `limit` due pending notifications for one delivery attempt each, across
+    /// processes: each claimed one's attempt count goes up and its next attempt moves
+    /// `lease_ms` ahead, so no other process takes it while this one delivers (and another
+    /// does if this one dies).
+    async fn claim_notifications(&self, limit: usize, lease_ms: i64, now: Millis) -> Result<Vec<NotificationDelivery>>;
+    /// Records an attempt's result; false (nothing written) when the notification was
+    /// claimed again since, or is no longer pending.
+    async fn finish_notification(
+        &self,
+        notification_id: &str,
+        attempt: i64,
+        result: &NotificationResult,
+        now: Millis,
+    ) -> Result<bool>;
+    /// A campaign's notifications, oldest first.
+    async fn list_notifications(&self, tenant_id: &str, campaign_id: &str) -> Result<Vec<NotificationRecord>>;
 }

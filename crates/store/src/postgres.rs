@@ -26,6 +26,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Postgres, Transaction};
 
 use crate::batch::*;
+use crate::notify::*;
 use crate::plan::*;
 use crate::rows::*;
 use crate::*;
@@ -42,11 +43,12 @@ const INSERT_CHUNK: usize = 5_000;
 type Tx = Transaction<'static, Postgres>;
 
 impl PostgresStore {
-    /// Connects to the database at a `postgres://` (or `postgresql://`) URL.
-    pub async fn connect(url: &str) -> Result<Self> {
+    /// Connects to the database at a `postgres://` (or `postgresql://`) URL with a pool of
+    /// `pool_size` connections.
+    pub async fn connect(url: &str, pool_size: u32) -> Result<Self> {
         let options = PgConnectOptions::from_str(url).map_err(|_| StoreError::UnsupportedUrl(url.to_string()))?;
         let pool = PgPoolOptions::new()
-            .max_connections(16)
+            .max_connections(pool_size.max(2))
             .acquire_timeout(Duration::from_secs(60))
             .connect_with(options)
             .await?;
@@ -87,17 +89,60 @@ async fn apply_deltas(tx: &mut Tx, deltas: &Deltas, last_sent_at: Option<Millis>
     Ok(())
 }
 
-/// Completes running campaigns with nothing left to send.
-async fn complete_if_done(tx: &mut Tx, campaign_id: &str, now: Millis) -> Result<()> {
-    sqlx::query(
+/// Completes a running campaign with nothing left to send; true when it did. The caller
+/// queues its notification ([`notify_final`]).
+async fn complete_if_done(tx: &mut Tx, campaign_id: &str, now: Millis) -> Result<bool> {
+    let done: Option<String> = sqlx::query_scalar(
         "update campaign set status = 'completed', completed_at = $1, updated_at = $1 \
-         where campaign_id = $2 and status = 'running' and n_queued + n_claimed + n_sending = 0",
+         where campaign_id = $2 and status = 'running' and n_queued + n_claimed + n_sending = 0 \
+         returning campaign_id",
     )
     .bind(now)
     .bind(campaign_id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    Ok(done.is_some())
+}
+
+/// Completes the campaign if it is done, and then queues its notification.
+async fn complete_and_notify(tx: &mut Tx, campaign_id: &str, now: Millis) -> Result<()> {
+    if complete_if_done(tx, campaign_id, now).await? {
+        notify_final(tx, campaign_id, now).await?;
+    }
+    Ok(())
+}
+
+/// Queues the outbound notification of a campaign that has just reached a final state, in
+/// the transaction that moved it there (nothing when it has no webhook URL).
+async fn enqueue_notification(tx: &mut Tx, c: &CampaignRecord, now: Millis) -> Result<()> {
+    let Some(n) = crate::notify::notification_for(c, now) else {
+        return Ok(());
+    };
+    sqlx::query(
+        "insert into notification (notification_id, tenant_id, campaign_id, event, url, body, next_attempt_at, \
+         created_at, updated_at) values ($1, $2, $3, $4, $5, $6, $7, $7, $7)",
+    )
+    .bind(&n.id)
+    .bind(&n.tenant_id)
+    .bind(&n.campaign_id)
+    .bind(n.event)
+    .bind(&n.url)
+    .bind(&n.body)
+    .bind(now)
     .execute(&mut **tx)
     .await?;
     Ok(())
+}
+
+/// Reads a campaign inside the transaction and queues its notification.
+async fn notify_final(tx: &mut Tx, campaign_id: &str, now: Millis) -> Result<()> {
+    let row = sqlx::query(&format!(
+        "select {CAMPAIGN_COLUMNS} from campaign where campaign_id = $1"
+    ))
+    .bind(campaign_id)
+    .fetch_one(&mut **tx)
+    .await?;
+    enqueue_notification(tx, &campaign_from_row(&row)?, now).await
 }
 
 /// Moves every message of `campaign_id` in `from` to `to`, keeping the counters exact.
@@ -255,7 +300,7 @@ impl Store for PostgresStore {
                 .await?;
         }
         sqlx::query(&format!(
-            "insert into sender ({SENDER_COLUMNS}) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+            "insert into sender ({SENDER_COLUMNS}) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
         ))
         .bind(&s.id)
         .bind(&s.tenant_id)
@@ -269,6 +314,7 @@ impl Store for PostgresStore {
         .bind(s.is_default)
         .bind(&s.status)
         .bind(&s.quality_rating)
+        .bind(&s.provider_account)
         .bind(s.created_at)
         .bind(s.updated_at)
         .execute(&mut *tx)
@@ -357,7 +403,8 @@ impl Store for PostgresStore {
              base_url = case when $4 then $5 else base_url end, \
              messages_per_second = coalesce($6, messages_per_second), \
              daily_limit = case when $7 then $8 else daily_limit end, \
-             is_default = coalesce($9, is_default), status = coalesce($10, status), updated_at = $11 \
+             is_default = coalesce($9, is_default), status = coalesce($10, status), updated_at = $11, \
+             provider_account = case when $14 then $15 else provider_account end \
              where tenant_id = $12 and sender_id = $13",
         )
         .bind(&p.name)
@@ -373,6 +420,8 @@ impl Store for PostgresStore {
         .bind(now)
         .bind(tenant_id)
         .bind(sender_id)
+        .bind(p.provider_account.is_some())
+        .bind(p.provider_account.clone().flatten())
         .execute(&mut *tx)
         .await?;
         let row = sqlx::query(&format!("select {SENDER_COLUMNS} from sender where sender_id = $1"))
@@ -423,8 +472,8 @@ impl Store for PostgresStore {
 
     async fn insert_template(&self, t: &TemplateRecord) -> Result<()> {
         sqlx::query(
-            "insert into template (template_id, tenant_id, name, language, body, header_image, created_at) \
-             values ($1, $2, $3, $4, $5, $6, $7)",
+            "insert into template (template_id, tenant_id, name, language, body, header_image, twilio_content_sid, \
+             created_at) values ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(&t.id)
         .bind(&t.tenant_id)
@@ -432,6 +481,7 @@ impl Store for PostgresStore {
         .bind(&t.language)
         .bind(&t.body)
         .bind(&t.header_image)
+        .bind(&t.twilio_content_sid)
         .bind(t.created_at)
         .execute(&self.pool)
         .await?;
@@ -591,8 +641,12 @@ impl Store for PostgresStore {
         .bind(&c.id)
         .fetch_one(&mut *tx)
         .await?;
+        let created = campaign_from_row(&row)?;
+        if created.status.is_final() {
+            enqueue_notification(&mut tx, &created, c.now).await?;
+        }
         tx.commit().await?;
-        campaign_from_row(&row)
+        Ok(created)
     }
 
     async fn list_campaigns(
@@ -669,7 +723,9 @@ impl Store for PostgresStore {
                 } => {
                     move_campaign_messages(&mut tx, campaign_id, from, to, reset_attempts, now).await?;
                 }
-                Step::CompleteIfDone => complete_if_done(&mut tx, campaign_id, now).await?,
+                Step::CompleteIfDone => {
+                    complete_if_done(&mut tx, campaign_id, now).await?;
+                }
             }
         }
         let row = sqlx::query(&format!(
@@ -678,8 +734,14 @@ impl Store for PostgresStore {
         .bind(campaign_id)
         .fetch_one(&mut *tx)
         .await?;
+        let after = campaign_from_row(&row)?;
+        // A final state reached by this action (a retry with nothing to retry that ends
+        // where it began announces nothing).
+        if after.status.is_final() && after.status != from {
+            enqueue_notification(&mut tx, &after, now).await?;
+        }
         tx.commit().await?;
-        campaign_from_row(&row)
+        Ok(after)
     }
 
     async fn list_messages(
@@ -798,7 +860,7 @@ impl Store for PostgresStore {
                 now,
             )
             .await?;
-            complete_if_done(&mut tx, &cid, now).await?;
+            complete_and_notify(&mut tx, &cid, now).await?;
         }
         tx.commit().await?;
         message_from_row(&row)
@@ -916,7 +978,7 @@ impl Store for PostgresStore {
             .await?;
             apply_deltas(&mut tx, &deltas, None, now).await?;
             for cid in deltas.campaigns() {
-                complete_if_done(&mut tx, cid, now).await?;
+                complete_and_notify(&mut tx, cid, now).await?;
             }
             tracing::warn!(
                 sender_id,
@@ -1067,7 +1129,7 @@ impl Store for PostgresStore {
         .fetch_all(&mut *tx)
         .await?;
         for id in &ids {
-            complete_if_done(&mut tx, id, now).await?;
+            complete_and_notify(&mut tx, id, now).await?;
         }
         tx.commit().await?;
         Ok(ids)
@@ -1162,14 +1224,18 @@ impl Store for PostgresStore {
         apply_deltas(&mut tx, &recorded.deltas, recorded.any_sent.then_some(now), now).await?;
         let mut touched = Vec::with_capacity(recorded.deltas.len());
         for cid in recorded.deltas.campaigns() {
-            complete_if_done(&mut tx, cid, now).await?;
+            let completed = complete_if_done(&mut tx, cid, now).await?;
             let row = sqlx::query(&format!(
                 "select {CAMPAIGN_COLUMNS} from campaign where campaign_id = $1"
             ))
             .bind(cid)
             .fetch_one(&mut *tx)
             .await?;
-            touched.push(campaign_from_row(&row)?);
+            let campaign = campaign_from_row(&row)?;
+            if completed {
+                enqueue_notification(&mut tx, &campaign, now).await?;
+            }
+            touched.push(campaign);
         }
         tx.commit().await?;
         Ok(touched)
@@ -1235,6 +1301,178 @@ impl Store for PostgresStore {
         Ok(ids)
     }
 
+    async fn senders_by_provider_account(&self, provider: &str, account: Option<&str>) -> Result<Vec<SenderRecord>> {
+        let rows = sqlx::query(&format!(
+            "select {SENDER_COLUMNS} from sender where provider = $1 \
+             and ($2::text is null or provider_account = $2) order by sender_id"
+        ))
+        .bind(provider)
+        .bind(account)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(sender_from_row).collect()
+    }
+
+    async fn apply_status_updates(&self, updates: &[StatusUpdate], now: Millis) -> Result<Vec<StatusEffect>> {
+        if updates.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys = webhook::status_keys(updates);
+        let mut tx = self.write().await?;
+        // By provider id, or (for a message whose provider id was never recorded) by the id
+        // the provider echoed.
+        let matched = "select m.message_id from jsonb_array_elements($1::jsonb) as k \
+               join message as m on m.provider_message_id = k ->> 1 and m.sender_id = k ->> 0 \
+             union \
+             select m.message_id from jsonb_array_elements($1::jsonb) as k \
+               join message as m on m.message_id = (k ->> 2)::bigint and m.sender_id = k ->> 0 \
+               and m.provider_message_id is null and m.status in ('sending', 'unknown')";
+        // Lock order: campaigns (in id order), then their messages.
+        let ids: Vec<i64> = sqlx::query_scalar(matched).bind(&keys).fetch_all(&mut *tx).await?;
+        if ids.is_empty() {
+            tx.commit().await?;
+            return Ok(vec![StatusEffect::UnknownMessage; updates.len()]);
+        }
+        lock_campaigns_of(&mut tx, &ids).await?;
+        let rows = sqlx::query(&format!(
+            "select {TRACKED_COLUMNS} from message where message_id in ({matched}) order by message_id for update"
+        ))
+        .bind(&keys)
+        .fetch_all(&mut *tx)
+        .await?;
+        let plan = webhook::StatusPlan::new(updates, &rows)?;
+        if plan.changed > 0 {
+            sqlx::query(
+                "update message set status = v.status, provider_message_id = v.pid, error_code = v.code, \
+                   error_message = v.msg, sent_at = v.sent, delivered_at = v.delivered, read_at = v.read, updated_at = $1 \
+                 from (select (e ->> 0)::bigint as id, e ->> 1 as status, e ->> 2 as pid, e ->> 3 as code, \
+                              e ->> 4 as msg, (e ->> 5)::bigint as sent, (e ->> 6)::bigint as delivered, \
+                              (e ->> 7)::bigint as read \
+                       from jsonb_array_elements($2::jsonb) as e) as v \
+                 where message.message_id = v.id",
+            )
+            .bind(now)
+            .bind(&plan.messages)
+            .execute(&mut *tx)
+            .await?;
+        }
+        let inserted = if plan.has_events() {
+            sqlx::query(
+                "insert into message_event (message_id, status, detail, at, provider_key) \
+                 select (e ->> 0)::bigint, e ->> 1, e ->> 2, (e ->> 3)::bigint, e ->> 4 \
+                 from jsonb_array_elements($1::jsonb) with ordinality as r (e, n) order by n \
+                 on conflict do nothing returning message_id, provider_key",
+            )
+            .bind(&plan.events)
+            .fetch_all(&mut *tx)
+            .await?
+        } else {
+            Vec::new()
+        };
+        apply_deltas(&mut tx, &plan.deltas, None, now).await?;
+        // A report can finish a message still `sending` (its answer not yet recorded).
+        for cid in plan.deltas.campaigns() {
+            complete_if_done(&mut tx, cid, now).await?;
+        }
+        tx.commit().await?;
+        plan.effects(&inserted)
+    }
+
+    async fn insert_inbound(&self, inbound: &[NewInbound], now: Millis) -> Result<Vec<InboundRecord>> {
+        if inbound.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut tx = self.write().await?;
+        let rows = sqlx::query(&format!(
+            "insert into inbound_message (tenant_id, sender_id, phone, provider_message_id, message_type, text, \
+               campaign_id, opted_out, received_at, created_at) \
+             select v ->> 0, v ->> 1, v ->> 2, v ->> 3, v ->> 4, v ->> 5, \
+               (select m.campaign_id from message m where m.sender_id = v ->> 1 and m.phone = v ->> 2 \
+                  and m.campaign_id is not null and m.sent_at is not null \
+                  order by m.sent_at desc, m.message_id desc limit 1), \
+               (v ->> 6)::boolean, (v ->> 7)::bigint, $1 \
+             from jsonb_array_elements($2::jsonb) with ordinality as r (v, n) order by n \
+             on conflict (sender_id, provider_message_id) do nothing \
+             returning {INBOUND_COLUMNS}"
+        ))
+        .bind(now)
+        .bind(webhook::inbound_rows(inbound))
+        .fetch_all(&mut *tx)
+        .await?;
+        let stored = rows.iter().map(inbound_from_row).collect::<Result<Vec<_>>>()?;
+        if let Some(opt_outs) = webhook::reply_opt_outs(inbound, &stored) {
+            sqlx::query(
+                "insert into opt_out (tenant_id, phone, reason, source, created_at) \
+                 select e ->> 0, e ->> 1, e ->> 2, 'reply', $1 from jsonb_array_elements($2::jsonb) as e \
+                 on conflict (tenant_id, phone) do nothing",
+            )
+            .bind(now)
+            .bind(opt_outs)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(stored)
+    }
+
+    async fn list_replies(
+        &self,
+        tenant_id: &str,
+        filter: &ReplyFilter,
+        page: &PageRequest,
+    ) -> Result<Page<InboundRecord>> {
+        let before: i64 = match &page.cursor {
+            None => i64::MAX,
+            Some(c) => c.parse().map_err(|_| StoreError::NotFound)?,
+        };
+        // One statement per filter, so each uses its own index.
+        let mut sql = format!("select {INBOUND_COLUMNS} from inbound_message where tenant_id = $1");
+        let mut n = 1;
+        if filter.campaign_id.is_some() {
+            n += 1;
+            sql.push_str(&format!(" and campaign_id = ${n}"));
+        }
+        if filter.phone.is_some() {
+            n += 1;
+            sql.push_str(&format!(" and phone = ${n}"));
+        }
+        sql.push_str(&format!(
+            " and inbound_message_id < ${} order by inbound_message_id desc limit ${}",
+            n + 1,
+            n + 2
+        ));
+        let mut query = sqlx::query(&sql).bind(tenant_id);
+        if let Some(c) = &filter.campaign_id {
+            query = query.bind(c);
+        }
+        if let Some(p) = &filter.phone {
+            query = query.bind(p);
+        }
+        let rows = query.bind(before).bind(page.limit + 1).fetch_all(&self.pool).await?;
+        let items = rows.iter().map(inbound_from_row).collect::<Result<Vec<_>>>()?;
+        Ok(page_of(items, page.limit, |r| r.id.to_string()))
+    }
+
+    async fn update_sender_quality(
+        &self,
+        sender_id: &str,
+        quality_rating: Option<&str>,
+        status: Option<&str>,
+        now: Millis,
+    ) -> Result<SenderRecord> {
+        let row = sqlx::query(&format!(
+            "update sender set quality_rating = coalesce($1, quality_rating), status = coalesce($2, status), \
+             updated_at = $3 where sender_id = $4 returning {SENDER_COLUMNS}"
+        ))
+        .bind(quality_rating)
+        .bind(status)
+        .bind(now)
+        .bind(sender_id)
+        .fetch_one(&self.pool)
+        .await?;
+        sender_from_row(&row)
+    }
+
     async fn queue_depth(&self) -> Result<i64> {
         let campaigns: i64 = sqlx::query_scalar(
             "select coalesce(sum(n_queued + n_claimed + n_sending), 0)::bigint from campaign \
@@ -1256,5 +1494,196 @@ impl Store for PostgresStore {
                 .fetch_one(&self.pool)
                 .await?,
         )
+    }
+
+    async fn add_opt_in(
+        &self,
+        tenant_id: &str,
+        phone: &str,
+        source: &str,
+        evidence: Option<&str>,
+        now: Millis,
+    ) -> Result<OptInRecord> {
+        let row = sqlx::query(
+            "insert into opt_in (tenant_id, phone, source, evidence, created_at) values ($1, $2, $3, $4, $5) \
+             on conflict (tenant_id, phone) do update set source = excluded.source, \
+             evidence = coalesce(excluded.evidence, opt_in.evidence) \
+             returning phone, source, evidence, created_at",
+        )
+        .bind(tenant_id)
+        .bind(phone)
+        .bind(source)
+        .bind(evidence)
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await?;
+        opt_in_from_row(&row)
+    }
+
+    async fn list_opt_ins(&self, tenant_id: &str, page: &PageRequest) -> Result<Page<OptInRecord>> {
+        let rows = sqlx::query(
+            "select phone, source, evidence, created_at from opt_in where tenant_id = $1 and phone > $2 \
+             order by phone limit $3",
+        )
+        .bind(tenant_id)
+        .bind(page.cursor.as_deref().unwrap_or(""))
+        .bind(page.limit + 1)
+        .fetch_all(&self.pool)
+        .await?;
+        let items = rows.iter().map(opt_in_from_row).collect::<Result<Vec<_>>>()?;
+        Ok(page_of(items, page.limit, |o| o.phone.clone()))
+    }
+
+    async fn delete_opt_in(&self, tenant_id: &str, phone: &str) -> Result<()> {
+        let done = sqlx::query("delete from opt_in where tenant_id = $1 and phone = $2")
+            .bind(tenant_id)
+            .bind(phone)
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn opted_in_phones(&self, tenant_id: &str) -> Result<HashSet<String>> {
+        let phones: Vec<String> = sqlx::query_scalar("select phone from opt_in where tenant_id = $1")
+            .bind(tenant_id)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(phones.into_iter().collect())
+    }
+
+    async fn opted_out_among(&self, tenant_id: &str, phones: &[String]) -> Result<HashSet<String>> {
+        if phones.is_empty() {
+            return Ok(HashSet::new());
+        }
+        let found: Vec<String> =
+            sqlx::query_scalar("select phone from opt_out where tenant_id = $1 and phone = any($2)")
+                .bind(tenant_id)
+                .bind(phones)
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(found.into_iter().collect())
+    }
+
+    async fn opted_in_among(&self, tenant_id: &str, phones: &[String]) -> Result<HashSet<String>> {
+        if phones.is_empty() {
+            return Ok(HashSet::new());
+        }
+        let found: Vec<String> =
+            sqlx::query_scalar("select phone from opt_in where tenant_id = $1 and phone = any($2)")
+                .bind(tenant_id)
+                .bind(phones)
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(found.into_iter().collect())
+    }
+
+    async fn skip_claimed(&self, lease: &Lease, skips: &[Skip], now: Millis) -> Result<Vec<i64>> {
+        if skips.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut tx = self.write().await?;
+        check_lease(&mut tx, lease, now).await?;
+        let ids: Vec<i64> = skips.iter().map(|s| s.message_id).collect();
+        lock_campaigns_of(&mut tx, &ids).await?;
+        let rows = sqlx::query(
+            "update message set status = 'skipped', skip_reason = v.reason, lease_epoch = null, updated_at = $1 \
+             from (select (e ->> 0)::bigint as id, e ->> 1 as reason from jsonb_array_elements($2::jsonb) as e) as v \
+             where message.message_id = v.id and message.status = 'claimed' and message.lease_epoch = $3 \
+             returning message.message_id, message.campaign_id, message.skip_reason",
+        )
+        .bind(now)
+        .bind(skip_rows(skips))
+        .bind(lease.epoch)
+        .fetch_all(&mut *tx)
+        .await?;
+        let (moved, deltas, events) = skipped_from_rows(&rows)?;
+        sqlx::query(
+            "insert into message_event (message_id, status, detail, at) \
+             select (e ->> 0)::bigint, 'skipped', e ->> 1, $1 \
+             from jsonb_array_elements($2::jsonb) with ordinality as r (e, n) order by n",
+        )
+        .bind(now)
+        .bind(events)
+        .execute(&mut *tx)
+        .await?;
+        apply_deltas(&mut tx, &deltas, None, now).await?;
+        for cid in deltas.campaigns() {
+            complete_and_notify(&mut tx, cid, now).await?;
+        }
+        tx.commit().await?;
+        Ok(moved)
+    }
+
+    async fn set_webhook_secret(&self, tenant_id: &str, webhook_secret: &str) -> Result<()> {
+        let done = sqlx::query("update tenant set webhook_secret = $1 where tenant_id = $2")
+            .bind(webhook_secret)
+            .bind(tenant_id)
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn claim_notifications(&self, limit: usize, lease_ms: i64, now: Millis) -> Result<Vec<NotificationDelivery>> {
+        // `skip locked`: processes claiming at once take different rows.
+        let rows = sqlx::query(
+            "update notification n set attempts = n.attempts + 1, next_attempt_at = $1 + $2, updated_at = $1 \
+             from tenant t \
+             where n.notification_id = any(array(select notification_id from notification where status = 'pending' \
+               and next_attempt_at <= $1 order by next_attempt_at, notification_id limit $3 for update skip locked)) \
+               and t.tenant_id = n.tenant_id \
+             returning n.notification_id, n.tenant_id, n.campaign_id, n.url, n.body, n.attempts, t.webhook_secret",
+        )
+        .bind(now)
+        .bind(lease_ms)
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(delivery_from_row).collect()
+    }
+
+    async fn finish_notification(
+        &self,
+        notification_id: &str,
+        attempt: i64,
+        result: &NotificationResult,
+        now: Millis,
+    ) -> Result<bool> {
+        let (status, next, error) = match result {
+            NotificationResult::Delivered => ("delivered", None, None),
+            NotificationResult::Retry { next_attempt_at, error } => ("pending", Some(*next_attempt_at), Some(error)),
+            NotificationResult::Failed { error } => ("failed", None, Some(error)),
+        };
+        let done = sqlx::query(
+            "update notification set status = $1, next_attempt_at = coalesce($2, next_attempt_at), \
+             last_error = $3, delivered_at = case when $1 = 'delivered' then $4 else null end, updated_at = $4 \
+             where notification_id = $5 and attempts = $6 and status = 'pending'",
+        )
+        .bind(status)
+        .bind(next)
+        .bind(error)
+        .bind(now)
+        .bind(notification_id)
+        .bind(attempt)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn list_notifications(&self, tenant_id: &str, campaign_id: &str) -> Result<Vec<NotificationRecord>> {
+        let rows = sqlx::query(&format!(
+            "select {NOTIFICATION_COLUMNS} from notification where tenant_id = $1 and campaign_id = $2 \
+             order by created_at, notification_id"
+        ))
+        .bind(tenant_id)
+        .bind(campaign_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(notification_from_row).collect()
     }
 }

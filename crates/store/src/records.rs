@@ -43,6 +43,9 @@ pub struct SenderRecord {
     pub is_default: bool,
     pub status: String,
     pub quality_rating: Option<String>,
+    /// The non-secret account id the provider's webhooks name the sender by (the Meta
+    /// `phone_number_id`, the Twilio account SID), copied from the credentials.
+    pub provider_account: Option<String>,
     pub created_at: Millis,
     pub updated_at: Millis,
 }
@@ -58,6 +61,8 @@ pub struct SenderPatch {
     pub daily_limit: Option<Option<i64>>,
     pub is_default: Option<bool>,
     pub status: Option<String>,
+    /// Set with new credentials (see [`SenderRecord::provider_account`]).
+    pub provider_account: Option<Option<String>>,
 }
 
 #[derive(Debug, Clone)]
@@ -68,6 +73,8 @@ pub struct TemplateRecord {
     pub language: String,
     pub body: String,
     pub header_image: Option<String>,
+    /// The template's Twilio Content SID (`HX…`), sent as `ContentSid` by Twilio senders.
+    pub twilio_content_sid: Option<String>,
     pub created_at: Millis,
 }
 
@@ -299,7 +306,152 @@ pub enum OutcomeKind {
     /// The request may or may not have been accepted (its answer never came): never
     /// re-sent silently.
     Unknown { error_code: String, error_message: String },
-    /// Not attempted after all (the sender was refused before sending): back to `queued`
-    /// without spending the attempt.
-    Requeue { error_code: String, error_message: String },
+    /// Not attempted after all (the sender was refused, or the provider asked to slow
+    /// down): back to `queued` without spending the attempt, due again at `next_attempt_at`
+    /// (`None`: at once).
+    Requeue {
+        error_code: String,
+        error_message: String,
+        next_attempt_at: Option<Millis>,
+    },
+}
+
+/// A phone number's recorded consent to receive messages (an opt-in).
+#[derive(Debug, Clone)]
+pub struct OptInRecord {
+    pub phone: String,
+    /// Where the consent was given: `api`, `web_form`, `whatsapp`, … (free text).
+    pub source: String,
+    /// What proves it (a form submission id, a message id, a note), kept as given.
+    pub evidence: Option<String>,
+    pub created_at: Millis,
+}
+
+/// A claimed message that must not be sent after all, and why.
+#[derive(Debug, Clone)]
+pub struct Skip {
+    pub message_id: i64,
+    pub reason: SkipReason,
+}
+
+/// An outbound notification (the campaign webhook), kept in the `notification` outbox.
+#[derive(Debug, Clone)]
+pub struct NotificationRecord {
+    pub id: String,
+    pub tenant_id: String,
+    pub campaign_id: String,
+    /// `campaign.completed`, `campaign.cancelled` or `campaign.failed`.
+    pub event: String,
+    pub url: String,
+    /// The exact JSON bytes POSTed and signed.
+    pub body: String,
+    /// Deliveries started so far (a claim counts as one).
+    pub attempts: i64,
+    pub next_attempt_at: Millis,
+    /// `pending`, `delivered` or `failed`.
+    pub status: String,
+    pub last_error: Option<String>,
+    pub created_at: Millis,
+    pub delivered_at: Option<Millis>,
+}
+
+/// A notification claimed for one delivery attempt, with the key to sign it.
+#[derive(Debug, Clone)]
+pub struct NotificationDelivery {
+    pub id: String,
+    pub tenant_id: String,
+    pub campaign_id: String,
+    pub url: String,
+    pub body: String,
+    /// This attempt's number, from 1; finishing it is conditional on it (a fencing token).
+    pub attempt: i64,
+    /// The tenant's webhook secret at claim time.
+    pub webhook_secret: String,
+}
+
+/// What became of one delivery attempt.
+#[derive(Debug, Clone)]
+pub enum NotificationResult {
+    /// The receiver answered 2xx.
+    Delivered,
+    /// Try again at `next_attempt_at`.
+    Retry { next_attempt_at: Millis, error: String },
+    /// Given up for good.
+    Failed { error: String },
+}
+
+/// One status a provider reported about a message it was given (a status webhook).
+#[derive(Debug, Clone)]
+pub struct StatusUpdate {
+    /// The sender the webhook was verified for: only its messages are touched.
+    pub sender_id: String,
+    pub provider_message_id: String,
+    /// Our message id as the provider echoes it back (Meta's `biz_opaque_callback_data`):
+    /// finds a message whose provider id was never recorded (still `sending`, or `unknown`).
+    pub message_hint: Option<i64>,
+    /// `sent`, `delivered`, `read` or `failed`.
+    pub status: MessageStatus,
+    /// When it happened at the provider (when it arrived, if the provider does not say).
+    pub at: Millis,
+    /// For `failed`: the provider's error.
+    pub error_code: Option<String>,
+    pub error_message: Option<String>,
+    /// The event's detail: provider, provider status, timestamp, pricing, error.
+    pub detail: serde_json::Value,
+}
+
+/// What one [`StatusUpdate`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusEffect {
+    /// The message moved to the reported status.
+    Applied,
+    /// Recorded as an event; the message keeps a status it must not leave (a late
+    /// `delivered` after `read`, a `failed` after `delivered`, an earlier attempt's report).
+    Kept,
+    /// The same status for the same message was recorded before: nothing changed.
+    Duplicate,
+    /// No message of the sender has that provider id.
+    UnknownMessage,
+}
+
+/// A message a recipient sent to a sender (a reply).
+#[derive(Debug, Clone)]
+pub struct NewInbound {
+    pub tenant_id: String,
+    pub sender_id: String,
+    /// The recipient's phone, E.164.
+    pub phone: String,
+    pub provider_message_id: String,
+    /// The provider's message type: `text`, `button`, `interactive`, `image`, …
+    pub message_type: String,
+    pub text: Option<String>,
+    pub received_at: Millis,
+    /// The text is a stop word: the phone is opted out for the tenant (source `reply`), with
+    /// this reason, in the same transaction.
+    pub opt_out_reason: Option<String>,
+}
+
+/// A stored reply.
+#[derive(Debug, Clone)]
+pub struct InboundRecord {
+    pub id: i64,
+    pub tenant_id: String,
+    pub sender_id: String,
+    /// The campaign of the latest campaign message the sender sent to this phone, if any.
+    pub campaign_id: Option<String>,
+    pub phone: String,
+    pub provider_message_id: String,
+    pub message_type: String,
+    pub text: Option<String>,
+    /// It was a stop word, and the phone was opted out.
+    pub opted_out: bool,
+    pub received_at: Millis,
+    pub created_at: Millis,
+}
+
+/// Which replies to list (the tenant's, newest first).
+#[derive(Debug, Clone, Default)]
+pub struct ReplyFilter {
+    pub campaign_id: Option<String>,
+    pub phone: Option<String>,
 }

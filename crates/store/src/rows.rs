@@ -20,7 +20,14 @@ pub(crate) const MESSAGE_COLUMNS: &str =
     sent_at, delivered_at, read_at";
 
 pub(crate) const SENDER_COLUMNS: &str = "sender_id, tenant_id, name, provider, phone_number, credentials, base_url, \
-    messages_per_second, daily_limit, is_default, status, quality_rating, created_at, updated_at";
+    messages_per_second, daily_limit, is_default, status, quality_rating, provider_account, created_at, updated_at";
+
+pub(crate) const INBOUND_COLUMNS: &str = "inbound_message_id, tenant_id, sender_id, campaign_id, phone, \
+    provider_message_id, message_type, text, opted_out, received_at, created_at";
+
+/// What applying a provider status report reads of a message.
+pub(crate) const TRACKED_COLUMNS: &str = "message_id, campaign_id, sender_id, status, provider_message_id, \
+    error_code, error_message, sent_at, delivered_at, read_at";
 
 /// What a claim returns about each message.
 pub(crate) const CLAIMED_COLUMNS: &str =
@@ -159,6 +166,7 @@ pub(crate) fn sender_from_row(row: &impl RecordRow) -> Result<SenderRecord> {
         is_default: row.flag("is_default")?,
         status: row.text("status")?,
         quality_rating: row.opt_text("quality_rating")?,
+        provider_account: row.opt_text("provider_account")?,
         created_at: row.int("created_at")?,
         updated_at: row.int("updated_at")?,
     })
@@ -172,6 +180,7 @@ pub(crate) fn template_from_row(row: &impl RecordRow) -> Result<TemplateRecord> 
         language: row.text("language")?,
         body: row.text("body")?,
         header_image: row.opt_text("header_image")?,
+        twilio_content_sid: row.opt_text("twilio_content_sid")?,
         created_at: row.int("created_at")?,
     })
 }
@@ -190,6 +199,23 @@ pub(crate) fn opt_out_from_row(row: &impl RecordRow) -> Result<OptOutRecord> {
         phone: row.text("phone")?,
         reason: row.opt_text("reason")?,
         source: row.text("source")?,
+        created_at: row.int("created_at")?,
+    })
+}
+
+/// Reads the [`INBOUND_COLUMNS`].
+pub(crate) fn inbound_from_row(row: &impl RecordRow) -> Result<InboundRecord> {
+    Ok(InboundRecord {
+        id: row.int("inbound_message_id")?,
+        tenant_id: row.text("tenant_id")?,
+        sender_id: row.text("sender_id")?,
+        campaign_id: row.opt_text("campaign_id")?,
+        phone: row.text("phone")?,
+        provider_message_id: row.text("provider_message_id")?,
+        message_type: row.text("message_type")?,
+        text: row.opt_text("text")?,
+        opted_out: row.flag("opted_out")?,
+        received_at: row.int("received_at")?,
         created_at: row.int("created_at")?,
     })
 }
@@ -236,4 +262,13 @@ pub(crate) fn dispatchers_from_rows<R: RecordRow>(rows: &[R], leases: &[R]) -> R
             })
         })
         .collect()
+}
+
+pub(crate) fn opt_in_from_row(row: &impl RecordRow) -> Result<OptInRecord> {
+    Ok(OptInRecord {
+        phone: row.text("phone")?,
+        source: row.text("source")?,
+        evidence: row.opt_text("evidence")?,
+        created_at: row.int("created_at")?,
+    })
 }

@@ -18,6 +18,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Sqlite, SqlitePool, Transaction};
 
 use crate::batch::*;
+use crate::notify::*;
 use crate::plan::*;
 use crate::rows::*;
 use crate::*;
@@ -31,6 +32,9 @@ pub struct SqliteStore {
 
 /// Rows per statement when inserting a campaign's messages.
 const INSERT_CHUNK: usize = 5_000;
+
+/// Rows a writer statement may produce ahead of the task reading them.
+const WRITER_ROW_BUFFER: usize = 4_096;
 
 impl SqliteStore {
     /// Opens (creating if needed) the database at a `sqlite://` URL.
@@ -46,10 +50,14 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(30))
             .pragma("cache_size", "-32000")
             .pragma("temp_store", "memory");
+        // The writer's batches return up to a few thousand rows (claims, outcomes). With
+        // sqlx's default row buffer of 50 the connection's thread stops every 50 rows until
+        // the calling task, queued behind the requests in flight, reads them; a buffer the
+        // size of a batch lets the statement run through (and the transaction end) at once.
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .acquire_timeout(Duration::from_secs(60))
-            .connect_with(options.clone())
+            .connect_with(options.clone().row_buffer_size(WRITER_ROW_BUFFER))
             .await?;
         let reader = SqlitePoolOptions::new()
             .max_connections(4)
@@ -99,18 +107,61 @@ async fn apply_deltas(
     Ok(())
 }
 
-/// Completes running campaigns with nothing left to send.
-async fn complete_if_done(tx: &mut Transaction<'static, Sqlite>, campaign_id: &str, now: Millis) -> Result<()> {
-    sqlx::query(
+/// Completes a running campaign with nothing left to send; true when it did. The caller
+/// queues its notification ([`notify_final`]).
+async fn complete_if_done(tx: &mut Transaction<'static, Sqlite>, campaign_id: &str, now: Millis) -> Result<bool> {
+    let done: Option<String> = sqlx::query_scalar(
         "update campaign set status = 'completed', completed_at = ?, updated_at = ? \
-         where campaign_id = ? and status = 'running' and n_queued + n_claimed + n_sending = 0",
+         where campaign_id = ? and status = 'running' and n_queued + n_claimed + n_sending = 0 \
+         returning campaign_id",
     )
     .bind(now)
     .bind(now)
     .bind(campaign_id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    Ok(done.is_some())
+}
+
+/// Completes the campaign if it is done, and then queues its notification.
+async fn complete_and_notify(tx: &mut Transaction<'static, Sqlite>, campaign_id: &str, now: Millis) -> Result<()> {
+    if complete_if_done(tx, campaign_id, now).await? {
+        notify_final(tx, campaign_id, now).await?;
+    }
+    Ok(())
+}
+
+/// Queues the outbound notification of a campaign that has just reached a final state, in
+/// the transaction that moved it there (nothing when it has no webhook URL).
+async fn enqueue_notification(tx: &mut Transaction<'static, Sqlite>, c: &CampaignRecord, now: Millis) -> Result<()> {
+    let Some(n) = crate::notify::notification_for(c, now) else {
+        return Ok(());
+    };
+    sqlx::query(
+        "insert into notification (notification_id, tenant_id, campaign_id, event, url, body, next_attempt_at, \
+         created_at, updated_at) values (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?7)",
+    )
+    .bind(&n.id)
+    .bind(&n.tenant_id)
+    .bind(&n.campaign_id)
+    .bind(n.event)
+    .bind(&n.url)
+    .bind(&n.body)
+    .bind(now)
     .execute(&mut **tx)
     .await?;
     Ok(())
+}
+
+/// Reads a campaign inside the transaction and queues its notification.
+async fn notify_final(tx: &mut Transaction<'static, Sqlite>, campaign_id: &str, now: Millis) -> Result<()> {
+    let row = sqlx::query(&format!(
+        "select {CAMPAIGN_COLUMNS} from campaign where campaign_id = ?"
+    ))
+    .bind(campaign_id)
+    .fetch_one(&mut **tx)
+    .await?;
+    enqueue_notification(tx, &campaign_from_row(&row)?, now).await
 }
 
 /// Moves every message of `campaign_id` in `from` to `to`, keeping the counters exact.
@@ -248,7 +299,7 @@ impl Store for SqliteStore {
                 .await?;
         }
         sqlx::query(&format!(
-            "insert into sender ({SENDER_COLUMNS}) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            "insert into sender ({SENDER_COLUMNS}) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         ))
         .bind(&s.id)
         .bind(&s.tenant_id)
@@ -262,6 +313,7 @@ impl Store for SqliteStore {
         .bind(s.is_default)
         .bind(&s.status)
         .bind(&s.quality_rating)
+        .bind(&s.provider_account)
         .bind(s.created_at)
         .bind(s.updated_at)
         .execute(&mut *tx)
@@ -341,7 +393,8 @@ impl Store for SqliteStore {
              base_url = case when ? then ? else base_url end, \
              messages_per_second = coalesce(?, messages_per_second), \
              daily_limit = case when ? then ? else daily_limit end, \
-             is_default = coalesce(?, is_default), status = coalesce(?, status), updated_at = ? \
+             is_default = coalesce(?, is_default), status = coalesce(?, status), \
+             provider_account = case when ? then ? else provider_account end, updated_at = ? \
              where tenant_id = ? and sender_id = ?",
         )
         .bind(&p.name)
@@ -354,6 +407,8 @@ impl Store for SqliteStore {
         .bind(p.daily_limit.flatten())
         .bind(p.is_default)
         .bind(&p.status)
+        .bind(p.provider_account.is_some())
+        .bind(p.provider_account.clone().flatten())
         .bind(now)
         .bind(tenant_id)
         .bind(sender_id)
@@ -402,8 +457,8 @@ impl Store for SqliteStore {
     async fn insert_template(&self, t: &TemplateRecord) -> Result<()> {
         let mut tx = self.write().await?;
         sqlx::query(
-            "insert into template (template_id, tenant_id, name, language, body, header_image, created_at) \
-             values (?, ?, ?, ?, ?, ?, ?)",
+            "insert into template (template_id, tenant_id, name, language, body, header_image, twilio_content_sid, \
+             created_at) values (?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&t.id)
         .bind(&t.tenant_id)
@@ -411,6 +466,7 @@ impl Store for SqliteStore {
         .bind(&t.language)
         .bind(&t.body)
         .bind(&t.header_image)
+        .bind(&t.twilio_content_sid)
         .bind(t.created_at)
         .execute(&mut *tx)
         .await?;
@@ -581,8 +637,12 @@ impl Store for SqliteStore {
         .bind(&c.id)
         .fetch_one(&mut *tx)
         .await?;
+        let created = campaign_from_row(&row)?;
+        if created.status.is_final() {
+            enqueue_notification(&mut tx, &created, c.now).await?;
+        }
         tx.commit().await?;
-        campaign_from_row(&row)
+        Ok(created)
     }
 
     async fn list_campaigns(
@@ -659,7 +719,9 @@ impl Store for SqliteStore {
                 } => {
                     move_campaign_messages(&mut tx, campaign_id, from, to, reset_attempts, now).await?;
                 }
-                Step::CompleteIfDone => complete_if_done(&mut tx, campaign_id, now).await?,
+                Step::CompleteIfDone => {
+                    complete_if_done(&mut tx, campaign_id, now).await?;
+                }
             }
         }
         let row = sqlx::query(&format!(
@@ -668,8 +730,14 @@ impl Store for SqliteStore {
         .bind(campaign_id)
         .fetch_one(&mut *tx)
         .await?;
+        let after = campaign_from_row(&row)?;
+        // A final state reached by this action (a retry with nothing to retry that ends
+        // where it began announces nothing).
+        if after.status.is_final() && after.status != from {
+            enqueue_notification(&mut tx, &after, now).await?;
+        }
         tx.commit().await?;
-        campaign_from_row(&row)
+        Ok(after)
     }
 
     async fn list_messages(
@@ -784,7 +852,7 @@ impl Store for SqliteStore {
                 now,
             )
             .await?;
-            complete_if_done(&mut tx, &cid, now).await?;
+            complete_and_notify(&mut tx, &cid, now).await?;
         }
         let row = sqlx::query(&format!("select {MESSAGE_COLUMNS} from message where message_id = ?"))
             .bind(message_id)
@@ -902,7 +970,7 @@ impl Store for SqliteStore {
             .await?;
             apply_deltas(&mut tx, &deltas, None, now).await?;
             for cid in deltas.campaigns() {
-                complete_if_done(&mut tx, cid, now).await?;
+                complete_and_notify(&mut tx, cid, now).await?;
             }
             tracing::warn!(
                 sender_id,
@@ -1105,14 +1173,18 @@ impl Store for SqliteStore {
         apply_deltas(&mut tx, &recorded.deltas, recorded.any_sent.then_some(now), now).await?;
         let mut touched = Vec::with_capacity(recorded.deltas.len());
         for cid in recorded.deltas.campaigns() {
-            complete_if_done(&mut tx, cid, now).await?;
+            let completed = complete_if_done(&mut tx, cid, now).await?;
             let row = sqlx::query(&format!(
                 "select {CAMPAIGN_COLUMNS} from campaign where campaign_id = ?"
             ))
             .bind(cid)
             .fetch_one(&mut *tx)
             .await?;
-            touched.push(campaign_from_row(&row)?);
+            let campaign = campaign_from_row(&row)?;
+            if completed {
+                enqueue_notification(&mut tx, &campaign, now).await?;
+            }
+            touched.push(campaign);
         }
         tx.commit().await?;
         Ok(touched)
@@ -1200,10 +1272,167 @@ impl Store for SqliteStore {
         .fetch_all(&mut *tx)
         .await?;
         for id in &ids {
-            complete_if_done(&mut tx, id, now).await?;
+            complete_and_notify(&mut tx, id, now).await?;
         }
         tx.commit().await?;
         Ok(ids)
+    }
+
+    async fn senders_by_provider_account(&self, provider: &str, account: Option<&str>) -> Result<Vec<SenderRecord>> {
+        let rows = sqlx::query(&format!(
+            "select {SENDER_COLUMNS} from sender where provider = ?1 and (?2 is null or provider_account = ?2) \
+             order by sender_id"
+        ))
+        .bind(provider)
+        .bind(account)
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter().map(sender_from_row).collect()
+    }
+
+    async fn apply_status_updates(&self, updates: &[StatusUpdate], now: Millis) -> Result<Vec<StatusEffect>> {
+        if updates.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut tx = self.write().await?;
+        // By provider id, or (for a message whose provider id was never recorded) by the id
+        // the provider echoed; `cross join` keeps the keys outer, probing message's indexes.
+        let rows = sqlx::query(&format!(
+            "select {TRACKED_COLUMNS} from message where message_id in ( \
+               select m.message_id from json_each(?1) as k cross join message as m \
+                 on m.provider_message_id = k.value ->> 1 and m.sender_id = k.value ->> 0 \
+               union all \
+               select m.message_id from json_each(?1) as k cross join message as m \
+                 on m.message_id = k.value ->> 2 and m.sender_id = k.value ->> 0 \
+                 and m.provider_message_id is null and m.status in ('sending', 'unknown'))"
+        ))
+        .bind(webhook::status_keys(updates))
+        .fetch_all(&mut *tx)
+        .await?;
+        let plan = webhook::StatusPlan::new(updates, &rows)?;
+        if plan.changed > 0 {
+            sqlx::query(
+                "update message set status = v.status, provider_message_id = v.pid, error_code = v.code, \
+                   error_message = v.msg, sent_at = v.sent, delivered_at = v.delivered, read_at = v.read, updated_at = ?1 \
+                 from (select value ->> 0 as id, value ->> 1 as status, value ->> 2 as pid, value ->> 3 as code, \
+                              value ->> 4 as msg, value ->> 5 as sent, value ->> 6 as delivered, value ->> 7 as read \
+                       from json_each(?2)) as v \
+                 where message.message_id = v.id",
+            )
+            .bind(now)
+            .bind(&plan.messages)
+            .execute(&mut *tx)
+            .await?;
+        }
+        let inserted = if plan.has_events() {
+            sqlx::query(
+                "insert into message_event (message_id, status, detail, at, provider_key) \
+                 select value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4 from json_each(?) where true \
+                 on conflict do nothing returning message_id, provider_key",
+            )
+            .bind(&plan.events)
+            .fetch_all(&mut *tx)
+            .await?
+        } else {
+            Vec::new()
+        };
+        apply_deltas(&mut tx, &plan.deltas, None, now).await?;
+        // A report can finish a message still `sending` (its answer not yet recorded).
+        for cid in plan.deltas.campaigns() {
+            complete_if_done(&mut tx, cid, now).await?;
+        }
+        tx.commit().await?;
+        plan.effects(&inserted)
+    }
+
+    async fn insert_inbound(&self, inbound: &[NewInbound], now: Millis) -> Result<Vec<InboundRecord>> {
+        if inbound.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut tx = self.write().await?;
+        let rows = sqlx::query(&format!(
+            "insert into inbound_message (tenant_id, sender_id, phone, provider_message_id, message_type, text, \
+               campaign_id, opted_out, received_at, created_at) \
+             select v.value ->> 0, v.value ->> 1, v.value ->> 2, v.value ->> 3, v.value ->> 4, v.value ->> 5, \
+               (select m.campaign_id from message m where m.sender_id = v.value ->> 1 and m.phone = v.value ->> 2 \
+                  and m.campaign_id is not null and m.sent_at is not null \
+                  order by m.sent_at desc, m.message_id desc limit 1), \
+               v.value ->> 6, v.value ->> 7, ?1 \
+             from json_each(?2) as v where true \
+             on conflict (sender_id, provider_message_id) do nothing \
+             returning {INBOUND_COLUMNS}"
+        ))
+        .bind(now)
+        .bind(webhook::inbound_rows(inbound))
+        .fetch_all(&mut *tx)
+        .await?;
+        let stored = rows.iter().map(inbound_from_row).collect::<Result<Vec<_>>>()?;
+        if let Some(opt_outs) = webhook::reply_opt_outs(inbound, &stored) {
+            sqlx::query(
+                "insert into opt_out (tenant_id, phone, reason, source, created_at) \
+                 select value ->> 0, value ->> 1, value ->> 2, 'reply', ?1 from json_each(?2) where true \
+                 on conflict (tenant_id, phone) do nothing",
+            )
+            .bind(now)
+            .bind(opt_outs)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(stored)
+    }
+
+    async fn list_replies(
+        &self,
+        tenant_id: &str,
+        filter: &ReplyFilter,
+        page: &PageRequest,
+    ) -> Result<Page<InboundRecord>> {
+        let before: i64 = match &page.cursor {
+            None => i64::MAX,
+            Some(c) => c.parse().map_err(|_| StoreError::NotFound)?,
+        };
+        // One statement per filter, so each uses its own index.
+        let mut sql = format!("select {INBOUND_COLUMNS} from inbound_message where tenant_id = ?");
+        if filter.campaign_id.is_some() {
+            sql.push_str(" and campaign_id = ?");
+        }
+        if filter.phone.is_some() {
+            sql.push_str(" and phone = ?");
+        }
+        sql.push_str(" and inbound_message_id < ? order by inbound_message_id desc limit ?");
+        let mut query = sqlx::query(&sql).bind(tenant_id);
+        if let Some(c) = &filter.campaign_id {
+            query = query.bind(c);
+        }
+        if let Some(p) = &filter.phone {
+            query = query.bind(p);
+        }
+        let rows = query.bind(before).bind(page.limit + 1).fetch_all(&self.reader).await?;
+        let items = rows.iter().map(inbound_from_row).collect::<Result<Vec<_>>>()?;
+        Ok(page_of(items, page.limit, |r| r.id.to_string()))
+    }
+
+    async fn update_sender_quality(
+        &self,
+        sender_id: &str,
+        quality_rating: Option<&str>,
+        status: Option<&str>,
+        now: Millis,
+    ) -> Result<SenderRecord> {
+        let mut tx = self.write().await?;
+        let row = sqlx::query(&format!(
+            "update sender set quality_rating = coalesce(?, quality_rating), status = coalesce(?, status), \
+             updated_at = ? where sender_id = ? returning {SENDER_COLUMNS}"
+        ))
+        .bind(quality_rating)
+        .bind(status)
+        .bind(now)
+        .bind(sender_id)
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        sender_from_row(&row)
     }
 
     async fn queue_depth(&self) -> Result<i64> {
@@ -1226,5 +1455,215 @@ impl Store for SqliteStore {
                 .fetch_one(&self.reader)
                 .await?,
         )
+    }
+
+    async fn add_opt_in(
+        &self,
+        tenant_id: &str,
+        phone: &str,
+        source: &str,
+        evidence: Option<&str>,
+        now: Millis,
+    ) -> Result<OptInRecord> {
+        let mut tx = self.write().await?;
+        let row = sqlx::query(
+            "insert into opt_in (tenant_id, phone, source, evidence, created_at) values (?, ?, ?, ?, ?) \
+             on conflict (tenant_id, phone) do update set source = excluded.source, \
+             evidence = coalesce(excluded.evidence, opt_in.evidence) \
+             returning phone, source, evidence, created_at",
+        )
+        .bind(tenant_id)
+        .bind(phone)
+        .bind(source)
+        .bind(evidence)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?;
+        let record = opt_in_from_row(&row)?;
+        tx.commit().await?;
+        Ok(record)
+    }
+
+    async fn list_opt_ins(&self, tenant_id: &str, page: &PageRequest) -> Result<Page<OptInRecord>> {
+        let rows = sqlx::query(
+            "select phone, source, evidence, created_at from opt_in where tenant_id = ? and phone > ? \
+             order by phone limit ?",
+        )
+        .bind(tenant_id)
+        .bind(page.cursor.as_deref().unwrap_or(""))
+        .bind(page.limit + 1)
+        .fetch_all(&self.reader)
+        .await?;
+        let items = rows.iter().map(opt_in_from_row).collect::<Result<Vec<_>>>()?;
+        Ok(page_of(items, page.limit, |o| o.phone.clone()))
+    }
+
+    async fn delete_opt_in(&self, tenant_id: &str, phone: &str) -> Result<()> {
+        let mut tx = self.write().await?;
+        let done = sqlx::query("delete from opt_in where tenant_id = ? and phone = ?")
+            .bind(tenant_id)
+            .bind(phone)
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn opted_in_phones(&self, tenant_id: &str) -> Result<HashSet<String>> {
+        let phones: Vec<String> = sqlx::query_scalar("select phone from opt_in where tenant_id = ?")
+            .bind(tenant_id)
+            .fetch_all(&self.reader)
+            .await?;
+        Ok(phones.into_iter().collect())
+    }
+
+    async fn opted_out_among(&self, tenant_id: &str, phones: &[String]) -> Result<HashSet<String>> {
+        if phones.is_empty() {
+            return Ok(HashSet::new());
+        }
+        let found: Vec<String> = sqlx::query_scalar(
+            "select phone from opt_out where tenant_id = ? and phone in (select value from json_each(?))",
+        )
+        .bind(tenant_id)
+        .bind(serde_json::to_string(phones).unwrap_or_else(|_| "[]".into()))
+        .fetch_all(&self.reader)
+        .await?;
+        Ok(found.into_iter().collect())
+    }
+
+    async fn opted_in_among(&self, tenant_id: &str, phones: &[String]) -> Result<HashSet<String>> {
+        if phones.is_empty() {
+            return Ok(HashSet::new());
+        }
+        let found: Vec<String> = sqlx::query_scalar(
+            "select phone from opt_in where tenant_id = ? and phone in (select value from json_each(?))",
+        )
+        .bind(tenant_id)
+        .bind(serde_json::to_string(phones).unwrap_or_else(|_| "[]".into()))
+        .fetch_all(&self.reader)
+        .await?;
+        Ok(found.into_iter().collect())
+    }
+
+    async fn skip_claimed(&self, lease: &Lease, skips: &[Skip], now: Millis) -> Result<Vec<i64>> {
+        if skips.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut tx = self.write().await?;
+        check_lease(&mut tx, lease, now).await?;
+        let rows = sqlx::query(
+            "update message set status = 'skipped', skip_reason = v.reason, lease_epoch = null, updated_at = ?1 \
+             from (select value ->> 0 as id, value ->> 1 as reason from json_each(?2)) as v \
+             where message.message_id = v.id and message.status = 'claimed' and message.lease_epoch = ?3 \
+             returning message.message_id, message.campaign_id, message.skip_reason",
+        )
+        .bind(now)
+        .bind(skip_rows(skips))
+        .bind(lease.epoch)
+        .fetch_all(&mut *tx)
+        .await?;
+        let (ids, deltas, events) = skipped_from_rows(&rows)?;
+        sqlx::query(
+            "insert into message_event (message_id, status, detail, at) \
+             select value ->> 0, 'skipped', value ->> 1, ? from json_each(?)",
+        )
+        .bind(now)
+        .bind(events)
+        .execute(&mut *tx)
+        .await?;
+        apply_deltas(&mut tx, &deltas, None, now).await?;
+        for cid in deltas.campaigns() {
+            complete_and_notify(&mut tx, cid, now).await?;
+        }
+        tx.commit().await?;
+        Ok(ids)
+    }
+
+    async fn set_webhook_secret(&self, tenant_id: &str, webhook_secret: &str) -> Result<()> {
+        let mut tx = self.write().await?;
+        let done = sqlx::query("update tenant set webhook_secret = ? where tenant_id = ?")
+            .bind(webhook_secret)
+            .bind(tenant_id)
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn claim_notifications(&self, limit: usize, lease_ms: i64, now: Millis) -> Result<Vec<NotificationDelivery>> {
+        // Most polls find nothing: look before taking the write lock.
+        let due: Option<i64> =
+            sqlx::query_scalar("select 1 from notification where status = 'pending' and next_attempt_at <= ? limit 1")
+                .bind(now)
+                .fetch_optional(&self.reader)
+                .await?;
+        if due.is_none() {
+            return Ok(Vec::new());
+        }
+        // One writer at a time (BEGIN IMMEDIATE), across processes too: no two claim the same row.
+        let mut tx = self.write().await?;
+        let rows = sqlx::query(
+            "update notification set attempts = attempts + 1, next_attempt_at = ?1 + ?2, updated_at = ?1 \
+             where notification_id in (select notification_id from notification where status = 'pending' \
+               and next_attempt_at <= ?1 order by next_attempt_at, notification_id limit ?3) \
+             returning notification_id, tenant_id, campaign_id, url, body, attempts, \
+               (select t.webhook_secret from tenant t where t.tenant_id = notification.tenant_id) as webhook_secret",
+        )
+        .bind(now)
+        .bind(lease_ms)
+        .bind(limit as i64)
+        .fetch_all(&mut *tx)
+        .await?;
+        let claimed = rows.iter().map(delivery_from_row).collect::<Result<Vec<_>>>()?;
+        tx.commit().await?;
+        Ok(claimed)
+    }
+
+    async fn finish_notification(
+        &self,
+        notification_id: &str,
+        attempt: i64,
+        result: &NotificationResult,
+        now: Millis,
+    ) -> Result<bool> {
+        let (status, next, error) = match result {
+            NotificationResult::Delivered => ("delivered", None, None),
+            NotificationResult::Retry { next_attempt_at, error } => ("pending", Some(*next_attempt_at), Some(error)),
+            NotificationResult::Failed { error } => ("failed", None, Some(error)),
+        };
+        let mut tx = self.write().await?;
+        let done = sqlx::query(
+            "update notification set status = ?1, next_attempt_at = coalesce(?2, next_attempt_at), \
+             last_error = ?3, delivered_at = case when ?1 = 'delivered' then ?4 else null end, updated_at = ?4 \
+             where notification_id = ?5 and attempts = ?6 and status = 'pending'",
+        )
+        .bind(status)
+        .bind(next)
+        .bind(error)
+        .bind(now)
+        .bind(notification_id)
+        .bind(attempt)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn list_notifications(&self, tenant_id: &str, campaign_id: &str) -> Result<Vec<NotificationRecord>> {
+        let rows = sqlx::query(&format!(
+            "select {NOTIFICATION_COLUMNS} from notification where tenant_id = ? and campaign_id = ? \
+             order by created_at, notification_id"
+        ))
+        .bind(tenant_id)
+        .bind(campaign_id)
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter().map(notification_from_row).collect()
     }
 }

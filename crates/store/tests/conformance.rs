@@ -40,6 +40,7 @@ async fn fixture(store: Arc<dyn Store>, keep: Box<dyn Any>) -> Fixture {
         is_default: true,
         status: "active".into(),
         quality_rating: None,
+        provider_account: None,
         created_at: T0,
         updated_at: T0,
     };
@@ -51,6 +52,7 @@ async fn fixture(store: Arc<dyn Store>, keep: Box<dyn Any>) -> Fixture {
         language: "es".into(),
         body: "Hola {{n}}".into(),
         header_image: None,
+        twilio_content_sid: None,
         created_at: T0,
     };
     store.insert_template(&template).await.unwrap();
@@ -127,6 +129,88 @@ fn sent(id: i64) -> Outcome {
             recorded_text: None,
         },
     }
+}
+
+/// A running campaign of `n` messages, all sent (provider ids `wamid.<id>`), with a lease
+/// that lasts the test.
+async fn sent_campaign(f: &Fixture, n: usize) -> (CampaignRecord, Vec<i64>) {
+    let c = f.campaign(n, 0, 5).await;
+    let lease = f.lease("a", T0).await.unwrap();
+    assert!(f.store.renew_lease(&lease, 3_600_000, T0).await.unwrap());
+    let ids: Vec<i64> = f.store.claim(&lease, n, 0, T0).await.unwrap().iter().map(|m| m.id).collect();
+    f.store.mark_sending(&lease, &ids, T0).await.unwrap();
+    let outcomes: Vec<Outcome> = ids.iter().map(|id| sent(*id)).collect();
+    f.store.record_outcomes(&lease, &outcomes, T0 + 1).await.unwrap();
+    (c, ids)
+}
+
+/// A provider's report on one of the fixture sender's messages.
+fn report(f: &Fixture, id: i64, status: MessageStatus, at: i64) -> StatusUpdate {
+    StatusUpdate {
+        sender_id: f.sender.clone(),
+        provider_message_id: format!("wamid.{id}"),
+        message_hint: None,
+        status,
+        at,
+        error_code: None,
+        error_message: None,
+        detail: serde_json::json!({"source": "test", "provider_status": status.as_str()}),
+    }
+}
+
+async fn message(f: &Fixture, id: i64) -> MessageRecord {
+    f.store.get_message(&f.tenant, id).await.unwrap()
+}
+
+fn reply(f: &Fixture, phone: &str, provider_id: &str, text: &str, stop: bool) -> NewInbound {
+    NewInbound {
+        tenant_id: f.tenant.clone(),
+        sender_id: f.sender.clone(),
+        phone: phone.into(),
+        provider_message_id: provider_id.into(),
+        message_type: "text".into(),
+        text: Some(text.into()),
+        received_at: T0 + 10,
+        opt_out_reason: stop.then(|| format!("replied {text}")),
+    }
+}
+
+/// Settings with a campaign webhook.
+fn hook_settings() -> serde_json::Value {
+    serde_json::json!({"webhook_url": "https://example.com/hook"})
+}
+
+/// A running campaign of `queued` messages and `skipped` invalid ones, with `settings`.
+async fn campaign_with(f: &Fixture, queued: usize, skipped: usize, settings: serde_json::Value) -> CampaignRecord {
+    let mut messages: Vec<NewMessage> = (0..queued)
+        .map(|i| NewMessage {
+            phone: format!("+58414{i:07}"),
+            variables: r#"{"n":"x"}"#.into(),
+            skip_reason: None,
+        })
+        .collect();
+    messages.extend((0..skipped).map(|_| NewMessage {
+        phone: "junk".into(),
+        variables: "{}".into(),
+        skip_reason: Some(SkipReason::InvalidPhone),
+    }));
+    f.store
+        .create_campaign(NewCampaign {
+            id: pregon_domain::id::new_id("cmp"),
+            tenant_id: f.tenant.clone(),
+            name: "hooked".into(),
+            sender_id: f.sender.clone(),
+            template_id: f.template.clone(),
+            status: CampaignStatus::Running,
+            priority: 5,
+            settings,
+            start_at: None,
+            max_attempts: 3,
+            messages,
+            now: T0,
+        })
+        .await
+        .unwrap()
 }
 
 macro_rules! conformance {
@@ -502,6 +586,7 @@ macro_rules! conformance {
                 kind: OutcomeKind::Requeue {
                     error_code: "190".into(),
                     error_message: "token".into(),
+                    next_attempt_at: None,
                 },
             };
             f.store
@@ -520,6 +605,70 @@ macro_rules! conformance {
                 .await
                 .unwrap();
             assert_eq!(f.store.claim(&lease, 1, 1, T0).await.unwrap()[0].attempts, 0);
+        }
+
+        #[tokio::test]
+        async fn a_throttled_requeue_waits_for_its_hold_without_spending_an_attempt() {
+            let Some(f) = $factory().await else { return };
+            let c = f.campaign(1, 0, 5).await;
+            let lease = f.lease("a", T0).await.unwrap();
+            let m = f.store.claim(&lease, 1, 0, T0).await.unwrap().remove(0);
+            f.store.mark_sending(&lease, &[m.id], T0).await.unwrap();
+            let hold = T0 + TTL / 2;
+            let requeue = Outcome {
+                message_id: m.id,
+                kind: OutcomeKind::Requeue {
+                    error_code: "130429".into(),
+                    error_message: "Rate limit hit".into(),
+                    next_attempt_at: Some(hold),
+                },
+            };
+            f.store.record_outcomes(&lease, &[requeue], T0).await.unwrap();
+            let c = f.store.campaign_by_id(&c.id).await.unwrap();
+            assert_eq!((c.status, c.counts.queued, c.counts.sending), (CampaignStatus::Running, 1, 0));
+            let listed = f
+                .store
+                .list_messages(&f.tenant, &c.id, None, &PageRequest { limit: 10, cursor: None })
+                .await
+                .unwrap()
+                .items
+                .remove(0);
+            assert_eq!(listed.attempts, 0, "no attempt spent");
+            assert_eq!(listed.next_attempt_at, hold);
+            assert_eq!(listed.error_code.as_deref(), Some("130429"));
+            // Not due before the hold ends; then claimable with its attempt intact.
+            assert!(f.store.claim(&lease, 1, 1, hold - 1).await.unwrap().is_empty());
+            let again = f.store.claim(&lease, 1, 2, hold).await.unwrap();
+            assert_eq!((again.len(), again[0].attempts), (1, 0));
+        }
+
+        #[tokio::test]
+        async fn a_template_keeps_its_twilio_content_sid() {
+            let Some(f) = $factory().await else { return };
+            let t = TemplateRecord {
+                id: pregon_domain::id::new_id("tpl"),
+                tenant_id: f.tenant.clone(),
+                name: "order_update".into(),
+                language: "en".into(),
+                body: "Hi {{n}}".into(),
+                header_image: None,
+                twilio_content_sid: Some("HX0123456789abcdef0123456789abcdef".into()),
+                created_at: T0,
+            };
+            f.store.insert_template(&t).await.unwrap();
+            let got = f.store.get_template(&f.tenant, &t.id).await.unwrap();
+            assert_eq!(got.twilio_content_sid, t.twilio_content_sid);
+            let by_id = f.store.template_by_id(&t.id).await.unwrap();
+            assert_eq!(by_id.twilio_content_sid, t.twilio_content_sid);
+            let plain = f.store.get_template(&f.tenant, &f.template).await.unwrap();
+            assert_eq!(plain.twilio_content_sid, None);
+            let listed = f
+                .store
+                .list_templates(&f.tenant, &PageRequest { limit: 10, cursor: None })
+                .await
+                .unwrap()
+                .items;
+            assert!(listed.iter().any(|x| x.twilio_content_sid == t.twilio_content_sid));
         }
 
         #[tokio::test]
@@ -964,6 +1113,615 @@ macro_rules! conformance {
                 f.store.acquire_lease(&f.sender, "dsp_2", 60_000, now).await.unwrap().is_some(),
                 "a removed dispatcher's leases are free at once"
             );
+        }
+
+        #[tokio::test]
+        async fn a_campaign_reaching_a_final_state_queues_one_notification() {
+            let Some(f) = $factory().await else { return };
+            let hooked = campaign_with(&f, 2, 1, hook_settings()).await;
+            let plain = f.campaign(1, 0, 5).await;
+            let lease = f.lease("a", T0).await.unwrap();
+            let claimed = f.store.claim(&lease, 10, 0, T0).await.unwrap();
+            let ids: Vec<i64> = claimed.iter().map(|m| m.id).collect();
+            f.store.mark_sending(&lease, &ids, T0).await.unwrap();
+            let outcomes: Vec<Outcome> = ids.iter().map(|id| sent(*id)).collect();
+            f.store.record_outcomes(&lease, &outcomes, T0 + 5).await.unwrap();
+            let notes = f.store.list_notifications(&f.tenant, &hooked.id).await.unwrap();
+            assert_eq!(notes.len(), 1, "{notes:?}");
+            let n = &notes[0];
+            assert_eq!(
+                (n.event.as_str(), n.url.as_str(), n.status.as_str(), n.attempts),
+                ("campaign.completed", "https://example.com/hook", "pending", 0)
+            );
+            let body: serde_json::Value = serde_json::from_str(&n.body).unwrap();
+            assert_eq!(body["id"], n.id.as_str());
+            assert_eq!(body["event"], "campaign.completed");
+            assert_eq!(body["campaign"]["id"], hooked.id.as_str());
+            assert_eq!(body["campaign"]["status"], "completed");
+            assert_eq!(body["campaign"]["counts"]["sent"], 2);
+            assert_eq!(body["campaign"]["counts"]["skipped"], 1);
+            assert_eq!(body["campaign"]["total"], 3);
+            assert!(
+                f.store.list_notifications(&f.tenant, &plain.id).await.unwrap().is_empty(),
+                "no webhook URL, no notification"
+            );
+            assert!(
+                f.store.list_notifications("ten_other", &hooked.id).await.unwrap().is_empty(),
+                "scoped by tenant"
+            );
+        }
+
+        #[tokio::test]
+        async fn every_way_to_a_final_state_notifies_once() {
+            let Some(f) = $factory().await else { return };
+            let events = |c: &CampaignRecord| {
+                let (store, tenant, id) = (f.store.clone(), f.tenant.clone(), c.id.clone());
+                async move {
+                    store
+                        .list_notifications(&tenant, &id)
+                        .await
+                        .unwrap()
+                        .into_iter()
+                        .map(|n| n.event)
+                        .collect::<Vec<_>>()
+                }
+            };
+            // Nothing to send: completed at creation.
+            let empty = campaign_with(&f, 0, 2, hook_settings()).await;
+            assert_eq!(empty.status, CampaignStatus::Completed);
+            assert_eq!(events(&empty).await, ["campaign.completed"]);
+            // A retry with nothing to retry ends where it began: no second notification.
+            f.store
+                .apply_action(&f.tenant, &empty.id, CampaignAction::Retry, false, T0 + 1)
+                .await
+                .unwrap();
+            assert_eq!(events(&empty).await, ["campaign.completed"]);
+            // Cancel.
+            let cancelled = campaign_with(&f, 3, 0, hook_settings()).await;
+            let after = f
+                .store
+                .apply_action(&f.tenant, &cancelled.id, CampaignAction::Cancel, false, T0 + 2)
+                .await
+                .unwrap();
+            assert_eq!(events(&cancelled).await, ["campaign.cancelled"]);
+            let n = f.store.list_notifications(&f.tenant, &cancelled.id).await.unwrap().remove(0);
+            let body: serde_json::Value = serde_json::from_str(&n.body).unwrap();
+            assert_eq!(body["campaign"]["counts"]["cancelled"], 3, "counted after the cancel: {body}");
+            assert_eq!(after.counts.cancelled, 3);
+            // Cancelling the last queued message completes it.
+            let single = campaign_with(&f, 1, 0, hook_settings()).await;
+            let page = PageRequest {
+                limit: 10,
+                cursor: None,
+            };
+            let m = f.store.list_messages(&f.tenant, &single.id, None, &page).await.unwrap().items.remove(0);
+            f.store.cancel_message(&f.tenant, m.id, T0 + 3).await.unwrap();
+            assert_eq!(events(&single).await, ["campaign.completed"]);
+            // A scheduled campaign with nothing to send completes when it starts.
+            let mut settings = hook_settings();
+            settings["note"] = "scheduled".into();
+            let scheduled = f
+                .store
+                .create_campaign(NewCampaign {
+                    id: pregon_domain::id::new_id("cmp"),
+                    tenant_id: f.tenant.clone(),
+                    name: "later".into(),
+                    sender_id: f.sender.clone(),
+                    template_id: f.template.clone(),
+                    status: CampaignStatus::Scheduled,
+                    priority: 5,
+                    settings,
+                    start_at: Some(T0 + 10),
+                    max_attempts: 3,
+                    messages: vec![NewMessage {
+                        phone: "junk".into(),
+                        variables: "{}".into(),
+                        skip_reason: Some(SkipReason::InvalidPhone),
+                    }],
+                    now: T0,
+                })
+                .await
+                .unwrap();
+            assert!(events(&scheduled).await.is_empty());
+            f.store.start_due_campaigns(T0 + 10).await.unwrap();
+            assert_eq!(events(&scheduled).await, ["campaign.completed"]);
+            // A new lease owner's recovery that leaves nothing to send completes it.
+            let recovered = campaign_with(&f, 1, 0, hook_settings()).await;
+            let lease = f.lease("a", T0).await.unwrap();
+            let claimed = f.store.claim(&lease, 10, 0, T0).await.unwrap();
+            let ids: Vec<i64> = claimed.iter().map(|m| m.id).collect();
+            f.store.mark_sending(&lease, &ids, T0).await.unwrap();
+            f.lease("b", T0 + TTL + 1).await.unwrap();
+            assert_eq!(events(&recovered).await, ["campaign.completed"]);
+            assert_eq!(f.counts(&recovered.id).await.unknown, 1);
+        }
+
+        #[tokio::test]
+        async fn notifications_are_claimed_once_retried_and_fenced() {
+            let Some(f) = $factory().await else { return };
+            let c = campaign_with(&f, 0, 1, hook_settings()).await;
+            let id = f.store.list_notifications(&f.tenant, &c.id).await.unwrap()[0].id.clone();
+            let got = f.store.claim_notifications(10, 30_000, T0).await.unwrap();
+            assert_eq!(got.len(), 1);
+            assert_eq!(
+                (got[0].id.as_str(), got[0].attempt, got[0].webhook_secret.as_str()),
+                (id.as_str(), 1, "secret")
+            );
+            assert_eq!(got[0].campaign_id, c.id);
+            assert!(got[0].body.contains("campaign.completed"));
+            assert!(
+                f.store.claim_notifications(10, 30_000, T0 + 1).await.unwrap().is_empty(),
+                "claimed: nobody else takes it while it is delivered"
+            );
+            let retry = NotificationResult::Retry {
+                next_attempt_at: T0 + 10_000,
+                error: "the receiver answered 500".into(),
+            };
+            assert!(f.store.finish_notification(&id, 1, &retry, T0 + 2).await.unwrap());
+            assert!(f.store.claim_notifications(10, 30_000, T0 + 9_999).await.unwrap().is_empty());
+            // The secret is read at delivery: a rotation applies to the next attempt.
+            f.store.set_webhook_secret(&f.tenant, "rotated").await.unwrap();
+            let second = f.store.claim_notifications(10, 30_000, T0 + 10_000).await.unwrap();
+            assert_eq!((second[0].attempt, second[0].webhook_secret.as_str()), (2, "rotated"));
+            // Its deliverer died: the claim runs out and another takes it.
+            let third = f.store.claim_notifications(10, 30_000, T0 + 40_001).await.unwrap();
+            assert_eq!(third[0].attempt, 3);
+            assert!(
+                !f.store
+                    .finish_notification(&id, 2, &NotificationResult::Delivered, T0 + 40_002)
+                    .await
+                    .unwrap(),
+                "a stale attempt records nothing"
+            );
+            assert!(f
+                .store
+                .finish_notification(&id, 3, &NotificationResult::Delivered, T0 + 40_003)
+                .await
+                .unwrap());
+            let n = f.store.list_notifications(&f.tenant, &c.id).await.unwrap().remove(0);
+            assert_eq!(
+                (n.status.as_str(), n.attempts, n.delivered_at, n.last_error),
+                ("delivered", 3, Some(T0 + 40_003), None)
+            );
+            assert!(f.store.claim_notifications(10, 30_000, T0 + 999_999).await.unwrap().is_empty());
+
+            // Given up: failed, never claimed again.
+            let other = campaign_with(&f, 0, 1, hook_settings()).await;
+            let got = f.store.claim_notifications(10, 30_000, T0 + 1_000_000).await.unwrap();
+            assert_eq!(got.len(), 1);
+            let failed = NotificationResult::Failed {
+                error: "no answer".into(),
+            };
+            assert!(f.store.finish_notification(&got[0].id, 1, &failed, T0 + 1_000_001).await.unwrap());
+            let n = f.store.list_notifications(&f.tenant, &other.id).await.unwrap().remove(0);
+            assert_eq!((n.status.as_str(), n.last_error.as_deref()), ("failed", Some("no answer")));
+            assert!(f.store.claim_notifications(10, 30_000, T0 + 9_000_000).await.unwrap().is_empty());
+            assert!(matches!(
+                f.store.set_webhook_secret("ten_missing", "x").await,
+                Err(StoreError::NotFound)
+            ));
+        }
+
+        #[tokio::test]
+        async fn opt_ins_are_kept_per_tenant_and_looked_up_in_batches() {
+            let Some(f) = $factory().await else { return };
+            let a = f
+                .store
+                .add_opt_in(&f.tenant, "+584121234567", "web_form", Some("form #12"), T0)
+                .await
+                .unwrap();
+            assert_eq!(
+                (a.phone.as_str(), a.source.as_str(), a.evidence.as_deref(), a.created_at),
+                ("+584121234567", "web_form", Some("form #12"), T0)
+            );
+            // Again: the source is refreshed, the evidence kept unless new, the time kept.
+            let again = f
+                .store
+                .add_opt_in(&f.tenant, "+584121234567", "whatsapp", None, T0 + 5)
+                .await
+                .unwrap();
+            assert_eq!(
+                (again.source.as_str(), again.evidence.as_deref(), again.created_at),
+                ("whatsapp", Some("form #12"), T0)
+            );
+            f.store.add_opt_in(&f.tenant, "+584129876543", "api", None, T0).await.unwrap();
+            let page = f
+                .store
+                .list_opt_ins(&f.tenant, &PageRequest { limit: 1, cursor: None })
+                .await
+                .unwrap();
+            assert_eq!(page.items.len(), 1);
+            let rest = f
+                .store
+                .list_opt_ins(&f.tenant, &PageRequest { limit: 10, cursor: page.next_cursor })
+                .await
+                .unwrap();
+            assert_eq!(rest.items[0].phone, "+584129876543");
+            let asked: Vec<String> = ["+584121234567", "+584120000000"].map(String::from).to_vec();
+            assert_eq!(
+                f.store.opted_in_among(&f.tenant, &asked).await.unwrap(),
+                ["+584121234567".to_string()].into()
+            );
+            assert!(f.store.opted_in_among("ten_other", &asked).await.unwrap().is_empty());
+            assert!(f.store.opted_in_among(&f.tenant, &[]).await.unwrap().is_empty());
+            assert_eq!(f.store.opted_in_phones(&f.tenant).await.unwrap().len(), 2);
+            f.store
+                .add_opt_out(&f.tenant, "+584120000000", None, "api", T0)
+                .await
+                .unwrap();
+            assert_eq!(
+                f.store.opted_out_among(&f.tenant, &asked).await.unwrap(),
+                ["+584120000000".to_string()].into()
+            );
+            f.store.delete_opt_in(&f.tenant, "+584121234567").await.unwrap();
+            assert!(matches!(
+                f.store.delete_opt_in(&f.tenant, "+584121234567").await,
+                Err(StoreError::NotFound)
+            ));
+            assert!(f.store.opted_in_among(&f.tenant, &asked).await.unwrap().is_empty());
+        }
+
+        #[tokio::test]
+        async fn skipping_claimed_messages_keeps_counts_exact_and_completes() {
+            let Some(f) = $factory().await else { return };
+            let c = campaign_with(&f, 3, 0, hook_settings()).await;
+            let lease = f.lease("a", T0).await.unwrap();
+            let claimed = f.store.claim(&lease, 10, 0, T0).await.unwrap();
+            let ids: Vec<i64> = claimed.iter().map(|m| m.id).collect();
+            let skips = [
+                Skip {
+                    message_id: ids[0],
+                    reason: SkipReason::OptedOut,
+                },
+                Skip {
+                    message_id: ids[1],
+                    reason: SkipReason::NoConsent,
+                },
+            ];
+            let stale = Lease {
+                epoch: lease.epoch + 7,
+                ..lease.clone()
+            };
+            assert!(matches!(
+                f.store.skip_claimed(&stale, &skips, T0 + 1).await,
+                Err(StoreError::LeaseLost)
+            ));
+            let skipped = f.store.skip_claimed(&lease, &skips, T0 + 1).await.unwrap();
+            assert_eq!(skipped, vec![ids[0], ids[1]]);
+            let counts = f.counts(&c.id).await;
+            assert_eq!((counts.claimed, counts.skipped, counts.total()), (1, 2, 3));
+            let page = PageRequest {
+                limit: 10,
+                cursor: None,
+            };
+            let messages = f.store.list_messages(&f.tenant, &c.id, None, &page).await.unwrap().items;
+            assert_eq!(
+                messages.iter().map(|m| m.skip_reason.clone()).collect::<Vec<_>>(),
+                vec![Some("opted_out".to_string()), Some("no_consent".to_string()), None]
+            );
+            let events = f.store.message_events(ids[0]).await.unwrap();
+            assert_eq!(events.last().map(|e| e.status.as_str()), Some("skipped"));
+            assert_eq!(events.last().unwrap().detail.as_ref().unwrap()["reason"], "opted_out");
+            // Only claimed messages are skipped, once.
+            assert!(f.store.skip_claimed(&lease, &skips, T0 + 2).await.unwrap().is_empty());
+            assert_eq!(
+                f.store.mark_sending(&lease, &ids, T0 + 2).await.unwrap(),
+                vec![ids[2]],
+                "a skipped message is never sent"
+            );
+            assert_eq!(f.counts(&c.id).await.skipped, 2);
+            // Skipping the last one left completes the campaign, and notifies.
+            let last = campaign_with(&f, 1, 0, hook_settings()).await;
+            let claimed = f.store.claim(&lease, 10, 1, T0 + 3).await.unwrap();
+            assert_eq!(claimed.len(), 1);
+            f.store
+                .skip_claimed(
+                    &lease,
+                    &[Skip {
+                        message_id: claimed[0].id,
+                        reason: SkipReason::OptedOut,
+                    }],
+                    T0 + 4,
+                )
+                .await
+                .unwrap();
+            let done = f.store.campaign_by_id(&last.id).await.unwrap();
+            assert_eq!((done.status, done.counts.skipped), (CampaignStatus::Completed, 1));
+            assert_eq!(f.store.list_notifications(&f.tenant, &last.id).await.unwrap().len(), 1);
+        }
+
+        #[tokio::test]
+        async fn status_reports_move_messages_up_only_and_keep_counts_exact() {
+            use MessageStatus::*;
+            let Some(f) = $factory().await else { return };
+            let (c, ids) = sent_campaign(&f, 4).await;
+            let effects = f
+                .store
+                .apply_status_updates(
+                    &[
+                        report(&f, ids[0], Delivered, T0 + 100),
+                        report(&f, ids[0], Read, T0 + 200),
+                        // Out of order: read before delivered.
+                        report(&f, ids[1], Read, T0 + 300),
+                        report(&f, ids[1], Delivered, T0 + 250),
+                        StatusUpdate {
+                            error_code: Some("131026".into()),
+                            error_message: Some("Message undeliverable".into()),
+                            ..report(&f, ids[2], Failed, T0 + 400)
+                        },
+                    ],
+                    T0 + 500,
+                )
+                .await
+                .unwrap();
+            assert_eq!(
+                effects,
+                vec![
+                    StatusEffect::Applied,
+                    StatusEffect::Applied,
+                    StatusEffect::Applied,
+                    StatusEffect::Kept,
+                    StatusEffect::Applied
+                ]
+            );
+            let m0 = message(&f, ids[0]).await;
+            assert_eq!((m0.status, m0.delivered_at, m0.read_at), (Read, Some(T0 + 100), Some(T0 + 200)));
+            let m1 = message(&f, ids[1]).await;
+            assert_eq!(
+                (m1.status, m1.delivered_at, m1.read_at),
+                (Read, Some(T0 + 250), Some(T0 + 300)),
+                "a late delivered keeps read and tells when it was delivered"
+            );
+            let m2 = message(&f, ids[2]).await;
+            assert_eq!(
+                (m2.status, m2.error_code.as_deref(), m2.error_message.as_deref()),
+                (Failed, Some("131026"), Some("Message undeliverable"))
+            );
+            let counts = f.counts(&c.id).await;
+            assert_eq!(
+                (counts.sent, counts.delivered, counts.read, counts.failed, counts.total()),
+                (1, 0, 2, 1, 4),
+                "a message counts once, in its current state"
+            );
+
+            // Later: a late delivered and a failed after read change nothing; a sent adds history.
+            let effects = f
+                .store
+                .apply_status_updates(
+                    &[
+                        report(&f, ids[0], Failed, T0 + 600),
+                        report(&f, ids[3], Delivered, T0 + 600),
+                        report(&f, ids[3], Sent, T0 + 50),
+                    ],
+                    T0 + 700,
+                )
+                .await
+                .unwrap();
+            assert_eq!(
+                effects,
+                vec![StatusEffect::Kept, StatusEffect::Applied, StatusEffect::Kept]
+            );
+            assert_eq!(message(&f, ids[0]).await.status, Read);
+            assert_eq!(message(&f, ids[0]).await.error_code, None);
+            let counts = f.counts(&c.id).await;
+            assert_eq!((counts.sent, counts.delivered, counts.read, counts.failed), (0, 1, 2, 1));
+            let events: Vec<String> = f
+                .store
+                .message_events(ids[0])
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|e| e.status)
+                .collect();
+            assert_eq!(events, vec!["sent", "delivered", "read", "failed"]);
+            let last = f.store.message_events(ids[0]).await.unwrap().pop().unwrap();
+            assert_eq!((last.detail.unwrap()["applied"].clone(), last.at), (serde_json::json!(false), T0 + 600));
+        }
+
+        #[tokio::test]
+        async fn repeated_status_reports_are_recorded_once() {
+            let Some(f) = $factory().await else { return };
+            let (c, ids) = sent_campaign(&f, 1).await;
+            let delivered = report(&f, ids[0], MessageStatus::Delivered, T0 + 100);
+            let effects = f
+                .store
+                .apply_status_updates(&[delivered.clone(), delivered.clone()], T0 + 200)
+                .await
+                .unwrap();
+            assert_eq!(effects, vec![StatusEffect::Applied, StatusEffect::Duplicate]);
+            let again = f.store.apply_status_updates(&[delivered], T0 + 300).await.unwrap();
+            assert_eq!(again, vec![StatusEffect::Duplicate]);
+            let events = f.store.message_events(ids[0]).await.unwrap();
+            assert_eq!(events.iter().filter(|e| e.status == "delivered").count(), 1);
+            let counts = f.counts(&c.id).await;
+            assert_eq!((counts.sent, counts.delivered), (0, 1));
+        }
+
+        #[tokio::test]
+        async fn status_reports_about_unknown_messages_change_nothing() {
+            let Some(f) = $factory().await else { return };
+            let (c, ids) = sent_campaign(&f, 1).await;
+            let mut unknown = report(&f, ids[0], MessageStatus::Delivered, T0 + 100);
+            unknown.provider_message_id = "wamid.nobody".into();
+            let mut other_sender = report(&f, ids[0], MessageStatus::Delivered, T0 + 100);
+            other_sender.sender_id = "snd_other".into();
+            let effects = f
+                .store
+                .apply_status_updates(&[unknown, other_sender], T0 + 200)
+                .await
+                .unwrap();
+            assert_eq!(
+                effects,
+                vec![StatusEffect::UnknownMessage, StatusEffect::UnknownMessage],
+                "a report only reaches its own sender's messages"
+            );
+            assert_eq!(message(&f, ids[0]).await.status, MessageStatus::Sent);
+            assert_eq!(f.counts(&c.id).await.sent, 1);
+            assert_eq!(f.store.message_events(ids[0]).await.unwrap().len(), 1);
+        }
+
+        #[tokio::test]
+        async fn an_echoed_message_id_finds_a_message_whose_answer_was_not_recorded() {
+            let Some(f) = $factory().await else { return };
+            let c = f.campaign(2, 0, 5).await;
+            let a = f.lease("a", T0).await.unwrap();
+            let ids: Vec<i64> = f.store.claim(&a, 2, 0, T0).await.unwrap().iter().map(|m| m.id).collect();
+            f.store.mark_sending(&a, &ids, T0).await.unwrap();
+            // The provider reports on the first before its answer is recorded.
+            let early = StatusUpdate {
+                provider_message_id: "wamid.early".into(),
+                message_hint: Some(ids[0]),
+                ..report(&f, ids[0], MessageStatus::Delivered, T0 + 5)
+            };
+            let effects = f.store.apply_status_updates(&[early], T0 + 6).await.unwrap();
+            assert_eq!(effects, vec![StatusEffect::Applied]);
+            let m = message(&f, ids[0]).await;
+            assert_eq!(
+                (m.status, m.provider_message_id.as_deref(), m.delivered_at.is_some(), m.sent_at.is_some()),
+                (MessageStatus::Delivered, Some("wamid.early"), true, true)
+            );
+            // The late answer changes nothing.
+            f.store.record_outcomes(&a, &[sent(ids[0])], T0 + 7).await.unwrap();
+            assert_eq!(message(&f, ids[0]).await.status, MessageStatus::Delivered);
+            let counts = f.counts(&c.id).await;
+            assert_eq!((counts.sending, counts.sent, counts.delivered), (1, 0, 1));
+            // The second one's dispatcher dies: `unknown`, until the provider says it took it.
+            let b = f.lease("b", T0 + TTL).await.unwrap();
+            assert_eq!(message(&f, ids[1]).await.status, MessageStatus::Unknown);
+            let resolved = StatusUpdate {
+                provider_message_id: "wamid.late".into(),
+                message_hint: Some(ids[1]),
+                ..report(&f, ids[1], MessageStatus::Read, T0 + TTL + 5)
+            };
+            let effects = f.store.apply_status_updates(&[resolved], T0 + TTL + 6).await.unwrap();
+            assert_eq!(effects, vec![StatusEffect::Applied]);
+            let counts = f.counts(&c.id).await;
+            assert_eq!((counts.unknown, counts.read, counts.delivered, counts.total()), (0, 1, 1, 2));
+            let done = f.store.campaign_by_id(&c.id).await.unwrap();
+            assert_eq!(done.status, CampaignStatus::Completed);
+            // A hint never takes over a message that has a provider id.
+            let stray = StatusUpdate {
+                provider_message_id: "wamid.stray".into(),
+                message_hint: Some(ids[1]),
+                ..report(&f, ids[1], MessageStatus::Failed, T0 + TTL + 7)
+            };
+            assert_eq!(
+                f.store.apply_status_updates(&[stray], T0 + TTL + 8).await.unwrap(),
+                vec![StatusEffect::UnknownMessage]
+            );
+            drop(b);
+        }
+
+        #[tokio::test]
+        async fn replies_are_stored_once_linked_to_their_campaign_and_stop_words_opt_out() {
+            let Some(f) = $factory().await else { return };
+            let (c, ids) = sent_campaign(&f, 2).await;
+            let phone = message(&f, ids[0]).await.phone;
+            let stored = f
+                .store
+                .insert_inbound(
+                    &[
+                        reply(&f, &phone, "wamid.in1", "Hola", false),
+                        reply(&f, &phone, "wamid.in2", "BAJA", true),
+                        reply(&f, "+593995683452", "wamid.in3", "¿quién es?", false),
+                        reply(&f, &phone, "wamid.in1", "Hola", false),
+                    ],
+                    T0 + 20,
+                )
+                .await
+                .unwrap();
+            assert_eq!(stored.len(), 3, "a redelivered reply is stored once");
+            assert_eq!(stored[0].campaign_id.as_deref(), Some(c.id.as_str()));
+            assert_eq!(stored[2].campaign_id, None, "no campaign message went to that phone");
+            assert!(stored[1].opted_out && !stored[0].opted_out);
+            let again = f
+                .store
+                .insert_inbound(&[reply(&f, &phone, "wamid.in2", "BAJA", true)], T0 + 30)
+                .await
+                .unwrap();
+            assert!(again.is_empty());
+            assert!(f.store.opted_out_phones(&f.tenant).await.unwrap().contains(&phone));
+            let opt_outs = f
+                .store
+                .list_opt_outs(&f.tenant, &PageRequest { limit: 10, cursor: None })
+                .await
+                .unwrap();
+            assert_eq!(opt_outs.items[0].source, "reply");
+
+            let page = |limit| PageRequest { limit, cursor: None };
+            let by_campaign = ReplyFilter {
+                campaign_id: Some(c.id.clone()),
+                phone: None,
+            };
+            let first = f.store.list_replies(&f.tenant, &by_campaign, &page(1)).await.unwrap();
+            assert_eq!(first.items[0].provider_message_id, "wamid.in2", "newest first");
+            let second = f
+                .store
+                .list_replies(
+                    &f.tenant,
+                    &by_campaign,
+                    &PageRequest {
+                        limit: 1,
+                        cursor: first.next_cursor.clone(),
+                    },
+                )
+                .await
+                .unwrap();
+            assert_eq!(second.items[0].provider_message_id, "wamid.in1");
+            assert!(second.next_cursor.is_none());
+            let by_phone = ReplyFilter {
+                campaign_id: None,
+                phone: Some("+593995683452".into()),
+            };
+            let listed = f.store.list_replies(&f.tenant, &by_phone, &page(50)).await.unwrap();
+            assert_eq!(listed.items.len(), 1);
+            let all = f.store.list_replies(&f.tenant, &ReplyFilter::default(), &page(50)).await.unwrap();
+            assert_eq!(all.items.len(), 3);
+            let other = f.store.create_tenant("other", "s", T0).await.unwrap();
+            let none = f.store.list_replies(&other.id, &ReplyFilter::default(), &page(50)).await.unwrap();
+            assert!(none.items.is_empty(), "replies are the tenant's own");
+        }
+
+        #[tokio::test]
+        async fn senders_are_found_by_provider_account_and_take_quality_reports() {
+            let Some(f) = $factory().await else { return };
+            let first = f.store.get_sender(&f.tenant, &f.sender).await.unwrap();
+            assert_eq!(first.provider_account, None);
+            let meta = SenderRecord {
+                id: pregon_domain::id::new_id("snd"),
+                provider: "meta".into(),
+                provider_account: Some("1142".into()),
+                is_default: false,
+                ..first.clone()
+            };
+            f.store.insert_sender(&meta).await.unwrap();
+            let found = f.store.senders_by_provider_account("meta", Some("1142")).await.unwrap();
+            assert_eq!(found.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(), vec![meta.id.as_str()]);
+            assert!(f.store.senders_by_provider_account("meta", Some("9")).await.unwrap().is_empty());
+            assert!(f.store.senders_by_provider_account("twilio", Some("1142")).await.unwrap().is_empty());
+            assert_eq!(f.store.senders_by_provider_account("meta", None).await.unwrap().len(), 1);
+            let patch = SenderPatch {
+                provider_account: Some(Some("2000".into())),
+                ..SenderPatch::default()
+            };
+            let updated = f.store.update_sender(&f.tenant, &meta.id, &patch, T0 + 1).await.unwrap();
+            assert_eq!(updated.provider_account.as_deref(), Some("2000"));
+            let q = f
+                .store
+                .update_sender_quality(&meta.id, Some("RED"), None, T0 + 2)
+                .await
+                .unwrap();
+            assert_eq!((q.quality_rating.as_deref(), q.status.as_str()), (Some("RED"), "active"));
+            let s = f
+                .store
+                .update_sender_quality(&meta.id, None, Some("suspended"), T0 + 3)
+                .await
+                .unwrap();
+            assert_eq!((s.quality_rating.as_deref(), s.status.as_str(), s.updated_at), (Some("RED"), "suspended", T0 + 3));
+            assert!(matches!(
+                f.store.update_sender_quality("snd_missing", Some("RED"), None, T0).await,
+                Err(StoreError::NotFound)
+            ));
         }
     };
 }

@@ -224,6 +224,7 @@ async fn two_dispatchers_never_send_a_message_twice_and_counts_stay_exact() {
         is_default: true,
         status: "active".into(),
         quality_rating: None,
+        provider_account: None,
         created_at: t0,
         updated_at: t0,
     };
@@ -235,6 +236,7 @@ async fn two_dispatchers_never_send_a_message_twice_and_counts_stay_exact() {
         language: "es".into(),
         body: "Hola {{n}}".into(),
         header_image: None,
+        twilio_content_sid: None,
         created_at: t0,
     };
     store.insert_template(&template).await.unwrap();

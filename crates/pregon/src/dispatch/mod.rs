@@ -10,6 +10,7 @@
 //! Shutdown is graceful: stop claiming, let in-flight requests finish and record them,
 //! return claimed messages to the queue, release the leases.
 
+mod consent;
 mod outcome;
 pub mod process;
 mod sender;

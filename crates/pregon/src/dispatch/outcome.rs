@@ -19,6 +19,8 @@ pub(crate) struct Report {
     pub outcome: Outcome,
     /// The provider refused the sender itself: pause its campaigns.
     pub sender_error: Option<String>,
+    /// The provider refused the campaign's template: pause that campaign (id, detail).
+    pub campaign_error: Option<(String, String)>,
 }
 
 pub(crate) async fn write_outcomes(d: Arc<Dispatcher>, lease: Lease, mut rx: mpsc::UnboundedReceiver<Report>) {
@@ -44,6 +46,27 @@ pub(crate) async fn write_outcomes(d: Arc<Dispatcher>, lease: Lease, mut rx: mps
                 }
                 Ok(_) => {}
                 Err(e) => tracing::error!(error = %e, "pausing campaigns after a sender error failed"),
+            }
+        }
+        let mut refused: Vec<&(String, String)> = batch.iter().filter_map(|r| r.campaign_error.as_ref()).collect();
+        refused.sort_by(|a, b| a.0.cmp(&b.0));
+        refused.dedup_by(|a, b| a.0 == b.0);
+        for (campaign_id, detail) in refused {
+            match d
+                .store
+                .pause_campaign(
+                    campaign_id,
+                    PausedReason::TemplateError,
+                    Some(detail),
+                    d.clock.now_millis(),
+                )
+                .await
+            {
+                Ok(true) => {
+                    tracing::error!(campaign = %campaign_id, %detail, "provider refused the template; campaign paused")
+                }
+                Ok(false) => {}
+                Err(e) => tracing::error!(error = %e, "pausing a campaign after a template error failed"),
             }
         }
         let outcomes: Vec<Outcome> = batch.drain(..).map(|r| r.outcome).collect();

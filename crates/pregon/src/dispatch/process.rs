@@ -3,10 +3,13 @@
 
 use std::path::Path;
 
-/// This machine's name.
+/// This machine's name, or `PREGON_HOSTNAME` when set (containers that share a host name
+/// but not a process table must set it, so a live dispatcher is never taken for a dead one).
 pub fn host_name() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
+    std::env::var("PREGON_HOSTNAME")
         .ok()
+        .filter(|h| !h.trim().is_empty())
+        .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
         .or_else(|| std::env::var("HOSTNAME").ok())
         .map(|h| h.trim().to_string())
         .filter(|h| !h.is_empty())

@@ -1,6 +1,7 @@
 //! One owned sender: claim, pace, mark `sending`, request, report.
 
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -11,11 +12,78 @@ use tokio::sync::{mpsc, Semaphore};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::consent::Gate;
 use super::outcome::{write_outcomes, Report};
 use super::Dispatcher;
 
+/// How long a new owner of a previously held lease waits before sending: one rate window.
+const TAKEOVER_HOLD: Duration = Duration::from_secs(1);
+
 /// How often a sending task re-reads its sender's settings.
 const SENDER_REFRESH: Duration = Duration::from_secs(2);
+
+/// Longest a provider's throttling holds a sender off at once.
+const MAX_HOLD: Duration = Duration::from_secs(300);
+
+/// What the provider request needs to know about the sender.
+struct Wire {
+    /// The sender's own number (Twilio's `From`).
+    from: String,
+    /// Where the provider should post status updates, when pregon has a public URL.
+    status_callback: Option<String>,
+}
+
+impl Wire {
+    fn of(d: &Dispatcher, sender: &pregon_store::SenderRecord) -> Arc<Self> {
+        Arc::new(Wire {
+            from: sender.phone_number.clone(),
+            status_callback: d.config.status_callback(&sender.provider),
+        })
+    }
+}
+
+/// A sender holding off because its provider asked it to slow down.
+#[derive(Default)]
+struct Hold {
+    until: Mutex<Option<Instant>>,
+    /// Throttling answers in a row, each after the previous hold ended (a success resets
+    /// it): every one doubles the hold.
+    streak: AtomicU32,
+}
+
+impl Hold {
+    fn until(&self) -> Option<Instant> {
+        *self.until.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Holds off for `wait`, doubled per throttling answer in a row when `escalate`; returns
+    /// the hold (never past [`MAX_HOLD`]).
+    fn hold(&self, wait: Duration, escalate: bool) -> Duration {
+        let now = Instant::now();
+        let mut until = self.until.lock().unwrap_or_else(|p| p.into_inner());
+        let wait = if escalate {
+            // Answers to requests made before the current hold began do not escalate it.
+            let streak = if until.is_none_or(|u| u <= now) {
+                self.streak.fetch_add(1, Ordering::Relaxed) + 1
+            } else {
+                self.streak.load(Ordering::Relaxed).max(1)
+            };
+            wait.saturating_mul(1 << (streak - 1).min(10))
+        } else {
+            wait
+        }
+        .min(MAX_HOLD);
+        let end = now + wait;
+        *until = Some(until.map_or(end, |cur| cur.max(end)));
+        wait
+    }
+
+    fn succeeded(&self) {
+        if self.streak.load(Ordering::Relaxed) != 0 {
+            self.streak.store(0, Ordering::Relaxed);
+        }
+    }
+}
 
 /// What an attempt needs to know about its campaign.
 pub(crate) struct CampaignContext {
@@ -39,6 +107,15 @@ pub(crate) async fn run(d: Arc<Dispatcher>, lease: Lease, stop: CancellationToke
         lost.clone(),
         heartbeat_stop.clone(),
     ));
+    // A lease that had an owner before may have been sending until a moment ago: our limiter
+    // knows nothing of those sends, so wait out one rate window before the first of ours.
+    if lease.epoch > 1 {
+        tokio::select! {
+            _ = stop.cancelled() => {}
+            _ = lost.cancelled() => {}
+            _ = tokio::time::sleep(TAKEOVER_HOLD) => {}
+        }
+    }
     if let Err(e) = send_loop(&d, &lease, &stop, &lost).await {
         tracing::warn!(error = %e, sender = %lease.sender_id, "sender loop ended with an error");
     }
@@ -130,7 +207,8 @@ async fn send_loop(
     // Claim about a quarter second of sending at a time: little to hand back on a pause.
     let batch = ((rate / 4.0).ceil() as usize).clamp(1, 1000);
     let in_flight = Arc::new(Semaphore::new(max_in_flight));
-    let hold: Arc<Mutex<Option<Instant>>> = Arc::new(Mutex::new(None));
+    let hold = Arc::new(Hold::default());
+    let mut wire = Wire::of(d, &sender);
     let (tx, rx) = mpsc::unbounded_channel::<Report>();
     let writer = tokio::spawn(write_outcomes(d.clone(), lease.clone(), rx));
     let start = Instant::now();
@@ -138,6 +216,7 @@ async fn send_loop(
     let mut templates: HashMap<String, Arc<(TemplateRecord, Template)>> = HashMap::new();
     let mut campaigns: HashMap<Option<String>, Arc<CampaignContext>> = HashMap::new();
     let mut round = 0u64;
+    let mut gate = Gate::new(&sender.tenant_id);
     let mut refreshed = Instant::now();
     tracing::info!(sender = %sender.id, rate, max_in_flight, batch, "sending");
 
@@ -163,6 +242,7 @@ async fn send_loop(
                         limiter.set_rate(fresh.messages_per_second);
                         tracing::info!(sender = %fresh.id, rate = fresh.messages_per_second, "sender rate changed");
                     }
+                    wire = Wire::of(d, &fresh);
                     sender = fresh;
                 }
             }
@@ -183,8 +263,7 @@ async fn send_loop(
                 }
                 continue;
             }
-            let held = *hold.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some(until) = held.filter(|u| *u > Instant::now()) {
+            if let Some(until) = hold.until().filter(|u| *u > Instant::now()) {
                 tokio::select! {
                     _ = stop.cancelled() => {}
                     _ = lost.cancelled() => {}
@@ -213,6 +292,8 @@ async fn send_loop(
                 continue;
             }
             let picked: Vec<ClaimedMessage> = buffer.drain(..n).collect();
+            // Opt-outs (and consent, where required) again, just before sending.
+            let picked = gate.admit(d, lease, picked).await?;
             let ids: Vec<i64> = picked.iter().map(|m| m.id).collect();
             // Durable before any request: a crash from here on leaves `sending`, which
             // recovery turns into `unknown`, never into a second send.
@@ -237,9 +318,10 @@ async fn send_loop(
                     .acquire_owned()
                     .await
                     .map_err(|_| StoreError::LeaseLost)?;
-                let (d2, provider, tx, hold) = (d.clone(), provider.clone(), tx.clone(), hold.clone());
+                let (d2, provider, tx, hold, wire) =
+                    (d.clone(), provider.clone(), tx.clone(), hold.clone(), wire.clone());
                 tokio::spawn(async move {
-                    let report = attempt(&d2, provider.as_ref(), &message, prepared, &hold).await;
+                    let report = attempt(&d2, provider.as_ref(), &wire, &message, prepared, &hold).await;
                     let _ = tx.send(report);
                     drop(permit);
                 });
@@ -319,9 +401,10 @@ async fn prepare(
 async fn attempt(
     d: &Dispatcher,
     provider: &dyn Provider,
+    wire: &Wire,
     message: &ClaimedMessage,
     prepared: Result<Prepared, String>,
-    hold: &Mutex<Option<Instant>>,
+    hold: &Hold,
 ) -> Report {
     let failed = |code: &str, text: String| {
         Report::new(
@@ -346,20 +429,26 @@ async fn attempt(
     }
     let outbound = OutboundMessage {
         to: message.phone.clone(),
+        from: wire.from.clone(),
         template_name: record.name.clone(),
         language: record.language.clone(),
         rendered: template.render(&vars),
         callback_data: message.id.to_string(),
+        content_sid: record.twilio_content_sid.clone(),
+        status_callback: wire.status_callback.clone(),
     };
     let attempts = message.attempts + 1;
     match provider.send(&outbound).await {
-        Ok(accepted) => Report::new(
-            message,
-            OutcomeKind::Sent {
-                provider_message_id: accepted.provider_message_id,
-                recorded_text: accepted.recorded_text,
-            },
-        ),
+        Ok(accepted) => {
+            hold.succeeded();
+            Report::new(
+                message,
+                OutcomeKind::Sent {
+                    provider_message_id: accepted.provider_message_id,
+                    recorded_text: accepted.recorded_text,
+                },
+            )
+        }
         Err(e) if e.ambiguous => Report::new(
             message,
             OutcomeKind::Unknown {
@@ -367,11 +456,22 @@ async fn attempt(
                 error_message: e.message,
             },
         ),
+        // The provider asked the sender to slow down: the message is not at fault. It goes
+        // back to the queue, due when the hold ends, without spending its attempt.
+        Err(e) if e.throttled && e.class == ErrorClass::Retryable => {
+            let wait = hold.hold(e.retry_after.unwrap_or(Duration::from_secs(1)), true);
+            Report::new(
+                message,
+                OutcomeKind::Requeue {
+                    error_code: e.code,
+                    error_message: e.message,
+                    next_attempt_at: Some(d.clock.now_millis() + wait.as_millis() as i64),
+                },
+            )
+        }
         Err(e) => {
             if let Some(wait) = e.retry_after {
-                let until = Instant::now() + wait.min(Duration::from_secs(300));
-                let mut h = hold.lock().unwrap_or_else(|p| p.into_inner());
-                *h = Some(h.map_or(until, |cur| cur.max(until)));
+                hold.hold(wait, false);
             }
             let policy = &prepared.campaign.retry;
             let retry_or_fail = |code: String, text: String| {
@@ -390,6 +490,12 @@ async fn attempt(
                     }
                 }
             };
+            // Refused for the sender or the campaign as a whole: not attempted after all.
+            let requeue = |code: String, text: String| OutcomeKind::Requeue {
+                error_code: code,
+                error_message: text,
+                next_attempt_at: None,
+            };
             match e.class {
                 ErrorClass::Permanent => Report::new(
                     message,
@@ -401,16 +507,19 @@ async fn attempt(
                 ErrorClass::Retryable => Report::new(message, retry_or_fail(e.code, e.message)),
                 ErrorClass::Sender if prepared.campaign.is_campaign => {
                     let detail = format!("{}: {}", e.code, e.message);
-                    let mut r = Report::new(
-                        message,
-                        OutcomeKind::Requeue {
-                            error_code: e.code,
-                            error_message: e.message,
-                        },
-                    );
+                    let mut r = Report::new(message, requeue(e.code, e.message));
                     r.sender_error = Some(detail);
                     r
                 }
+                ErrorClass::Campaign => match &message.campaign_id {
+                    Some(campaign_id) => {
+                        let detail = format!("{}: {}", e.code, e.message);
+                        let mut r = Report::new(message, requeue(e.code, e.message));
+                        r.campaign_error = Some((campaign_id.clone(), detail));
+                        r
+                    }
+                    None => Report::new(message, retry_or_fail(e.code, e.message)),
+                },
                 ErrorClass::Sender => Report::new(message, retry_or_fail(e.code, e.message)),
             }
         }
@@ -425,6 +534,7 @@ impl Report {
                 kind,
             },
             sender_error: None,
+            campaign_error: None,
         }
     }
 }

@@ -12,7 +12,8 @@ use axum::Json;
 use futures::Stream;
 use pregon_domain::state::CampaignAction;
 use pregon_domain::{AutoPause, CampaignStatus, MessageStatus, Region, RetryPolicy, Template};
-use pregon_store::{CampaignRecord, NewCampaign, PageRequest};
+use pregon_providers::Credentials;
+use pregon_store::{CampaignRecord, NewCampaign, PageRequest, SenderRecord, TemplateRecord};
 use serde::Deserialize;
 use serde_json::json;
 use utoipa::ToSchema;
@@ -65,6 +66,9 @@ pub struct CampaignOptions {
     pub auto_pause: Option<AutoPauseRequest>,
     /// POSTed the campaign's final state.
     pub webhook_url: Option<String>,
+    /// Send only to numbers with an opt-in (default false): others are skipped at import
+    /// (`no_consent`), and consent is checked again just before each send.
+    pub require_consent: Option<bool>,
     /// false leaves it a draft (default true).
     pub start: Option<bool>,
 }
@@ -86,7 +90,12 @@ pub struct CreateCampaign {
     pub rate: Option<serde_json::Value>,
     pub retry: Option<RetryRequest>,
     pub auto_pause: Option<AutoPauseRequest>,
+    /// Where the campaign's final state is POSTed (`campaign.completed`, `.cancelled`,
+    /// `.failed`), signed with the tenant's webhook secret.
     pub webhook_url: Option<String>,
+    /// Send only to numbers with an opt-in (`/api/v1/opt-ins`); others are skipped
+    /// (`no_consent`). Checked at import and again just before each send.
+    pub require_consent: Option<bool>,
     pub start: Option<bool>,
 }
 
@@ -124,6 +133,62 @@ fn import_error(e: ImportError) -> ApiError {
         ImportError::Malformed { .. } => ApiError::bad_request("malformed_csv", e.to_string()),
         ImportError::NotAnObject { .. } => ApiError::invalid("invalid_contact", e.to_string()),
     }
+}
+
+/// The HTTP client of pre-flight checks.
+fn preflight_client() -> reqwest::Client {
+    static CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
+    CLIENT
+        .get_or_init(|| pregon_providers::http_client(Duration::from_secs(15)))
+        .clone()
+}
+
+/// Before a campaign starts (or resumes), asks the sender's provider whether it can: the
+/// credentials work and, where the provider can tell (Meta with a `waba_id`), the template
+/// exists and is approved in its language. A refusal answers 422 `preflight_failed` with
+/// the provider's code and words.
+async fn preflight(state: &AppState, sender: &SenderRecord, template: &TemplateRecord) -> Result<(), ApiError> {
+    if sender.provider == "sandbox" {
+        return Ok(());
+    }
+    let failed = |code: &str, reason: String| {
+        ApiError::invalid(
+            "preflight_failed",
+            format!(
+                "the {} provider refused sender {:?} (template {:?}, {}): {reason}",
+                sender.provider, sender.name, template.name, template.language
+            ),
+        )
+        .with_details(vec![json!({
+            "sender_id": sender.id,
+            "provider": sender.provider,
+            "template": template.name,
+            "language": template.language,
+            "code": code,
+            "reason": reason,
+        })])
+    };
+    let plain = state
+        .master_key
+        .open(&sender.credentials)
+        .map_err(|e| ApiError::internal("opening sender credentials", &e))?;
+    let credentials: Credentials =
+        serde_json::from_slice(&plain).map_err(|e| ApiError::internal("reading sender credentials", &e))?;
+    let provider = pregon_providers::build(
+        &sender.provider,
+        &credentials,
+        sender.base_url.as_deref(),
+        preflight_client(),
+        Duration::ZERO,
+    )
+    .map_err(|e| failed("configuration", e.to_string()))?;
+    provider
+        .preflight(&template.name, &template.language)
+        .await
+        .map_err(|e| {
+            tracing::warn!(sender = %sender.id, code = %e.code, reason = %e.message, "pre-flight check failed");
+            failed(&e.code, e.message)
+        })
 }
 
 /// Validates the options, classifies the contacts and creates the campaign, all or nothing.
@@ -228,18 +293,28 @@ async fn create_campaign(
         (true, Some(at)) if at > now => CampaignStatus::Scheduled,
         (true, _) => CampaignStatus::Running,
     };
+    if status != CampaignStatus::Draft {
+        preflight(state, &sender, &template).await?;
+    }
     let parsed = Template::parse(&template.body, template.header_image.as_deref())
         .map_err(|e| ApiError::internal("stored template does not parse", &e))?;
     let opted_out = state.store.opted_out_phones(tenant_id).await?;
-    let (messages, report) =
-        tokio::task::spawn_blocking(move || import::classify(contacts, &parsed, region, &opted_out))
-            .await
-            .map_err(|e| ApiError::internal("import task", &e))?;
+    let require_consent = o.require_consent.unwrap_or(false);
+    let opted_in = match require_consent {
+        true => Some(state.store.opted_in_phones(tenant_id).await?),
+        false => None,
+    };
+    let (messages, report) = tokio::task::spawn_blocking(move || {
+        import::classify_with_consent(contacts, &parsed, region, &opted_out, opted_in.as_ref())
+    })
+    .await
+    .map_err(|e| ApiError::internal("import task", &e))?;
     let settings = json!({
         "default_region": region.map(|r| r.code()),
         "retry": retry,
         "auto_pause": auto_pause,
         "webhook_url": o.webhook_url,
+        "require_consent": require_consent,
     });
     let campaign = state
         .store
@@ -285,6 +360,7 @@ pub async fn create(
         retry: body.retry,
         auto_pause: body.auto_pause,
         webhook_url: body.webhook_url,
+        require_consent: body.require_consent,
         start: body.start,
     };
     let created = create_campaign(&state, &tenant.id, options, contacts).await?;
@@ -303,9 +379,9 @@ fn multipart_error(e: axum::extract::multipart::MultipartError) -> ApiError {
 }
 
 /// Multipart fields: `file` (CSV), `name`, `template_id`, and optionally `sender_id`,
-/// `phone_column`, `default_region`, `priority`, `start`.
+/// `phone_column`, `default_region`, `priority`, `webhook_url`, `require_consent`, `start`.
 #[utoipa::path(post, path = "/api/v1/campaigns/import", tag = "campaigns",
-    request_body(content_type = "multipart/form-data", description = "file (CSV with a header row), name, template_id, sender_id, phone_column, default_region, priority, start"),
+    request_body(content_type = "multipart/form-data", description = "file (CSV with a header row), name, template_id, sender_id, phone_column, default_region, priority, webhook_url, require_consent, start"),
     responses((status = 201, body = CreatedCampaignView), (status = 400, body = super::ErrorBody), (status = 413, body = super::ErrorBody), (status = 415, body = super::ErrorBody), (status = 422, body = super::ErrorBody)),
     security(("api_key" = [])))]
 pub async fn import_csv(
@@ -359,6 +435,13 @@ pub async fn import_csv(
                 })
             }
             "webhook_url" => options.webhook_url = Some(text),
+            "require_consent" => {
+                options.require_consent = Some(match text.as_str() {
+                    "true" | "1" | "yes" => true,
+                    "false" | "0" | "no" | "" => false,
+                    _ => return Err(ApiError::invalid_field("require_consent", "must be true or false")),
+                })
+            }
             _ => {}
         }
     }
@@ -434,6 +517,16 @@ async fn act(
     action: CampaignAction,
     include_unknown: bool,
 ) -> Result<Json<CampaignView>, ApiError> {
+    // Starting or resuming asks the provider first; an illegal transition is left to the
+    // store to refuse (409).
+    if matches!(action, CampaignAction::Start | CampaignAction::Resume) {
+        let c = state.store.get_campaign(tenant_id, id).await.or_not_found("campaign")?;
+        if c.status.allows(action) {
+            let sender = state.store.sender_by_id(&c.sender_id).await?;
+            let template = state.store.template_by_id(&c.template_id).await?;
+            preflight(state, &sender, &template).await?;
+        }
+    }
     let c = state
         .store
         .apply_action(tenant_id, id, action, include_unknown, state.clock.now_millis())

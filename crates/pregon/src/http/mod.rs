@@ -5,11 +5,15 @@ pub mod campaigns;
 pub mod error;
 pub mod extract;
 pub mod messages;
+pub mod opt_ins;
 pub mod opt_outs;
+pub mod replies;
 pub mod senders;
 pub mod system;
 pub mod templates;
 pub mod views;
+pub mod webhooks;
+pub mod webhook_secret;
 
 use std::sync::Arc;
 
@@ -42,6 +46,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Cancelled at shutdown: long-lived responses (event streams) end with it.
     pub shutdown: tokio_util::sync::CancellationToken,
+    /// Provider webhooks: settings, sender secrets, the group-commit writer.
+    pub webhooks: Arc<crate::webhooks::Webhooks>,
 }
 
 /// The error shape, for the OpenAPI document.
@@ -81,6 +87,10 @@ impl Modify for BearerAuth {
         campaigns::export, campaigns::events,
         messages::send, messages::get, messages::cancel,
         opt_outs::create, opt_outs::list, opt_outs::delete,
+        replies::list, replies::campaign,
+        webhooks::meta_verify, webhooks::meta_event, webhooks::twilio_event,
+        opt_ins::create, opt_ins::list, opt_ins::delete,
+        webhook_secret::rotate,
         system::health, system::metrics, system::system,
     ),
     components(schemas(ErrorBody, ErrorDetail))
@@ -121,10 +131,15 @@ pub fn router(state: AppState) -> Router {
         .route("/campaigns/{id}/messages", get(campaigns::messages))
         .route("/campaigns/{id}/messages.csv", get(campaigns::export))
         .route("/campaigns/{id}/events", get(campaigns::events))
+        .route("/campaigns/{id}/replies", get(replies::campaign))
+        .route("/replies", get(replies::list))
         .route("/messages", post(messages::send))
         .route("/messages/{id}", get(messages::get).delete(messages::cancel))
         .route("/opt-outs", post(opt_outs::create).get(opt_outs::list))
         .route("/opt-outs/{phone}", axum::routing::delete(opt_outs::delete))
+        .route("/opt-ins", post(opt_ins::create).get(opt_ins::list))
+        .route("/opt-ins/{phone}", axum::routing::delete(opt_ins::delete))
+        .route("/webhook-secret/rotate", post(webhook_secret::rotate))
         .route("/system", get(system::system));
     let limit = state.limits.max_body_bytes;
     Router::new()
@@ -132,6 +147,8 @@ pub fn router(state: AppState) -> Router {
         .route("/health", get(system::health))
         .route("/metrics", get(system::metrics))
         .route("/openapi.json", get(|| async { Json(ApiDoc::openapi()) }))
+        .route("/webhooks/meta", get(webhooks::meta_verify).post(webhooks::meta_event))
+        .route("/webhooks/twilio", post(webhooks::twilio_event))
         .merge(Scalar::with_url("/docs", ApiDoc::openapi()))
         .nest("/api/v1", api)
         .fallback(not_found)

@@ -104,12 +104,24 @@ fn check_base_url(url: Option<String>) -> Result<Option<String>, ApiError> {
     }
 }
 
-/// Validates credentials for a provider and seals them.
+/// The non-secret id a provider's webhooks name the sender by: the Meta `phone_number_id`,
+/// the Twilio account SID (kept in the clear to route webhooks; the secrets stay sealed).
+pub fn provider_account(provider: &str, credentials: &Credentials) -> Option<String> {
+    let account = match provider {
+        "meta" => credentials.phone_number_id.as_deref(),
+        "twilio" => credentials.account_sid.as_deref(),
+        _ => None,
+    };
+    account.map(str::trim).filter(|a| !a.is_empty()).map(str::to_string)
+}
+
+/// Validates credentials for a provider and seals them; returns them sealed, with the
+/// sender's [`provider_account`].
 fn seal_credentials(
     state: &AppState,
     provider: &str,
     credentials: Option<serde_json::Map<String, serde_json::Value>>,
-) -> Result<Vec<u8>, ApiError> {
+) -> Result<(Vec<u8>, Option<String>), ApiError> {
     let map = credentials.unwrap_or_default();
     if map.values().any(|v| !v.is_string()) {
         return Err(ApiError::invalid_field(
@@ -121,7 +133,10 @@ fn seal_credentials(
     let parsed: Credentials = serde_json::from_value(value.clone()).unwrap_or_default();
     pregon_providers::validate_credentials(provider, &parsed)
         .map_err(|e| ApiError::invalid_field("credentials", e.to_string()))?;
-    Ok(state.master_key.seal(value.to_string().as_bytes()))
+    Ok((
+        state.master_key.seal(value.to_string().as_bytes()),
+        provider_account(provider, &parsed),
+    ))
 }
 
 #[utoipa::path(post, path = "/api/v1/senders", tag = "senders", request_body = CreateSender,
@@ -134,12 +149,7 @@ pub async fn create(
     let provider = body.provider.trim().to_ascii_lowercase();
     let default_rate = match provider.as_str() {
         "meta" => 80.0,
-        "twilio" => {
-            return Err(ApiError::invalid(
-                "unsupported_provider",
-                "the twilio provider is not available in this version yet; use meta or sandbox",
-            ))
-        }
+        "twilio" => 1.0,
         "sandbox" => 1000.0,
         _ => return Err(ApiError::invalid_field("provider", "must be meta, twilio or sandbox")),
     };
@@ -149,11 +159,13 @@ pub async fn create(
         (None, _) => return Err(ApiError::invalid_field("phone_number", "is required")),
     };
     let now = state.clock.now_millis();
+    let (credentials, provider_account) = seal_credentials(&state, &provider, body.credentials)?;
     let sender = SenderRecord {
         id: pregon_domain::id::new_id("snd"),
         tenant_id: tenant.id,
         name: check_name(&body.name)?,
-        credentials: seal_credentials(&state, &provider, body.credentials)?,
+        credentials,
+        provider_account,
         provider,
         phone_number,
         base_url: check_base_url(body.base_url)?,
@@ -166,6 +178,7 @@ pub async fn create(
         updated_at: now,
     };
     state.store.insert_sender(&sender).await?;
+    state.webhooks.forget_senders();
     Ok((StatusCode::CREATED, Json(SenderView::from(&sender))))
 }
 
@@ -208,13 +221,15 @@ pub async fn update(
         Some(s @ ("active" | "paused" | "suspended")) => Some(s.to_string()),
         Some(_) => return Err(ApiError::invalid_field("status", "must be active, paused or suspended")),
     };
+    let sealed = match body.credentials {
+        Some(c) => Some(seal_credentials(&state, &current.provider, Some(c))?),
+        None => None,
+    };
     let patch = SenderPatch {
         name: body.name.as_deref().map(check_name).transpose()?,
         phone_number: body.phone_number.as_deref().map(check_phone).transpose()?,
-        credentials: match body.credentials {
-            Some(c) => Some(seal_credentials(&state, &current.provider, Some(c))?),
-            None => None,
-        },
+        provider_account: sealed.as_ref().map(|(_, account)| account.clone()),
+        credentials: sealed.map(|(c, _)| c),
         base_url: body.base_url.map(check_base_url).transpose()?,
         messages_per_second: body.messages_per_second.map(check_rate).transpose()?,
         daily_limit: body.daily_limit.map(check_daily_limit).transpose()?,
@@ -226,6 +241,7 @@ pub async fn update(
         .update_sender(&tenant.id, &id, &patch, state.clock.now_millis())
         .await
         .or_not_found("sender")?;
+    state.webhooks.forget_senders();
     state.wake.notify_waiters();
     Ok(Json(SenderView::from(&sender)))
 }

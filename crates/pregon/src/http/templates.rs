@@ -25,6 +25,21 @@ pub struct CreateTemplate {
     pub body: String,
     /// A URL or a `{{variable}}` for the header image.
     pub header_image: Option<String>,
+    /// The template's Twilio Content SID (`HX` and 32 hex digits): Twilio senders send it
+    /// as `ContentSid`, with the body parameters as `ContentVariables`, instead of the text.
+    pub twilio_content_sid: Option<String>,
+}
+
+/// `HX` followed by 32 hexadecimal digits.
+fn check_content_sid(sid: &str) -> Result<String, ApiError> {
+    let sid = sid.trim();
+    match sid.strip_prefix("HX") {
+        Some(hex) if hex.len() == 32 && hex.chars().all(|c| c.is_ascii_hexdigit()) => Ok(sid.to_string()),
+        _ => Err(ApiError::invalid_field(
+            "twilio_content_sid",
+            "must be a Twilio Content SID: HX followed by 32 hexadecimal digits",
+        )),
+    }
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -82,6 +97,12 @@ pub async fn create(
     if let Some(header) = body.header_image.as_deref() {
         Template::parse("-", Some(header)).map_err(|e| ApiError::invalid_field("header_image", e.to_string()))?;
     }
+    let twilio_content_sid = body
+        .twilio_content_sid
+        .as_deref()
+        .filter(|s| !s.trim().is_empty())
+        .map(check_content_sid)
+        .transpose()?;
     let record = TemplateRecord {
         id: pregon_domain::id::new_id("tpl"),
         tenant_id: tenant.id,
@@ -89,6 +110,7 @@ pub async fn create(
         language: language.to_string(),
         body: body.body,
         header_image: body.header_image.filter(|h| !h.trim().is_empty()),
+        twilio_content_sid,
         created_at: state.clock.now_millis(),
     };
     state.store.insert_template(&record).await?;

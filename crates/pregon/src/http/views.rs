@@ -3,7 +3,9 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 
-use pregon_store::{CampaignRecord, Counts, EventRecord, MessageRecord, OptOutRecord, SenderRecord, TemplateRecord};
+use pregon_store::{
+    CampaignRecord, Counts, EventRecord, MessageRecord, OptInRecord, OptOutRecord, SenderRecord, TemplateRecord,
+};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -36,6 +38,9 @@ pub struct SenderView {
     /// `active`, `paused` or `suspended`.
     pub status: String,
     pub quality_rating: Option<String>,
+    /// The id the provider's webhooks name this sender by (Meta `phone_number_id`, Twilio
+    /// account SID); not a secret.
+    pub provider_account: Option<String>,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -53,6 +58,7 @@ impl From<&SenderRecord> for SenderView {
             is_default: s.is_default,
             status: s.status.clone(),
             quality_rating: s.quality_rating.clone(),
+            provider_account: s.provider_account.clone(),
             created_at: rfc3339(s.created_at),
             updated_at: rfc3339(s.updated_at),
         }
@@ -66,6 +72,8 @@ pub struct TemplateView {
     pub language: String,
     pub body: String,
     pub header_image: Option<String>,
+    /// The Twilio Content SID (`HX…`) Twilio senders send instead of the text.
+    pub twilio_content_sid: Option<String>,
     /// The contact fields the template needs, in order.
     pub variables: Vec<String>,
     pub created_at: String,
@@ -82,6 +90,7 @@ impl TemplateView {
             language: t.language.clone(),
             body: t.body.clone(),
             header_image: t.header_image.clone(),
+            twilio_content_sid: t.twilio_content_sid.clone(),
             variables,
             created_at: rfc3339(t.created_at),
         }
@@ -126,7 +135,8 @@ pub struct CampaignView {
     pub name: String,
     /// `draft`, `scheduled`, `running`, `paused`, `completed`, `cancelled` or `failed`.
     pub status: String,
-    /// `user`, `too_many_failures`, `sender_error`, `daily_limit` or `outside_window`.
+    /// `user`, `too_many_failures`, `sender_error`, `template_error`, `daily_limit` or
+    /// `outside_window`.
     pub paused_reason: Option<String>,
     /// The provider's or pregon's words on why it paused.
     pub paused_detail: Option<String>,
@@ -261,7 +271,8 @@ pub struct MessageView {
     pub sender_id: String,
     pub phone: String,
     pub status: String,
-    /// Why it was skipped: `invalid_phone`, `duplicate`, `opted_out`, `missing_variable`.
+    /// Why it was skipped: `invalid_phone`, `duplicate`, `opted_out`, `missing_variable`,
+    /// `no_consent`.
     pub skip_reason: Option<String>,
     pub attempts: i64,
     pub provider_message_id: Option<String>,
@@ -324,5 +335,80 @@ impl From<&OptOutRecord> for OptOutView {
             source: o.source.clone(),
             created_at: rfc3339(o.created_at),
         }
+    }
+}
+
+/// A recorded consent to be messaged.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OptInView {
+    pub phone: String,
+    /// Where the consent was given (`api`, `web_form`, …), as recorded.
+    pub source: String,
+    /// What proves it, as recorded.
+    pub evidence: Option<String>,
+    pub created_at: String,
+}
+
+impl From<&OptInRecord> for OptInView {
+    fn from(o: &OptInRecord) -> Self {
+        OptInView {
+            phone: o.phone.clone(),
+            source: o.source.clone(),
+            evidence: o.evidence.clone(),
+            created_at: rfc3339(o.created_at),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pregon_domain::{CampaignStatus, PausedReason};
+
+    /// The campaign in a webhook body is the campaign object of `GET /api/v1/campaigns/{id}`.
+    #[test]
+    fn the_notified_campaign_is_the_api_campaign_object() {
+        let mut c = CampaignRecord {
+            id: "cmp_1".into(),
+            tenant_id: "ten_1".into(),
+            name: "promo".into(),
+            sender_id: "snd_1".into(),
+            template_id: "tpl_1".into(),
+            status: CampaignStatus::Completed,
+            paused_reason: None,
+            paused_detail: None,
+            priority: 5,
+            settings: serde_json::json!({"webhook_url": "https://example.com/h", "retry": {"max_attempts": 3}}),
+            start_at: Some(1_767_225_600_000),
+            counts: Counts {
+                sent: 7,
+                delivered: 2,
+                failed: 1,
+                skipped: 3,
+                ..Counts::default()
+            },
+            created_at: 1_767_225_600_123,
+            started_at: Some(1_767_225_601_000),
+            completed_at: Some(1_767_225_609_999),
+            last_sent_at: Some(1_767_225_609_000),
+            updated_at: 1_767_225_609_999,
+        };
+        for status in [
+            CampaignStatus::Completed,
+            CampaignStatus::Cancelled,
+            CampaignStatus::Paused,
+        ] {
+            c.status = status;
+            c.paused_reason = (status == CampaignStatus::Paused).then_some(PausedReason::User);
+            let view = serde_json::to_value(CampaignView::new(&c, 0.0)).unwrap();
+            assert_eq!(view, pregon_store::notify::campaign_object(&c));
+        }
+        c.counts = Counts {
+            queued: 2,
+            sent: 1,
+            ..Counts::default()
+        };
+        let view = serde_json::to_value(CampaignView::new(&c, 0.0)).unwrap();
+        assert_eq!(view, pregon_store::notify::campaign_object(&c));
     }
 }

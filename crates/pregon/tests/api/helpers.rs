@@ -307,8 +307,10 @@ impl TestApp {
         self.post("/api/v1/senders", &body).await.expect(201)
     }
 
-    /// A Meta sender whose Cloud API is `server`, at `rate` messages per second.
+    /// A Meta sender whose Cloud API is `server`, at `rate` messages per second. The server
+    /// is taught to pass the pre-flight credentials check ([`mount_meta_credentials`]).
     pub async fn meta_sender(&self, server: &MockServer, rate: f64) -> String {
+        mount_meta_credentials(server).await;
         let s = self
             .create_sender(json!({
                 "name": "Ventas", "provider": "meta", "phone_number": "+593995683452",
@@ -454,6 +456,32 @@ pub fn meta_request() -> wiremock::MockBuilder {
         .and(header("authorization", "Bearer tok"))
 }
 
+/// Where pre-flight checks a Meta sender's token: `GET <base>/<phone_number_id>`.
+pub const META_CREDENTIALS_PATH: &str = "/v21.0/1142";
+
+/// Mounts the pre-flight credentials check of a Meta sender (token `tok`): 200.
+pub async fn mount_meta_credentials(server: &MockServer) {
+    Mock::given(method("GET"))
+        .and(path(META_CREDENTIALS_PATH))
+        .and(header("authorization", "Bearer tok"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "id": "1142", "display_phone_number": "+593 99 568 3452", "verified_name": "Ventas"
+        })))
+        .mount(server)
+        .await;
+}
+
+/// The message requests (POSTs) a fake provider received, pre-flight checks left out.
+pub async fn sent_requests(server: &MockServer) -> Vec<Request> {
+    server
+        .received_requests()
+        .await
+        .expect("request recording is on")
+        .into_iter()
+        .filter(|r| r.method == Method::POST)
+        .collect()
+}
+
 /// Mounts a Cloud API that accepts every message.
 pub async fn mount_meta_accept(server: &MockServer) {
     meta_request().respond_with(meta_accept).mount(server).await;
@@ -478,10 +506,8 @@ pub async fn mount_meta_switch(server: &MockServer, failing: ResponseTemplate) -
 
 /// The JSON bodies pregon sent to the fake Cloud API.
 pub async fn meta_bodies(server: &MockServer) -> Vec<Value> {
-    server
-        .received_requests()
+    sent_requests(server)
         .await
-        .expect("request recording is on")
         .iter()
         .map(|r| r.body_json::<Value>().expect("a JSON request body"))
         .collect()

@@ -6,10 +6,14 @@
 mod auth;
 mod bad_input;
 mod campaigns;
+mod consent;
 mod dispatch;
 mod helpers;
 mod messages;
+mod notifications;
 mod opt_outs;
+mod providers;
 mod senders;
 mod system;
 mod templates;
+mod webhooks;

@@ -327,16 +327,16 @@ async fn invalid_senders_are_422() {
         let err = reply.expect_error(422, "invalid_field");
         assert_eq!(err["error"]["details"][0]["field"], field, "{what}: {err}");
     }
-    // A provider pregon names but cannot send through yet is refused as well.
+    // A Twilio sender needs its account SID and auth token.
     let reply = app
         .post(
             "/api/v1/senders",
             &json!({"name": "T", "provider": "twilio", "phone_number": "+14155550100",
-                    "credentials": {"account_sid": "AC1", "auth_token": "x"}}),
+                    "credentials": {"account_sid": "AC1"}}),
         )
         .await;
-    assert_eq!(reply.status, 422, "{}", reply.text);
-    crate::helpers::assert_error_shape(&reply);
+    let err = reply.expect_error(422, "invalid_field");
+    assert_eq!(err["error"]["details"][0]["field"], "credentials", "{err}");
     // Nothing was created.
     assert_eq!(ids(&app.get("/api/v1/senders").await.expect(200)).len(), 1);
 
@@ -369,4 +369,22 @@ async fn invalid_senders_are_422() {
         100000.0,
         "a refused patch changes nothing"
     );
+}
+
+#[tokio::test]
+async fn a_twilio_sender_is_accepted_at_one_message_per_second() {
+    let app = spawn_app().await;
+    let t = app
+        .create_sender(
+            json!({"name": "T", "provider": "twilio", "phone_number": "+14155238886",
+                              "credentials": {"account_sid": "AC1", "auth_token": "x"}}),
+        )
+        .await;
+    assert_eq!(t["provider"], "twilio");
+    assert_eq!(t["phone_number"], "+14155238886");
+    assert_eq!(t["messages_per_second"], 1.0);
+    assert_eq!(t["base_url"], json!(null));
+    assert!(!t.to_string().contains("auth_token"), "no credentials in answers: {t}");
+    let id = t["id"].as_str().unwrap();
+    assert_eq!(app.get(&format!("/api/v1/senders/{id}")).await.expect(200), t);
 }

@@ -11,6 +11,39 @@ fn factura() -> Value {
 }
 
 #[tokio::test]
+async fn a_twilio_content_sid_is_kept_and_validated() {
+    let app = spawn_app().await;
+    let sid = "HX0123456789abcdef0123456789ABCDEF";
+    let mut body = factura();
+    body["twilio_content_sid"] = json!(sid);
+    let created = app.create_template(body).await;
+    assert_eq!(created["twilio_content_sid"], sid);
+    let id = created["id"].as_str().unwrap();
+    assert_eq!(app.get(&format!("/api/v1/templates/{id}")).await.expect(200), created);
+    assert_eq!(app.create_template(factura()).await["twilio_content_sid"], Value::Null);
+
+    for bad in [
+        "HX0123",
+        "MG0123456789abcdef0123456789abcdef",
+        "HX0123456789abcdef0123456789abcdeg",
+        "HX0123456789abcdef0123456789abcdef0",
+        "hx0123456789abcdef0123456789abcdef",
+    ] {
+        let mut body = factura();
+        body["twilio_content_sid"] = json!(bad);
+        let err = app
+            .post("/api/v1/templates", &body)
+            .await
+            .expect_error(422, "invalid_field");
+        assert_eq!(
+            err["error"]["details"][0]["field"], "twilio_content_sid",
+            "{bad}: {err}"
+        );
+    }
+    assert_eq!(ids(&app.get("/api/v1/templates").await.expect(200)).len(), 2);
+}
+
+#[tokio::test]
 async fn create_get_list_delete() {
     let app = spawn_app().await;
     let created = app.create_template(factura()).await;

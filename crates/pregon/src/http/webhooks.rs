@@ -1,0 +1,369 @@
+//! `/webhooks/meta` and `/webhooks/twilio`: provider status reports, replies and account
+//! changes (see [`crate::webhooks`] for how they are recorded).
+//!
+//! Every POST is checked against the secret of a sender it names (Meta: `X-Hub-Signature-256`
+//! over the raw body with the sender's `app_secret`; Twilio: `X-Twilio-Signature` over the
+//! URL and fields with the sender's `auth_token`), in constant time. A missing or wrong
+//! signature, or one no known sender can check, answers 401 and changes nothing.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::{header, HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use pregon_domain::PausedReason;
+use pregon_providers::signature::{verify_sha256_header, verify_twilio};
+use pregon_store::{NewInbound, StatusUpdate};
+use subtle::ConstantTimeEq;
+
+use super::error::ApiError;
+use super::AppState;
+use crate::webhooks::directory::{KnownSender, Lookup};
+use crate::webhooks::meta::{self, Change};
+use crate::webhooks::twilio::{self, Form};
+
+fn unauthorized(message: &str) -> ApiError {
+    ApiError::new(StatusCode::UNAUTHORIZED, "invalid_signature", message)
+}
+
+fn not_recorded() -> ApiError {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "not_recorded",
+        "the webhook could not be recorded now; send it again",
+    )
+}
+
+fn lookup_failed(e: pregon_store::StoreError) -> ApiError {
+    ApiError::internal("looking up a webhook's senders", &e)
+}
+
+/// Meta's verification handshake: echoes `hub.challenge` when `hub.verify_token` is
+/// `PREGON_META_VERIFY_TOKEN`.
+#[utoipa::path(get, path = "/webhooks/meta", tag = "webhooks",
+    params(("hub.mode" = String, Query, description = "`subscribe`"),
+           ("hub.verify_token" = String, Query, description = "must equal PREGON_META_VERIFY_TOKEN"),
+           ("hub.challenge" = String, Query, description = "echoed back")),
+    responses((status = 200, description = "the challenge, as plain text", body = String),
+              (status = 403, body = super::ErrorBody)))]
+pub async fn meta_verify(State(state): State<AppState>, Query(query): Query<HashMap<String, String>>) -> Response {
+    let expected = state.webhooks.config.meta_verify_token.as_deref();
+    let given = query.get("hub.verify_token").map(String::as_str).unwrap_or_default();
+    let token_ok = expected.is_some_and(|t| bool::from(t.as_bytes().ct_eq(given.as_bytes())));
+    match (query.get("hub.mode").map(String::as_str), query.get("hub.challenge")) {
+        (Some("subscribe"), Some(challenge)) if token_ok => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            challenge.clone(),
+        )
+            .into_response(),
+        _ => ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "the verification token does not match PREGON_META_VERIFY_TOKEN",
+        )
+        .into_response(),
+    }
+}
+
+/// The senders each change may be about.
+async fn candidates(state: &AppState, changes: &[Change], fresh: bool) -> Result<Vec<Vec<KnownSender>>, ApiError> {
+    let dir = &state.webhooks.directory;
+    let mut out = Vec::with_capacity(changes.len());
+    for change in changes {
+        let account = match change {
+            Change::Messages { phone_number_id, .. } => Some(phone_number_id.as_str()),
+            Change::Account { .. } => None,
+        };
+        let Lookup { senders, .. } = if fresh {
+            dir.lookup_fresh("meta", account).await
+        } else {
+            dir.lookup("meta", account).await
+        }
+        .map_err(lookup_failed)?;
+        let matching: Vec<KnownSender> = match change {
+            Change::Messages { .. } => senders.to_vec(),
+            Change::Account {
+                waba_id, phone_digits, ..
+            } => senders
+                .iter()
+                .filter(|s| match phone_digits {
+                    Some(d) => meta::digits(&s.phone_number) == *d,
+                    None => s.waba_id.is_some() && s.waba_id == *waba_id,
+                })
+                .cloned()
+                .collect(),
+        };
+        out.push(matching);
+    }
+    Ok(out)
+}
+
+/// The ids of the senders whose secret verifies the request.
+fn verified<'a>(
+    senders: impl Iterator<Item = &'a KnownSender>,
+    check: impl Fn(&[u8]) -> bool,
+) -> HashSet<String> {
+    let mut verdicts: HashMap<Vec<u8>, bool> = HashMap::new();
+    senders
+        .filter(|s| {
+            s.secret
+                .as_ref()
+                .is_some_and(|secret| *verdicts.entry(secret.clone()).or_insert_with(|| check(secret)))
+        })
+        .map(|s| s.id.clone())
+        .collect()
+}
+
+/// Status reports and replies: 200 once recorded. Signed with `X-Hub-Signature-256`.
+#[utoipa::path(post, path = "/webhooks/meta", tag = "webhooks",
+    request_body(content = Object, description = "Meta's `whatsapp_business_account` webhook"),
+    responses((status = 200, description = "recorded"), (status = 400, body = super::ErrorBody),
+              (status = 401, body = super::ErrorBody), (status = 503, body = super::ErrorBody)))]
+pub async fn meta_event(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<StatusCode, ApiError> {
+    let Some(signature) = headers.get("x-hub-signature-256").and_then(|v| v.to_str().ok()) else {
+        return Err(unauthorized("the X-Hub-Signature-256 header is missing"));
+    };
+    let payload: serde_json::Value = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request("malformed_json", format!("the body is not valid JSON: {e}")))?;
+    let changes = meta::parse(&payload);
+    let check = |secret: &[u8]| verify_sha256_header(secret, &body, signature);
+    let mut routed = candidates(&state, &changes, false).await?;
+    let mut ok = verified(routed.iter().flatten(), check);
+    if ok.is_empty() {
+        // A secret may have changed since it was cached.
+        routed = candidates(&state, &changes, true).await?;
+        ok = verified(routed.iter().flatten(), check);
+    }
+    if ok.is_empty() {
+        // Signed by a Meta app pregon knows, but about numbers it does not serve (another
+        // number of the same account): authentic, and nothing to do. Anything else is refused.
+        let all = state.webhooks.directory.lookup("meta", None).await.map_err(lookup_failed)?;
+        if verified(all.senders.iter(), check).is_empty() {
+            return Err(unauthorized(
+                "the signature does not verify with the app_secret of any sender this webhook names",
+            ));
+        }
+        return Ok(StatusCode::OK);
+    }
+    let now = state.clock.now_millis();
+    let mut statuses = Vec::new();
+    let mut inbound = Vec::new();
+    for (change, senders) in changes.iter().zip(&routed) {
+        let senders = senders.iter().filter(|s| ok.contains(&s.id));
+        match change {
+            Change::Messages {
+                statuses: reports,
+                inbound: replies,
+                ..
+            } => {
+                for s in senders {
+                    statuses.extend(reports.iter().map(|r| StatusUpdate {
+                        sender_id: s.id.clone(),
+                        provider_message_id: r.provider_message_id.clone(),
+                        message_hint: r.message_hint,
+                        status: r.status,
+                        at: r.at.unwrap_or(now),
+                        error_code: r.error_code.clone(),
+                        error_message: r.error_message.clone(),
+                        detail: r.detail.clone(),
+                    }));
+                    inbound.extend(replies.iter().map(|m| {
+                        reply(
+                            &state,
+                            s,
+                            &m.phone,
+                            &m.provider_message_id,
+                            &m.message_type,
+                            m.text.as_deref(),
+                            m.at.unwrap_or(now),
+                        )
+                    }));
+                }
+            }
+            Change::Account { field, value, .. } => {
+                for s in senders {
+                    account_change(&state, s, field, value).await?;
+                }
+            }
+        }
+    }
+    state
+        .webhooks
+        .record(statuses, inbound)
+        .await
+        .map_err(|_| not_recorded())?;
+    Ok(StatusCode::OK)
+}
+
+/// A reply to store, opting its phone out when it is a stop word.
+fn reply(
+    state: &AppState,
+    sender: &KnownSender,
+    phone: &str,
+    provider_message_id: &str,
+    message_type: &str,
+    text: Option<&str>,
+    at: i64,
+) -> NewInbound {
+    let stop = text.and_then(|t| state.webhooks.stop_words.find(t));
+    NewInbound {
+        tenant_id: sender.tenant_id.clone(),
+        sender_id: sender.id.clone(),
+        phone: phone.to_string(),
+        provider_message_id: provider_message_id.to_string(),
+        message_type: message_type.to_string(),
+        text: text.map(|t| t.chars().take(4096).collect()),
+        received_at: at,
+        opt_out_reason: stop.map(|w| format!("replied {w}")),
+    }
+}
+
+/// Applies a Meta account webhook to a sender ([`meta::account_effect`]).
+async fn account_change(
+    state: &AppState,
+    sender: &KnownSender,
+    field: &str,
+    value: &serde_json::Value,
+) -> Result<(), ApiError> {
+    let (quality, status) = meta::account_effect(field, value);
+    tracing::warn!(sender = %sender.id, field, event = %value["event"], ?quality, ?status, "provider account update");
+    let current = state.store.sender_by_id(&sender.id).await?;
+    // Reinstating lifts only what the provider did: a sender paused by a person stays paused.
+    let status = status.filter(|s| *s != current.status && (*s != "active" || current.status == "suspended"));
+    let quality = quality.filter(|q| current.quality_rating.as_deref() != Some(*q));
+    if quality.is_none() && status.is_none() {
+        return Ok(());
+    }
+    let now = state.clock.now_millis();
+    state
+        .store
+        .update_sender_quality(&sender.id, quality, status, now)
+        .await?;
+    if status == Some("suspended") {
+        let detail = format!("the provider reported {} on the account", value["event"].as_str().unwrap_or(field));
+        let paused = state
+            .store
+            .pause_sender_campaigns(&sender.id, PausedReason::SenderError, Some(&detail), now)
+            .await?;
+        tracing::error!(sender = %sender.id, campaigns = ?paused, %detail, "sender suspended by its provider");
+    }
+    state.webhooks.forget_senders();
+    state.wake.notify_waiters();
+    Ok(())
+}
+
+/// The URL Twilio signed: `PREGON_PUBLIC_URL` + path (+ query) behind a proxy, else
+/// `http://` + the Host header + path (+ query).
+fn signed_url(state: &AppState, headers: &HeaderMap, uri: &Uri) -> Option<String> {
+    let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    match &state.webhooks.config.public_url {
+        Some(base) => Some(format!("{base}{path}")),
+        None => {
+            let host = headers.get(header::HOST)?.to_str().ok()?;
+            Some(format!("http://{host}{path}"))
+        }
+    }
+}
+
+/// An empty TwiML answer: nothing to send back.
+fn twiml() -> Response {
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "text/xml; charset=utf-8")],
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response/>",
+    )
+        .into_response()
+}
+
+/// Status callbacks and incoming messages: 200 with an empty TwiML `<Response/>` once
+/// recorded. Signed with `X-Twilio-Signature`.
+#[utoipa::path(post, path = "/webhooks/twilio", tag = "webhooks",
+    request_body(content = String, content_type = "application/x-www-form-urlencoded",
+                 description = "Twilio's status callback or incoming message fields"),
+    responses((status = 200, description = "recorded; empty TwiML", content_type = "text/xml"),
+              (status = 401, body = super::ErrorBody), (status = 503, body = super::ErrorBody)))]
+pub async fn twilio_event(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let Some(signature) = headers.get("x-twilio-signature").and_then(|v| v.to_str().ok()) else {
+        return Err(unauthorized("the X-Twilio-Signature header is missing"));
+    };
+    let form = Form::parse(&body);
+    let Some(account) = form.get("AccountSid") else {
+        return Err(unauthorized("no AccountSid: the signature cannot be checked"));
+    };
+    let url = signed_url(&state, &headers, &uri).ok_or_else(|| unauthorized("no Host header to rebuild the signed URL"))?;
+    let check = |secret: &[u8]| {
+        std::str::from_utf8(secret).is_ok_and(|token| verify_twilio(token, &url, &form.0, signature))
+    };
+    let dir = &state.webhooks.directory;
+    let mut senders = dir.lookup("twilio", Some(account)).await.map_err(lookup_failed)?.senders;
+    let mut ok = verified(senders.iter(), check);
+    if ok.is_empty() {
+        senders = dir.lookup_fresh("twilio", Some(account)).await.map_err(lookup_failed)?.senders;
+        ok = verified(senders.iter(), check);
+    }
+    if ok.is_empty() {
+        return Err(unauthorized(
+            "the signature does not verify with the auth_token of any sender of this AccountSid",
+        ));
+    }
+    let verified: Vec<&KnownSender> = senders.iter().filter(|s| ok.contains(&s.id)).collect();
+    let now = state.clock.now_millis();
+    let (statuses, inbound) = match twilio::read(&form) {
+        Some(twilio::Event::Status {
+            message_sid,
+            status,
+            error_code,
+            error_message,
+            detail,
+        }) => {
+            let statuses = verified
+                .iter()
+                .map(|s| StatusUpdate {
+                    sender_id: s.id.clone(),
+                    provider_message_id: message_sid.clone(),
+                    message_hint: None,
+                    status,
+                    at: now,
+                    error_code: error_code.clone(),
+                    error_message: error_message.clone(),
+                    detail: detail.clone(),
+                })
+                .collect();
+            (statuses, Vec::new())
+        }
+        Some(twilio::Event::Inbound {
+            message_sid,
+            phone,
+            to,
+            message_type,
+            text,
+        }) => {
+            // The sender whose number it was written to; the account's first otherwise.
+            let numbers: BTreeSet<&str> = verified.iter().map(|s| s.phone_number.as_str()).collect();
+            let to_ours = to.as_deref().filter(|t| numbers.contains(t));
+            let chosen: Vec<&KnownSender> = match to_ours {
+                Some(t) => verified.iter().copied().filter(|s| s.phone_number == t).collect(),
+                None => verified.iter().copied().take(1).collect(),
+            };
+            let inbound = chosen
+                .into_iter()
+                .map(|s| reply(&state, s, &phone, &message_sid, &message_type, text.as_deref(), now))
+                .collect();
+            (Vec::new(), inbound)
+        }
+        Some(twilio::Event::Ignored(_)) | None => (Vec::new(), Vec::new()),
+    };
+    state
+        .webhooks
+        .record(statuses, inbound)
+        .await
+        .map_err(|_| not_recorded())?;
+    Ok(twiml())
+}

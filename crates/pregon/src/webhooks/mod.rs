@@ -1,0 +1,273 @@
+//! Provider webhooks: status reports and replies from Meta and Twilio, recorded in group
+//! commits.
+//!
+//! A handler (`http::webhooks`) reads the request, finds the senders it may be about
+//! ([`directory`]), checks the signature against their secrets, and turns what it says into
+//! [`StatusUpdate`]s and [`NewInbound`] replies ([`meta`], [`twilio`]). It then hands them to
+//! the single writer task ([`Webhooks::record`]) and waits: the writer takes whatever has
+//! queued while its previous write ran and records it all in one transaction per table, then
+//! answers every request of the batch. A 200 therefore still means "recorded", but a busy
+//! server writes a few large transactions rather than one per request.
+//!
+//! Reports about messages pregon does not know (yet) are answered 200 and tried again a
+//! couple of times in the background: a fast provider can report on a message before the
+//! dispatcher has recorded the id the provider gave it.
+
+pub mod directory;
+pub mod meta;
+pub mod stop_words;
+pub mod twilio;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use pregon_domain::PhoneNumber;
+use pregon_store::{NewInbound, StatusEffect, StatusUpdate, Store};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::clock::Clock;
+use crate::config::WebhookConfig;
+use crate::crypto::MasterKey;
+use directory::Directory;
+use stop_words::StopWords;
+
+/// Status reports and replies in one write, at most.
+const MAX_BATCH: usize = 5_000;
+/// Requests waiting for the writer, at most (then handlers wait to queue).
+const QUEUE: usize = 20_000;
+/// When reports about unknown messages are tried again.
+const RETRY_UNKNOWN: [Duration; 2] = [Duration::from_secs(2), Duration::from_secs(15)];
+/// Reports about unknown messages waiting to be tried again, at most.
+const MAX_UNKNOWN: usize = 100_000;
+
+/// The webhooks' shared state: settings, the sender directory, the writer's queue.
+pub struct Webhooks {
+    pub config: WebhookConfig,
+    pub stop_words: StopWords,
+    pub directory: Directory,
+    queue: mpsc::Sender<Job>,
+}
+
+/// What one request (or one retry) asks the writer to record.
+struct Job {
+    statuses: Vec<StatusUpdate>,
+    inbound: Vec<NewInbound>,
+    /// How many times these reports were tried already.
+    tries: usize,
+    done: Option<oneshot::Sender<bool>>,
+}
+
+/// The writer could not record a webhook; the provider should send it again.
+#[derive(Debug, thiserror::Error)]
+#[error("the webhook could not be recorded")]
+pub struct NotRecorded;
+
+impl Webhooks {
+    /// Starts the writer; it stops once every handle to these webhooks is gone.
+    pub fn start(
+        store: Arc<dyn Store>,
+        master_key: MasterKey,
+        clock: Arc<dyn Clock>,
+        config: WebhookConfig,
+    ) -> Arc<Self> {
+        let (queue, rx) = mpsc::channel(QUEUE);
+        let writer = Writer {
+            store: store.clone(),
+            clock,
+            retry: queue.downgrade(),
+            waiting_retry: Arc::new(AtomicUsize::new(0)),
+        };
+        tokio::spawn(writer.run(rx));
+        Arc::new(Webhooks {
+            stop_words: StopWords::new(&config.stop_words),
+            directory: Directory::new(store, master_key),
+            config,
+            queue,
+        })
+    }
+
+    /// Records status reports and replies; returns once they are committed.
+    pub async fn record(&self, statuses: Vec<StatusUpdate>, inbound: Vec<NewInbound>) -> Result<(), NotRecorded> {
+        if statuses.is_empty() && inbound.is_empty() {
+            return Ok(());
+        }
+        let (done, recorded) = oneshot::channel();
+        let job = Job {
+            statuses,
+            inbound,
+            tries: 0,
+            done: Some(done),
+        };
+        self.queue.send(job).await.map_err(|_| NotRecorded)?;
+        match recorded.await {
+            Ok(true) => Ok(()),
+            _ => Err(NotRecorded),
+        }
+    }
+
+    /// Forgets cached senders (one was created or changed).
+    pub fn forget_senders(&self) {
+        self.directory.forget();
+    }
+}
+
+/// A WhatsApp id or phone (`584121234567`, `+584121234567`) in E.164; `None` when it is not
+/// a phone number at all.
+pub fn e164(text: &str) -> Option<String> {
+    let digits = meta::digits(text);
+    if digits.len() < 7 || digits.len() > 15 || digits.len() + 1 < text.trim().len() {
+        return None;
+    }
+    let plus = format!("+{digits}");
+    Some(
+        PhoneNumber::parse(&plus, None)
+            .map(|p| p.as_str().to_string())
+            .unwrap_or(plus),
+    )
+}
+
+struct Writer {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    /// Where reports about unknown messages go back to; weak, so the writer still stops.
+    retry: mpsc::WeakSender<Job>,
+    waiting_retry: Arc<AtomicUsize>,
+}
+
+impl Writer {
+    async fn run(self, mut rx: mpsc::Receiver<Job>) {
+        let mut jobs: Vec<Job> = Vec::new();
+        while let Some(first) = rx.recv().await {
+            let mut size = first.statuses.len() + first.inbound.len();
+            jobs.push(first);
+            while size < MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(job) => {
+                        size += job.statuses.len() + job.inbound.len();
+                        jobs.push(job);
+                    }
+                    Err(_) => break,
+                }
+            }
+            self.write(std::mem::take(&mut jobs)).await;
+        }
+    }
+
+    async fn write(&self, jobs: Vec<Job>) {
+        let mut statuses = Vec::new();
+        let mut tries = Vec::new();
+        let mut inbound = Vec::new();
+        let mut waiting = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            tries.extend(std::iter::repeat_n(job.tries, job.statuses.len()));
+            statuses.extend(job.statuses);
+            inbound.extend(job.inbound);
+            waiting.extend(job.done);
+        }
+        let effects = self.apply(&statuses).await;
+        let stored = match &effects {
+            Ok(_) => self.insert(&inbound).await,
+            Err(()) => Err(()),
+        };
+        let recorded = stored.is_ok();
+        for done in waiting {
+            let _ = done.send(recorded);
+        }
+        if let Ok(effects) = effects {
+            let unknown: Vec<(StatusUpdate, usize)> = statuses
+                .into_iter()
+                .zip(tries)
+                .zip(effects)
+                .filter(|((_, t), e)| *e == StatusEffect::UnknownMessage && *t < RETRY_UNKNOWN.len())
+                .map(|(u, _)| u)
+                .collect();
+            self.retry_later(unknown);
+        }
+    }
+
+    async fn apply(&self, statuses: &[StatusUpdate]) -> Result<Vec<StatusEffect>, ()> {
+        if statuses.is_empty() {
+            return Ok(Vec::new());
+        }
+        for attempt in 1..=3u64 {
+            match self.store.apply_status_updates(statuses, self.clock.now_millis()).await {
+                Ok(effects) => return Ok(effects),
+                Err(e) => {
+                    tracing::warn!(error = %e, attempt, reports = statuses.len(), "recording status reports failed");
+                    tokio::time::sleep(Duration::from_millis(50 * attempt)).await;
+                }
+            }
+        }
+        Err(())
+    }
+
+    async fn insert(&self, inbound: &[NewInbound]) -> Result<(), ()> {
+        if inbound.is_empty() {
+            return Ok(());
+        }
+        for attempt in 1..=3u64 {
+            match self.store.insert_inbound(inbound, self.clock.now_millis()).await {
+                Ok(stored) => {
+                    for r in stored.iter().filter(|r| r.opted_out) {
+                        tracing::info!(tenant = %r.tenant_id, phone = %r.phone, "opted out by a stop-word reply");
+                    }
+                    return Ok(());
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, attempt, replies = inbound.len(), "recording replies failed");
+                    tokio::time::sleep(Duration::from_millis(50 * attempt)).await;
+                }
+            }
+        }
+        Err(())
+    }
+
+    /// Sends reports about unknown messages back to the queue after a while.
+    fn retry_later(&self, unknown: Vec<(StatusUpdate, usize)>) {
+        if unknown.is_empty() {
+            return;
+        }
+        let n = unknown.len();
+        if self.waiting_retry.fetch_add(n, Ordering::Relaxed) + n > MAX_UNKNOWN {
+            self.waiting_retry.fetch_sub(n, Ordering::Relaxed);
+            tracing::debug!(reports = n, "too many reports about unknown messages waiting; dropping these");
+            return;
+        }
+        let mut by_try: [Vec<StatusUpdate>; RETRY_UNKNOWN.len()] = Default::default();
+        for (u, t) in unknown {
+            by_try[t].push(u);
+        }
+        for (t, statuses) in by_try.into_iter().enumerate().filter(|(_, s)| !s.is_empty()) {
+            let queue = self.retry.clone();
+            let waiting = self.waiting_retry.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(RETRY_UNKNOWN[t]).await;
+                waiting.fetch_sub(statuses.len(), Ordering::Relaxed);
+                if let Some(queue) = queue.upgrade() {
+                    let job = Job {
+                        statuses,
+                        inbound: Vec::new(),
+                        tries: t + 1,
+                        done: None,
+                    };
+                    let _ = queue.send(job).await;
+                }
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn whatsapp_ids_become_e164() {
+        assert_eq!(e164("584121234567").as_deref(), Some("+584121234567"));
+        assert_eq!(e164("+584121234567").as_deref(), Some("+584121234567"));
+        assert_eq!(e164("972987654321").as_deref(), Some("+972987654321"));
+        assert_eq!(e164("123"), None);
+        assert_eq!(e164("abc-not-a-phone-1234567"), None);
+    }
+}

@@ -1,0 +1,272 @@
+//! The provider-neutral core: latency, the error mix, per-sender throughput and pair-rate
+//! enforcement, the fate of accepted messages, and the statistics. Both wire formats
+//! (`meta`, `twilio`) ask it what happens to a send and only translate the answer.
+//!
+//! All random choices come from one seeded generator behind one lock, so a run with the same
+//! `--seed` and the same requests in the same order makes the same choices.
+
+use std::collections::hash_map::DefaultHasher;
+use std::collections::{HashMap, HashSet};
+use std::hash::{Hash, Hasher};
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use crate::config::{Config, LatencyDistribution};
+use crate::stats::{Counters, Stats, Window};
+use crate::webhooks::Queue;
+
+/// Why a send is refused after its request was understood.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// Injected by `--error-rate-5xx`.
+    ServerError,
+    /// Injected by `--throttle-rate`.
+    Throttled,
+    /// The sender went over `--mps` (+ `--mps-burst`) in the last second.
+    SenderRate,
+    /// Same sender, same recipient, within `--pair-gap-ms`.
+    PairRate,
+    /// A `--fail-numbers` recipient (without `--fail-async`).
+    FailNumber,
+}
+
+/// What becomes of an accepted message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Fate {
+    /// A `--fail-numbers` recipient with `--fail-async`: one `failed` webhook.
+    FailNumber,
+    /// Picked by `--async-failure-rate`: one `failed` webhook.
+    AsyncFailure,
+    /// `sent`, then `delivered` and `read` as drawn.
+    Lifecycle { delivered: bool, read: bool },
+}
+
+/// An accepted send.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Admission {
+    /// Unique within this simulator, random-looking: the source of message ids.
+    pub unique: u128,
+    pub fate: Fate,
+}
+
+/// A send as the engine sees it.
+pub(crate) struct Send<'a> {
+    /// Meta phone_number_id or Twilio `From` (or `MessagingServiceSid`).
+    pub sender: &'a str,
+    /// Recipient digits (E.164 without `+`).
+    pub recipient: &'a str,
+    /// The rendered content, for duplicate detection: template + parameters, or body.
+    pub content: &'a str,
+}
+
+struct Inner {
+    rng: StdRng,
+    sequence: u64,
+    /// Sends admitted past the throughput check, per sender, over the last second.
+    admitted: HashMap<String, Window>,
+    /// Last accepted message per (sender, recipient) hash, for the pair rate.
+    last_pair: HashMap<u64, Instant>,
+    /// Pairs recorded since `last_pair` was last pruned.
+    pairs_since_prune: u32,
+    counters: Counters,
+}
+
+/// State shared by every request handler.
+pub(crate) struct Engine {
+    pub config: Config,
+    fail_numbers: HashSet<String>,
+    inner: Mutex<Inner>,
+    pub webhooks: Arc<Queue>,
+}
+
+/// A stable hash (SipHash with fixed keys): the same in every run.
+pub(crate) fn hash_of(parts: &[&str]) -> u64 {
+    let mut h = DefaultHasher::new();
+    parts.hash(&mut h);
+    h.finish()
+}
+
+impl Engine {
+    pub(crate) fn new(config: Config, webhooks: Arc<Queue>) -> Self {
+        let fail_numbers = config
+            .fail_numbers
+            .iter()
+            .filter_map(|n| crate::phone::digits(n))
+            .collect();
+        let rng = match config.seed {
+            Some(seed) => StdRng::seed_from_u64(seed),
+            None => StdRng::from_entropy(),
+        };
+        Engine {
+            config,
+            fail_numbers,
+            inner: Mutex::new(Inner {
+                rng,
+                sequence: 0,
+                admitted: HashMap::new(),
+                last_pair: HashMap::new(),
+                pairs_since_prune: 0,
+                counters: Counters::default(),
+            }),
+            webhooks,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding the lock leaves only counters behind: keep going.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Counts a send request and draws its answer's latency.
+    pub(crate) fn request(&self, sender: &str) -> Duration {
+        let mut inner = self.lock();
+        inner.counters.request(sender, Instant::now());
+        self.latency(&mut inner.rng)
+    }
+
+    /// Counts a lookup (credentials, templates) and draws its answer's latency.
+    pub(crate) fn lookup(&self) -> Duration {
+        let mut inner = self.lock();
+        inner.counters.lookup();
+        self.latency(&mut inner.rng)
+    }
+
+    /// Counts a send answered with error `code`.
+    pub(crate) fn rejected(&self, code: impl std::fmt::Display) {
+        self.lock().counters.rejected(&code.to_string());
+    }
+
+    /// Random hex, for ids that only need to look real (`fbtrace_id`).
+    pub(crate) fn random_u64(&self) -> u64 {
+        self.lock().rng.gen()
+    }
+
+    fn latency(&self, rng: &mut StdRng) -> Duration {
+        let l = &self.config.latency;
+        if l.jitter.is_zero() {
+            return l.mean;
+        }
+        let (mean, jitter) = (l.mean.as_secs_f64(), l.jitter.as_secs_f64());
+        let seconds = match l.distribution {
+            LatencyDistribution::Uniform => rng.gen_range((mean - jitter).max(0.0)..=mean + jitter),
+            LatencyDistribution::Normal => {
+                // Box–Muller.
+                let u1: f64 = 1.0 - rng.gen::<f64>();
+                let u2: f64 = rng.gen();
+                let z = (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos();
+                (mean + z * jitter).clamp(0.0, mean + 4.0 * jitter)
+            }
+        };
+        Duration::from_secs_f64(seconds)
+    }
+
+    /// Decides a well-formed, authenticated send: the error mix, then the sender's
+    /// throughput, then the pair rate, then the failing numbers. An accepted send is counted
+    /// and its fate drawn; a refused one is not counted here (the caller knows the code).
+    pub(crate) fn decide(&self, send: &Send<'_>) -> Result<Admission, Refusal> {
+        let now = Instant::now();
+        let c = &self.config;
+        let mut guard = self.lock();
+        let inner = &mut *guard;
+        if c.error_rate_5xx > 0.0 && inner.rng.gen_bool(c.error_rate_5xx) {
+            return Err(Refusal::ServerError);
+        }
+        if c.throttle_rate > 0.0 && inner.rng.gen_bool(c.throttle_rate) {
+            return Err(Refusal::Throttled);
+        }
+        if c.mps > 0 {
+            if !inner.admitted.contains_key(send.sender) {
+                inner.admitted.insert(send.sender.to_string(), Window::default());
+            }
+            let window = inner.admitted.get_mut(send.sender).expect("just inserted");
+            if window.count(now) >= c.mps.saturating_add(c.mps_burst) as usize {
+                return Err(Refusal::SenderRate);
+            }
+            window.hit(now);
+        }
+        let pair = hash_of(&[send.sender, send.recipient]);
+        if !c.pair_gap.is_zero() {
+            if let Some(last) = inner.last_pair.get(&pair) {
+                if now.duration_since(*last) < c.pair_gap {
+                    return Err(Refusal::PairRate);
+                }
+            }
+        }
+        let failing = self.fail_numbers.contains(send.recipient);
+        if failing && !c.fail_async {
+            return Err(Refusal::FailNumber);
+        }
+
+        if !c.pair_gap.is_zero() {
+            inner.last_pair.insert(pair, now);
+            // Forget pairs older than the gap now and then, so memory follows the rate, not
+            // the number of recipients ever seen.
+            inner.pairs_since_prune += 1;
+            if inner.pairs_since_prune >= 10_000 && inner.last_pair.len() >= 100_000 {
+                inner.pairs_since_prune = 0;
+                inner.last_pair.retain(|_, t| now.duration_since(*t) < c.pair_gap);
+            }
+        }
+        inner
+            .counters
+            .accepted(send.sender, hash_of(&[send.recipient, send.content]), now);
+        inner.sequence += 1;
+        // An odd multiplier is a bijection on u64: unique, yet random-looking.
+        let low = inner.sequence.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let unique = (u128::from(inner.rng.gen::<u64>()) << 64) | u128::from(low);
+        let w = &c.webhooks;
+        let fate = if failing {
+            Fate::FailNumber
+        } else if w.async_failure_rate > 0.0 && inner.rng.gen_bool(w.async_failure_rate) {
+            Fate::AsyncFailure
+        } else {
+            let delivered = inner.rng.gen_bool(w.delivered_fraction);
+            let read = delivered && inner.rng.gen_bool(w.read_fraction);
+            Fate::Lifecycle { delivered, read }
+        };
+        Ok(Admission { unique, fate })
+    }
+
+    /// The webhook plan of a fate, as (status, delay after the previous one).
+    pub(crate) fn steps(
+        &self,
+        fate: Fate,
+        number_failure: crate::webhooks::Failure,
+        random_failure: crate::webhooks::Failure,
+    ) -> std::collections::VecDeque<(crate::webhooks::Status, Duration)> {
+        use crate::webhooks::Status;
+        let w = &self.config.webhooks;
+        match fate {
+            Fate::FailNumber => [(Status::Failed(number_failure), w.sent_delay)].into(),
+            Fate::AsyncFailure => [(Status::Failed(random_failure), w.sent_delay)].into(),
+            Fate::Lifecycle { delivered, read } => {
+                let mut steps = std::collections::VecDeque::from([(Status::Sent, w.sent_delay)]);
+                if delivered {
+                    steps.push_back((Status::Delivered, w.delivered_delay));
+                }
+                if read {
+                    steps.push_back((Status::Read, w.read_delay));
+                }
+                steps
+            }
+        }
+    }
+
+    pub(crate) fn stats(&self) -> Stats {
+        let mut stats = self.lock().counters.snapshot();
+        stats.webhooks_sent = self.webhooks.sent.load(Relaxed);
+        stats.webhooks_failed = self.webhooks.failed.load(Relaxed);
+        stats.webhooks_dropped = self.webhooks.dropped.load(Relaxed);
+        stats
+    }
+
+    /// Zeroes the statistics. Enforcement (rate windows, pair gaps) carries on unchanged.
+    pub(crate) fn reset_stats(&self) {
+        self.lock().counters = Counters::default();
+        self.webhooks.reset_counters();
+    }
+}
