@@ -59,7 +59,9 @@ async fn sigkill_mid_campaign_never_sends_twice_nor_loses_a_message() {
             "kill {round}: sent {last_sent}, sending {}, requests in flight at the provider {in_flight}",
             count(&campaign, "sending"),
         );
+        let restart = Instant::now();
         server = Server::start_with(&db, Some(KEY), ENV).await;
+        eprintln!("  restarted in {:?}", restart.elapsed());
         if round == 2 {
             // Once, kill again as soon as it answers: mid-recovery or mid-first-claim.
             let in_flight = provider.in_flight();
