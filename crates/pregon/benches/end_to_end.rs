@@ -415,6 +415,11 @@ impl FakeMeta {
         let received = Arc::new(AtomicU64::new(0));
         let app = axum::Router::new()
             .route("/v21.0/{id}/messages", post(messages))
+            // The credentials check of the pre-flight on campaign start.
+            .route(
+                "/v21.0/{id}",
+                axum::routing::get(|| async { axum::Json(json!({"id": "ok"})) }),
+            )
             .with_state(St {
                 received: received.clone(),
                 latency,

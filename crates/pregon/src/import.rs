@@ -55,8 +55,10 @@ pub struct SkipCounts {
     pub duplicate: usize,
     pub opted_out: usize,
     pub missing_variable: usize,
-    /// The campaign requires consent and the number has no opt-in.
-    pub no_consent: usize,
+    /// The campaign requires consent and the number has no opt-in. Reported only for
+    /// campaigns that require consent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub no_consent: Option<usize>,
 }
 
 /// One row that was not imported, and why.
@@ -262,6 +264,9 @@ pub fn classify_with_consent(
     let parsed = parse_phones(&contacts, region);
     let mut seen: HashSet<String> = HashSet::with_capacity(contacts.len());
     let mut report = ImportReport::default();
+    if opted_in.is_some() {
+        report.skipped.no_consent = Some(0);
+    }
     let mut messages = Vec::with_capacity(contacts.len());
     for (contact, phone) in contacts.into_iter().zip(parsed) {
         let raw = contact.phone.clone().unwrap_or_default();
@@ -310,7 +315,7 @@ pub fn classify_with_consent(
                     SkipReason::Duplicate => report.skipped.duplicate += 1,
                     SkipReason::OptedOut => report.skipped.opted_out += 1,
                     SkipReason::MissingVariable => report.skipped.missing_variable += 1,
-                    SkipReason::NoConsent => report.skipped.no_consent += 1,
+                    SkipReason::NoConsent => *report.skipped.no_consent.get_or_insert(0) += 1,
                 }
                 if report.errors.len() < MAX_REPORTED_ERRORS {
                     report.errors.push(RowError {
@@ -415,7 +420,7 @@ not-a-phone,a,b,u\n\
                 duplicate: 1,
                 opted_out: 1,
                 missing_variable: 1,
-                no_consent: 0,
+                no_consent: None,
             }
         );
         assert_eq!(
@@ -438,12 +443,12 @@ not-a-phone,a,b,u\n\
         let (messages, report) =
             classify_with_consent(contacts.clone(), &template(), None, &opted_out, Some(&opted_in));
         assert_eq!(report.accepted, 1);
-        assert_eq!((report.skipped.no_consent, report.skipped.opted_out), (1, 1));
+        assert_eq!((report.skipped.no_consent, report.skipped.opted_out), (Some(1), 1));
         assert_eq!(messages[1].skip_reason, Some(SkipReason::NoConsent));
         assert_eq!(report.errors[0].row, 3);
         // Without the requirement, consent is not looked at.
         let (_, report) = classify(contacts, &template(), None, &opted_out);
-        assert_eq!((report.accepted, report.skipped.no_consent), (2, 0));
+        assert_eq!((report.accepted, report.skipped.no_consent), (2, None));
     }
 
     #[test]

@@ -27,7 +27,7 @@ enum Command {
     /// Run a provider simulator: the Meta Cloud API and Twilio wire formats on loopback, with
     /// latency, an error mix, rate limits and signed status webhooks, for trying pregon
     /// without a provider account, for tests and for benchmarks.
-    Simulate(pregon_simulator::SimulateArgs),
+    Simulate(Box<pregon_simulator::SimulateArgs>),
     /// Manage tenants.
     Tenant {
         #[command(subcommand)]
@@ -144,7 +144,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             )
             .await
         }
-        Command::Simulate(args) => pregon_simulator::run(args, startup::shutdown_on_signals()).await,
+        Command::Simulate(args) => pregon_simulator::run(*args, startup::shutdown_on_signals()).await,
         Command::Migrate(db) => {
             startup::open_store(&db.database_url).await?;
             println!("migrations applied to {}", db.database_url);

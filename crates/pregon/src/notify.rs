@@ -112,10 +112,7 @@ impl Notifier {
                 let text: String = text.chars().take(200).collect();
                 Some(format!("the receiver answered {status}: {}", text.trim()))
             }
-            Err(e) if e.is_timeout() => Some(format!(
-                "no answer within {} s",
-                self.config.timeout.as_secs_f64()
-            )),
+            Err(e) if e.is_timeout() => Some(format!("no answer within {} s", self.config.timeout.as_secs_f64())),
             Err(e) => Some(format!("request failed: {}", error_chain(&e))),
         };
         let now = self.clock.now_millis();
@@ -143,7 +140,9 @@ impl Notifier {
         }
         match self.store.finish_notification(&d.id, d.attempt, &result, now).await {
             Ok(true) => {}
-            Ok(false) => tracing::warn!(notification = %d.id, "notification was claimed again meanwhile; result dropped"),
+            Ok(false) => {
+                tracing::warn!(notification = %d.id, "notification was claimed again meanwhile; result dropped")
+            }
             // The claim lease runs out and the notification is attempted again: at least once.
             Err(e) => tracing::warn!(error = %e, notification = %d.id, "recording a notification attempt failed"),
         }

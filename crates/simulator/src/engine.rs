@@ -66,6 +66,8 @@ pub(crate) struct Send<'a> {
 struct Inner {
     rng: StdRng,
     sequence: u64,
+    /// Mixed into message ids, drawn once.
+    id_key: u64,
     /// Sends admitted past the throughput check, per sender, over the last second.
     admitted: HashMap<String, Window>,
     /// Last accepted message per (sender, recipient) hash, for the pair rate.
@@ -97,16 +99,18 @@ impl Engine {
             .iter()
             .filter_map(|n| crate::phone::digits(n))
             .collect();
-        let rng = match config.seed {
+        let mut rng = match config.seed {
             Some(seed) => StdRng::seed_from_u64(seed),
             None => StdRng::from_entropy(),
         };
+        let id_key = rng.gen();
         Engine {
             config,
             fail_numbers,
             inner: Mutex::new(Inner {
                 rng,
                 sequence: 0,
+                id_key,
                 admitted: HashMap::new(),
                 last_pair: HashMap::new(),
                 pairs_since_prune: 0,
@@ -215,8 +219,8 @@ impl Engine {
             .counters
             .accepted(send.sender, hash_of(&[send.recipient, send.content]), now);
         inner.sequence += 1;
-        // An odd multiplier is a bijection on u64: unique, yet random-looking.
-        let low = inner.sequence.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        // An odd multiplier and a fixed XOR are bijections on u64: unique, yet random-looking.
+        let low = inner.sequence.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ inner.id_key;
         let unique = (u128::from(inner.rng.gen::<u64>()) << 64) | u128::from(low);
         let w = &c.webhooks;
         let fate = if failing {

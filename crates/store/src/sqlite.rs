@@ -1339,7 +1339,7 @@ impl Store for SqliteStore {
         apply_deltas(&mut tx, &plan.deltas, None, now).await?;
         // A report can finish a message still `sending` (its answer not yet recorded).
         for cid in plan.deltas.campaigns() {
-            complete_if_done(&mut tx, cid, now).await?;
+            complete_and_notify(&mut tx, cid, now).await?;
         }
         tx.commit().await?;
         plan.effects(&inserted)

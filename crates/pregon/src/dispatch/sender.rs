@@ -199,6 +199,10 @@ async fn send_loop(
     };
     let rate = sender.messages_per_second;
     let mut limiter = RateLimiter::new(rate);
+    // The same rule again at the moment each request leaves: the durable `sending` write
+    // between a grant and the requests takes a varying time, which would otherwise let
+    // grants made apart leave together. The provider measures when requests arrive.
+    let mut departures = RateLimiter::new(rate);
     // Enough requests in flight to hold the rate through 2 s of provider latency.
     let max_in_flight = d
         .config
@@ -240,6 +244,7 @@ async fn send_loop(
                     }
                     if fresh.messages_per_second != sender.messages_per_second {
                         limiter.set_rate(fresh.messages_per_second);
+                        departures.set_rate(fresh.messages_per_second);
                         tracing::info!(sender = %fresh.id, rate = fresh.messages_per_second, "sender rate changed");
                     }
                     wire = Wire::of(d, &fresh);
@@ -313,6 +318,14 @@ async fn send_loop(
                     continue;
                 }
                 let prepared = prepare(d, &message, &mut templates, &mut campaigns).await;
+                // Already `sending`: it goes out whatever happens now, at most a moment late.
+                loop {
+                    let t = start.elapsed();
+                    if departures.acquire(t, 1) == 1 {
+                        break;
+                    }
+                    tokio::time::sleep_until(start + departures.next_available(t)).await;
+                }
                 let permit = in_flight
                     .clone()
                     .acquire_owned()

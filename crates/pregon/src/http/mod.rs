@@ -12,8 +12,8 @@ pub mod senders;
 pub mod system;
 pub mod templates;
 pub mod views;
-pub mod webhooks;
 pub mod webhook_secret;
+pub mod webhooks;
 
 use std::sync::Arc;
 

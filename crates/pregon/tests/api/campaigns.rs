@@ -55,7 +55,7 @@ async fn json_contacts_are_classified_and_reported() {
     assert_eq!(
         created["import"],
         json!({"accepted": 4,
-               "skipped": {"invalid_phone": 2, "duplicate": 1, "opted_out": 1, "missing_variable": 1, "no_consent": 0},
+               "skipped": {"invalid_phone": 2, "duplicate": 1, "opted_out": 1, "missing_variable": 1},
                "errors": created["import"]["errors"].clone()})
     );
     let rows: Vec<i64> = created["import"]["errors"]

@@ -6,10 +6,7 @@ use serde_json::{json, Value};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::helpers::{
-    contacts, counts, digits, meta_server, mount_meta_accept, phones, spawn_app, TestApp,
-    OTHER_KEY,
-};
+use crate::helpers::{contacts, counts, digits, meta_server, mount_meta_accept, phones, spawn_app, TestApp, OTHER_KEY};
 
 /// A Cloud API that accepts every message and answers the pre-flight check of the sender.
 async fn cloud_api() -> MockServer {
@@ -29,7 +26,8 @@ async fn sent_to(server: &MockServer) -> std::collections::BTreeMap<String, usiz
     for r in server.received_requests().await.expect("recording") {
         if r.method.as_str() == "POST" {
             let body: Value = r.body_json().expect("a JSON message");
-            *per.entry(body["to"].as_str().unwrap_or_default().to_string()).or_insert(0) += 1;
+            *per.entry(body["to"].as_str().unwrap_or_default().to_string())
+                .or_insert(0) += 1;
         }
     }
     per
@@ -51,10 +49,18 @@ async fn message_of(app: &TestApp, campaign: &str, phone: &str) -> Value {
 /// Asserts the message was skipped for `reason` just before sending, with an event.
 async fn assert_skipped_before_sending(app: &TestApp, campaign: &str, phone: &str, reason: &str) {
     let m = message_of(app, campaign, phone).await;
-    assert_eq!((m["status"].as_str(), m["skip_reason"].as_str()), (Some("skipped"), Some(reason)), "{m}");
+    assert_eq!(
+        (m["status"].as_str(), m["skip_reason"].as_str()),
+        (Some("skipped"), Some(reason)),
+        "{m}"
+    );
     assert_eq!(m["attempts"], 0, "never attempted: {m}");
     let full = app.get(&format!("/api/v1/messages/{}", id(&m))).await.expect(200);
-    let last = full["events"].as_array().and_then(|e| e.last()).cloned().unwrap_or_default();
+    let last = full["events"]
+        .as_array()
+        .and_then(|e| e.last())
+        .cloned()
+        .unwrap_or_default();
     assert_eq!(last["status"], "skipped", "{full}");
     assert_eq!(last["detail"]["reason"], reason, "{full}");
 }
@@ -79,10 +85,17 @@ async fn an_opt_out_after_import_skips_the_message_before_sending() {
 
     let done = app.wait_status(&cid, "completed").await;
     let n = counts(&done);
-    assert_eq!((n["sent"], n["skipped"], done["total"].as_i64()), (2, 1, Some(3)), "{done}");
+    assert_eq!(
+        (n["sent"], n["skipped"], done["total"].as_i64()),
+        (2, 1, Some(3)),
+        "{done}"
+    );
     assert_skipped_before_sending(&app, &cid, &list[2], "opted_out").await;
     let per = sent_to(&server).await;
-    assert!(!per.contains_key(&digits(&list[2])), "an opted-out number never reaches the provider: {per:?}");
+    assert!(
+        !per.contains_key(&digits(&list[2])),
+        "an opted-out number never reaches the provider: {per:?}"
+    );
     assert_eq!(per.len(), 2, "{per:?}");
 }
 
@@ -104,10 +117,18 @@ async fn opt_ins_can_be_added_listed_and_withdrawn() {
         .post("/api/v1/opt-ins", &json!({"phone": "584129876543"}))
         .await
         .expect(201);
-    assert_eq!((plain["source"].as_str(), &plain["evidence"]), (Some("api"), &Value::Null));
+    assert_eq!(
+        (plain["source"].as_str(), &plain["evidence"]),
+        (Some("api"), &Value::Null)
+    );
 
     let list = app.get("/api/v1/opt-ins").await.expect(200);
-    let listed: Vec<&str> = list["items"].as_array().unwrap().iter().map(|o| o["phone"].as_str().unwrap()).collect();
+    let listed: Vec<&str> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["phone"].as_str().unwrap())
+        .collect();
     assert_eq!(listed, ["+584121234567", "+584129876543"]);
     assert_eq!(list["next_cursor"], Value::Null);
     let theirs = app
@@ -142,8 +163,10 @@ async fn require_consent_skips_contacts_without_an_opt_in_and_sends_to_the_rest(
         app.post("/api/v1/opt-ins", &json!({"phone": p})).await.expect(201);
     }
     let created = app
-        .create_campaign(json!({"name": "consent", "template_id": template, "contacts": contacts(&list),
-            "require_consent": true}))
+        .create_campaign(
+            json!({"name": "consent", "template_id": template, "contacts": contacts(&list),
+            "require_consent": true}),
+        )
         .await;
     assert_eq!(created["import"]["accepted"], 2, "{created}");
     assert_eq!(created["import"]["skipped"]["no_consent"], 1, "{created}");
@@ -154,7 +177,10 @@ async fn require_consent_skips_contacts_without_an_opt_in_and_sends_to_the_rest(
     let n = counts(&done);
     assert_eq!((n["sent"], n["skipped"]), (2, 1), "{done}");
     let m = message_of(&app, &cid, &list[2]).await;
-    assert_eq!((m["status"].as_str(), m["skip_reason"].as_str()), (Some("skipped"), Some("no_consent")));
+    assert_eq!(
+        (m["status"].as_str(), m["skip_reason"].as_str()),
+        (Some("skipped"), Some("no_consent"))
+    );
     for p in &list[..2] {
         assert_eq!(message_of(&app, &cid, p).await["status"], "sent");
     }
@@ -167,7 +193,11 @@ async fn require_consent_skips_contacts_without_an_opt_in_and_sends_to_the_rest(
     let imported = app
         .import(
             csv,
-            &[("name", "csv consent"), ("template_id", &template), ("require_consent", "true")],
+            &[
+                ("name", "csv consent"),
+                ("template_id", &template),
+                ("require_consent", "true"),
+            ],
         )
         .await
         .expect(201);
@@ -187,6 +217,10 @@ async fn require_consent_skips_contacts_without_an_opt_in_and_sends_to_the_rest(
         .await;
     assert_eq!(open["import"]["accepted"], 3);
     assert_eq!(open["settings"]["require_consent"], false);
+    assert!(
+        open["import"]["skipped"].get("no_consent").is_none(),
+        "reported only where consent is required: {open}"
+    );
 }
 
 #[tokio::test]

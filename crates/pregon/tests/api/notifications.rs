@@ -118,18 +118,31 @@ async fn completion_posts_one_signed_notification_with_the_final_campaign() {
     );
     let body: Value = serde_json::from_slice(&r.body).expect("a JSON body");
     assert_eq!(body["event"], "campaign.completed");
-    assert!(body["id"].as_str().is_some_and(|i| !i.is_empty()), "a unique id: {body}");
+    assert!(
+        body["id"].as_str().is_some_and(|i| !i.is_empty()),
+        "a unique id: {body}"
+    );
     let campaign = &body["campaign"];
     assert_eq!(campaign["id"], id.as_str());
     assert_eq!(campaign["status"], "completed");
     assert_eq!(campaign["total"], 4);
     assert_eq!(
         counts(campaign),
-        counts(&json!({"counts": {"queued": 0, "claimed": 0, "sending": 0, "sent": 3, "delivered": 0,
-            "read": 0, "failed": 0, "unknown": 0, "skipped": 1, "cancelled": 0}}))
+        counts(
+            &json!({"counts": {"queued": 0, "claimed": 0, "sending": 0, "sent": 3, "delivered": 0,
+            "read": 0, "failed": 0, "unknown": 0, "skipped": 1, "cancelled": 0}})
+        )
     );
     // The campaign object as the API answers it.
-    for field in ["name", "status", "total", "counts", "progress_percent", "completed_at", "settings"] {
+    for field in [
+        "name",
+        "status",
+        "total",
+        "counts",
+        "progress_percent",
+        "completed_at",
+        "settings",
+    ] {
         assert_eq!(campaign[field], done[field], "{field}: {campaign} vs {done}");
     }
 }
@@ -157,9 +170,15 @@ async fn a_failing_receiver_is_retried_until_it_answers() {
     app.wait_status(&id, "completed").await;
 
     let got = exactly(&server, 3).await;
-    assert!(started.elapsed() < Duration::from_secs(5), "the backoff is the configured one");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "the backoff is the configured one"
+    );
     let sent = bodies(&got);
-    assert!(sent.iter().all(|b| *b == sent[0]), "every attempt carries the same body");
+    assert!(
+        sent.iter().all(|b| *b == sent[0]),
+        "every attempt carries the same body"
+    );
     for r in &got {
         assert_signed(r, &secret);
     }
@@ -173,7 +192,9 @@ async fn cancelling_sends_campaign_cancelled() {
     let server = receiver().await;
     let secret = rotate(&app).await;
     let id = hooked_campaign(&app, &server, &phones(3), json!({"start": false})).await;
-    app.post_empty(&format!("/api/v1/campaigns/{id}/cancel")).await.expect(200);
+    app.post_empty(&format!("/api/v1/campaigns/{id}/cancel"))
+        .await
+        .expect(200);
 
     let got = exactly(&server, 1).await;
     assert_signed(&got[0], &secret);
@@ -224,7 +245,14 @@ async fn rotating_the_secret_changes_the_signing_key() {
 async fn the_new_routes_are_documented() {
     let app = app().await;
     let doc = app.get("/openapi.json").await.expect(200);
-    for route in ["/api/v1/webhook-secret/rotate", "/api/v1/opt-ins", "/api/v1/opt-ins/{phone}"] {
-        assert!(doc["paths"][route].is_object(), "{route} is not in the OpenAPI document");
+    for route in [
+        "/api/v1/webhook-secret/rotate",
+        "/api/v1/opt-ins",
+        "/api/v1/opt-ins/{phone}",
+    ] {
+        assert!(
+            doc["paths"][route].is_object(),
+            "{route} is not in the OpenAPI document"
+        );
     }
 }

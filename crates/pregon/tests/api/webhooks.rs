@@ -502,6 +502,15 @@ fn status_callback(sid: &str, to: &str, status: &str, extra: &[(&str, &str)]) ->
     p
 }
 
+impl Reply {
+    /// Asserts Twilio's answer: 200 with an empty TwiML `<Response/>`.
+    fn expect_twiml(&self) {
+        assert_eq!(self.status.as_u16(), 200, "webhook refused: {}", self.text);
+        assert!(self.content_type().starts_with("text/xml"), "{}", self.content_type());
+        assert!(self.text.contains("<Response/>"), "{}", self.text);
+    }
+}
+
 impl TestApp {
     /// POSTs Twilio form fields signed for `signed_url` with `token` (unsigned when `None`).
     async fn post_twilio(&self, params: &[(String, String)], signed_url: &str, token: Option<&str>) -> Reply {
@@ -528,18 +537,17 @@ async fn twilio_status_callbacks_update_messages_behind_a_proxy() {
     let (sid, to) = (pid(&messages[0]), messages[0]["phone"].as_str().unwrap().to_string());
     assert!(sid.starts_with("SM"));
 
-    let reply = app.post_twilio(&status_callback(&sid, &to, "delivered", &[]), &url, Some(AUTH_TOKEN)).await;
-    assert_eq!(reply.status.as_u16(), 200, "{}", reply.text);
-    assert!(reply.content_type().starts_with("text/xml"), "{}", reply.content_type());
-    assert!(reply.text.contains("<Response/>"));
+    app.post_twilio(&status_callback(&sid, &to, "delivered", &[]), &url, Some(AUTH_TOKEN))
+        .await
+        .expect_twiml();
     assert_eq!(app.message(&mid(&messages[0])).await["status"], "delivered");
 
     let read = status_callback(&sid, &to, "read", &[("EventType", "READ")]);
-    app.post_twilio(&read, &url, Some(AUTH_TOKEN)).await.expect(200);
+    app.post_twilio(&read, &url, Some(AUTH_TOKEN)).await.expect_twiml();
     // Late and lower: nothing changes.
-    app.post_twilio(&status_callback(&sid, &to, "sent", &[]), &url, Some(AUTH_TOKEN)).await.expect(200);
+    app.post_twilio(&status_callback(&sid, &to, "sent", &[]), &url, Some(AUTH_TOKEN)).await.expect_twiml();
     let undelivered = status_callback(&sid, &to, "undelivered", &[("ErrorCode", "63016")]);
-    app.post_twilio(&undelivered, &url, Some(AUTH_TOKEN)).await.expect(200);
+    app.post_twilio(&undelivered, &url, Some(AUTH_TOKEN)).await.expect_twiml();
     let m = app.message(&mid(&messages[0])).await;
     assert_eq!(m["status"], "read");
     let names: Vec<&str> = m["events"].as_array().unwrap().iter().map(|e| e["status"].as_str().unwrap()).collect();
@@ -548,7 +556,7 @@ async fn twilio_status_callbacks_update_messages_behind_a_proxy() {
     // The other one fails, with Twilio's code.
     let (sid1, to1) = (pid(&messages[1]), messages[1]["phone"].as_str().unwrap().to_string());
     let failed = status_callback(&sid1, &to1, "failed", &[("ErrorCode", "63024")]);
-    app.post_twilio(&failed, &url, Some(AUTH_TOKEN)).await.expect(200);
+    app.post_twilio(&failed, &url, Some(AUTH_TOKEN)).await.expect_twiml();
     let m1 = app.message(&mid(&messages[1])).await;
     assert_eq!((m1["status"].as_str(), m1["error_code"].as_str()), (Some("failed"), Some("63024")));
     let n = counts(&app.campaign(&campaign).await);
@@ -571,7 +579,7 @@ async fn twilio_status_callbacks_update_messages_behind_a_proxy() {
     assert_eq!(app.message(&mid(&messages[1])).await["status"], "failed");
     // An unknown MessageSid is accepted and ignored.
     let unknown = status_callback("SMffffffffffffffffffffffffffffffff", &to1, "delivered", &[]);
-    app.post_twilio(&unknown, &url, Some(AUTH_TOKEN)).await.expect(200);
+    app.post_twilio(&unknown, &url, Some(AUTH_TOKEN)).await.expect_twiml();
 }
 
 #[tokio::test]
@@ -605,7 +613,7 @@ async fn twilio_incoming_stop_opts_out_with_the_url_from_the_host_header() {
                 .body(body),
         )
         .await;
-    assert_eq!(reply.status.as_u16(), 200, "{}", reply.text);
+    reply.expect_twiml();
     let opt_outs = app.get("/api/v1/opt-outs").await.expect(200);
     assert_eq!(opt_outs["items"][0]["phone"], phone.as_str());
     assert_eq!(opt_outs["items"][0]["source"], "reply");
