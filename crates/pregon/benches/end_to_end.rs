@@ -16,7 +16,15 @@
 //! `POST /api/v1/campaigns/import`, `start=false`), then times from `POST …/start` until the
 //! campaign is `completed` (polled every 50 ms), and reads the server's peak RSS (`VmHWM`)
 //! before stopping it with SIGTERM. One JSON line per run goes to stdout, then (with
-//! `--runs` > 1) one line of medians; progress goes to stderr.
+//! `--runs` > 1) one line of medians; progress goes to stderr. Besides the rates, each line
+//! carries the server's CPU seconds while sending (`send_cpu_sec`), this process's
+//! (`bench_cpu_sec`: the provider and the client) and the 1-minute load average at the start,
+//! so that figures from a shared machine can be judged.
+//!
+//! Environment: `PREGON_BENCH_BIN` runs another `pregon` build (a saved baseline, say);
+//! `PREGON_BENCH_LOG` replaces the server's `PREGON_LOG=warn` (e.g.
+//! `warn,sqlx::query=debug` logs every statement with its duration); `TMPDIR` places the
+//! database.
 
 use std::io::Write as _;
 use std::net::TcpListener as StdListener;
@@ -424,7 +432,13 @@ impl FakeMeta {
                 received: received.clone(),
                 latency,
             });
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        // A deep accept queue: pregon opens one connection per request in flight (HTTP/1.1),
+        // thousands at once, and the default backlog of 1,024 would drop SYNs (each one a
+        // 1 s retransmission) the way no real provider does.
+        let socket = tokio::net::TcpSocket::new_v4()?;
+        socket.set_reuseaddr(true)?;
+        socket.bind("127.0.0.1:0".parse()?)?;
+        let listener = socket.listen(8192)?;
         let port = listener.local_addr()?.port();
         let task = tokio::spawn(async move {
             if let Err(e) = axum::serve(listener, app).await {

@@ -62,7 +62,10 @@ fn parse_args() -> Result<Options> {
             other => bail!("unknown argument {other:?}"),
         }
     }
-    ensure!(o.messages > 0 && o.connections > 0 && o.statuses > 0, "counts must be positive");
+    ensure!(
+        o.messages > 0 && o.connections > 0 && o.statuses > 0,
+        "counts must be positive"
+    );
     Ok(o)
 }
 
@@ -81,8 +84,10 @@ async fn cloud_api() -> Result<String> {
             "/v21.0/{id}/messages",
             post(|Json(body): Json<Value>| async move {
                 let to = body["to"].as_str().unwrap_or_default().to_string();
-                Json(json!({"messaging_product": "whatsapp", "contacts": [{"input": to, "wa_id": to}],
-                            "messages": [{"id": format!("wamid.{to}")}]}))
+                Json(
+                    json!({"messaging_product": "whatsapp", "contacts": [{"input": to, "wa_id": to}],
+                            "messages": [{"id": format!("wamid.{to}")}]}),
+                )
             }),
         )
         .route("/v21.0/{id}", get(|| async { Json(json!({"id": PHONE_NUMBER_ID})) }));
@@ -118,9 +123,11 @@ fn requests(o: &Options, host: &str) -> Vec<Vec<u8>> {
             pair.reverse();
         }
         for (k, status) in pair.iter().enumerate() {
-            reports.push(json!({"id": id, "status": status, "timestamp": (1_767_225_600 + k).to_string(),
+            reports.push(
+                json!({"id": id, "status": status, "timestamp": (1_767_225_600 + k).to_string(),
                 "recipient_id": id.trim_start_matches("wamid."),
-                "pricing": {"billable": true, "pricing_model": "PMP", "category": "marketing", "type": "regular"}}));
+                "pricing": {"billable": true, "pricing_model": "PMP", "category": "marketing", "type": "regular"}}),
+            );
         }
     }
     reports
@@ -195,9 +202,11 @@ async fn run(o: Options) -> Result<()> {
         &client,
         reqwest::Method::POST,
         format!("{base}/senders"),
-        Some(json!({"name": "bench", "provider": "meta", "phone_number": "+593995683452",
+        Some(
+            json!({"name": "bench", "provider": "meta", "phone_number": "+593995683452",
             "credentials": {"access_token": "tok", "phone_number_id": PHONE_NUMBER_ID, "app_secret": SECRET},
-            "base_url": cloud, "messages_per_second": 100000})),
+            "base_url": cloud, "messages_per_second": 100000}),
+        ),
     )
     .await?;
     let template = api(
@@ -207,7 +216,9 @@ async fn run(o: Options) -> Result<()> {
         Some(json!({"name": "saldo", "language": "es", "body": "Hola {{nombre}}"})),
     )
     .await?;
-    let contacts: Vec<Value> = (0..o.messages).map(|i| json!({"phone": phone(i), "nombre": "x"})).collect();
+    let contacts: Vec<Value> = (0..o.messages)
+        .map(|i| json!({"phone": phone(i), "nombre": "x"}))
+        .collect();
     let campaign = api(
         &client,
         reqwest::Method::POST,
@@ -260,7 +271,8 @@ async fn run(o: Options) -> Result<()> {
     }
     let elapsed = started.elapsed();
     latencies.sort();
-    let pct = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)].as_secs_f64() * 1000.0;
+    let pct =
+        |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)].as_secs_f64() * 1000.0;
 
     let c = api(&client, reqwest::Method::GET, campaign_url, None).await?;
     ensure!(

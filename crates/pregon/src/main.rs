@@ -2,6 +2,11 @@
 
 use std::process::ExitCode;
 
+/// mimalloc: the dispatcher allocates and frees small buffers for every request from many
+/// threads, where it is markedly cheaper than the system allocator.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use clap::{Parser, Subcommand};
 use pregon::clock::{Clock, SystemClock};
 use pregon::config::{DatabaseArgs, Limits, ServeArgs, WorkerArgs};

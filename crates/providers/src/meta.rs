@@ -24,7 +24,8 @@ pub struct Meta {
     base: String,
     phone_number_id: String,
     waba_id: Option<String>,
-    endpoint: String,
+    /// Parsed once: a URL parse per request is measurable at thousands per second.
+    endpoint: reqwest::Url,
     bearer: String,
 }
 
@@ -38,7 +39,8 @@ impl Meta {
         let base = crate::base_url(base_url)?;
         Ok(Meta {
             http,
-            endpoint: format!("{base}/{phone_number_id}/messages"),
+            endpoint: reqwest::Url::parse(&format!("{base}/{phone_number_id}/messages"))
+                .map_err(|e| ConfigError::BaseUrl(format!("{base_url}: {e}")))?,
             base,
             phone_number_id,
             waba_id: None,
@@ -180,7 +182,7 @@ impl Provider for Meta {
     async fn send(&self, message: &OutboundMessage) -> Result<Accepted, ProviderError> {
         let response = self
             .http
-            .post(&self.endpoint)
+            .post(self.endpoint.clone())
             .header(reqwest::header::AUTHORIZATION, &self.bearer)
             .json(&Self::body(message))
             .send()

@@ -1319,25 +1319,31 @@ impl Store for PostgresStore {
         }
         let keys = webhook::status_keys(updates);
         let mut tx = self.write().await?;
-        // By provider id, or (for a message whose provider id was never recorded) by the id
-        // the provider echoed.
-        let matched = "select m.message_id from jsonb_array_elements($1::jsonb) as k \
-               join message as m on m.provider_message_id = k ->> 1 and m.sender_id = k ->> 0 \
+        // By provider id, or, for a message whose provider id was never recorded, by the id
+        // the provider echoed (the plan checks the sender). One index probe per key: the
+        // lateral subquery (`offset 0` keeps it one) stops the planner from hashing the whole
+        // provider id index when its statistics lag behind a large campaign just sent.
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "select m.message_id from jsonb_array_elements($1::jsonb) as k \
+               cross join lateral (select message_id from message where provider_message_id = k ->> 1 offset 0) as m \
              union \
              select m.message_id from jsonb_array_elements($1::jsonb) as k \
                join message as m on m.message_id = (k ->> 2)::bigint and m.sender_id = k ->> 0 \
-               and m.provider_message_id is null and m.status in ('sending', 'unknown')";
-        // Lock order: campaigns (in id order), then their messages.
-        let ids: Vec<i64> = sqlx::query_scalar(matched).bind(&keys).fetch_all(&mut *tx).await?;
+               and m.provider_message_id is null and m.status in ('sending', 'unknown')",
+        )
+        .bind(&keys)
+        .fetch_all(&mut *tx)
+        .await?;
         if ids.is_empty() {
             tx.commit().await?;
             return Ok(vec![StatusEffect::UnknownMessage; updates.len()]);
         }
+        // Lock order: campaigns (in id order), then their messages.
         lock_campaigns_of(&mut tx, &ids).await?;
         let rows = sqlx::query(&format!(
-            "select {TRACKED_COLUMNS} from message where message_id in ({matched}) order by message_id for update"
+            "select {TRACKED_COLUMNS} from message where message_id = any($1) order by message_id for update"
         ))
-        .bind(&keys)
+        .bind(&ids)
         .fetch_all(&mut *tx)
         .await?;
         let plan = webhook::StatusPlan::new(updates, &rows)?;

@@ -137,7 +137,14 @@ async fn sent_campaign(f: &Fixture, n: usize) -> (CampaignRecord, Vec<i64>) {
     let c = f.campaign(n, 0, 5).await;
     let lease = f.lease("a", T0).await.unwrap();
     assert!(f.store.renew_lease(&lease, 3_600_000, T0).await.unwrap());
-    let ids: Vec<i64> = f.store.claim(&lease, n, 0, T0).await.unwrap().iter().map(|m| m.id).collect();
+    let ids: Vec<i64> = f
+        .store
+        .claim(&lease, n, 0, T0)
+        .await
+        .unwrap()
+        .iter()
+        .map(|m| m.id)
+        .collect();
     f.store.mark_sending(&lease, &ids, T0).await.unwrap();
     let outcomes: Vec<Outcome> = ids.iter().map(|id| sent(*id)).collect();
     f.store.record_outcomes(&lease, &outcomes, T0 + 1).await.unwrap();

@@ -7,6 +7,7 @@
 //! signature, or one no known sender can check, answers 401 and changes nothing.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{Query, State};
@@ -67,8 +68,23 @@ pub async fn meta_verify(State(state): State<AppState>, Query(query): Query<Hash
     }
 }
 
+/// The senders one change may be about: a cached lookup, or some of it.
+struct Routed {
+    senders: Arc<Vec<KnownSender>>,
+    /// Which of them (all when `None`).
+    pick: Option<Vec<usize>>,
+}
+
+impl Routed {
+    fn iter(&self) -> impl Iterator<Item = &KnownSender> {
+        let all = self.pick.is_none().then(|| self.senders.iter());
+        let some = self.pick.iter().flatten().map(|&i| &self.senders[i]);
+        all.into_iter().flatten().chain(some)
+    }
+}
+
 /// The senders each change may be about.
-async fn candidates(state: &AppState, changes: &[Change], fresh: bool) -> Result<Vec<Vec<KnownSender>>, ApiError> {
+async fn candidates(state: &AppState, changes: &[Change], fresh: bool) -> Result<Vec<Routed>, ApiError> {
     let dir = &state.webhooks.directory;
     let mut out = Vec::with_capacity(changes.len());
     for change in changes {
@@ -82,38 +98,47 @@ async fn candidates(state: &AppState, changes: &[Change], fresh: bool) -> Result
             dir.lookup("meta", account).await
         }
         .map_err(lookup_failed)?;
-        let matching: Vec<KnownSender> = match change {
-            Change::Messages { .. } => senders.to_vec(),
+        let pick = match change {
+            Change::Messages { .. } => None,
             Change::Account {
                 waba_id, phone_digits, ..
-            } => senders
-                .iter()
-                .filter(|s| match phone_digits {
-                    Some(d) => meta::digits(&s.phone_number) == *d,
-                    None => s.waba_id.is_some() && s.waba_id == *waba_id,
-                })
-                .cloned()
-                .collect(),
+            } => Some(
+                senders
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, s)| match phone_digits {
+                        Some(d) => meta::digits(&s.phone_number) == *d,
+                        None => s.waba_id.is_some() && s.waba_id == *waba_id,
+                    })
+                    .map(|(i, _)| i)
+                    .collect(),
+            ),
         };
-        out.push(matching);
+        out.push(Routed { senders, pick });
     }
     Ok(out)
 }
 
 /// The ids of the senders whose secret verifies the request.
-fn verified<'a>(
-    senders: impl Iterator<Item = &'a KnownSender>,
-    check: impl Fn(&[u8]) -> bool,
-) -> HashSet<String> {
-    let mut verdicts: HashMap<Vec<u8>, bool> = HashMap::new();
-    senders
-        .filter(|s| {
-            s.secret
-                .as_ref()
-                .is_some_and(|secret| *verdicts.entry(secret.clone()).or_insert_with(|| check(secret)))
-        })
-        .map(|s| s.id.clone())
-        .collect()
+fn verified<'a>(senders: impl Iterator<Item = &'a KnownSender>, check: impl Fn(&[u8]) -> bool) -> HashSet<String> {
+    // Usually one secret for them all: check each distinct one once.
+    let mut verdicts: Vec<(&[u8], bool)> = Vec::new();
+    let mut ok = HashSet::new();
+    for s in senders {
+        let Some(secret) = s.secret.as_deref() else { continue };
+        let verdict = match verdicts.iter().find(|(k, _)| *k == secret) {
+            Some((_, v)) => *v,
+            None => {
+                let v = check(secret);
+                verdicts.push((secret, v));
+                v
+            }
+        };
+        if verdict {
+            ok.insert(s.id.clone());
+        }
+    }
+    ok
 }
 
 /// Status reports and replies: 200 once recorded. Signed with `X-Hub-Signature-256`.
@@ -121,7 +146,11 @@ fn verified<'a>(
     request_body(content = Object, description = "Meta's `whatsapp_business_account` webhook"),
     responses((status = 200, description = "recorded"), (status = 400, body = super::ErrorBody),
               (status = 401, body = super::ErrorBody), (status = 503, body = super::ErrorBody)))]
-pub async fn meta_event(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<StatusCode, ApiError> {
+pub async fn meta_event(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<StatusCode, ApiError> {
     let Some(signature) = headers.get("x-hub-signature-256").and_then(|v| v.to_str().ok()) else {
         return Err(unauthorized("the X-Hub-Signature-256 header is missing"));
     };
@@ -130,16 +159,21 @@ pub async fn meta_event(State(state): State<AppState>, headers: HeaderMap, body:
     let changes = meta::parse(&payload);
     let check = |secret: &[u8]| verify_sha256_header(secret, &body, signature);
     let mut routed = candidates(&state, &changes, false).await?;
-    let mut ok = verified(routed.iter().flatten(), check);
+    let mut ok = verified(routed.iter().flat_map(Routed::iter), check);
     if ok.is_empty() {
         // A secret may have changed since it was cached.
         routed = candidates(&state, &changes, true).await?;
-        ok = verified(routed.iter().flatten(), check);
+        ok = verified(routed.iter().flat_map(Routed::iter), check);
     }
     if ok.is_empty() {
         // Signed by a Meta app pregon knows, but about numbers it does not serve (another
         // number of the same account): authentic, and nothing to do. Anything else is refused.
-        let all = state.webhooks.directory.lookup("meta", None).await.map_err(lookup_failed)?;
+        let all = state
+            .webhooks
+            .directory
+            .lookup("meta", None)
+            .await
+            .map_err(lookup_failed)?;
         if verified(all.senders.iter(), check).is_empty() {
             return Err(unauthorized(
                 "the signature does not verify with the app_secret of any sender this webhook names",
@@ -242,7 +276,10 @@ async fn account_change(
         .update_sender_quality(&sender.id, quality, status, now)
         .await?;
     if status == Some("suspended") {
-        let detail = format!("the provider reported {} on the account", value["event"].as_str().unwrap_or(field));
+        let detail = format!(
+            "the provider reported {} on the account",
+            value["event"].as_str().unwrap_or(field)
+        );
         let paused = state
             .store
             .pause_sender_campaigns(&sender.id, PausedReason::SenderError, Some(&detail), now)
@@ -297,15 +334,23 @@ pub async fn twilio_event(
     let Some(account) = form.get("AccountSid") else {
         return Err(unauthorized("no AccountSid: the signature cannot be checked"));
     };
-    let url = signed_url(&state, &headers, &uri).ok_or_else(|| unauthorized("no Host header to rebuild the signed URL"))?;
-    let check = |secret: &[u8]| {
-        std::str::from_utf8(secret).is_ok_and(|token| verify_twilio(token, &url, &form.0, signature))
-    };
+    let url =
+        signed_url(&state, &headers, &uri).ok_or_else(|| unauthorized("no Host header to rebuild the signed URL"))?;
+    let check =
+        |secret: &[u8]| std::str::from_utf8(secret).is_ok_and(|token| verify_twilio(token, &url, &form.0, signature));
     let dir = &state.webhooks.directory;
-    let mut senders = dir.lookup("twilio", Some(account)).await.map_err(lookup_failed)?.senders;
+    let mut senders = dir
+        .lookup("twilio", Some(account))
+        .await
+        .map_err(lookup_failed)?
+        .senders;
     let mut ok = verified(senders.iter(), check);
     if ok.is_empty() {
-        senders = dir.lookup_fresh("twilio", Some(account)).await.map_err(lookup_failed)?.senders;
+        senders = dir
+            .lookup_fresh("twilio", Some(account))
+            .await
+            .map_err(lookup_failed)?
+            .senders;
         ok = verified(senders.iter(), check);
     }
     if ok.is_empty() {

@@ -54,13 +54,18 @@ pub enum Change {
     },
 }
 
-/// A string or a number, as text.
+/// A string or a number, as text fit to store (see [`super::clean`]).
 fn text(v: &Value) -> Option<String> {
     match v {
-        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        Value::String(s) if !s.is_empty() => Some(super::clean(s, 4096)),
         Value::Number(n) => Some(n.to_string()),
         _ => None,
     }
+}
+
+/// An id: text of at most 256 characters.
+fn id(v: &Value) -> Option<String> {
+    text(v).filter(|t| t.chars().count() <= 256)
 }
 
 /// Unix seconds (as Meta writes them, a string) to milliseconds; `None` when absent or absurd.
@@ -84,7 +89,7 @@ pub fn parse(body: &Value) -> Vec<Change> {
             let value = &change["value"];
             match change["field"].as_str().unwrap_or("messages") {
                 "messages" => {
-                    let Some(phone_number_id) = text(&value["metadata"]["phone_number_id"]) else {
+                    let Some(phone_number_id) = id(&value["metadata"]["phone_number_id"]) else {
                         continue;
                     };
                     if let Some(errors) = value["errors"].as_array().filter(|e| !e.is_empty()) {
@@ -123,7 +128,7 @@ pub fn parse(body: &Value) -> Vec<Change> {
 }
 
 fn status(s: &Value) -> Option<MetaStatus> {
-    let provider_message_id = text(&s["id"])?;
+    let provider_message_id = id(&s["id"])?;
     let raw = s["status"].as_str()?;
     let status = match raw {
         "sent" => MessageStatus::Sent,
@@ -169,9 +174,9 @@ fn status(s: &Value) -> Option<MetaStatus> {
 }
 
 fn inbound(m: &Value) -> Option<MetaInbound> {
-    let provider_message_id = text(&m["id"])?;
+    let provider_message_id = id(&m["id"])?;
     let phone = super::e164(&text(&m["from"])?)?;
-    let message_type = m["type"].as_str().unwrap_or("unknown").to_string();
+    let message_type = m["type"].as_str().map_or("unknown".into(), |t| super::clean(t, 50));
     let text = match message_type.as_str() {
         "text" => text(&m["text"]["body"]),
         "button" => text(&m["button"]["text"]).or_else(|| text(&m["button"]["payload"])),
@@ -265,7 +270,8 @@ mod tests {
         assert_eq!(inbound[0].phone, "+972987654321");
         assert_eq!(inbound[0].text.as_deref(), Some("Body Text"));
         assert_eq!(inbound[0].message_type, "text");
-        let button = json!({"from": "584121234567", "id": "w1", "type": "button", "button": {"payload": "p", "text": "Baja"}});
+        let button =
+            json!({"from": "584121234567", "id": "w1", "type": "button", "button": {"payload": "p", "text": "Baja"}});
         assert_eq!(super::inbound(&button).unwrap().text.as_deref(), Some("Baja"));
         let list = json!({"from": "584121234567", "id": "w2", "type": "interactive",
             "interactive": {"type": "list_reply", "list_reply": {"id": "1", "title": "STOP"}}});
@@ -282,7 +288,10 @@ mod tests {
         assert_eq!(s.status, MessageStatus::Failed);
         assert_eq!(s.message_hint, Some(42));
         assert_eq!(s.error_code.as_deref(), Some("130472"));
-        assert_eq!(s.error_message.as_deref(), Some("User's number is part of an experiment"));
+        assert_eq!(
+            s.error_message.as_deref(),
+            Some("User's number is part of an experiment")
+        );
         assert!(status(&json!({"id": "x", "status": "deleted"})).is_none());
     }
 
@@ -294,11 +303,17 @@ mod tests {
         assert_eq!(account_effect(q, &json!({"event": "UPGRADE"})), (Some("GREEN"), None));
         assert_eq!(account_effect(q, &json!({"event": "THROUGHPUT_UPGRADE"})), (None, None));
         assert_eq!(
-            account_effect(a, &json!({"event": "DISABLED_UPDATE", "ban_info": {"waba_ban_state": "DISABLE"}})),
+            account_effect(
+                a,
+                &json!({"event": "DISABLED_UPDATE", "ban_info": {"waba_ban_state": "DISABLE"}})
+            ),
             (None, Some("suspended"))
         );
         assert_eq!(
-            account_effect(a, &json!({"event": "DISABLED_UPDATE", "ban_info": {"waba_ban_state": "REINSTATE"}})),
+            account_effect(
+                a,
+                &json!({"event": "DISABLED_UPDATE", "ban_info": {"waba_ban_state": "REINSTATE"}})
+            ),
             (None, Some("active"))
         );
         assert_eq!(account_effect(a, &json!({"event": "ACCOUNT_VIOLATION"})), (None, None));

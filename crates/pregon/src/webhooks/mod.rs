@@ -58,6 +58,14 @@ struct Job {
     done: Option<oneshot::Sender<bool>>,
 }
 
+impl Job {
+    fn answer(self, recorded: bool) {
+        if let Some(done) = self.done {
+            let _ = done.send(recorded);
+        }
+    }
+}
+
 /// The writer could not record a webhook; the provider should send it again.
 #[derive(Debug, thiserror::Error)]
 #[error("the webhook could not be recorded")]
@@ -112,6 +120,13 @@ impl Webhooks {
     }
 }
 
+/// Text from a webhook, fit to store: without NUL characters (which PostgreSQL's text and
+/// jsonb refuse, and one would fail the whole batch it is written in) and at most `max`
+/// characters.
+pub fn clean(text: &str, max: usize) -> String {
+    text.chars().filter(|c| *c != '\0').take(max).collect()
+}
+
 /// A WhatsApp id or phone (`584121234567`, `+584121234567`) in E.164; `None` when it is not
 /// a phone number at all.
 pub fn e164(text: &str) -> Option<String> {
@@ -154,59 +169,76 @@ impl Writer {
         }
     }
 
+    /// Records a batch and answers its requests. When the batch as a whole cannot be
+    /// written, each request is written on its own, so that one the database refuses fails
+    /// alone rather than every request that happened to share its batch, at every redelivery.
     async fn write(&self, jobs: Vec<Job>) {
-        let mut statuses = Vec::new();
-        let mut tries = Vec::new();
-        let mut inbound = Vec::new();
-        let mut waiting = Vec::with_capacity(jobs.len());
+        if self.record(&jobs, 3).await {
+            for job in jobs {
+                job.answer(true);
+            }
+            return;
+        }
+        if jobs.len() == 1 {
+            jobs.into_iter().for_each(|job| job.answer(false));
+            return;
+        }
+        tracing::warn!(
+            requests = jobs.len(),
+            "writing the requests of a failed batch one by one"
+        );
         for job in jobs {
-            tries.extend(std::iter::repeat_n(job.tries, job.statuses.len()));
-            statuses.extend(job.statuses);
-            inbound.extend(job.inbound);
-            waiting.extend(job.done);
-        }
-        let effects = self.apply(&statuses).await;
-        let stored = match &effects {
-            Ok(_) => self.insert(&inbound).await,
-            Err(()) => Err(()),
-        };
-        let recorded = stored.is_ok();
-        for done in waiting {
-            let _ = done.send(recorded);
-        }
-        if let Ok(effects) = effects {
-            let unknown: Vec<(StatusUpdate, usize)> = statuses
-                .into_iter()
-                .zip(tries)
-                .zip(effects)
-                .filter(|((_, t), e)| *e == StatusEffect::UnknownMessage && *t < RETRY_UNKNOWN.len())
-                .map(|(u, _)| u)
-                .collect();
-            self.retry_later(unknown);
+            let recorded = self.record(std::slice::from_ref(&job), 1).await;
+            job.answer(recorded);
         }
     }
 
-    async fn apply(&self, statuses: &[StatusUpdate]) -> Result<Vec<StatusEffect>, ()> {
+    /// Writes the jobs' reports and replies (trying `tries` times); sends reports about
+    /// unknown messages back for later. Whether it all committed.
+    async fn record(&self, jobs: &[Job], tries: u64) -> bool {
+        let statuses: Vec<StatusUpdate> = jobs.iter().flat_map(|j| j.statuses.iter().cloned()).collect();
+        let inbound: Vec<NewInbound> = jobs.iter().flat_map(|j| j.inbound.iter().cloned()).collect();
+        let Ok(effects) = self.apply(&statuses, tries).await else {
+            return false;
+        };
+        if self.insert(&inbound, tries).await.is_err() {
+            return false;
+        }
+        let previous = jobs.iter().flat_map(|j| std::iter::repeat_n(j.tries, j.statuses.len()));
+        let unknown: Vec<(StatusUpdate, usize)> = statuses
+            .into_iter()
+            .zip(previous)
+            .zip(effects)
+            .filter(|((_, t), e)| *e == StatusEffect::UnknownMessage && *t < RETRY_UNKNOWN.len())
+            .map(|(u, _)| u)
+            .collect();
+        self.retry_later(unknown);
+        true
+    }
+
+    async fn apply(&self, statuses: &[StatusUpdate], tries: u64) -> Result<Vec<StatusEffect>, ()> {
         if statuses.is_empty() {
             return Ok(Vec::new());
         }
-        for attempt in 1..=3u64 {
+        for attempt in 1..=tries {
             match self.store.apply_status_updates(statuses, self.clock.now_millis()).await {
                 Ok(effects) => return Ok(effects),
                 Err(e) => {
                     tracing::warn!(error = %e, attempt, reports = statuses.len(), "recording status reports failed");
-                    tokio::time::sleep(Duration::from_millis(50 * attempt)).await;
+                    if attempt < tries {
+                        tokio::time::sleep(Duration::from_millis(50 * attempt)).await;
+                    }
                 }
             }
         }
         Err(())
     }
 
-    async fn insert(&self, inbound: &[NewInbound]) -> Result<(), ()> {
+    async fn insert(&self, inbound: &[NewInbound], tries: u64) -> Result<(), ()> {
         if inbound.is_empty() {
             return Ok(());
         }
-        for attempt in 1..=3u64 {
+        for attempt in 1..=tries {
             match self.store.insert_inbound(inbound, self.clock.now_millis()).await {
                 Ok(stored) => {
                     for r in stored.iter().filter(|r| r.opted_out) {
@@ -216,7 +248,9 @@ impl Writer {
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, attempt, replies = inbound.len(), "recording replies failed");
-                    tokio::time::sleep(Duration::from_millis(50 * attempt)).await;
+                    if attempt < tries {
+                        tokio::time::sleep(Duration::from_millis(50 * attempt)).await;
+                    }
                 }
             }
         }
@@ -231,7 +265,10 @@ impl Writer {
         let n = unknown.len();
         if self.waiting_retry.fetch_add(n, Ordering::Relaxed) + n > MAX_UNKNOWN {
             self.waiting_retry.fetch_sub(n, Ordering::Relaxed);
-            tracing::debug!(reports = n, "too many reports about unknown messages waiting; dropping these");
+            tracing::debug!(
+                reports = n,
+                "too many reports about unknown messages waiting; dropping these"
+            );
             return;
         }
         let mut by_try: [Vec<StatusUpdate>; RETRY_UNKNOWN.len()] = Default::default();
@@ -269,5 +306,11 @@ mod tests {
         assert_eq!(e164("972987654321").as_deref(), Some("+972987654321"));
         assert_eq!(e164("123"), None);
         assert_eq!(e164("abc-not-a-phone-1234567"), None);
+    }
+
+    #[test]
+    fn webhook_text_is_cleaned() {
+        assert_eq!(clean("a\0b", 10), "ab");
+        assert_eq!(clean("ñandú", 3), "ñan");
     }
 }

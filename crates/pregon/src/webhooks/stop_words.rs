@@ -14,7 +14,8 @@ pub struct StopWords(HashSet<String>);
 
 /// Upper case, without accents, surrounding punctuation or repeated spaces.
 pub fn fold(text: &str) -> String {
-    let trimmed = text.trim_matches(|c: char| c.is_whitespace() || (c.is_ascii_punctuation() || "¡¿«»“”‘’…".contains(c)));
+    let trimmed =
+        text.trim_matches(|c: char| c.is_whitespace() || (c.is_ascii_punctuation() || "¡¿«»“”‘’…".contains(c)));
     let words: Vec<&str> = trimmed.split_whitespace().collect();
     words
         .join(" ")

@@ -15,7 +15,7 @@ impl Form {
         Form(form_urlencoded::parse(body).into_owned().collect())
     }
 
-    /// The first non-empty value of a field.
+    /// The first non-empty value of a field, as received (the signature covers it as is).
     pub fn get(&self, name: &str) -> Option<&str> {
         self.0
             .iter()
@@ -67,9 +67,16 @@ fn address(text: &str) -> Option<String> {
     super::e164(bare)
 }
 
+/// A field fit to store (see [`super::clean`]).
+fn field(form: &Form, name: &str, max: usize) -> Option<String> {
+    form.get(name).map(|v| super::clean(v, max))
+}
+
 /// Reads a webhook; `None` when it is neither a status nor a message.
 pub fn read(form: &Form) -> Option<Event> {
-    let message_sid = form.get("MessageSid").or_else(|| form.get("SmsSid"))?.to_string();
+    let message_sid = field(form, "MessageSid", 256)
+        .or_else(|| field(form, "SmsSid", 256))
+        .filter(|sid| !sid.is_empty())?;
     let raw = form.get("MessageStatus").or_else(|| form.get("SmsStatus"));
     let status = match raw {
         Some("sent") => MessageStatus::Sent,
@@ -79,11 +86,9 @@ pub fn read(form: &Form) -> Option<Event> {
         None | Some("received" | "receiving") => {
             let phone = address(form.get("From")?)?;
             let media = form.get("NumMedia").and_then(|n| n.parse::<u32>().ok()).unwrap_or(0);
-            let text = form.get("Body").or_else(|| form.get("ButtonText")).map(str::to_string);
-            let message_type = form
-                .get("MessageType")
-                .map(str::to_string)
-                .unwrap_or_else(|| if media > 0 { "media" } else { "text" }.to_string());
+            let text = field(form, "Body", 4096).or_else(|| field(form, "ButtonText", 4096));
+            let message_type =
+                field(form, "MessageType", 50).unwrap_or_else(|| if media > 0 { "media" } else { "text" }.to_string());
             return Some(Event::Inbound {
                 message_sid,
                 phone,
@@ -95,27 +100,33 @@ pub fn read(form: &Form) -> Option<Event> {
         Some(other) => return Some(Event::Ignored(other.to_string())),
     };
     let raw = raw.unwrap_or_default();
-    let error_code = form.get("ErrorCode").filter(|c| *c != "0").map(str::to_string);
-    let error_message = form
-        .get("ChannelStatusMessage")
-        .or_else(|| form.get("ErrorMessage"))
-        .map(str::to_string)
+    let error_code = field(form, "ErrorCode", 50).filter(|c| c != "0");
+    let error_message = field(form, "ChannelStatusMessage", 1000)
+        .or_else(|| field(form, "ErrorMessage", 1000))
         .or_else(|| error_code.as_deref().and_then(describe).map(str::to_string));
     let mut detail = json!({"source": "twilio", "provider_status": raw, "provider_message_id": message_sid});
-    for (field, key) in [
+    for (name, key) in [
         ("ErrorCode", "error_code"),
         ("ChannelStatusMessage", "channel_status_message"),
         ("EventType", "event_type"),
     ] {
-        if let Some(v) = form.get(field) {
+        if let Some(v) = self::field(form, name, 1000) {
             detail[key] = json!(v);
         }
     }
     Some(Event::Status {
         message_sid,
         status,
-        error_code: if status == MessageStatus::Failed { error_code } else { None },
-        error_message: if status == MessageStatus::Failed { error_message } else { None },
+        error_code: if status == MessageStatus::Failed {
+            error_code
+        } else {
+            None
+        },
+        error_message: if status == MessageStatus::Failed {
+            error_message
+        } else {
+            None
+        },
         detail,
     })
 }
@@ -149,7 +160,13 @@ mod tests {
         assert_eq!(error_code.as_deref(), Some("63016"));
         assert!(error_message.unwrap().contains("24 h"));
         let f = form(&[("MessageSid", "SM1"), ("MessageStatus", "read"), ("EventType", "READ")]);
-        assert!(matches!(read(&f), Some(Event::Status { status: MessageStatus::Read, .. })));
+        assert!(matches!(
+            read(&f),
+            Some(Event::Status {
+                status: MessageStatus::Read,
+                ..
+            })
+        ));
         let f = form(&[("MessageSid", "SM1"), ("MessageStatus", "queued")]);
         assert_eq!(read(&f), Some(Event::Ignored("queued".into())));
     }

@@ -146,7 +146,10 @@ async fn sent_campaign(n: usize) -> (TestApp, MockServer, String, Vec<Value>) {
 }
 
 fn pid(message: &Value) -> String {
-    message["provider_message_id"].as_str().expect("a provider id").to_string()
+    message["provider_message_id"]
+        .as_str()
+        .expect("a provider id")
+        .to_string()
 }
 
 fn mid(message: &Value) -> String {
@@ -172,7 +175,9 @@ async fn the_meta_handshake_answers_the_challenge_only_to_the_verify_token() {
         "hub.mode=subscribe&hub.challenge=1",
         "hub.mode=subscribe&hub.verify_token=verify-me-123",
     ] {
-        let r = app.call(Method::GET, &format!("/webhooks/meta?{query}"), None, None).await;
+        let r = app
+            .call(Method::GET, &format!("/webhooks/meta?{query}"), None, None)
+            .await;
         r.expect_error(403, "forbidden");
     }
     // Without a configured token, nothing passes.
@@ -202,17 +207,26 @@ async fn signed_statuses_move_a_message_to_delivered_then_read_and_never_back() 
 
     app.meta_webhook(&statuses(&[status(&wamid, "read", T1 + 60)])).await;
     let after = app.message(&m).await;
-    assert_eq!((after["status"].as_str(), after["read_at"].as_str()), (Some("read"), Some("2026-01-01T00:01:00.000Z")));
+    assert_eq!(
+        (after["status"].as_str(), after["read_at"].as_str()),
+        (Some("read"), Some("2026-01-01T00:01:00.000Z"))
+    );
     let c = app.campaign(&campaign).await;
     assert_eq!(
-        (counts(&c)["sent"], counts(&c)["delivered"], counts(&c)["read"], c["total"].as_i64()),
+        (
+            counts(&c)["sent"],
+            counts(&c)["delivered"],
+            counts(&c)["read"],
+            c["total"].as_i64()
+        ),
         (1, 0, 1, Some(2)),
         "a message counts once, in its current state"
     );
 
     // A late delivered (a redelivery, then a stray later one) changes nothing.
     app.meta_webhook(&statuses(&[status(&wamid, "delivered", T1)])).await;
-    app.meta_webhook(&statuses(&[status(&wamid, "delivered", T1 + 120)])).await;
+    app.meta_webhook(&statuses(&[status(&wamid, "delivered", T1 + 120)]))
+        .await;
     let after = app.message(&m).await;
     assert_eq!(after["status"], "read");
     assert_eq!(after["delivered_at"], "2026-01-01T00:00:00.000Z");
@@ -225,7 +239,11 @@ async fn signed_statuses_move_a_message_to_delivered_then_read_and_never_back() 
     assert_eq!(names, vec!["sent", "delivered", "read"], "{events:?}");
     let delivered = &events[1]["detail"];
     assert_eq!(
-        (&delivered["source"], &delivered["provider_status"], &delivered["pricing"]["pricing_model"]),
+        (
+            &delivered["source"],
+            &delivered["provider_status"],
+            &delivered["pricing"]["pricing_model"]
+        ),
         (&json!("meta"), &json!("delivered"), &json!("PMP"))
     );
     assert_eq!(events[1]["at"], "2026-01-01T00:00:00.000Z");
@@ -250,21 +268,39 @@ async fn statuses_arriving_out_of_order_end_at_the_highest_and_failures_keep_the
     .await;
     let m0 = app.message(&mid(&messages[0])).await;
     assert_eq!(
-        (m0["status"].as_str(), m0["delivered_at"].as_str(), m0["read_at"].as_str()),
-        (Some("read"), Some("2026-01-01T00:00:10.000Z"), Some("2026-01-01T00:00:30.000Z"))
+        (
+            m0["status"].as_str(),
+            m0["delivered_at"].as_str(),
+            m0["read_at"].as_str()
+        ),
+        (
+            Some("read"),
+            Some("2026-01-01T00:00:10.000Z"),
+            Some("2026-01-01T00:00:30.000Z")
+        )
     );
     let m1 = app.message(&mid(&messages[1])).await;
     assert_eq!(
-        (m1["status"].as_str(), m1["error_code"].as_str(), m1["error_message"].as_str()),
+        (
+            m1["status"].as_str(),
+            m1["error_code"].as_str(),
+            m1["error_message"].as_str()
+        ),
         (Some("failed"), Some("131026"), Some("Message undeliverable"))
     );
     // A failure after delivery is history only.
-    app.meta_webhook(&statuses(&[status(&pid(&messages[2]), "delivered", T1)])).await;
-    app.meta_webhook(&statuses(&[json!({"id": pid(&messages[2]), "status": "failed", "timestamp": (T1 + 5).to_string(),
-        "errors": [{"code": 131049, "title": "x"}]})]))
+    app.meta_webhook(&statuses(&[status(&pid(&messages[2]), "delivered", T1)]))
+        .await;
+    app.meta_webhook(&statuses(&[
+        json!({"id": pid(&messages[2]), "status": "failed", "timestamp": (T1 + 5).to_string(),
+        "errors": [{"code": 131049, "title": "x"}]}),
+    ]))
     .await;
     let m2 = app.message(&mid(&messages[2])).await;
-    assert_eq!((m2["status"].as_str(), m2["error_code"].as_str()), (Some("delivered"), None));
+    assert_eq!(
+        (m2["status"].as_str(), m2["error_code"].as_str()),
+        (Some("delivered"), None)
+    );
     let c = app.campaign(&campaign).await;
     let n = counts(&c);
     assert_eq!((n["sent"], n["delivered"], n["read"], n["failed"]), (0, 1, 1, 1));
@@ -276,12 +312,18 @@ async fn forged_or_missing_signatures_are_refused_and_change_nothing() {
     let (app, _server, campaign, messages) = sent_campaign(1).await;
     let body = statuses(&[status(&pid(&messages[0]), "read", T1)]);
     let forged = sha256_header(b"not-the-app-secret", body.as_bytes());
-    app.post_meta(&body, Some(forged)).await.expect_error(401, "invalid_signature");
+    app.post_meta(&body, Some(forged))
+        .await
+        .expect_error(401, "invalid_signature");
     app.post_meta(&body, None).await.expect_error(401, "invalid_signature");
     // Signed, then tampered with.
     let tampered = body.replace("\"read\"", "\"delivered\"");
-    app.post_meta(&tampered, Some(sign(&body))).await.expect_error(401, "invalid_signature");
-    app.post_meta(&body, Some("sha256=".into())).await.expect_error(401, "invalid_signature");
+    app.post_meta(&tampered, Some(sign(&body)))
+        .await
+        .expect_error(401, "invalid_signature");
+    app.post_meta(&body, Some("sha256=".into()))
+        .await
+        .expect_error(401, "invalid_signature");
     // About a number no sender has: refused unless a known app signed it (then ignored).
     let elsewhere = body.replace(PHONE_NUMBER_ID, "999999");
     app.post_meta(&elsewhere, Some(sha256_header(b"x", elsewhere.as_bytes())))
@@ -295,30 +337,42 @@ async fn forged_or_missing_signatures_are_refused_and_change_nothing() {
         .expect_error(401, "invalid_signature");
 
     let m = app.message(&mid(&messages[0])).await;
-    assert_eq!((m["status"].as_str(), m["events"].as_array().unwrap().len()), (Some("sent"), 1));
+    assert_eq!(
+        (m["status"].as_str(), m["events"].as_array().unwrap().len()),
+        (Some("sent"), 1)
+    );
     assert_eq!(counts(&app.campaign(&campaign).await)["sent"], 1);
     let opt_outs = app.get("/api/v1/opt-outs").await.expect(200);
     assert!(opt_outs["items"].as_array().unwrap().is_empty());
     // Not JSON at all: 400 in the error shape.
-    app.post_meta("{nope", Some(sign("{nope"))).await.expect_error(400, "malformed_json");
+    app.post_meta("{nope", Some(sign("{nope")))
+        .await
+        .expect_error(400, "malformed_json");
 }
 
 #[tokio::test]
 async fn statuses_about_unknown_messages_are_accepted_and_ignored() {
     let (app, _server, campaign, messages) = sent_campaign(1).await;
-    app.meta_webhook(&statuses(&[status("wamid.never-sent-by-us", "delivered", T1)])).await;
+    app.meta_webhook(&statuses(&[status("wamid.never-sent-by-us", "delivered", T1)]))
+        .await;
     // A body with nothing pregon acts on is fine too.
     app.meta_webhook(&meta_body(json!({"statuses": []}))).await;
     let m = app.message(&mid(&messages[0])).await;
     assert_eq!(m["status"], "sent");
     assert_eq!(counts(&app.campaign(&campaign).await)["delivered"], 0);
+    // A NUL in a reply (which PostgreSQL cannot store) is dropped, not a failed batch.
+    app.meta_webhook(&inbound("+593991234567", "wamid.nul", "a\u{0}b"))
+        .await;
+    let replies = app.get("/api/v1/replies?phone=%2B593991234567").await.expect(200);
+    assert_eq!(replies["items"][0]["text"], "ab");
 }
 
 #[tokio::test]
 async fn a_stop_reply_opts_the_number_out_and_the_next_campaign_skips_it() {
     let (app, server, campaign, messages) = sent_campaign(2).await;
     let phone = messages[0]["phone"].as_str().unwrap().to_string();
-    app.meta_webhook(&inbound(&phone, "wamid.r1", "Hola, ¿qué es esto?")).await;
+    app.meta_webhook(&inbound(&phone, "wamid.r1", "Hola, ¿qué es esto?"))
+        .await;
     app.meta_webhook(&inbound(&phone, "wamid.r2", "  Bája ")).await;
     // Meta redelivers: stored once.
     app.meta_webhook(&inbound(&phone, "wamid.r2", "  Bája ")).await;
@@ -326,7 +380,10 @@ async fn a_stop_reply_opts_the_number_out_and_the_next_campaign_skips_it() {
     let opt_outs = app.get("/api/v1/opt-outs").await.expect(200);
     let items = opt_outs["items"].as_array().unwrap();
     assert_eq!(items.len(), 1, "{opt_outs}");
-    assert_eq!((items[0]["phone"].as_str(), items[0]["source"].as_str()), (Some(phone.as_str()), Some("reply")));
+    assert_eq!(
+        (items[0]["phone"].as_str(), items[0]["source"].as_str()),
+        (Some(phone.as_str()), Some("reply"))
+    );
 
     let replies = app
         .get(&format!("/api/v1/replies?phone={}", phone.replace('+', "%2B")))
@@ -335,11 +392,21 @@ async fn a_stop_reply_opts_the_number_out_and_the_next_campaign_skips_it() {
     let list = replies["items"].as_array().unwrap();
     assert_eq!(list.len(), 2, "{replies}");
     assert_eq!(
-        (list[0]["text"].as_str(), list[0]["opted_out"].as_bool(), list[0]["type"].as_str()),
+        (
+            list[0]["text"].as_str(),
+            list[0]["opted_out"].as_bool(),
+            list[0]["type"].as_str()
+        ),
         (Some("  Bája "), Some(true), Some("text"))
     );
-    assert_eq!((list[1]["opted_out"].as_bool(), list[1]["campaign_id"].as_str()), (Some(false), Some(campaign.as_str())));
-    let by_campaign = app.get(&format!("/api/v1/campaigns/{campaign}/replies?limit=1")).await.expect(200);
+    assert_eq!(
+        (list[1]["opted_out"].as_bool(), list[1]["campaign_id"].as_str()),
+        (Some(false), Some(campaign.as_str()))
+    );
+    let by_campaign = app
+        .get(&format!("/api/v1/campaigns/{campaign}/replies?limit=1"))
+        .await
+        .expect(200);
     assert_eq!(by_campaign["items"][0]["provider_message_id"], "wamid.r2");
     let next = by_campaign["next_cursor"].as_str().expect("a second page");
     let page2 = app
@@ -348,12 +415,22 @@ async fn a_stop_reply_opts_the_number_out_and_the_next_campaign_skips_it() {
         .expect(200);
     assert_eq!(page2["items"][0]["provider_message_id"], "wamid.r1");
     // Tenant-scoped.
-    let other = app.call(Method::GET, "/api/v1/replies", Some(OTHER_KEY), None).await.expect(200);
-    assert!(other["items"].as_array().unwrap().is_empty());
-    app.call(Method::GET, &format!("/api/v1/campaigns/{campaign}/replies"), Some(OTHER_KEY), None)
+    let other = app
+        .call(Method::GET, "/api/v1/replies", Some(OTHER_KEY), None)
         .await
-        .expect_error(404, "not_found");
-    app.get("/api/v1/replies?phone=abc").await.expect_error(422, "invalid_phone");
+        .expect(200);
+    assert!(other["items"].as_array().unwrap().is_empty());
+    app.call(
+        Method::GET,
+        &format!("/api/v1/campaigns/{campaign}/replies"),
+        Some(OTHER_KEY),
+        None,
+    )
+    .await
+    .expect_error(404, "not_found");
+    app.get("/api/v1/replies?phone=abc")
+        .await
+        .expect_error(422, "invalid_phone");
 
     // The next campaign to the same contacts skips the number that said BAJA.
     let sender = app.get(&format!("/api/v1/campaigns/{campaign}")).await.expect(200)["sender_id"].clone();
@@ -390,7 +467,10 @@ async fn quality_and_account_updates_change_the_sender() {
     ))
     .await;
     let s = app.get(&format!("/api/v1/senders/{sender}")).await.expect(200);
-    assert_eq!((s["quality_rating"].as_str(), s["status"].as_str()), (Some("RED"), Some("active")));
+    assert_eq!(
+        (s["quality_rating"].as_str(), s["status"].as_str()),
+        (Some("RED"), Some("active"))
+    );
 
     app.meta_webhook(&account_body(
         "account_update",
@@ -413,7 +493,10 @@ async fn quality_and_account_updates_change_the_sender() {
     ))
     .await;
     let s = app.get(&format!("/api/v1/senders/{sender}")).await.expect(200);
-    assert_eq!((s["quality_rating"].as_str(), s["status"].as_str()), (Some("GREEN"), Some("active")));
+    assert_eq!(
+        (s["quality_rating"].as_str(), s["status"].as_str()),
+        (Some("GREEN"), Some("active"))
+    );
     // Another number's update, and a forged one, leave it alone.
     app.meta_webhook(&account_body(
         "phone_number_quality_update",
@@ -425,7 +508,10 @@ async fn quality_and_account_updates_change_the_sender() {
         .await
         .expect_error(401, "invalid_signature");
     let s = app.get(&format!("/api/v1/senders/{sender}")).await.expect(200);
-    assert_eq!((s["quality_rating"].as_str(), s["status"].as_str()), (Some("GREEN"), Some("active")));
+    assert_eq!(
+        (s["quality_rating"].as_str(), s["status"].as_str()),
+        (Some("GREEN"), Some("active"))
+    );
 }
 
 // --- Twilio -------------------------------------------------------------------------
@@ -449,9 +535,8 @@ async fn twilio_server() -> MockServer {
                 .find(|(k, _)| k == "To")
                 .map(|(_, v)| digits(&v))
                 .unwrap_or_default();
-            ResponseTemplate::new(201).set_body_json(
-                json!({"sid": format!("SM{to:0>32}"), "status": "queued", "account_sid": ACCOUNT_SID}),
-            )
+            ResponseTemplate::new(201)
+                .set_body_json(json!({"sid": format!("SM{to:0>32}"), "status": "queued", "account_sid": ACCOUNT_SID}))
         })
         .mount(&server)
         .await;
@@ -465,9 +550,11 @@ async fn twilio_campaign(public_url: Option<&str>, n: usize) -> (TestApp, MockSe
     let app = spawn_app_with(|c| c.webhooks.public_url = public_url).await;
     let server = twilio_server().await;
     let s = app
-        .create_sender(json!({"name": "Twilio", "provider": "twilio", "phone_number": TWILIO_FROM,
+        .create_sender(
+            json!({"name": "Twilio", "provider": "twilio", "phone_number": TWILIO_FROM,
             "credentials": {"account_sid": ACCOUNT_SID, "auth_token": AUTH_TOKEN},
-            "base_url": server.uri(), "messages_per_second": 1000}))
+            "base_url": server.uri(), "messages_per_second": 1000}),
+        )
         .await;
     assert_eq!(s["provider_account"], ACCOUNT_SID);
     let template = app.template().await;
@@ -545,12 +632,21 @@ async fn twilio_status_callbacks_update_messages_behind_a_proxy() {
     let read = status_callback(&sid, &to, "read", &[("EventType", "READ")]);
     app.post_twilio(&read, &url, Some(AUTH_TOKEN)).await.expect_twiml();
     // Late and lower: nothing changes.
-    app.post_twilio(&status_callback(&sid, &to, "sent", &[]), &url, Some(AUTH_TOKEN)).await.expect_twiml();
+    app.post_twilio(&status_callback(&sid, &to, "sent", &[]), &url, Some(AUTH_TOKEN))
+        .await
+        .expect_twiml();
     let undelivered = status_callback(&sid, &to, "undelivered", &[("ErrorCode", "63016")]);
-    app.post_twilio(&undelivered, &url, Some(AUTH_TOKEN)).await.expect_twiml();
+    app.post_twilio(&undelivered, &url, Some(AUTH_TOKEN))
+        .await
+        .expect_twiml();
     let m = app.message(&mid(&messages[0])).await;
     assert_eq!(m["status"], "read");
-    let names: Vec<&str> = m["events"].as_array().unwrap().iter().map(|e| e["status"].as_str().unwrap()).collect();
+    let names: Vec<&str> = m["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["status"].as_str().unwrap())
+        .collect();
     assert_eq!(names, vec!["sent", "delivered", "read", "sent", "failed"]);
 
     // The other one fails, with Twilio's code.
@@ -558,7 +654,10 @@ async fn twilio_status_callbacks_update_messages_behind_a_proxy() {
     let failed = status_callback(&sid1, &to1, "failed", &[("ErrorCode", "63024")]);
     app.post_twilio(&failed, &url, Some(AUTH_TOKEN)).await.expect_twiml();
     let m1 = app.message(&mid(&messages[1])).await;
-    assert_eq!((m1["status"].as_str(), m1["error_code"].as_str()), (Some("failed"), Some("63024")));
+    assert_eq!(
+        (m1["status"].as_str(), m1["error_code"].as_str()),
+        (Some("failed"), Some("63024"))
+    );
     let n = counts(&app.campaign(&campaign).await);
     assert_eq!((n["sent"], n["read"], n["failed"]), (0, 1, 1));
 
@@ -567,7 +666,9 @@ async fn twilio_status_callbacks_update_messages_behind_a_proxy() {
     app.post_twilio(&delivered1, &url, Some("wrong-token"))
         .await
         .expect_error(401, "invalid_signature");
-    app.post_twilio(&delivered1, &url, None).await.expect_error(401, "invalid_signature");
+    app.post_twilio(&delivered1, &url, None)
+        .await
+        .expect_error(401, "invalid_signature");
     app.post_twilio(&delivered1, &app.url("/webhooks/twilio"), Some(AUTH_TOKEN))
         .await
         .expect_error(401, "invalid_signature");
@@ -617,7 +718,10 @@ async fn twilio_incoming_stop_opts_out_with_the_url_from_the_host_header() {
     let opt_outs = app.get("/api/v1/opt-outs").await.expect(200);
     assert_eq!(opt_outs["items"][0]["phone"], phone.as_str());
     assert_eq!(opt_outs["items"][0]["source"], "reply");
-    let replies = app.get(&format!("/api/v1/campaigns/{campaign}/replies")).await.expect(200);
+    let replies = app
+        .get(&format!("/api/v1/campaigns/{campaign}/replies"))
+        .await
+        .expect(200);
     assert_eq!(replies["items"][0]["text"], "Stop");
     assert_eq!(replies["items"][0]["opted_out"], true);
 }
