@@ -3,8 +3,11 @@
 //!
 //! ```text
 //! cargo bench -p pregon --bench end_to_end -- [--messages 100000] [--provider http|sandbox] \
-//!     [--runs 3] [--latency-ms 0]
+//!     [--runs 3] [--latency-ms 0] [--database sqlite|postgres]
 //! ```
+//!
+//! `--database postgres` runs on a fresh database per run on the local PostgreSQL
+//! (`PREGON_BENCH_POSTGRES_URL`, default `postgres://postgres@127.0.0.1:5432/postgres`).
 //!
 //! - `--provider http`: a fixed-answer Meta-compatible provider runs inside this process
 //!   (`POST /v21.0/{id}/messages` → `{"messaging_product":"whatsapp","messages":[{"id":"wamid.N"}]}`
@@ -61,6 +64,9 @@ struct Options {
     provider: ProviderKind,
     runs: usize,
     latency_ms: u64,
+    /// `sqlite`, or `postgres` for a fresh database per run on the server at
+    /// `PREGON_BENCH_POSTGRES_URL` (default `postgres://postgres@127.0.0.1:5432/postgres`).
+    database: String,
 }
 
 fn parse_args() -> Result<Options> {
@@ -69,6 +75,7 @@ fn parse_args() -> Result<Options> {
         provider: ProviderKind::Http,
         runs: 1,
         latency_ms: 0,
+        database: "sqlite".into(),
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -86,6 +93,13 @@ fn parse_args() -> Result<Options> {
             "--messages" => o.messages = value("--messages")?.parse().context("--messages")?,
             "--runs" => o.runs = value("--runs")?.parse().context("--runs")?,
             "--latency-ms" => o.latency_ms = value("--latency-ms")?.parse().context("--latency-ms")?,
+            "--database" => {
+                o.database = value("--database")?;
+                ensure!(
+                    o.database == "sqlite" || o.database == "postgres",
+                    "--database must be sqlite or postgres"
+                );
+            }
             "--provider" => {
                 o.provider = match value("--provider")?.as_str() {
                     "http" => ProviderKind::Http,
@@ -188,6 +202,7 @@ fn real_main() -> Result<()> {
 /// One line of output; fields in this order.
 #[derive(serde::Serialize)]
 struct Line {
+    database: String,
     provider: &'static str,
     messages: usize,
     latency_ms: u64,
@@ -210,6 +225,7 @@ struct Line {
 impl Line {
     fn new(o: &Options, r: &RunResult, run: Option<usize>, median_of_runs: Option<usize>) -> Self {
         Line {
+            database: o.database.clone(),
             provider: o.provider.as_str(),
             messages: o.messages,
             latency_ms: o.latency_ms,
@@ -292,16 +308,73 @@ struct Server {
     base: String,
     // Kept to the end: the database lives in it.
     _dir: tempfile::TempDir,
+    /// Dropped after the server stops (fields drop in order).
+    _postgres: Option<PostgresDatabase>,
+}
+
+/// A fresh PostgreSQL database for one run, dropped afterwards (through `psql`).
+struct PostgresDatabase {
+    admin: String,
+    name: String,
+    url: String,
+}
+
+impl PostgresDatabase {
+    fn create() -> Result<Self> {
+        let admin = std::env::var("PREGON_BENCH_POSTGRES_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+        let name = format!("pregon_bench_{:016x}", rand::random::<u64>());
+        let out = Command::new("psql")
+            .args([admin.as_str(), "-qAtc", &format!("create database {name}")])
+            .output()
+            .context("running psql")?;
+        ensure!(
+            out.status.success(),
+            "creating {name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin).to_string();
+        Ok(PostgresDatabase {
+            url: format!("{base}/{name}"),
+            admin,
+            name,
+        })
+    }
+}
+
+impl Drop for PostgresDatabase {
+    fn drop(&mut self) {
+        let _ = Command::new("psql")
+            .args([
+                self.admin.as_str(),
+                "-qAtc",
+                &format!("drop database if exists {} with (force)", self.name),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
 }
 
 impl Server {
-    fn start(bin: &str) -> Result<Self> {
+    fn start(bin: &str, database: &str) -> Result<Self> {
         let dir = tempfile::tempdir().context("creating a temporary directory")?;
         let port = free_port()?;
-        let db = dir.path().join("pregon.db");
-        let child = Command::new(bin)
+        let (url, postgres) = if database == "postgres" {
+            let pg = PostgresDatabase::create()?;
+            (pg.url.clone(), Some(pg))
+        } else {
+            (format!("sqlite://{}", dir.path().join("pregon.db").display()), None)
+        };
+        let mut command = Command::new(bin);
+        if postgres.is_some() {
+            command.env("PREGON_MASTER_KEY", "ab".repeat(32));
+        } else {
+            command.env_remove("PREGON_MASTER_KEY");
+        }
+        let child = command
             .arg("serve")
-            .env("PREGON_DATABASE_URL", format!("sqlite://{}", db.display()))
+            .env("PREGON_DATABASE_URL", &url)
             .env("PREGON_BOOTSTRAP_API_KEY", API_KEY)
             .env("PREGON_LISTEN", format!("127.0.0.1:{port}"))
             // `PREGON_BENCH_LOG` overrides, e.g. `warn,sqlx::query=debug` to time every statement.
@@ -310,7 +383,6 @@ impl Server {
                 std::env::var("PREGON_BENCH_LOG").unwrap_or_else(|_| "warn".into()),
             )
             .env("PREGON_SANDBOX_LATENCY_MS", "0")
-            .env_remove("PREGON_MASTER_KEY")
             .env_remove("PREGON_MAX_IN_FLIGHT")
             .current_dir(dir.path())
             .stdin(Stdio::null())
@@ -325,6 +397,7 @@ impl Server {
             pid,
             base: format!("http://127.0.0.1:{port}"),
             _dir: dir,
+            _postgres: postgres,
         })
     }
 
@@ -547,7 +620,7 @@ async fn one_run(bin: &str, o: &Options) -> Result<RunResult> {
         ProviderKind::Http => Some(FakeMeta::start(Duration::from_millis(o.latency_ms)).await?),
         ProviderKind::Sandbox => None,
     };
-    let mut server = Server::start(bin)?;
+    let mut server = Server::start(bin, &o.database)?;
     let http = reqwest::Client::builder().timeout(Duration::from_secs(300)).build()?;
     wait_healthy(&mut server, &http).await?;
     let api = Api {
