@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use pregon_domain::ErrorClass;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use crate::{
     classify, excerpt, retry_after, transport_error, unreadable_success, Accepted, ConfigError, OutboundMessage,
@@ -57,27 +57,7 @@ impl Meta {
 
     /// The JSON body of a template message.
     pub fn body(message: &OutboundMessage) -> Value {
-        let mut components = Vec::new();
-        if let Some(link) = &message.rendered.header_image {
-            components.push(json!({"type": "header", "parameters": [{"type": "image", "image": {"link": link}}]}));
-        }
-        if !message.rendered.body_parameters.is_empty() {
-            let params: Vec<Value> = message
-                .rendered
-                .body_parameters
-                .iter()
-                .map(|t| json!({"type": "text", "text": t}))
-                .collect();
-            components.push(json!({"type": "body", "parameters": params}));
-        }
-        json!({
-            "messaging_product": "whatsapp",
-            "recipient_type": "individual",
-            "to": message.to.trim_start_matches('+'),
-            "type": "template",
-            "template": {"name": message.template_name, "language": {"code": message.language}, "components": components},
-            "biz_opaque_callback_data": message.callback_data,
-        })
+        serde_json::to_value(SendBody::new(message)).unwrap_or_default()
     }
 
     /// A `GET` under the base URL, answered 2xx with its body or classified as an error.
@@ -97,6 +77,94 @@ impl Meta {
             return Ok(bytes);
         }
         Err(error_answer(status.as_u16(), wait, &bytes))
+    }
+}
+
+/// The send request, borrowed from the message: serialised straight to bytes, with no
+/// intermediate JSON tree (one of the larger costs per message at thousands a second).
+#[derive(Serialize)]
+struct SendBody<'a> {
+    messaging_product: &'static str,
+    recipient_type: &'static str,
+    to: &'a str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    template: TemplateBody<'a>,
+    biz_opaque_callback_data: &'a str,
+}
+
+#[derive(Serialize)]
+struct TemplateBody<'a> {
+    name: &'a str,
+    language: Language<'a>,
+    components: Vec<Component<'a>>,
+}
+
+#[derive(Serialize)]
+struct Language<'a> {
+    code: &'a str,
+}
+
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+enum Component<'a> {
+    Header { parameters: [HeaderParameter<'a>; 1] },
+    Body { parameters: Vec<TextParameter<'a>> },
+}
+
+#[derive(Serialize)]
+struct HeaderParameter<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    image: Link<'a>,
+}
+
+#[derive(Serialize)]
+struct Link<'a> {
+    link: &'a str,
+}
+
+#[derive(Serialize)]
+struct TextParameter<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    text: &'a str,
+}
+
+impl<'a> SendBody<'a> {
+    fn new(message: &'a OutboundMessage) -> Self {
+        let mut components = Vec::with_capacity(2);
+        if let Some(link) = &message.rendered.header_image {
+            components.push(Component::Header {
+                parameters: [HeaderParameter {
+                    kind: "image",
+                    image: Link { link },
+                }],
+            });
+        }
+        if !message.rendered.body_parameters.is_empty() {
+            let parameters = message
+                .rendered
+                .body_parameters
+                .iter()
+                .map(|text| TextParameter { kind: "text", text })
+                .collect();
+            components.push(Component::Body { parameters });
+        }
+        SendBody {
+            messaging_product: "whatsapp",
+            recipient_type: "individual",
+            to: message.to.trim_start_matches('+'),
+            kind: "template",
+            template: TemplateBody {
+                name: &message.template_name,
+                language: Language {
+                    code: &message.language,
+                },
+                components,
+            },
+            biz_opaque_callback_data: &message.callback_data,
+        }
     }
 }
 
@@ -184,7 +252,7 @@ impl Provider for Meta {
             .http
             .post(self.endpoint.clone())
             .header(reqwest::header::AUTHORIZATION, &self.bearer)
-            .json(&Self::body(message))
+            .json(&SendBody::new(message))
             .send()
             .await
             .map_err(|e| transport_error(&e))?;
@@ -269,6 +337,7 @@ impl Provider for Meta {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
     use crate::ErrorClass;
     use pregon_domain::template::Rendered;
     use std::time::Duration;
