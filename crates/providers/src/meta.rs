@@ -337,9 +337,9 @@ impl Provider for Meta {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
     use crate::ErrorClass;
     use pregon_domain::template::Rendered;
+    use serde_json::json;
     use std::time::Duration;
     use wiremock::matchers::{body_json, header, method, path, query_param};
     use wiremock::{Mock, MockServer, ResponseTemplate};

@@ -14,6 +14,7 @@ mod notifications;
 mod opt_outs;
 mod providers;
 mod senders;
+mod simulator;
 mod system;
 mod templates;
 mod webhooks;
