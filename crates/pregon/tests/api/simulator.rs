@@ -11,16 +11,18 @@ use crate::helpers::{contacts, counts, phones, spawn_app, TestApp};
 const RATE: u32 = 40;
 
 fn simulator_config(app: &TestApp) -> pregon_simulator::Config {
-    let mut config = pregon_simulator::Config::default();
-    config.listen = "127.0.0.1:0".parse().unwrap();
-    config.access_tokens = ["sim-token".to_string()].into();
-    config.auth_token = Some("sim-auth".into());
-    config.latency = pregon_simulator::Latency::fixed(Duration::from_millis(20));
-    config.mps = RATE;
-    // Arrival times carry network jitter on top of pregon's pacing.
-    config.mps_burst = 2;
-    config.pair_gap = Duration::ZERO;
-    config.seed = Some(7);
+    let mut config = pregon_simulator::Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        access_tokens: ["sim-token".to_string()].into(),
+        auth_token: Some("sim-auth".into()),
+        latency: pregon_simulator::Latency::fixed(Duration::from_millis(20)),
+        mps: RATE,
+        // Arrival times carry network jitter on top of pregon's pacing.
+        mps_burst: 2,
+        pair_gap: Duration::ZERO,
+        seed: Some(7),
+        ..Default::default()
+    };
     config.webhooks.meta_url = Some(format!("{}/webhooks/meta", app.address));
     config.webhooks.twilio_url = Some(format!("{}/webhooks/twilio", app.address));
     config.webhooks.app_secret = Some("sim-secret".into());
