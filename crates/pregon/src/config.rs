@@ -35,6 +35,10 @@ pub struct DispatchArgs {
     /// providers are told to post status updates under it (Twilio's `StatusCallback`).
     #[arg(long, env = "PREGON_PUBLIC_URL", value_parser = parse_public_url)]
     pub public_url: Option<String>,
+    /// Least time between two messages to the same phone from the same sender, in
+    /// milliseconds, across campaigns (the provider's pair rate limit; 0 turns it off).
+    #[arg(long, env = "PREGON_PAIR_GAP_MS", default_value_t = 6_000, value_parser = clap::value_parser!(u64).range(0..=3_600_000))]
+    pub pair_gap_ms: u64,
 }
 
 /// An `http(s)://` URL without a trailing slash.
@@ -60,6 +64,7 @@ impl DispatchArgs {
             poll_interval: Duration::from_millis(250),
             public_url: self.public_url.clone(),
             notify: NotifyConfig::default(),
+            pair_gap: Duration::from_millis(self.pair_gap_ms),
         }
     }
 }
@@ -168,6 +173,8 @@ pub struct DispatchConfig {
     pub public_url: Option<String>,
     /// The campaign webhook deliverer's knobs.
     pub notify: NotifyConfig,
+    /// Least time between two messages to the same phone from one sender (zero: none).
+    pub pair_gap: Duration,
 }
 
 impl DispatchConfig {
@@ -189,6 +196,7 @@ impl Default for DispatchConfig {
             poll_interval: Duration::from_millis(250),
             public_url: None,
             notify: NotifyConfig::default(),
+            pair_gap: Duration::from_secs(6),
         }
     }
 }

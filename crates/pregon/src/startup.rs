@@ -131,6 +131,7 @@ pub async fn create_tenant(
         status: "active".into(),
         quality_rating: None,
         provider_account: None,
+        limit_group: None,
         created_at: now,
         updated_at: now,
     };

@@ -204,12 +204,41 @@ pub trait Store: Send + Sync + 'static {
     async fn release_lease(&self, lease: &Lease) -> Result<()>;
     /// Reserves up to `limit` due messages: highest priority first, round-robin between
     /// campaigns of equal priority, oldest first within a campaign.
-    /// `round` rotates the round-robin so that small claims still take turns.
-    async fn claim(&self, lease: &Lease, limit: usize, round: u64, now: Millis) -> Result<Vec<ClaimedMessage>>;
+    /// `round` rotates the round-robin so that small claims still take turns; `caps` hold
+    /// back campaigns paced by their own rate plans. Only campaigns that may send now
+    /// (running, and inside their window) are claimed from.
+    async fn claim(&self, lease: &Lease, request: &ClaimRequest, now: Millis) -> Result<Vec<ClaimedMessage>>;
     /// Whether the sender is active and has a running campaign or a due single message.
     async fn sender_has_work(&self, sender_id: &str, now: Millis) -> Result<bool>;
     /// Starts scheduled campaigns whose time has come; returns their ids.
     async fn start_due_campaigns(&self, now: Millis) -> Result<Vec<String>>;
+    /// Campaigns the scheduler must look at again: running, or paused for `outside_window`
+    /// or `daily_limit`, whose `recheck_at` has come; at most `limit`, most overdue first.
+    async fn campaigns_to_recheck(&self, now: Millis, limit: usize) -> Result<Vec<CampaignRecord>>;
+    /// Applies the scheduler's verdict to a campaign it looked at: `Run` resumes one paused
+    /// for `outside_window` or `daily_limit` (completing it if nothing is left); `Hold` pauses
+    /// a running one (claimed messages back to the queue) or changes the reason; both set
+    /// `recheck_at`. False, and nothing written, when the campaign is neither running nor
+    /// paused for one of those reasons (a person paused or cancelled it meanwhile).
+    async fn apply_verdict(&self, campaign_id: &str, verdict: Verdict, now: Millis) -> Result<bool>;
+    /// Admits recipients under a daily limit of unique recipients over a rolling 24 hours:
+    /// of `phones`, those already counted in the last 24 hours, and new ones while fewer than
+    /// `limit` are counted. The admitted are counted as messaged now, in one transaction that
+    /// other processes sharing the key wait for.
+    async fn admit_recipients(&self, limit_key: &str, limit: i64, phones: &[String], now: Millis) -> Result<Admission>;
+    /// A limit key's unique recipients over the rolling 24 hours.
+    async fn daily_usage(&self, limit_key: &str, now: Millis) -> Result<DailyUsage>;
+    /// Pauses with `daily_limit`, until `recheck_at`, every running campaign of the senders
+    /// counted under `sender`'s limit key (its group's, or its own); returns their ids.
+    async fn pause_for_daily_limit(
+        &self,
+        sender: &SenderRecord,
+        recheck_at: Millis,
+        now: Millis,
+    ) -> Result<Vec<String>>;
+    /// Puts claimed messages back in the queue until their times, without spending an
+    /// attempt. Fenced by the lease like every dispatcher write.
+    async fn defer_claimed(&self, lease: &Lease, deferrals: &[Deferral], now: Millis) -> Result<()>;
     /// Durably marks claimed messages `sending` (attempts + 1) just before their requests;
     /// returns the ids that moved (a paused or cancelled campaign's messages do not).
     async fn mark_sending(&self, lease: &Lease, ids: &[i64], now: Millis) -> Result<Vec<i64>>;

@@ -1,7 +1,7 @@
 //! What a write does, decided before any SQL, the same for every database: a new campaign's
 //! opening state, the steps of a person's action on a campaign, and the turns of a claim.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 
 use pregon_domain::state::CampaignAction;
 use pregon_domain::{CampaignStatus, MessageStatus, PausedReason};
@@ -14,6 +14,8 @@ pub(crate) struct Opening {
     pub(crate) status: CampaignStatus,
     pub(crate) started_at: Option<Millis>,
     pub(crate) completed_at: Option<Millis>,
+    /// A windowed campaign that runs waits for the scheduler to look at its window first.
+    pub(crate) recheck_at: Option<Millis>,
 }
 
 impl Opening {
@@ -33,11 +35,13 @@ impl Opening {
             status = CampaignStatus::Completed;
             completed_at = Some(c.now);
         }
+        let recheck_at = (status == CampaignStatus::Running && c.windowed).then_some(c.now);
         Opening {
             counts,
             status,
             started_at,
             completed_at,
+            recheck_at,
         }
     }
 }
@@ -128,6 +132,8 @@ pub(crate) struct RoundRobin {
     share: usize,
     /// Members of the current pass that filled their room: they may have more.
     still_full: Vec<Member>,
+    /// What capped campaigns may still take in this claim.
+    caps: HashMap<String, usize>,
 }
 
 impl RoundRobin {
@@ -157,6 +163,20 @@ impl RoundRobin {
             pos: 0,
             share: 0,
             still_full: Vec::new(),
+            caps: HashMap::new(),
+        }
+    }
+
+    /// Takes at most `caps[campaign]` messages from each capped campaign.
+    pub(crate) fn with_caps(mut self, caps: &HashMap<String, usize>) -> Self {
+        self.caps = caps.clone();
+        self
+    }
+
+    fn cap(&self, member: &Member) -> usize {
+        match member {
+            Some(id) => self.caps.get(id).copied().unwrap_or(usize::MAX),
+            None => usize::MAX,
         }
     }
 
@@ -169,10 +189,14 @@ impl RoundRobin {
             if self.pos < self.pass.len() {
                 let member = self.pass[self.pos].clone();
                 self.pos += 1;
+                let room = self.share.min(self.limit - self.taken).min(self.cap(&member));
+                if room == 0 {
+                    continue;
+                }
                 return Some(Turn {
                     member,
                     priority: self.priority,
-                    room: self.share.min(self.limit - self.taken),
+                    room,
                 });
             }
             let next = if self.still_full.is_empty() {
@@ -191,10 +215,33 @@ impl RoundRobin {
     /// Reports how many messages a turn took.
     pub(crate) fn took(&mut self, turn: Turn, got: usize) {
         self.taken += got;
-        if got == turn.room {
+        if let Some(cap) = turn.member.as_ref().and_then(|id| self.caps.get_mut(id)) {
+            *cap -= got.min(*cap);
+        }
+        if got == turn.room && self.cap(&turn.member) > 0 {
             self.still_full.push(turn.member);
         }
     }
+}
+
+/// Which of `phones` a daily limit admits: those already counted (`known`), and new ones
+/// while fewer than `limit` are counted (`used` counts them in). Repeats count once.
+pub(crate) fn admit(
+    phones: &[String],
+    known: &std::collections::HashSet<String>,
+    used: &mut i64,
+    limit: i64,
+) -> std::collections::HashSet<String> {
+    let mut admitted = std::collections::HashSet::with_capacity(phones.len());
+    for phone in phones {
+        if known.contains(phone) || admitted.contains(phone) {
+            admitted.insert(phone.clone());
+        } else if *used < limit {
+            *used += 1;
+            admitted.insert(phone.clone());
+        }
+    }
+    admitted
 }
 
 #[cfg(test)]
@@ -248,6 +295,39 @@ mod tests {
             })
             .collect();
         assert_eq!(firsts, vec!["a", "b", "c", "a"]);
+    }
+
+    #[test]
+    fn capped_campaigns_take_no_more_than_their_cap() {
+        let members = vec![(5, Some("paced".to_string())), (5, Some("free".to_string()))];
+        let caps = HashMap::from([("paced".to_string(), 1)]);
+        let mut rr = RoundRobin::new(members, 10, 0).with_caps(&caps);
+        let mut took: HashMap<String, usize> = HashMap::new();
+        while let Some(turn) = rr.next_turn() {
+            let id = turn.member.clone().unwrap();
+            *took.entry(id).or_default() += turn.room;
+            let room = turn.room;
+            rr.took(turn, room);
+        }
+        assert_eq!(took["paced"], 1);
+        assert_eq!(took["free"], 9);
+        // A cap of zero skips the campaign altogether.
+        let caps = HashMap::from([("paced".to_string(), 0)]);
+        let mut rr = RoundRobin::new(vec![(5, Some("paced".to_string()))], 10, 0).with_caps(&caps);
+        assert!(rr.next_turn().is_none());
+    }
+
+    #[test]
+    fn daily_limit_admits_known_recipients_and_new_ones_while_there_is_room() {
+        let phones: Vec<String> = ["+1", "+2", "+3", "+2", "+4"].iter().map(|p| p.to_string()).collect();
+        let known = std::collections::HashSet::from(["+3".to_string()]);
+        let mut used = 8;
+        let admitted = admit(&phones, &known, &mut used, 10);
+        // +1 and +2 fill the room; +3 was already counted; +4 finds none left.
+        assert_eq!(used, 10);
+        let mut got: Vec<&String> = admitted.iter().collect();
+        got.sort();
+        assert_eq!(got, vec!["+1", "+2", "+3"]);
     }
 
     #[test]

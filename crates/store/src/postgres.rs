@@ -185,6 +185,7 @@ async fn set_campaign_status(
     sqlx::query(
         "update campaign set status = $1, paused_reason = $2, paused_detail = null, updated_at = $3, \
          started_at = case when $1 = 'running' then coalesce(started_at, $3) else started_at end, \
+         recheck_at = case when $1 = 'running' and windowed then $3 end, \
          completed_at = case when $1 in ('completed', 'cancelled', 'failed') then $3 else null end \
          where campaign_id = $4",
     )
@@ -300,7 +301,7 @@ impl Store for PostgresStore {
                 .await?;
         }
         sqlx::query(&format!(
-            "insert into sender ({SENDER_COLUMNS}) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+            "insert into sender ({SENDER_COLUMNS}) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
         ))
         .bind(&s.id)
         .bind(&s.tenant_id)
@@ -315,6 +316,7 @@ impl Store for PostgresStore {
         .bind(&s.status)
         .bind(&s.quality_rating)
         .bind(&s.provider_account)
+        .bind(&s.limit_group)
         .bind(s.created_at)
         .bind(s.updated_at)
         .execute(&mut *tx)
@@ -404,7 +406,8 @@ impl Store for PostgresStore {
              messages_per_second = coalesce($6, messages_per_second), \
              daily_limit = case when $7 then $8 else daily_limit end, \
              is_default = coalesce($9, is_default), status = coalesce($10, status), updated_at = $11, \
-             provider_account = case when $14 then $15 else provider_account end \
+             provider_account = case when $14 then $15 else provider_account end, \
+             limit_group = case when $16 then $17 else limit_group end \
              where tenant_id = $12 and sender_id = $13",
         )
         .bind(&p.name)
@@ -422,6 +425,8 @@ impl Store for PostgresStore {
         .bind(sender_id)
         .bind(p.provider_account.is_some())
         .bind(p.provider_account.clone().flatten())
+        .bind(p.limit_group.is_some())
+        .bind(p.limit_group.clone().flatten())
         .execute(&mut *tx)
         .await?;
         let row = sqlx::query(&format!("select {SENDER_COLUMNS} from sender where sender_id = $1"))
@@ -597,8 +602,8 @@ impl Store for PostgresStore {
         let mut tx = self.write().await?;
         sqlx::query(
             "insert into campaign (campaign_id, tenant_id, name, sender_id, template_id, status, priority, settings, \
-             start_at, n_queued, n_skipped, created_at, started_at, completed_at, updated_at) \
-             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $12)",
+             start_at, n_queued, n_skipped, created_at, started_at, completed_at, updated_at, windowed, recheck_at) \
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $12, $15, $16)",
         )
         .bind(&c.id)
         .bind(&c.tenant_id)
@@ -614,6 +619,8 @@ impl Store for PostgresStore {
         .bind(c.now)
         .bind(opening.started_at)
         .bind(opening.completed_at)
+        .bind(c.windowed)
+        .bind(opening.recheck_at)
         .execute(&mut *tx)
         .await?;
         for chunk in c.messages.chunks(INSERT_CHUNK) {
@@ -919,7 +926,8 @@ impl Store for PostgresStore {
     async fn senders_with_work(&self, now: Millis) -> Result<Vec<String>> {
         Ok(sqlx::query_scalar(
             "select s.sender_id from sender s where s.status = 'active' and s.deleted_at is null and ( \
-               exists (select 1 from campaign c where c.sender_id = s.sender_id and c.status = 'running') \
+               exists (select 1 from campaign c where c.sender_id = s.sender_id and c.status = 'running' \
+                      and (c.recheck_at is null or c.recheck_at > $1)) \
                or exists (select 1 from message m where m.sender_id = s.sender_id and m.campaign_id is null \
                           and m.status = 'queued' and m.next_attempt_at <= $1))",
         )
@@ -1020,7 +1028,7 @@ impl Store for PostgresStore {
         Ok(())
     }
 
-    async fn claim(&self, lease: &Lease, limit: usize, round: u64, now: Millis) -> Result<Vec<ClaimedMessage>> {
+    async fn claim(&self, lease: &Lease, request: &ClaimRequest, now: Millis) -> Result<Vec<ClaimedMessage>> {
         let mut tx = self.write().await?;
         check_lease(&mut tx, lease, now).await?;
         // Members of the queue: running campaigns (locked, so none pauses mid-claim), and this
@@ -1028,9 +1036,10 @@ impl Store for PostgresStore {
         let mut members: Vec<(i64, Member)> = Vec::new();
         for row in sqlx::query(
             "select campaign_id, priority from campaign where sender_id = $1 and status = 'running' \
-             order by campaign_id for no key update",
+             and (recheck_at is null or recheck_at > $2) order by campaign_id for no key update",
         )
         .bind(&lease.sender_id)
+        .bind(now)
         .fetch_all(&mut *tx)
         .await?
         {
@@ -1050,7 +1059,7 @@ impl Store for PostgresStore {
         // plan the update gets; its `limit` applies after skipping rows others hold.
         let mut claimed: Vec<ClaimedMessage> = Vec::new();
         let mut deltas = Deltas::default();
-        let mut turns = RoundRobin::new(members, limit, round);
+        let mut turns = RoundRobin::new(members, request.limit, request.round).with_caps(&request.caps);
         while let Some(turn) = turns.next_turn() {
             let rows = match &turn.member {
                 Some(cid) => {
@@ -1106,7 +1115,8 @@ impl Store for PostgresStore {
     async fn sender_has_work(&self, sender_id: &str, now: Millis) -> Result<bool> {
         let found = sqlx::query(
             "select 1 from sender where sender_id = $1 and status = 'active' and deleted_at is null and ( \
-               exists (select 1 from campaign where sender_id = $1 and status = 'running') \
+               exists (select 1 from campaign where sender_id = $1 and status = 'running' \
+                      and (recheck_at is null or recheck_at > $2)) \
                or exists (select 1 from message where sender_id = $1 and campaign_id is null and status = 'queued' \
                           and next_attempt_at <= $2))",
         )
@@ -1120,7 +1130,8 @@ impl Store for PostgresStore {
     async fn start_due_campaigns(&self, now: Millis) -> Result<Vec<String>> {
         let mut tx = self.write().await?;
         let ids: Vec<String> = sqlx::query_scalar(
-            "update campaign set status = 'running', started_at = coalesce(started_at, $1), updated_at = $1 \
+            "update campaign set status = 'running', started_at = coalesce(started_at, $1), updated_at = $1, \
+             recheck_at = case when windowed then $1 end \
              where campaign_id = any(array(select campaign_id from campaign where status = 'scheduled' \
                and start_at <= $1 order by campaign_id for no key update)) \
              returning campaign_id",
@@ -1148,7 +1159,7 @@ impl Store for PostgresStore {
             "update message set status = 'sending', attempts = attempts + 1, updated_at = $1 \
              where message_id = any($2) and status = 'claimed' and lease_epoch = $3 \
              and (campaign_id is null or exists (select 1 from campaign c where c.campaign_id = message.campaign_id \
-                  and c.status = 'running')) \
+                  and c.status = 'running' and (c.recheck_at is null or c.recheck_at > $1))) \
              returning message_id, campaign_id",
         )
         .bind(now)
@@ -1299,6 +1310,175 @@ impl Store for PostgresStore {
         }
         tx.commit().await?;
         Ok(ids)
+    }
+
+    async fn campaigns_to_recheck(&self, now: Millis, limit: usize) -> Result<Vec<CampaignRecord>> {
+        let rows = sqlx::query(&format!(
+            "select {CAMPAIGN_COLUMNS} from campaign where recheck_at <= $1 and (status = 'running' \
+             or (status = 'paused' and paused_reason in ('outside_window', 'daily_limit'))) \
+             order by recheck_at limit $2"
+        ))
+        .bind(now)
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(campaign_from_row).collect()
+    }
+
+    async fn apply_verdict(&self, campaign_id: &str, verdict: Verdict, now: Millis) -> Result<bool> {
+        let mut tx = self.write().await?;
+        let (status, reason, recheck_at) = match verdict {
+            Verdict::Run { recheck_at } => (CampaignStatus::Running, None, recheck_at),
+            Verdict::Hold { reason, recheck_at } => (CampaignStatus::Paused, Some(reason), Some(recheck_at)),
+        };
+        let done = sqlx::query(
+            "update campaign set status = $1, paused_reason = $2, paused_detail = null, recheck_at = $3, \
+             updated_at = $4, started_at = case when $1 = 'running' then coalesce(started_at, $4) else started_at end \
+             where campaign_id = $5 and (status = 'running' \
+               or (status = 'paused' and paused_reason in ('outside_window', 'daily_limit')))",
+        )
+        .bind(status.as_str())
+        .bind(reason.map(|r| r.as_str()))
+        .bind(recheck_at)
+        .bind(now)
+        .bind(campaign_id)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        match status {
+            CampaignStatus::Running => complete_and_notify(&mut tx, campaign_id, now).await?,
+            _ => {
+                move_campaign_messages(
+                    &mut tx,
+                    campaign_id,
+                    MessageStatus::Claimed,
+                    MessageStatus::Queued,
+                    false,
+                    now,
+                )
+                .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn admit_recipients(&self, limit_key: &str, limit: i64, phones: &[String], now: Millis) -> Result<Admission> {
+        let mut tx = self.write().await?;
+        // Processes sharing the key take turns, so together they never pass the limit.
+        sqlx::query("select pg_advisory_xact_lock(hashtextextended($1, 7))")
+            .bind(limit_key)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("delete from daily_recipient where limit_key = $1 and last_at <= $2")
+            .bind(limit_key)
+            .bind(now - DAY_MILLIS)
+            .execute(&mut *tx)
+            .await?;
+        let mut used: i64 = sqlx::query_scalar("select count(*) from daily_recipient where limit_key = $1")
+            .bind(limit_key)
+            .fetch_one(&mut *tx)
+            .await?;
+        let known: HashSet<String> =
+            sqlx::query_scalar("select phone from daily_recipient where limit_key = $1 and phone = any($2)")
+                .bind(limit_key)
+                .bind(phones)
+                .fetch_all(&mut *tx)
+                .await?
+                .into_iter()
+                .collect();
+        let admitted = admit(phones, &known, &mut used, limit);
+        let list: Vec<String> = admitted.iter().cloned().collect();
+        sqlx::query(
+            "insert into daily_recipient (limit_key, phone, last_at) select $1, p, $2 from unnest($3::text[]) as p \
+             on conflict (limit_key, phone) do update set last_at = excluded.last_at",
+        )
+        .bind(limit_key)
+        .bind(now)
+        .bind(&list)
+        .execute(&mut *tx)
+        .await?;
+        let oldest: Option<i64> = sqlx::query_scalar("select min(last_at) from daily_recipient where limit_key = $1")
+            .bind(limit_key)
+            .fetch_one(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(Admission {
+            admitted,
+            used,
+            room_at: oldest.map(|t| t + DAY_MILLIS),
+        })
+    }
+
+    async fn daily_usage(&self, limit_key: &str, now: Millis) -> Result<DailyUsage> {
+        let row = sqlx::query(
+            "select count(*) as used, min(last_at) as oldest from daily_recipient where limit_key = $1 and last_at > $2",
+        )
+        .bind(limit_key)
+        .bind(now - DAY_MILLIS)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(DailyUsage {
+            used: row.int("used")?,
+            room_at: row.opt_int("oldest")?.map(|t| t + DAY_MILLIS),
+        })
+    }
+
+    async fn pause_for_daily_limit(
+        &self,
+        sender: &SenderRecord,
+        recheck_at: Millis,
+        now: Millis,
+    ) -> Result<Vec<String>> {
+        let mut tx = self.write().await?;
+        let ids: Vec<String> = sqlx::query_scalar(
+            "update campaign set status = 'paused', paused_reason = 'daily_limit', paused_detail = null, \
+             recheck_at = $1, updated_at = $2 where campaign_id = any(array(select campaign_id from campaign \
+               where status = 'running' and sender_id in (select sender_id from sender where sender_id = $3 \
+                 or ($4::text is not null and tenant_id = $5 and limit_group = $4)) \
+               order by campaign_id for no key update)) \
+             returning campaign_id",
+        )
+        .bind(recheck_at)
+        .bind(now)
+        .bind(&sender.id)
+        .bind(&sender.limit_group)
+        .bind(&sender.tenant_id)
+        .fetch_all(&mut *tx)
+        .await?;
+        for id in &ids {
+            move_campaign_messages(&mut tx, id, MessageStatus::Claimed, MessageStatus::Queued, false, now).await?;
+        }
+        tx.commit().await?;
+        Ok(ids)
+    }
+
+    async fn defer_claimed(&self, lease: &Lease, deferrals: &[Deferral], now: Millis) -> Result<()> {
+        if deferrals.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<i64> = deferrals.iter().map(|d| d.message_id).collect();
+        let untils: Vec<i64> = deferrals.iter().map(|d| d.until).collect();
+        let mut tx = self.write().await?;
+        lock_campaigns_of(&mut tx, &ids).await?;
+        let rows = sqlx::query(
+            "update message m set status = 'queued', lease_epoch = null, updated_at = $1, next_attempt_at = d.until \
+             from unnest($2::bigint[], $3::bigint[]) as d(id, until) \
+             where m.message_id = d.id and m.status = 'claimed' and m.lease_epoch = $4 \
+             returning m.message_id, m.campaign_id",
+        )
+        .bind(now)
+        .bind(&ids)
+        .bind(&untils)
+        .bind(lease.epoch)
+        .fetch_all(&mut *tx)
+        .await?;
+        let (_, deltas) = moved_from_rows(&rows, MessageStatus::Claimed, MessageStatus::Queued)?;
+        apply_deltas(&mut tx, &deltas, None, now).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn senders_by_provider_account(&self, provider: &str, account: Option<&str>) -> Result<Vec<SenderRecord>> {

@@ -1,5 +1,7 @@
 //! The rows the store reads and writes, as plain data.
 
+use std::collections::HashSet;
+
 use pregon_domain::{CampaignStatus, MessageStatus, PausedReason, SkipReason};
 use serde::{Deserialize, Serialize};
 
@@ -46,8 +48,21 @@ pub struct SenderRecord {
     /// The non-secret account id the provider's webhooks name the sender by (the Meta
     /// `phone_number_id`, the Twilio account SID), copied from the credentials.
     pub provider_account: Option<String>,
+    /// Senders of a tenant with the same group share one daily limit of unique recipients
+    /// (Meta counts it per business portfolio); `None`: the sender counts alone.
+    pub limit_group: Option<String>,
     pub created_at: Millis,
     pub updated_at: Millis,
+}
+
+impl SenderRecord {
+    /// The key its daily recipients are counted under: the group's, or its own.
+    pub fn limit_key(&self) -> String {
+        match &self.limit_group {
+            Some(group) => format!("{}/{}", self.tenant_id, group),
+            None => self.id.clone(),
+        }
+    }
 }
 
 /// A partial update of a sender; `None` leaves a field as it is.
@@ -63,6 +78,7 @@ pub struct SenderPatch {
     pub status: Option<String>,
     /// Set with new credentials (see [`SenderRecord::provider_account`]).
     pub provider_account: Option<Option<String>>,
+    pub limit_group: Option<Option<String>>,
 }
 
 #[derive(Debug, Clone)]
@@ -158,6 +174,11 @@ pub struct CampaignRecord {
     /// Schedule, rate plan, retry policy, auto-pause rule, webhook URL: see the API layer.
     pub settings: serde_json::Value,
     pub start_at: Option<Millis>,
+    /// Sends only inside a daily window (its settings say which).
+    pub windowed: bool,
+    /// When the scheduler looks at it again: its window opens or closes, or room frees up
+    /// under its sender's daily limit.
+    pub recheck_at: Option<Millis>,
     pub counts: Counts,
     pub created_at: Millis,
     pub started_at: Option<Millis>,
@@ -180,6 +201,8 @@ pub struct NewCampaign {
     pub settings: serde_json::Value,
     /// For `scheduled`: when it starts by itself.
     pub start_at: Option<Millis>,
+    /// Sends only inside a daily window: the scheduler decides when it may send.
+    pub windowed: bool,
     pub max_attempts: i64,
     pub messages: Vec<NewMessage>,
     pub now: Millis,
@@ -454,4 +477,66 @@ pub struct InboundRecord {
 pub struct ReplyFilter {
     pub campaign_id: Option<String>,
     pub phone: Option<String>,
+}
+
+/// What a dispatcher asks of one claim.
+#[derive(Debug, Clone, Default)]
+pub struct ClaimRequest {
+    /// At most this many messages.
+    pub limit: usize,
+    /// Rotates the round-robin between campaigns of equal priority.
+    pub round: u64,
+    /// At most this many from these campaigns (paced by their own rate plans); others
+    /// take what the round-robin gives them.
+    pub caps: std::collections::HashMap<String, usize>,
+}
+
+impl ClaimRequest {
+    /// A claim of up to `limit` messages, no campaign capped.
+    pub fn new(limit: usize, round: u64) -> Self {
+        ClaimRequest {
+            limit,
+            round,
+            caps: Default::default(),
+        }
+    }
+}
+
+/// The scheduler's verdict on a campaign it looked at again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// May send until `recheck_at` (None: until something else changes).
+    Run { recheck_at: Option<Millis> },
+    /// Pauses for `reason` (`outside_window` or `daily_limit`) until `recheck_at`.
+    Hold { reason: PausedReason, recheck_at: Millis },
+}
+
+/// The recipients a send may reach under a daily limit.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Admission {
+    /// Phones that may be sent to now (already counted, or counted now).
+    pub admitted: HashSet<String>,
+    /// Unique recipients in the rolling 24 hours, after this admission.
+    pub used: i64,
+    /// When the oldest counted recipient leaves the 24 hours (room frees up), if any.
+    pub room_at: Option<Millis>,
+}
+
+/// A limit key's usage over the rolling 24 hours.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DailyUsage {
+    pub used: i64,
+    /// When the oldest counted recipient leaves the 24 hours.
+    pub room_at: Option<Millis>,
+}
+
+/// The length of a daily limit's rolling window.
+pub const DAY_MILLIS: Millis = 24 * 60 * 60 * 1000;
+
+/// A claimed message put back in the queue until a time (a window, a pair gap, room under
+/// a daily limit), without spending an attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Deferral {
+    pub message_id: i64,
+    pub until: Millis,
 }

@@ -11,7 +11,7 @@ use sqlx::{ColumnIndex, Decode, Row, Type};
 use crate::*;
 
 pub(crate) const CAMPAIGN_COLUMNS: &str = "campaign_id, tenant_id, name, sender_id, template_id, status, paused_reason, \
-    paused_detail, priority, settings, start_at, n_queued, n_claimed, n_sending, n_sent, n_delivered, n_read, n_failed, \
+    paused_detail, priority, settings, start_at, windowed, recheck_at, n_queued, n_claimed, n_sending, n_sent, n_delivered, n_read, n_failed, \
     n_unknown, n_skipped, n_cancelled, created_at, started_at, completed_at, last_sent_at, updated_at";
 
 pub(crate) const MESSAGE_COLUMNS: &str =
@@ -20,7 +20,7 @@ pub(crate) const MESSAGE_COLUMNS: &str =
     sent_at, delivered_at, read_at";
 
 pub(crate) const SENDER_COLUMNS: &str = "sender_id, tenant_id, name, provider, phone_number, credentials, base_url, \
-    messages_per_second, daily_limit, is_default, status, quality_rating, provider_account, created_at, updated_at";
+    messages_per_second, daily_limit, is_default, status, quality_rating, provider_account, limit_group, created_at, updated_at";
 
 pub(crate) const INBOUND_COLUMNS: &str = "inbound_message_id, tenant_id, sender_id, campaign_id, phone, \
     provider_message_id, message_type, text, opted_out, received_at, created_at";
@@ -108,6 +108,8 @@ pub(crate) fn campaign_from_row(row: &impl RecordRow) -> Result<CampaignRecord> 
         priority: row.int("priority")?,
         settings: serde_json::from_str(&settings).map_err(|e| StoreError::Corrupt(e.to_string()))?,
         start_at: row.opt_int("start_at")?,
+        windowed: row.flag("windowed")?,
+        recheck_at: row.opt_int("recheck_at")?,
         counts: Counts {
             queued: row.int("n_queued")?,
             claimed: row.int("n_claimed")?,
@@ -167,6 +169,7 @@ pub(crate) fn sender_from_row(row: &impl RecordRow) -> Result<SenderRecord> {
         status: row.text("status")?,
         quality_rating: row.opt_text("quality_rating")?,
         provider_account: row.opt_text("provider_account")?,
+        limit_group: row.opt_text("limit_group")?,
         created_at: row.int("created_at")?,
         updated_at: row.int("updated_at")?,
     })

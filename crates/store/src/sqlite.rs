@@ -206,6 +206,7 @@ async fn set_campaign_status(
     sqlx::query(
         "update campaign set status = ?1, paused_reason = ?2, paused_detail = null, updated_at = ?3, \
          started_at = case when ?1 = 'running' then coalesce(started_at, ?3) else started_at end, \
+         recheck_at = case when ?1 = 'running' and windowed then ?3 end, \
          completed_at = case when ?1 in ('completed', 'cancelled', 'failed') then ?3 else null end \
          where campaign_id = ?4",
     )
@@ -301,7 +302,7 @@ impl Store for SqliteStore {
                 .await?;
         }
         sqlx::query(&format!(
-            "insert into sender ({SENDER_COLUMNS}) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            "insert into sender ({SENDER_COLUMNS}) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         ))
         .bind(&s.id)
         .bind(&s.tenant_id)
@@ -316,6 +317,7 @@ impl Store for SqliteStore {
         .bind(&s.status)
         .bind(&s.quality_rating)
         .bind(&s.provider_account)
+        .bind(&s.limit_group)
         .bind(s.created_at)
         .bind(s.updated_at)
         .execute(&mut *tx)
@@ -396,7 +398,8 @@ impl Store for SqliteStore {
              messages_per_second = coalesce(?, messages_per_second), \
              daily_limit = case when ? then ? else daily_limit end, \
              is_default = coalesce(?, is_default), status = coalesce(?, status), \
-             provider_account = case when ? then ? else provider_account end, updated_at = ? \
+             provider_account = case when ? then ? else provider_account end, \
+             limit_group = case when ? then ? else limit_group end, updated_at = ? \
              where tenant_id = ? and sender_id = ?",
         )
         .bind(&p.name)
@@ -411,6 +414,8 @@ impl Store for SqliteStore {
         .bind(&p.status)
         .bind(p.provider_account.is_some())
         .bind(p.provider_account.clone().flatten())
+        .bind(p.limit_group.is_some())
+        .bind(p.limit_group.clone().flatten())
         .bind(now)
         .bind(tenant_id)
         .bind(sender_id)
@@ -595,8 +600,8 @@ impl Store for SqliteStore {
         let mut tx = self.write().await?;
         sqlx::query(
             "insert into campaign (campaign_id, tenant_id, name, sender_id, template_id, status, priority, settings, \
-             start_at, n_queued, n_skipped, created_at, started_at, completed_at, updated_at) \
-             values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             start_at, windowed, recheck_at, n_queued, n_skipped, created_at, started_at, completed_at, updated_at) \
+             values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&c.id)
         .bind(&c.tenant_id)
@@ -607,6 +612,8 @@ impl Store for SqliteStore {
         .bind(c.priority)
         .bind(c.settings.to_string())
         .bind(c.start_at)
+        .bind(c.windowed)
+        .bind(opening.recheck_at)
         .bind(opening.counts.queued)
         .bind(opening.counts.skipped)
         .bind(c.now)
@@ -922,9 +929,10 @@ impl Store for SqliteStore {
     async fn senders_with_work(&self, now: Millis) -> Result<Vec<String>> {
         Ok(sqlx::query_scalar(
             "select s.sender_id from sender s where s.status = 'active' and s.deleted_at is null and ( \
-               exists (select 1 from campaign c where c.sender_id = s.sender_id and c.status = 'running') \
+               exists (select 1 from campaign c where c.sender_id = s.sender_id and c.status = 'running' \
+                      and (c.recheck_at is null or c.recheck_at > ?1)) \
                or exists (select 1 from message m where m.sender_id = s.sender_id and m.campaign_id is null \
-                          and m.status = 'queued' and m.next_attempt_at <= ?))",
+                          and m.status = 'queued' and m.next_attempt_at <= ?1))",
         )
         .bind(now)
         .fetch_all(&self.reader)
@@ -1017,15 +1025,19 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn claim(&self, lease: &Lease, limit: usize, round: u64, now: Millis) -> Result<Vec<ClaimedMessage>> {
+    async fn claim(&self, lease: &Lease, request: &ClaimRequest, now: Millis) -> Result<Vec<ClaimedMessage>> {
         let mut tx = self.write().await?;
         check_lease(&mut tx, lease, now).await?;
         // Members of the queue: running campaigns, and this sender's single messages by priority.
         let mut members: Vec<(i64, Member)> = Vec::new();
-        for row in sqlx::query("select campaign_id, priority from campaign where sender_id = ? and status = 'running'")
-            .bind(&lease.sender_id)
-            .fetch_all(&mut *tx)
-            .await?
+        for row in sqlx::query(
+            "select campaign_id, priority from campaign where sender_id = ? and status = 'running' \
+             and (recheck_at is null or recheck_at > ?)",
+        )
+        .bind(&lease.sender_id)
+        .bind(now)
+        .fetch_all(&mut *tx)
+        .await?
         {
             members.push((row.int("priority")?, Some(row.text("campaign_id")?)));
         }
@@ -1041,7 +1053,7 @@ impl Store for SqliteStore {
 
         let mut claimed: Vec<ClaimedMessage> = Vec::new();
         let mut deltas = Deltas::default();
-        let mut turns = RoundRobin::new(members, limit, round);
+        let mut turns = RoundRobin::new(members, request.limit, request.round).with_caps(&request.caps);
         while let Some(turn) = turns.next_turn() {
             let rows = match &turn.member {
                 Some(cid) => {
@@ -1104,7 +1116,7 @@ impl Store for SqliteStore {
             "update message set status = 'sending', attempts = attempts + 1, updated_at = ?1 \
              where message_id in (select value from json_each(?2)) and status = 'claimed' and lease_epoch = ?3 \
              and (campaign_id is null or exists (select 1 from campaign c where c.campaign_id = message.campaign_id \
-                  and c.status = 'running')) \
+                  and c.status = 'running' and (c.recheck_at is null or c.recheck_at > ?1))) \
              returning message_id, campaign_id",
         )
         .bind(now)
@@ -1253,7 +1265,8 @@ impl Store for SqliteStore {
     async fn sender_has_work(&self, sender_id: &str, now: Millis) -> Result<bool> {
         let found: Option<i64> = sqlx::query_scalar(
             "select 1 from sender where sender_id = ?1 and status = 'active' and deleted_at is null and ( \
-               exists (select 1 from campaign where sender_id = ?1 and status = 'running') \
+               exists (select 1 from campaign where sender_id = ?1 and status = 'running' \
+                      and (recheck_at is null or recheck_at > ?2)) \
                or exists (select 1 from message where sender_id = ?1 and campaign_id is null and status = 'queued' \
                           and next_attempt_at <= ?2))",
         )
@@ -1267,7 +1280,8 @@ impl Store for SqliteStore {
     async fn start_due_campaigns(&self, now: Millis) -> Result<Vec<String>> {
         let mut tx = self.write().await?;
         let ids: Vec<String> = sqlx::query_scalar(
-            "update campaign set status = 'running', started_at = coalesce(started_at, ?1), updated_at = ?1 \
+            "update campaign set status = 'running', started_at = coalesce(started_at, ?1), updated_at = ?1, \
+             recheck_at = case when windowed then ?1 end \
              where status = 'scheduled' and start_at <= ?1 returning campaign_id",
         )
         .bind(now)
@@ -1278,6 +1292,166 @@ impl Store for SqliteStore {
         }
         tx.commit().await?;
         Ok(ids)
+    }
+
+    async fn campaigns_to_recheck(&self, now: Millis, limit: usize) -> Result<Vec<CampaignRecord>> {
+        let rows = sqlx::query(&format!(
+            "select {CAMPAIGN_COLUMNS} from campaign where recheck_at <= ? and (status = 'running' \
+             or (status = 'paused' and paused_reason in ('outside_window', 'daily_limit'))) \
+             order by recheck_at limit ?"
+        ))
+        .bind(now)
+        .bind(limit as i64)
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter().map(campaign_from_row).collect()
+    }
+
+    async fn apply_verdict(&self, campaign_id: &str, verdict: Verdict, now: Millis) -> Result<bool> {
+        let mut tx = self.write().await?;
+        let (status, reason, recheck_at) = match verdict {
+            Verdict::Run { recheck_at } => (CampaignStatus::Running, None, recheck_at),
+            Verdict::Hold { reason, recheck_at } => (CampaignStatus::Paused, Some(reason), Some(recheck_at)),
+        };
+        let done = sqlx::query(
+            "update campaign set status = ?1, paused_reason = ?2, paused_detail = null, recheck_at = ?3, \
+             updated_at = ?4, started_at = case when ?1 = 'running' then coalesce(started_at, ?4) else started_at end \
+             where campaign_id = ?5 and (status = 'running' \
+               or (status = 'paused' and paused_reason in ('outside_window', 'daily_limit')))",
+        )
+        .bind(status.as_str())
+        .bind(reason.map(|r| r.as_str()))
+        .bind(recheck_at)
+        .bind(now)
+        .bind(campaign_id)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        match status {
+            CampaignStatus::Running => complete_and_notify(&mut tx, campaign_id, now).await?,
+            _ => {
+                move_campaign_messages(
+                    &mut tx,
+                    campaign_id,
+                    MessageStatus::Claimed,
+                    MessageStatus::Queued,
+                    false,
+                    now,
+                )
+                .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn admit_recipients(&self, limit_key: &str, limit: i64, phones: &[String], now: Millis) -> Result<Admission> {
+        let mut tx = self.write().await?;
+        sqlx::query("delete from daily_recipient where limit_key = ? and last_at <= ?")
+            .bind(limit_key)
+            .bind(now - DAY_MILLIS)
+            .execute(&mut *tx)
+            .await?;
+        let mut used: i64 = sqlx::query_scalar("select count(*) from daily_recipient where limit_key = ?")
+            .bind(limit_key)
+            .fetch_one(&mut *tx)
+            .await?;
+        let known: HashSet<String> = sqlx::query_scalar(
+            "select phone from daily_recipient where limit_key = ? and phone in (select value from json_each(?))",
+        )
+        .bind(limit_key)
+        .bind(serde_json::to_string(phones).unwrap_or_default())
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .collect();
+        let admitted = admit(phones, &known, &mut used, limit);
+        let list: Vec<&String> = admitted.iter().collect();
+        sqlx::query(
+            "insert into daily_recipient (limit_key, phone, last_at) select ?1, value, ?2 from json_each(?3) where true \
+             on conflict (limit_key, phone) do update set last_at = excluded.last_at",
+        )
+        .bind(limit_key)
+        .bind(now)
+        .bind(serde_json::to_string(&list).unwrap_or_default())
+        .execute(&mut *tx)
+        .await?;
+        let oldest: Option<i64> = sqlx::query_scalar("select min(last_at) from daily_recipient where limit_key = ?")
+            .bind(limit_key)
+            .fetch_one(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(Admission {
+            admitted,
+            used,
+            room_at: oldest.map(|t| t + DAY_MILLIS),
+        })
+    }
+
+    async fn daily_usage(&self, limit_key: &str, now: Millis) -> Result<DailyUsage> {
+        let row = sqlx::query(
+            "select count(*) as used, min(last_at) as oldest from daily_recipient where limit_key = ? and last_at > ?",
+        )
+        .bind(limit_key)
+        .bind(now - DAY_MILLIS)
+        .fetch_one(&self.reader)
+        .await?;
+        Ok(DailyUsage {
+            used: row.int("used")?,
+            room_at: row.opt_int("oldest")?.map(|t| t + DAY_MILLIS),
+        })
+    }
+
+    async fn pause_for_daily_limit(
+        &self,
+        sender: &SenderRecord,
+        recheck_at: Millis,
+        now: Millis,
+    ) -> Result<Vec<String>> {
+        let mut tx = self.write().await?;
+        let ids: Vec<String> = sqlx::query_scalar(
+            "update campaign set status = 'paused', paused_reason = 'daily_limit', paused_detail = null, \
+             recheck_at = ?1, updated_at = ?2 where status = 'running' and sender_id in \
+             (select sender_id from sender where sender_id = ?3 or (?4 is not null and tenant_id = ?5 and limit_group = ?4)) \
+             returning campaign_id",
+        )
+        .bind(recheck_at)
+        .bind(now)
+        .bind(&sender.id)
+        .bind(&sender.limit_group)
+        .bind(&sender.tenant_id)
+        .fetch_all(&mut *tx)
+        .await?;
+        for id in &ids {
+            move_campaign_messages(&mut tx, id, MessageStatus::Claimed, MessageStatus::Queued, false, now).await?;
+        }
+        tx.commit().await?;
+        Ok(ids)
+    }
+
+    async fn defer_claimed(&self, lease: &Lease, deferrals: &[Deferral], now: Millis) -> Result<()> {
+        if deferrals.is_empty() {
+            return Ok(());
+        }
+        let pairs: Vec<(i64, i64)> = deferrals.iter().map(|d| (d.message_id, d.until)).collect();
+        let mut tx = self.write().await?;
+        let rows = sqlx::query(
+            "update message set status = 'queued', lease_epoch = null, updated_at = ?1, \
+             next_attempt_at = (select d.value ->> 1 from json_each(?2) d where d.value ->> 0 = message.message_id) \
+             where message_id in (select value ->> 0 from json_each(?2)) and status = 'claimed' and lease_epoch = ?3 \
+             returning message_id, campaign_id",
+        )
+        .bind(now)
+        .bind(serde_json::to_string(&pairs).unwrap_or_default())
+        .bind(lease.epoch)
+        .fetch_all(&mut *tx)
+        .await?;
+        let (_, deltas) = moved_from_rows(&rows, MessageStatus::Claimed, MessageStatus::Queued)?;
+        apply_deltas(&mut tx, &deltas, None, now).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn senders_by_provider_account(&self, provider: &str, account: Option<&str>) -> Result<Vec<SenderRecord>> {

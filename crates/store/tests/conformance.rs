@@ -41,6 +41,7 @@ async fn fixture(store: Arc<dyn Store>, keep: Box<dyn Any>) -> Fixture {
         status: "active".into(),
         quality_rating: None,
         provider_account: None,
+        limit_group: None,
         created_at: T0,
         updated_at: T0,
     };
@@ -90,6 +91,7 @@ impl Fixture {
                 priority,
                 settings: serde_json::json!({}),
                 start_at: None,
+                windowed: false,
                 max_attempts: 3,
                 messages,
                 now: T0,
@@ -139,7 +141,7 @@ async fn sent_campaign(f: &Fixture, n: usize) -> (CampaignRecord, Vec<i64>) {
     assert!(f.store.renew_lease(&lease, 3_600_000, T0).await.unwrap());
     let ids: Vec<i64> = f
         .store
-        .claim(&lease, n, 0, T0)
+        .claim(&lease, &ClaimRequest::new(n, 0), T0)
         .await
         .unwrap()
         .iter()
@@ -212,6 +214,7 @@ async fn campaign_with(f: &Fixture, queued: usize, skipped: usize, settings: ser
             priority: 5,
             settings,
             start_at: None,
+            windowed: false,
             max_attempts: 3,
             messages,
             now: T0,
@@ -254,6 +257,7 @@ macro_rules! conformance {
                     priority: 5,
                     settings: serde_json::json!({}),
                     start_at: None,
+                    windowed: false,
                     max_attempts: 3,
                     messages: vec![NewMessage {
                         phone: "+584121234567".into(),
@@ -290,7 +294,7 @@ macro_rules! conformance {
                 f.store.renew_lease(&lease, 120_000, T0).await.unwrap(),
                 "the test runs a minute of simulated time"
             );
-            let claimed = f.store.claim(&lease, 10, 0, T0).await.unwrap();
+            let claimed = f.store.claim(&lease, &ClaimRequest::new(10, 0), T0).await.unwrap();
             assert_eq!(claimed.len(), 3);
             assert_eq!(f.counts(&c.id).await.claimed, 3);
             let ids: Vec<i64> = claimed.iter().map(|m| m.id).collect();
@@ -337,11 +341,11 @@ macro_rules! conformance {
             // Not due yet.
             assert!(f
                 .store
-                .claim(&lease, 10, 1, T0 + 30_000)
+                .claim(&lease, &ClaimRequest::new(10, 1), T0 + 30_000)
                 .await
                 .unwrap()
                 .is_empty());
-            let again = f.store.claim(&lease, 10, 2, T0 + 60_000).await.unwrap();
+            let again = f.store.claim(&lease, &ClaimRequest::new(10, 2), T0 + 60_000).await.unwrap();
             assert_eq!(again.len(), 1);
             assert_eq!(again[0].attempts, 1, "the first attempt was counted");
             f.store
@@ -383,7 +387,7 @@ macro_rules! conformance {
                 "a lost it"
             );
             assert!(matches!(
-                f.store.claim(&a, 10, 0, T0 + 5_000 + TTL).await,
+                f.store.claim(&a, &ClaimRequest::new(10, 0), T0 + 5_000 + TTL).await,
                 Err(StoreError::LeaseLost)
             ));
         }
@@ -393,7 +397,7 @@ macro_rules! conformance {
             let Some(f) = $factory().await else { return };
             let c = f.campaign(4, 0, 5).await;
             let a = f.lease("a", T0).await.unwrap();
-            let claimed = f.store.claim(&a, 4, 0, T0).await.unwrap();
+            let claimed = f.store.claim(&a, &ClaimRequest::new(4, 0), T0).await.unwrap();
             let ids: Vec<i64> = claimed.iter().map(|m| m.id).collect();
             f.store.mark_sending(&a, &ids[..2], T0).await.unwrap();
             // a dies; b takes over after expiry.
@@ -418,7 +422,7 @@ macro_rules! conformance {
                 "an old owner cannot overwrite recovery"
             );
             // b sends only the two that were never attempted.
-            let again = f.store.claim(&b, 10, 0, T0 + TTL + 2).await.unwrap();
+            let again = f.store.claim(&b, &ClaimRequest::new(10, 0), T0 + TTL + 2).await.unwrap();
             let mut again_ids: Vec<i64> = again.iter().map(|m| m.id).collect();
             again_ids.sort();
             assert_eq!(again_ids, ids[2..].to_vec());
@@ -433,7 +437,7 @@ macro_rules! conformance {
             let a = f.campaign(10, 0, 7).await;
             let b = f.campaign(10, 0, 7).await;
             let lease = f.lease("a", T0).await.unwrap();
-            let first = f.store.claim(&lease, 8, 0, T0).await.unwrap();
+            let first = f.store.claim(&lease, &ClaimRequest::new(8, 0), T0).await.unwrap();
             let from =
                 |id: &str, v: &[ClaimedMessage]| v.iter().filter(|m| m.campaign_id.as_deref() == Some(id)).count();
             assert_eq!(
@@ -443,13 +447,13 @@ macro_rules! conformance {
             // One at a time, equal priorities still alternate.
             let mut turns = Vec::new();
             for round in 1..=4 {
-                let one = f.store.claim(&lease, 1, round, T0).await.unwrap();
+                let one = f.store.claim(&lease, &ClaimRequest::new(1, round), T0).await.unwrap();
                 turns.push(one[0].campaign_id.clone().unwrap());
             }
             assert_ne!(turns[0], turns[1]);
             assert_eq!(turns[0], turns[2]);
             // The higher priority group is drained before the lower one gets anything.
-            let rest = f.store.claim(&lease, 100, 5, T0).await.unwrap();
+            let rest = f.store.claim(&lease, &ClaimRequest::new(100, 5), T0).await.unwrap();
             assert_eq!(from(&low.id, &rest), 10);
             assert_eq!(from(&a.id, &rest) + from(&b.id, &rest), 8);
         }
@@ -459,7 +463,7 @@ macro_rules! conformance {
             let Some(f) = $factory().await else { return };
             let c = f.campaign(3, 0, 5).await;
             let lease = f.lease("a", T0).await.unwrap();
-            let claimed = f.store.claim(&lease, 3, 0, T0).await.unwrap();
+            let claimed = f.store.claim(&lease, &ClaimRequest::new(3, 0), T0).await.unwrap();
             let ids: Vec<i64> = claimed.iter().map(|m| m.id).collect();
             let paused = f
                 .store
@@ -475,7 +479,7 @@ macro_rules! conformance {
                 f.store.mark_sending(&lease, &ids, T0).await.unwrap().is_empty(),
                 "nothing of a paused campaign is sent"
             );
-            assert!(f.store.claim(&lease, 3, 1, T0).await.unwrap().is_empty());
+            assert!(f.store.claim(&lease, &ClaimRequest::new(3, 1), T0).await.unwrap().is_empty());
             assert!(matches!(
                 f.store
                     .apply_action(&f.tenant, &c.id, CampaignAction::Pause, false, T0)
@@ -486,7 +490,7 @@ macro_rules! conformance {
                 .apply_action(&f.tenant, &c.id, CampaignAction::Resume, false, T0)
                 .await
                 .unwrap();
-            assert_eq!(f.store.claim(&lease, 3, 2, T0).await.unwrap().len(), 3);
+            assert_eq!(f.store.claim(&lease, &ClaimRequest::new(3, 2), T0).await.unwrap().len(), 3);
         }
 
         #[tokio::test]
@@ -494,7 +498,7 @@ macro_rules! conformance {
             let Some(f) = $factory().await else { return };
             let c = f.campaign(4, 0, 5).await;
             let lease = f.lease("a", T0).await.unwrap();
-            let claimed = f.store.claim(&lease, 2, 0, T0).await.unwrap();
+            let claimed = f.store.claim(&lease, &ClaimRequest::new(2, 0), T0).await.unwrap();
             let ids: Vec<i64> = claimed.iter().map(|m| m.id).collect();
             f.store.mark_sending(&lease, &ids, T0).await.unwrap();
             let failed = Outcome {
@@ -537,7 +541,7 @@ macro_rules! conformance {
             ));
 
             let d = f.campaign(2, 0, 5).await;
-            let claimed = f.store.claim(&lease, 2, 1, T0).await.unwrap();
+            let claimed = f.store.claim(&lease, &ClaimRequest::new(2, 1), T0).await.unwrap();
             let ids: Vec<i64> = claimed.iter().map(|m| m.id).collect();
             f.store.mark_sending(&lease, &ids, T0).await.unwrap();
             let failed = Outcome {
@@ -586,7 +590,7 @@ macro_rules! conformance {
             let Some(f) = $factory().await else { return };
             let c = f.campaign(1, 0, 5).await;
             let lease = f.lease("a", T0).await.unwrap();
-            let m = f.store.claim(&lease, 1, 0, T0).await.unwrap().remove(0);
+            let m = f.store.claim(&lease, &ClaimRequest::new(1, 0), T0).await.unwrap().remove(0);
             f.store.mark_sending(&lease, &[m.id], T0).await.unwrap();
             let requeue = Outcome {
                 message_id: m.id,
@@ -611,7 +615,7 @@ macro_rules! conformance {
                 .apply_action(&f.tenant, &c.id, CampaignAction::Resume, false, T0)
                 .await
                 .unwrap();
-            assert_eq!(f.store.claim(&lease, 1, 1, T0).await.unwrap()[0].attempts, 0);
+            assert_eq!(f.store.claim(&lease, &ClaimRequest::new(1, 1), T0).await.unwrap()[0].attempts, 0);
         }
 
         #[tokio::test]
@@ -619,7 +623,7 @@ macro_rules! conformance {
             let Some(f) = $factory().await else { return };
             let c = f.campaign(1, 0, 5).await;
             let lease = f.lease("a", T0).await.unwrap();
-            let m = f.store.claim(&lease, 1, 0, T0).await.unwrap().remove(0);
+            let m = f.store.claim(&lease, &ClaimRequest::new(1, 0), T0).await.unwrap().remove(0);
             f.store.mark_sending(&lease, &[m.id], T0).await.unwrap();
             let hold = T0 + TTL / 2;
             let requeue = Outcome {
@@ -644,8 +648,8 @@ macro_rules! conformance {
             assert_eq!(listed.next_attempt_at, hold);
             assert_eq!(listed.error_code.as_deref(), Some("130429"));
             // Not due before the hold ends; then claimable with its attempt intact.
-            assert!(f.store.claim(&lease, 1, 1, hold - 1).await.unwrap().is_empty());
-            let again = f.store.claim(&lease, 1, 2, hold).await.unwrap();
+            assert!(f.store.claim(&lease, &ClaimRequest::new(1, 1), hold - 1).await.unwrap().is_empty());
+            let again = f.store.claim(&lease, &ClaimRequest::new(1, 2), hold).await.unwrap();
             assert_eq!((again.len(), again[0].attempts), (1, 0));
         }
 
@@ -749,7 +753,7 @@ macro_rules! conformance {
                 vec![f.sender.clone()]
             );
             let lease = f.lease("a", T0 + 60_000).await.unwrap();
-            let claimed = f.store.claim(&lease, 5, 0, T0 + 60_000).await.unwrap();
+            let claimed = f.store.claim(&lease, &ClaimRequest::new(5, 0), T0 + 60_000).await.unwrap();
             assert_eq!(claimed.len(), 1);
             f.store
                 .mark_sending(&lease, &[later.id], T0 + 60_000)
@@ -951,6 +955,7 @@ macro_rules! conformance {
                 priority: 5,
                 settings: serde_json::json!({"window": {"tz": "America/Caracas"}}),
                 start_at,
+                windowed: false,
                 max_attempts: 3,
                 messages: vec![NewMessage {
                     phone: "+584121234567".into(),
@@ -1011,11 +1016,233 @@ macro_rules! conformance {
         }
 
         #[tokio::test]
+        async fn windowed_campaigns_send_only_while_the_scheduler_lets_them() {
+            let Some(f) = $factory().await else { return };
+            let c = f
+                .store
+                .create_campaign(NewCampaign {
+                    id: pregon_domain::id::new_id("cmp"),
+                    tenant_id: f.tenant.clone(),
+                    name: "office hours".into(),
+                    sender_id: f.sender.clone(),
+                    template_id: f.template.clone(),
+                    status: CampaignStatus::Running,
+                    priority: 5,
+                    settings: serde_json::json!({}),
+                    start_at: None,
+                    windowed: true,
+                    max_attempts: 3,
+                    messages: (0..3)
+                        .map(|i| NewMessage {
+                            phone: format!("+58412000000{i}"),
+                            variables: "{}".into(),
+                            skip_reason: None,
+                        })
+                        .collect(),
+                    now: T0,
+                })
+                .await
+                .unwrap();
+            assert_eq!((c.windowed, c.recheck_at), (true, Some(T0)));
+            let lease = f.lease("a", T0).await.unwrap();
+            assert!(f.store.renew_lease(&lease, 3_600_000, T0).await.unwrap());
+            // Until the scheduler has looked at its window, nothing is claimed.
+            assert!(f.store.claim(&lease, &ClaimRequest::new(10, 0), T0).await.unwrap().is_empty());
+            assert!(!f.store.sender_has_work(&f.sender, T0).await.unwrap());
+            let due = f.store.campaigns_to_recheck(T0, 10).await.unwrap();
+            assert_eq!(due.iter().map(|c| c.id.clone()).collect::<Vec<_>>(), vec![c.id.clone()]);
+            let open = Verdict::Run {
+                recheck_at: Some(T0 + 1_000),
+            };
+            assert!(f.store.apply_verdict(&c.id, open, T0).await.unwrap());
+            assert!(f.store.campaigns_to_recheck(T0 + 999, 10).await.unwrap().is_empty());
+            assert!(f.store.sender_has_work(&f.sender, T0 + 1).await.unwrap());
+            let claimed = f.store.claim(&lease, &ClaimRequest::new(1, 0), T0 + 1).await.unwrap();
+            assert_eq!(claimed.len(), 1);
+            // The window closes at T0 + 1000: no claim, and no claimed message starts, even
+            // before the scheduler pauses the campaign.
+            assert!(f.store.claim(&lease, &ClaimRequest::new(10, 1), T0 + 1_000).await.unwrap().is_empty());
+            assert!(f
+                .store
+                .mark_sending(&lease, &[claimed[0].id], T0 + 1_000)
+                .await
+                .unwrap()
+                .is_empty());
+            let closed = Verdict::Hold {
+                reason: PausedReason::OutsideWindow,
+                recheck_at: T0 + 5_000,
+            };
+            assert!(f.store.apply_verdict(&c.id, closed, T0 + 1_000).await.unwrap());
+            let held = f.store.campaign_by_id(&c.id).await.unwrap();
+            assert_eq!(
+                (held.status, held.paused_reason, held.recheck_at),
+                (CampaignStatus::Paused, Some(PausedReason::OutsideWindow), Some(T0 + 5_000))
+            );
+            assert_eq!((held.counts.queued, held.counts.claimed), (3, 0), "claims went back");
+            assert!(f.store.campaigns_to_recheck(T0 + 4_999, 10).await.unwrap().is_empty());
+            assert_eq!(f.store.campaigns_to_recheck(T0 + 5_000, 10).await.unwrap().len(), 1);
+            let reopened = Verdict::Run {
+                recheck_at: Some(T0 + 9_000),
+            };
+            assert!(f.store.apply_verdict(&c.id, reopened, T0 + 5_000).await.unwrap());
+            assert_eq!(
+                f.store.campaign_by_id(&c.id).await.unwrap().status,
+                CampaignStatus::Running
+            );
+            // A person's pause is theirs: the scheduler neither looks at it nor resumes it.
+            f.store
+                .apply_action(&f.tenant, &c.id, CampaignAction::Pause, false, T0 + 6_000)
+                .await
+                .unwrap();
+            assert!(f.store.campaigns_to_recheck(T0 + 20_000, 10).await.unwrap().is_empty());
+            assert!(!f.store.apply_verdict(&c.id, reopened, T0 + 20_000).await.unwrap());
+            let mine = f.store.campaign_by_id(&c.id).await.unwrap();
+            assert_eq!(mine.paused_reason, Some(PausedReason::User));
+            // Resumed by the person, it waits for the scheduler again.
+            let resumed = f
+                .store
+                .apply_action(&f.tenant, &c.id, CampaignAction::Resume, false, T0 + 21_000)
+                .await
+                .unwrap();
+            assert_eq!(resumed.recheck_at, Some(T0 + 21_000));
+            assert!(f
+                .store
+                .claim(&lease, &ClaimRequest::new(10, 2), T0 + 21_000)
+                .await
+                .unwrap()
+                .is_empty());
+        }
+
+        #[tokio::test]
+        async fn daily_limits_count_unique_recipients_over_a_rolling_day() {
+            let Some(f) = $factory().await else { return };
+            let phones = |list: &[&str]| list.iter().map(|p| p.to_string()).collect::<Vec<_>>();
+            let first = f.store.admit_recipients("k", 2, &phones(&["+1", "+2", "+3"]), T0).await.unwrap();
+            let mut admitted: Vec<String> = first.admitted.into_iter().collect();
+            admitted.sort();
+            assert_eq!(admitted, phones(&["+1", "+2"]));
+            assert_eq!((first.used, first.room_at), (2, Some(T0 + DAY_MILLIS)));
+            // A recipient already counted is free; a new one finds no room.
+            let again = f.store.admit_recipients("k", 2, &phones(&["+1", "+3"]), T0 + 1_000).await.unwrap();
+            assert_eq!(again.admitted, std::collections::HashSet::from(["+1".to_string()]));
+            let usage = f.store.daily_usage("k", T0 + 1_000).await.unwrap();
+            assert_eq!((usage.used, usage.room_at), (2, Some(T0 + DAY_MILLIS)));
+            // Once +2 leaves the 24 hours there is room again; +1 (messaged again at T0 + 1 s)
+            // still counts.
+            let later = f
+                .store
+                .admit_recipients("k", 2, &phones(&["+3"]), T0 + DAY_MILLIS)
+                .await
+                .unwrap();
+            assert_eq!(later.admitted.len(), 1);
+            assert_eq!(later.used, 2);
+            assert_eq!(f.store.daily_usage("k", T0 + DAY_MILLIS).await.unwrap().used, 2);
+            assert_eq!(f.store.daily_usage("k", T0 + 2 * DAY_MILLIS + 1).await.unwrap().used, 0);
+            // Keys count apart.
+            let other = f.store.admit_recipients("other", 1, &phones(&["+2"]), T0).await.unwrap();
+            assert_eq!(other.admitted.len(), 1);
+        }
+
+        #[tokio::test]
+        async fn a_daily_limit_pauses_every_campaign_of_the_group_and_deferrals_wait() {
+            let Some(f) = $factory().await else { return };
+            let base = f.store.get_sender(&f.tenant, &f.sender).await.unwrap();
+            let mut grouped = Vec::new();
+            for group in [Some("portfolio"), Some("portfolio"), None] {
+                let s = SenderRecord {
+                    id: pregon_domain::id::new_id("snd"),
+                    is_default: false,
+                    limit_group: group.map(str::to_string),
+                    daily_limit: Some(10),
+                    ..base.clone()
+                };
+                f.store.insert_sender(&s).await.unwrap();
+                grouped.push(s);
+            }
+            assert_eq!(grouped[0].limit_key(), grouped[1].limit_key());
+            assert_ne!(grouped[0].limit_key(), grouped[2].limit_key());
+            let mut campaigns = Vec::new();
+            for s in &grouped {
+                let c = f
+                    .store
+                    .create_campaign(NewCampaign {
+                        id: pregon_domain::id::new_id("cmp"),
+                        tenant_id: f.tenant.clone(),
+                        name: "c".into(),
+                        sender_id: s.id.clone(),
+                        template_id: f.template.clone(),
+                        status: CampaignStatus::Running,
+                        priority: 5,
+                        settings: serde_json::json!({}),
+                        start_at: None,
+                        windowed: false,
+                        max_attempts: 3,
+                        messages: vec![NewMessage {
+                            phone: "+584120000001".into(),
+                            variables: "{}".into(),
+                            skip_reason: None,
+                        }],
+                        now: T0,
+                    })
+                    .await
+                    .unwrap();
+                campaigns.push(c.id);
+            }
+            let paused = f.store.pause_for_daily_limit(&grouped[0], T0 + 5_000, T0).await.unwrap();
+            let mut expected = vec![campaigns[0].clone(), campaigns[1].clone()];
+            expected.sort();
+            let mut got = paused.clone();
+            got.sort();
+            assert_eq!(got, expected, "the group's campaigns, not the lone sender's");
+            let c = f.store.campaign_by_id(&campaigns[1]).await.unwrap();
+            assert_eq!(
+                (c.status, c.paused_reason, c.recheck_at),
+                (CampaignStatus::Paused, Some(PausedReason::DailyLimit), Some(T0 + 5_000))
+            );
+            assert_eq!(
+                f.store.campaign_by_id(&campaigns[2]).await.unwrap().status,
+                CampaignStatus::Running
+            );
+            assert_eq!(f.store.campaigns_to_recheck(T0 + 5_000, 10).await.unwrap().len(), 2);
+
+            // A deferred message waits for its time, without spending an attempt.
+            let c = f.campaign(2, 0, 5).await;
+            let lease = f.lease("a", T0).await.unwrap();
+            let claimed = f.store.claim(&lease, &ClaimRequest::new(2, 0), T0).await.unwrap();
+            assert_eq!(claimed.len(), 2);
+            let later = Deferral {
+                message_id: claimed[0].id,
+                until: T0 + 6_000,
+            };
+            f.store.release_claimed(&lease, &[claimed[1].id], T0).await.unwrap();
+            f.store.defer_claimed(&lease, &[later], T0).await.unwrap();
+            let counts = f.counts(&c.id).await;
+            assert_eq!((counts.queued, counts.claimed), (2, 0));
+            let now = f.store.claim(&lease, &ClaimRequest::new(2, 1), T0 + 1).await.unwrap();
+            assert_eq!(now.iter().map(|m| m.id).collect::<Vec<_>>(), vec![claimed[1].id]);
+            let due = f.store.claim(&lease, &ClaimRequest::new(2, 2), T0 + 6_000).await.unwrap();
+            assert_eq!(due.iter().map(|m| (m.id, m.attempts)).collect::<Vec<_>>(), vec![(claimed[0].id, 0)]);
+        }
+
+        #[tokio::test]
+        async fn capped_campaigns_give_way_to_others() {
+            let Some(f) = $factory().await else { return };
+            let paced = f.campaign(5, 0, 5).await;
+            let free = f.campaign(5, 0, 5).await;
+            let lease = f.lease("a", T0).await.unwrap();
+            let mut request = ClaimRequest::new(6, 0);
+            request.caps.insert(paced.id.clone(), 1);
+            let claimed = f.store.claim(&lease, &request, T0).await.unwrap();
+            let from = |id: &str| claimed.iter().filter(|m| m.campaign_id.as_deref() == Some(id)).count();
+            assert_eq!((from(&paced.id), from(&free.id)), (1, 5));
+        }
+
+        #[tokio::test]
         async fn pregon_pauses_return_claims_and_keep_the_reason() {
             let Some(f) = $factory().await else { return };
             let c = f.campaign(3, 0, 5).await;
             let lease = f.lease("a", T0).await.unwrap();
-            assert_eq!(f.store.claim(&lease, 2, 0, T0).await.unwrap().len(), 2);
+            assert_eq!(f.store.claim(&lease, &ClaimRequest::new(2, 0), T0).await.unwrap().len(), 2);
             assert!(f
                 .store
                 .pause_campaign(&c.id, PausedReason::TooManyFailures, Some("51 of 60 failed"), T0)
@@ -1057,7 +1284,7 @@ macro_rules! conformance {
             let Some(f) = $factory().await else { return };
             let c = f.campaign(2, 0, 5).await;
             let lease = f.lease("a", T0).await.unwrap();
-            let m = f.store.claim(&lease, 1, 0, T0).await.unwrap().remove(0);
+            let m = f.store.claim(&lease, &ClaimRequest::new(1, 0), T0).await.unwrap().remove(0);
             let cancelled = f.store.cancel_message(&f.tenant, m.id, T0 + 1).await.unwrap();
             assert_eq!(cancelled.status, MessageStatus::Cancelled);
             let counts = f.counts(&c.id).await;
@@ -1128,7 +1355,7 @@ macro_rules! conformance {
             let hooked = campaign_with(&f, 2, 1, hook_settings()).await;
             let plain = f.campaign(1, 0, 5).await;
             let lease = f.lease("a", T0).await.unwrap();
-            let claimed = f.store.claim(&lease, 10, 0, T0).await.unwrap();
+            let claimed = f.store.claim(&lease, &ClaimRequest::new(10, 0), T0).await.unwrap();
             let ids: Vec<i64> = claimed.iter().map(|m| m.id).collect();
             f.store.mark_sending(&lease, &ids, T0).await.unwrap();
             let outcomes: Vec<Outcome> = ids.iter().map(|id| sent(*id)).collect();
@@ -1219,6 +1446,7 @@ macro_rules! conformance {
                     priority: 5,
                     settings,
                     start_at: Some(T0 + 10),
+                    windowed: false,
                     max_attempts: 3,
                     messages: vec![NewMessage {
                         phone: "junk".into(),
@@ -1235,7 +1463,7 @@ macro_rules! conformance {
             // A new lease owner's recovery that leaves nothing to send completes it.
             let recovered = campaign_with(&f, 1, 0, hook_settings()).await;
             let lease = f.lease("a", T0).await.unwrap();
-            let claimed = f.store.claim(&lease, 10, 0, T0).await.unwrap();
+            let claimed = f.store.claim(&lease, &ClaimRequest::new(10, 0), T0).await.unwrap();
             let ids: Vec<i64> = claimed.iter().map(|m| m.id).collect();
             f.store.mark_sending(&lease, &ids, T0).await.unwrap();
             f.lease("b", T0 + TTL + 1).await.unwrap();
@@ -1373,7 +1601,7 @@ macro_rules! conformance {
             let Some(f) = $factory().await else { return };
             let c = campaign_with(&f, 3, 0, hook_settings()).await;
             let lease = f.lease("a", T0).await.unwrap();
-            let claimed = f.store.claim(&lease, 10, 0, T0).await.unwrap();
+            let claimed = f.store.claim(&lease, &ClaimRequest::new(10, 0), T0).await.unwrap();
             let ids: Vec<i64> = claimed.iter().map(|m| m.id).collect();
             let skips = [
                 Skip {
@@ -1419,7 +1647,7 @@ macro_rules! conformance {
             assert_eq!(f.counts(&c.id).await.skipped, 2);
             // Skipping the last one left completes the campaign, and notifies.
             let last = campaign_with(&f, 1, 0, hook_settings()).await;
-            let claimed = f.store.claim(&lease, 10, 1, T0 + 3).await.unwrap();
+            let claimed = f.store.claim(&lease, &ClaimRequest::new(10, 1), T0 + 3).await.unwrap();
             assert_eq!(claimed.len(), 1);
             f.store
                 .skip_claimed(
@@ -1572,7 +1800,7 @@ macro_rules! conformance {
             let Some(f) = $factory().await else { return };
             let c = f.campaign(2, 0, 5).await;
             let a = f.lease("a", T0).await.unwrap();
-            let ids: Vec<i64> = f.store.claim(&a, 2, 0, T0).await.unwrap().iter().map(|m| m.id).collect();
+            let ids: Vec<i64> = f.store.claim(&a, &ClaimRequest::new(2, 0), T0).await.unwrap().iter().map(|m| m.id).collect();
             f.store.mark_sending(&a, &ids, T0).await.unwrap();
             // The provider reports on the first before its answer is recorded.
             let early = StatusUpdate {
@@ -1698,6 +1926,7 @@ macro_rules! conformance {
                 id: pregon_domain::id::new_id("snd"),
                 provider: "meta".into(),
                 provider_account: Some("1142".into()),
+                limit_group: None,
                 is_default: false,
                 ..first.clone()
             };

@@ -104,7 +104,11 @@ async fn dispatcher(
         for _ in 0..=dice.roll(5) {
             round += 1;
             let limit = 1 + dice.roll(8) as usize;
-            let Some(claimed) = fenced(store.claim(&lease, limit, round, now()).await, "claim", &tally) else {
+            let Some(claimed) = fenced(
+                store.claim(&lease, &ClaimRequest::new(limit, round), now()).await,
+                "claim",
+                &tally,
+            ) else {
                 forget(&shared, &lease);
                 break;
             };
@@ -225,6 +229,7 @@ async fn two_dispatchers_never_send_a_message_twice_and_counts_stay_exact() {
         status: "active".into(),
         quality_rating: None,
         provider_account: None,
+        limit_group: None,
         created_at: t0,
         updated_at: t0,
     };
@@ -260,6 +265,7 @@ async fn two_dispatchers_never_send_a_message_twice_and_counts_stay_exact() {
                 priority: 5,
                 settings: serde_json::json!({}),
                 start_at: None,
+                windowed: false,
                 max_attempts: 3,
                 messages,
                 now: t0,

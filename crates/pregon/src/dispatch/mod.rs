@@ -11,7 +11,9 @@
 //! return claimed messages to the queue, release the leases.
 
 mod consent;
+mod limits;
 mod outcome;
+mod pacing;
 pub mod process;
 mod sender;
 
@@ -135,6 +137,9 @@ impl Dispatcher {
             }
             if let Err(e) = self.store.start_due_campaigns(now).await {
                 tracing::warn!(error = %e, "starting scheduled campaigns failed");
+            }
+            if let Err(e) = crate::scheduling::recheck_due(self.store.as_ref(), now).await {
+                tracing::warn!(error = %e, "checking campaign windows and limits failed");
             }
             match self.store.senders_with_work(now).await {
                 Ok(senders) => {

@@ -7,14 +7,17 @@ use std::time::Duration;
 
 use pregon_domain::{PausedReason, RateLimiter, RetryPolicy, Template};
 use pregon_providers::{Credentials, ErrorClass, OutboundMessage, Provider};
-use pregon_store::{ClaimedMessage, Lease, Outcome, OutcomeKind, StoreError, TemplateRecord};
+use pregon_store::{ClaimRequest, ClaimedMessage, Lease, Outcome, OutcomeKind, StoreError, TemplateRecord};
 use tokio::sync::{mpsc, Semaphore};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::consent::Gate;
+use super::limits::{hold_back, PairGap};
 use super::outcome::{write_outcomes, Report};
+use super::pacing::Pacing;
 use super::Dispatcher;
+use crate::scheduling::{rate_plan_of, schedule_of, RecipientWindow};
 
 /// How long a new owner of a previously held lease waits before sending: one rate window.
 const TAKEOVER_HOLD: Duration = Duration::from_secs(1);
@@ -90,6 +93,10 @@ pub(crate) struct CampaignContext {
     pub retry: RetryPolicy,
     /// Single API messages have no campaign to pause; a sender error retries them instead.
     pub is_campaign: bool,
+    /// The campaign's own rate plan, and how many of its messages went out before.
+    pub rate_plan: Option<(pregon_domain::pacing::RatePlan, u64)>,
+    /// A sending window kept in each recipient's own time zone.
+    pub recipient_window: Option<RecipientWindow>,
 }
 
 struct Prepared {
@@ -221,6 +228,8 @@ async fn send_loop(
     let mut campaigns: HashMap<Option<String>, Arc<CampaignContext>> = HashMap::new();
     let mut round = 0u64;
     let mut gate = Gate::new(&sender.tenant_id);
+    let mut pacing = Pacing::default();
+    let mut pairs = PairGap::default();
     let mut refreshed = Instant::now();
     tracing::info!(sender = %sender.id, rate, max_in_flight, batch, "sending");
 
@@ -233,6 +242,7 @@ async fn send_loop(
             // Pick up edits to the sender (rate, credentials) made while it sends.
             if refreshed.elapsed() >= SENDER_REFRESH {
                 refreshed = Instant::now();
+                pairs.forget_before(d.config.pair_gap, refreshed);
                 let fresh = d.store.sender_by_id(&sender.id).await?;
                 if fresh.updated_at != sender.updated_at {
                     match provider_for(d, &fresh) {
@@ -252,19 +262,58 @@ async fn send_loop(
                 }
             }
             if buffer.len() <= batch / 2 {
-                let fresh = d.store.claim(lease, batch - buffer.len(), round, now).await?;
+                let request = ClaimRequest {
+                    limit: batch - buffer.len(),
+                    round,
+                    caps: pacing.caps(start.elapsed()),
+                };
+                let fresh = d.store.claim(lease, &request, now).await?;
                 round += 1;
-                buffer.extend(fresh);
+                // Paced campaigns' messages wait for their slots; any claimed beyond them
+                // (a campaign seen for the first time) go back to the queue.
+                let mut over = Vec::new();
+                for message in fresh {
+                    let Some(cid) = message.campaign_id.clone() else {
+                        buffer.push_back(message);
+                        continue;
+                    };
+                    if !campaigns.contains_key(&message.campaign_id) {
+                        if let Ok(ctx) = context_for(d, &message.campaign_id, &mut campaigns).await {
+                            if let Some((plan, sent)) = &ctx.rate_plan {
+                                pacing.add(&cid, plan.clone(), *sent);
+                            }
+                        }
+                    }
+                    if pacing.is_paced(&cid) {
+                        if let Some(back) = pacing.offer(&cid, message, start.elapsed()) {
+                            over.push(back.id);
+                        }
+                    } else {
+                        buffer.push_back(message);
+                    }
+                }
+                if !over.is_empty() {
+                    d.store.release_claimed(lease, &over, d.clock.now_millis()).await?;
+                }
             }
-            if buffer.is_empty() {
-                if in_flight.available_permits() == max_in_flight && !d.store.sender_has_work(&sender.id, now).await? {
+            let due_paced = pacing.due(start.elapsed());
+            if buffer.is_empty() && due_paced == 0 {
+                if pacing.is_idle()
+                    && in_flight.available_permits() == max_in_flight
+                    && !d.store.sender_has_work(&sender.id, now).await?
+                {
                     return Ok(());
                 }
+                let wait = pacing
+                    .next_slot()
+                    .map(|slot| slot.saturating_sub(start.elapsed()))
+                    .unwrap_or(d.config.poll_interval)
+                    .min(d.config.poll_interval);
                 tokio::select! {
                     _ = stop.cancelled() => {}
                     _ = lost.cancelled() => {}
                     _ = d.wake.notified() => {}
-                    _ = tokio::time::sleep(d.config.poll_interval) => {}
+                    _ = tokio::time::sleep(wait) => {}
                 }
                 continue;
             }
@@ -286,7 +335,7 @@ async fn send_loop(
                 continue;
             }
             let elapsed = start.elapsed();
-            let n = limiter.acquire(elapsed, buffer.len().min(slots));
+            let n = limiter.acquire(elapsed, (buffer.len() + due_paced).min(slots));
             if n == 0 {
                 let ready = start + limiter.next_available(elapsed);
                 tokio::select! {
@@ -296,9 +345,19 @@ async fn send_loop(
                 }
                 continue;
             }
-            let picked: Vec<ClaimedMessage> = buffer.drain(..n).collect();
+            let mut picked: Vec<ClaimedMessage> = pacing.take_due(elapsed, n);
+            let rest = (n - picked.len()).min(buffer.len());
+            picked.extend(buffer.drain(..rest));
             // Opt-outs (and consent, where required) again, just before sending.
             let picked = gate.admit(d, lease, picked).await?;
+            // Recipients' windows, the pair gap and the daily limit.
+            for m in &picked {
+                if !campaigns.contains_key(&m.campaign_id) {
+                    let _ = context_for(d, &m.campaign_id, &mut campaigns).await;
+                }
+            }
+            let held = hold_back(d, lease, &sender, picked, &campaigns, &pairs).await?;
+            let picked = held.keep;
             let ids: Vec<i64> = picked.iter().map(|m| m.id).collect();
             // Durable before any request: a crash from here on leaves `sending`, which
             // recovery turns into `unknown`, never into a second send.
@@ -308,14 +367,23 @@ async fn send_loop(
                 .await?
                 .into_iter()
                 .collect();
+            if let Some(room_at) = held.limit_reached {
+                let now = d.clock.now_millis();
+                let paused = d.store.pause_for_daily_limit(&sender, room_at, now).await?;
+                tracing::warn!(sender = %sender.id, campaigns = ?paused, "campaigns paused until the daily limit has room");
+            }
             let stale: Vec<i64> = ids.iter().copied().filter(|id| !moved.contains(id)).collect();
             if !stale.is_empty() {
                 d.store.release_claimed(lease, &stale, d.clock.now_millis()).await?;
             }
             let mut started = HashSet::with_capacity(moved.len());
+            let departed = Instant::now();
             for message in picked {
                 if !moved.contains(&message.id) || !started.insert(message.id) {
                     continue;
+                }
+                if !d.config.pair_gap.is_zero() {
+                    pairs.departed(&message.phone, departed);
                 }
                 let prepared = prepare(d, &message, &mut templates, &mut campaigns).await;
                 // Already `sending`: it goes out whatever happens now, at most a moment late.
@@ -350,6 +418,7 @@ async fn send_loop(
     }
     drop(tx);
     let _ = writer.await;
+    buffer.extend(pacing.drain());
     if !lost.is_cancelled() && !buffer.is_empty() {
         let ids: Vec<i64> = buffer.iter().map(|m| m.id).collect();
         d.store.release_claimed(lease, &ids, d.clock.now_millis()).await?;
@@ -385,29 +454,42 @@ async fn prepare(
             t
         }
     };
-    let campaign = match campaigns.get(&message.campaign_id) {
-        Some(c) => c.clone(),
-        None => {
-            let ctx = match &message.campaign_id {
-                None => CampaignContext {
-                    retry: RetryPolicy::default(),
-                    is_campaign: false,
-                },
-                Some(id) => {
-                    let c = d.store.campaign_by_id(id).await.map_err(|e| format!("campaign: {e}"))?;
-                    let retry = serde_json::from_value(c.settings["retry"].clone()).unwrap_or_default();
-                    CampaignContext {
-                        retry,
-                        is_campaign: true,
-                    }
-                }
-            };
-            let ctx = Arc::new(ctx);
-            campaigns.insert(message.campaign_id.clone(), ctx.clone());
-            ctx
+    let campaign = context_for(d, &message.campaign_id, campaigns).await?;
+    Ok(Prepared { template, campaign })
+}
+
+/// Loads (once per sender run) what sending a campaign's messages needs to know.
+async fn context_for(
+    d: &Dispatcher,
+    campaign_id: &Option<String>,
+    campaigns: &mut HashMap<Option<String>, Arc<CampaignContext>>,
+) -> Result<Arc<CampaignContext>, String> {
+    if let Some(c) = campaigns.get(campaign_id) {
+        return Ok(c.clone());
+    }
+    let ctx = match campaign_id {
+        None => CampaignContext {
+            retry: RetryPolicy::default(),
+            is_campaign: false,
+            rate_plan: None,
+            recipient_window: None,
+        },
+        Some(id) => {
+            let c = d.store.campaign_by_id(id).await.map_err(|e| format!("campaign: {e}"))?;
+            let retry = serde_json::from_value(c.settings["retry"].clone()).unwrap_or_default();
+            let n = &c.counts;
+            let already_sent = (n.sending + n.sent + n.delivered + n.read + n.failed + n.unknown).max(0) as u64;
+            CampaignContext {
+                retry,
+                is_campaign: true,
+                rate_plan: rate_plan_of(&c.settings).map(|plan| (plan, already_sent)),
+                recipient_window: schedule_of(&c.settings).and_then(|s| s.recipient_window()),
+            }
         }
     };
-    Ok(Prepared { template, campaign })
+    let ctx = Arc::new(ctx);
+    campaigns.insert(campaign_id.clone(), ctx.clone());
+    Ok(ctx)
 }
 
 /// Makes one attempt and decides what becomes of the message.

@@ -24,16 +24,68 @@ use super::views::{CampaignView, CreatedCampaignView, ListView, MessageView};
 use super::AppState;
 use crate::clock::{parse_rfc3339, rfc3339};
 use crate::import::{self, Contact, ImportError};
+use crate::scheduling::{ScheduleSettings, WindowSettings};
+use pregon_domain::pacing::{RatePlan, WarmupTier};
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ScheduleRequest {
     /// Start at this time (RFC 3339); the campaign is `scheduled` until then.
     pub start_at: Option<String>,
-    /// IANA time zone of the sending window (not yet supported).
+    /// IANA time zone of the sending window (default UTC), e.g. `America/Guayaquil`.
     pub timezone: Option<String>,
-    /// Daily sending window (not yet supported).
-    #[schema(value_type = Object)]
-    pub window: Option<serde_json::Value>,
+    /// A daily sending window: outside it the campaign pauses (`outside_window`) and goes on
+    /// by itself when it opens.
+    pub window: Option<WindowRequest>,
+    /// Keep the window in each recipient's own time zone: the contact field
+    /// `timezone_field` (default `timezone`) when it names an IANA zone, else the zone of
+    /// the phone number's country, else `timezone`.
+    pub recipient_timezone: Option<bool>,
+    pub timezone_field: Option<String>,
+}
+
+/// A daily window in local time.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WindowRequest {
+    /// `HH:MM`, 24-hour.
+    pub start: String,
+    /// `HH:MM`; before `start` the window crosses midnight (`22:00`–`06:00`).
+    pub end: String,
+    /// ISO weekdays the window starts on: 1 = Monday … 7 = Sunday (default every day).
+    #[serde(default)]
+    pub days: Vec<u8>,
+}
+
+/// A campaign's own pace, below its sender's rate.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RateRequest {
+    /// At most this many messages per second from this campaign.
+    pub messages_per_second: Option<f64>,
+    /// `true`: the warm-up of a new number (first 100 messages 1.2 s apart, then 0.8 s up to
+    /// 500, 0.6 s up to 2,000, then 0.4 s); or custom tiers.
+    pub warmup: Option<WarmupRequest>,
+    /// A random extra pause between two messages, from `[min, max]` milliseconds
+    /// ("cautious mode").
+    pub jitter_ms: Option<[u64; 2]>,
+}
+
+/// The warm-up preset (`true`), none (`false`), or tiers.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum WarmupRequest {
+    Preset(bool),
+    Tiers(Vec<WarmupTierRequest>),
+}
+
+/// One warm-up tier: messages `interval_ms` apart while fewer than `up_to` of the campaign
+/// went out (the last tier, without `up_to`, from then on).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WarmupTierRequest {
+    pub up_to: Option<u64>,
+    pub interval_ms: u64,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -60,8 +112,8 @@ pub struct CampaignOptions {
     /// 1–10, higher first (default 5).
     pub priority: Option<i64>,
     pub schedule: Option<ScheduleRequest>,
-    /// A campaign rate plan (not yet supported: the sender's rate applies).
-    pub rate: Option<serde_json::Value>,
+    /// The campaign's own rate plan (default: the sender's rate alone).
+    pub rate: Option<RateRequest>,
     pub retry: Option<RetryRequest>,
     pub auto_pause: Option<AutoPauseRequest>,
     /// POSTed the campaign's final state.
@@ -86,8 +138,7 @@ pub struct CreateCampaign {
     pub default_region: Option<String>,
     pub priority: Option<i64>,
     pub schedule: Option<ScheduleRequest>,
-    #[schema(value_type = Object)]
-    pub rate: Option<serde_json::Value>,
+    pub rate: Option<RateRequest>,
     pub retry: Option<RetryRequest>,
     pub auto_pause: Option<AutoPauseRequest>,
     /// Where the campaign's final state is POSTed (`campaign.completed`, `.cancelled`,
@@ -260,26 +311,55 @@ async fn create_campaign(
         .validate()
         .map_err(|e| ApiError::invalid_field("auto_pause", e.to_string()))?;
     let mut start_at = None;
-    if let Some(s) = &o.schedule {
-        if s.window.is_some() || s.timezone.is_some() {
-            return Err(ApiError::invalid(
-                "unsupported_option",
-                "schedule.window and schedule.timezone are not supported yet; only schedule.start_at is",
-            ));
-        }
+    let mut schedule = None;
+    if let Some(s) = o.schedule {
         if let Some(at) = &s.start_at {
             start_at = Some(
                 parse_rfc3339(at)
                     .ok_or_else(|| ApiError::invalid_field("schedule.start_at", "must be an RFC 3339 time"))?,
             );
         }
+        let settings = ScheduleSettings {
+            timezone: s.timezone.map(|t| t.trim().to_string()),
+            window: s.window.map(|w| WindowSettings {
+                start: w.start,
+                end: w.end,
+                days: w.days,
+            }),
+            recipient_timezone: s.recipient_timezone.unwrap_or(false),
+            timezone_field: s.timezone_field,
+        };
+        settings
+            .validate()
+            .map_err(|e| ApiError::invalid_field(e.field, e.message))?;
+        schedule = Some(settings);
     }
-    if o.rate.is_some() {
-        return Err(ApiError::invalid(
-            "unsupported_option",
-            "campaign rate plans are not supported yet; the sender's rate applies",
-        ));
-    }
+    let windowed = schedule.as_ref().is_some_and(|s| s.campaign_window().is_some());
+    let rate = match o.rate {
+        None => None,
+        Some(r) => {
+            let plan = RatePlan {
+                messages_per_second: r.messages_per_second,
+                warmup: match r.warmup {
+                    None | Some(WarmupRequest::Preset(false)) => None,
+                    Some(WarmupRequest::Preset(true)) => Some(RatePlan::warmup_preset()),
+                    Some(WarmupRequest::Tiers(tiers)) => Some(
+                        tiers
+                            .into_iter()
+                            .map(|t| WarmupTier {
+                                up_to: t.up_to,
+                                interval_ms: t.interval_ms,
+                            })
+                            .collect(),
+                    ),
+                },
+                jitter_ms: r.jitter_ms.filter(|j| j[1] > 0),
+            };
+            plan.validate()
+                .map_err(|e| ApiError::invalid_field("rate", e.to_string()))?;
+            plan.is_paced().then_some(plan)
+        }
+    };
     if let Some(url) = &o.webhook_url {
         if !(url.starts_with("http://") || url.starts_with("https://")) || url.len() > 2048 {
             return Err(ApiError::invalid_field(
@@ -315,6 +395,8 @@ async fn create_campaign(
         "auto_pause": auto_pause,
         "webhook_url": o.webhook_url,
         "require_consent": require_consent,
+        "schedule": schedule,
+        "rate": rate,
     });
     let campaign = state
         .store
@@ -328,6 +410,7 @@ async fn create_campaign(
             priority,
             settings,
             start_at,
+            windowed,
             max_attempts: retry.max_attempts as i64,
             messages,
             now,
@@ -379,9 +462,10 @@ fn multipart_error(e: axum::extract::multipart::MultipartError) -> ApiError {
 }
 
 /// Multipart fields: `file` (CSV), `name`, `template_id`, and optionally `sender_id`,
-/// `phone_column`, `default_region`, `priority`, `webhook_url`, `require_consent`, `start`.
+/// `phone_column`, `default_region`, `priority`, `webhook_url`, `require_consent`, `start`,
+/// and `schedule` and `rate` as JSON text (the same objects as in a JSON campaign).
 #[utoipa::path(post, path = "/api/v1/campaigns/import", tag = "campaigns",
-    request_body(content_type = "multipart/form-data", description = "file (CSV with a header row), name, template_id, sender_id, phone_column, default_region, priority, webhook_url, require_consent, start"),
+    request_body(content_type = "multipart/form-data", description = "file (CSV with a header row), name, template_id, sender_id, phone_column, default_region, priority, webhook_url, require_consent, start, schedule (JSON), rate (JSON)"),
     responses((status = 201, body = CreatedCampaignView), (status = 400, body = super::ErrorBody), (status = 413, body = super::ErrorBody), (status = 415, body = super::ErrorBody), (status = 422, body = super::ErrorBody)),
     security(("api_key" = [])))]
 pub async fn import_csv(
@@ -435,6 +519,17 @@ pub async fn import_csv(
                 })
             }
             "webhook_url" => options.webhook_url = Some(text),
+            "schedule" if !text.is_empty() => {
+                options.schedule = Some(serde_json::from_str(&text).map_err(|e| {
+                    ApiError::invalid_field("schedule", format!("must be the JSON of a schedule object: {e}"))
+                })?)
+            }
+            "rate" if !text.is_empty() => {
+                options.rate =
+                    Some(serde_json::from_str(&text).map_err(|e| {
+                        ApiError::invalid_field("rate", format!("must be the JSON of a rate object: {e}"))
+                    })?)
+            }
             "require_consent" => {
                 options.require_consent = Some(match text.as_str() {
                     "true" | "1" | "yes" => true,

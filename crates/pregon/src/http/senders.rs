@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 
 use super::error::{ApiError, NotFoundAs};
 use super::extract::{ApiJson, ApiQuery, Auth, PageParams};
-use super::views::{ListView, SenderView};
+use super::views::{DailyUsageView, ListView, SenderView};
 use super::AppState;
 
 /// Highest `messages_per_second` accepted (the Cloud API allows 80–1,000; more serves
@@ -34,6 +34,12 @@ pub struct CreateSender {
     pub messages_per_second: Option<f64>,
     /// Unique recipients per rolling 24 h; null for none.
     pub daily_limit: Option<i64>,
+    /// The daily limit as WhatsApp's messaging tier: `TIER_250`, `TIER_2K`, `TIER_10K`,
+    /// `TIER_100K` or `TIER_UNLIMITED` (instead of `daily_limit`).
+    pub messaging_tier: Option<String>,
+    /// Senders of the tenant with the same group share one daily limit (Meta counts it per
+    /// business portfolio); each checks the shared count against its own `daily_limit`.
+    pub daily_limit_group: Option<String>,
     pub is_default: Option<bool>,
 }
 
@@ -51,6 +57,11 @@ pub struct UpdateSender {
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<i64>)]
     pub daily_limit: Option<Option<i64>>,
+    /// Sets `daily_limit` from a messaging tier (see creation).
+    pub messaging_tier: Option<String>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub daily_limit_group: Option<Option<String>>,
     pub is_default: Option<bool>,
     /// `active`, `paused` or `suspended`.
     pub status: Option<String>,
@@ -93,6 +104,64 @@ fn check_daily_limit(limit: Option<i64>) -> Result<Option<i64>, ApiError> {
         )),
         other => Ok(other),
     }
+}
+
+/// The daily limit of a WhatsApp messaging tier (`None`: unlimited).
+pub fn tier_limit(tier: &str) -> Option<Option<i64>> {
+    match tier.trim().to_ascii_uppercase().as_str() {
+        "TIER_250" => Some(Some(250)),
+        "TIER_1K" => Some(Some(1_000)),
+        "TIER_2K" => Some(Some(2_000)),
+        "TIER_10K" => Some(Some(10_000)),
+        "TIER_100K" => Some(Some(100_000)),
+        "TIER_UNLIMITED" | "UNLIMITED" => Some(None),
+        _ => None,
+    }
+}
+
+/// `daily_limit` from either itself or a messaging tier, not both.
+fn daily_limit_of(limit: Option<Option<i64>>, tier: Option<&str>) -> Result<Option<Option<i64>>, ApiError> {
+    match (limit, tier) {
+        (Some(_), Some(_)) => Err(ApiError::invalid_field(
+            "messaging_tier",
+            "give daily_limit or messaging_tier, not both",
+        )),
+        (None, Some(t)) => tier_limit(t).map(Some).ok_or_else(|| {
+            ApiError::invalid_field(
+                "messaging_tier",
+                "must be TIER_250, TIER_2K, TIER_10K, TIER_100K or TIER_UNLIMITED",
+            )
+        }),
+        (limit, None) => limit.map(check_daily_limit).transpose(),
+    }
+}
+
+fn check_group(group: Option<String>) -> Result<Option<String>, ApiError> {
+    match group.map(|g| g.trim().to_string()) {
+        Some(g) if g.is_empty() || g.chars().count() > 100 => Err(ApiError::invalid_field(
+            "daily_limit_group",
+            "must be 1 to 100 characters, or null for none",
+        )),
+        other => Ok(other),
+    }
+}
+
+/// A sender as the API shows it, with its daily limit's usage when it has one.
+async fn view(state: &AppState, sender: &SenderRecord) -> Result<SenderView, ApiError> {
+    let mut view = SenderView::from(sender);
+    if let Some(limit) = sender.daily_limit {
+        let usage = state
+            .store
+            .daily_usage(&sender.limit_key(), state.clock.now_millis())
+            .await?;
+        view.daily_usage = Some(DailyUsageView {
+            used: usage.used,
+            limit,
+            remaining: (limit - usage.used).max(0),
+            room_at: usage.room_at.map(crate::clock::rfc3339),
+        });
+    }
+    Ok(view)
 }
 
 fn check_base_url(url: Option<String>) -> Result<Option<String>, ApiError> {
@@ -170,7 +239,8 @@ pub async fn create(
         phone_number,
         base_url: check_base_url(body.base_url)?,
         messages_per_second: check_rate(body.messages_per_second.unwrap_or(default_rate))?,
-        daily_limit: check_daily_limit(body.daily_limit)?,
+        daily_limit: daily_limit_of(body.daily_limit.map(Some), body.messaging_tier.as_deref())?.flatten(),
+        limit_group: check_group(body.daily_limit_group)?,
         is_default: body.is_default.unwrap_or(false),
         status: "active".into(),
         quality_rating: None,
@@ -179,7 +249,7 @@ pub async fn create(
     };
     state.store.insert_sender(&sender).await?;
     state.webhooks.forget_senders();
-    Ok((StatusCode::CREATED, Json(SenderView::from(&sender))))
+    Ok((StatusCode::CREATED, Json(view(&state, &sender).await?)))
 }
 
 #[utoipa::path(get, path = "/api/v1/senders", tag = "senders", params(PageParams),
@@ -190,8 +260,12 @@ pub async fn list(
     ApiQuery(page): ApiQuery<PageParams>,
 ) -> Result<Json<ListView<SenderView>>, ApiError> {
     let page = state.store.list_senders(&tenant.id, &page.request()?).await?;
+    let mut items = Vec::with_capacity(page.items.len());
+    for sender in &page.items {
+        items.push(view(&state, sender).await?);
+    }
     Ok(Json(ListView {
-        items: page.items.iter().map(SenderView::from).collect(),
+        items,
         next_cursor: page.next_cursor,
     }))
 }
@@ -204,7 +278,7 @@ pub async fn get(
     Path(id): Path<String>,
 ) -> Result<Json<SenderView>, ApiError> {
     let sender = state.store.get_sender(&tenant.id, &id).await.or_not_found("sender")?;
-    Ok(Json(SenderView::from(&sender)))
+    Ok(Json(view(&state, &sender).await?))
 }
 
 #[utoipa::path(patch, path = "/api/v1/senders/{id}", tag = "senders", request_body = UpdateSender,
@@ -232,7 +306,8 @@ pub async fn update(
         credentials: sealed.map(|(c, _)| c),
         base_url: body.base_url.map(check_base_url).transpose()?,
         messages_per_second: body.messages_per_second.map(check_rate).transpose()?,
-        daily_limit: body.daily_limit.map(check_daily_limit).transpose()?,
+        daily_limit: daily_limit_of(body.daily_limit, body.messaging_tier.as_deref())?,
+        limit_group: body.daily_limit_group.map(check_group).transpose()?,
         is_default: body.is_default,
         status,
     };
@@ -243,7 +318,7 @@ pub async fn update(
         .or_not_found("sender")?;
     state.webhooks.forget_senders();
     state.wake.notify_waiters();
-    Ok(Json(SenderView::from(&sender)))
+    Ok(Json(view(&state, &sender).await?))
 }
 
 #[utoipa::path(delete, path = "/api/v1/senders/{id}", tag = "senders",

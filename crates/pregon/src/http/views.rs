@@ -3,6 +3,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 
+use pregon_domain::{CampaignStatus, PausedReason};
 use pregon_store::{
     CampaignRecord, Counts, EventRecord, MessageRecord, OptInRecord, OptOutRecord, SenderRecord, TemplateRecord,
 };
@@ -41,8 +42,23 @@ pub struct SenderView {
     /// The id the provider's webhooks name this sender by (Meta `phone_number_id`, Twilio
     /// account SID); not a secret.
     pub provider_account: Option<String>,
+    /// Senders of the tenant with the same group share one daily limit.
+    pub daily_limit_group: Option<String>,
+    /// Unique recipients of the rolling 24 hours, when the sender has a daily limit.
+    pub daily_usage: Option<DailyUsageView>,
     pub created_at: String,
     pub updated_at: String,
+}
+
+/// A daily limit's usage over the rolling 24 hours.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DailyUsageView {
+    /// Unique recipients messaged in the last 24 hours (by the whole group, if any).
+    pub used: i64,
+    pub limit: i64,
+    pub remaining: i64,
+    /// When the oldest of them leaves the 24 hours and frees room.
+    pub room_at: Option<String>,
 }
 
 impl From<&SenderRecord> for SenderView {
@@ -59,6 +75,8 @@ impl From<&SenderRecord> for SenderView {
             status: s.status.clone(),
             quality_rating: s.quality_rating.clone(),
             provider_account: s.provider_account.clone(),
+            daily_limit_group: s.limit_group.clone(),
+            daily_usage: None,
             created_at: rfc3339(s.created_at),
             updated_at: rfc3339(s.updated_at),
         }
@@ -135,8 +153,9 @@ pub struct CampaignView {
     pub name: String,
     /// `draft`, `scheduled`, `running`, `paused`, `completed`, `cancelled` or `failed`.
     pub status: String,
-    /// `user`, `too_many_failures`, `sender_error`, `template_error`, `daily_limit` or
-    /// `outside_window`.
+    /// Why it is not sending: `user`, `too_many_failures`, `sender_error`,
+    /// `template_error`, `daily_limit` or `outside_window` while `paused`, and `scheduled`
+    /// while `scheduled` (waiting for `start_at`).
     pub paused_reason: Option<String>,
     /// The provider's or pregon's words on why it paused.
     pub paused_detail: Option<String>,
@@ -153,6 +172,9 @@ pub struct CampaignView {
     pub started_at: Option<String>,
     pub completed_at: Option<String>,
     pub last_sent_at: Option<String>,
+    /// When it goes on by itself: its start time while `scheduled`, the opening of its window
+    /// (`outside_window`), or when room frees up under its sender's daily limit.
+    pub resumes_at: Option<String>,
     /// Messages finished per second lately (0 unless running).
     pub current_rate: f64,
     /// Seconds until the queue is empty at the current rate.
@@ -217,7 +239,10 @@ impl CampaignView {
             id: c.id.clone(),
             name: c.name.clone(),
             status: c.status.as_str().to_string(),
-            paused_reason: c.paused_reason.map(|r| r.as_str().to_string()),
+            paused_reason: match c.status {
+                CampaignStatus::Scheduled => Some("scheduled".to_string()),
+                _ => c.paused_reason.map(|r| r.as_str().to_string()),
+            },
             paused_detail: c.paused_detail.clone(),
             sender_id: c.sender_id.clone(),
             template_id: c.template_id.clone(),
@@ -230,6 +255,13 @@ impl CampaignView {
             started_at: time(c.started_at),
             completed_at: time(c.completed_at),
             last_sent_at: time(c.last_sent_at),
+            resumes_at: match (c.status, c.paused_reason) {
+                (CampaignStatus::Scheduled, _) => time(c.start_at),
+                (CampaignStatus::Paused, Some(PausedReason::OutsideWindow | PausedReason::DailyLimit)) => {
+                    time(c.recheck_at)
+                }
+                _ => None,
+            },
             current_rate: (current_rate * 10.0).round() / 10.0,
             eta_seconds: eta,
             settings: c.settings.clone(),
@@ -380,6 +412,8 @@ mod tests {
             priority: 5,
             settings: serde_json::json!({"webhook_url": "https://example.com/h", "retry": {"max_attempts": 3}}),
             start_at: Some(1_767_225_600_000),
+            windowed: false,
+            recheck_at: None,
             counts: Counts {
                 sent: 7,
                 delivered: 2,

@@ -171,14 +171,65 @@ async fn invalid_campaign_values_are_422_and_create_nothing() {
             "invalid_field",
         ),
         (
-            "window",
-            with("schedule", json!({"window": {"start": "09:00", "end": "18:00"}})),
-            "unsupported_option",
+            "unknown time zone",
+            with("schedule", json!({"timezone": "Mars/Olympus"})),
+            "invalid_field",
         ),
         (
-            "rate plan",
-            with("rate", json!({"messages_per_second": 10})),
-            "unsupported_option",
+            "window start not HH:MM",
+            with("schedule", json!({"window": {"start": "9am", "end": "18:00"}})),
+            "invalid_field",
+        ),
+        (
+            "empty window",
+            with("schedule", json!({"window": {"start": "09:00", "end": "09:00"}})),
+            "invalid_field",
+        ),
+        (
+            "weekday 8",
+            with(
+                "schedule",
+                json!({"window": {"start": "09:00", "end": "18:00", "days": [1, 8]}}),
+            ),
+            "invalid_field",
+        ),
+        (
+            "window without start",
+            with("schedule", json!({"window": {"end": "18:00"}})),
+            "invalid_body",
+        ),
+        (
+            "unknown schedule option",
+            with("schedule", json!({"windows": []})),
+            "invalid_body",
+        ),
+        (
+            "per-recipient zones without a window",
+            with("schedule", json!({"recipient_timezone": true})),
+            "invalid_field",
+        ),
+        (
+            "rate of zero",
+            with("rate", json!({"messages_per_second": 0})),
+            "invalid_field",
+        ),
+        (
+            "jitter backwards",
+            with("rate", json!({"jitter_ms": [5000, 1000]})),
+            "invalid_field",
+        ),
+        (
+            "warm-up tiers out of order",
+            with(
+                "rate",
+                json!({"warmup": [{"up_to": 500, "interval_ms": 800}, {"up_to": 100, "interval_ms": 1200}, {"interval_ms": 400}]}),
+            ),
+            "invalid_field",
+        ),
+        (
+            "warm-up neither true nor tiers",
+            with("rate", json!({"warmup": "fast"})),
+            "invalid_body",
         ),
         ("no contacts", with("contacts", json!([])), "no_contacts"),
         (

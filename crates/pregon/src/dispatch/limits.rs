@@ -1,0 +1,135 @@
+//! What may hold a claimed message back just before it is marked `sending`, without spending
+//! an attempt: its recipient's own sending window, the pair gap (a least time between two
+//! messages to one phone from one sender, across campaigns), and the sender's daily limit of
+//! unique recipients. Held-back messages go back to the queue due when they may go, or, for
+//! a daily limit reached, their campaigns pause with `daily_limit` until room frees up.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use pregon_domain::schedule::WindowState;
+use pregon_store::{ClaimedMessage, Deferral, Lease, Millis, SenderRecord, StoreError};
+use tokio::time::Instant;
+
+use super::sender::CampaignContext;
+use super::Dispatcher;
+
+/// The least wait before a held-back message is looked at again.
+const MIN_DEFER_MILLIS: Millis = 100;
+
+/// Last departures per phone, for the pair gap.
+#[derive(Default)]
+pub(crate) struct PairGap {
+    last: HashMap<String, Instant>,
+}
+
+impl PairGap {
+    /// How long until `phone` may be messaged again (zero: now).
+    fn wait(&self, phone: &str, gap: Duration, now: Instant) -> Duration {
+        match self.last.get(phone) {
+            Some(t) => gap.saturating_sub(now.saturating_duration_since(*t)),
+            None => Duration::ZERO,
+        }
+    }
+
+    pub(crate) fn departed(&mut self, phone: &str, at: Instant) {
+        match self.last.get_mut(phone) {
+            Some(t) => *t = at,
+            None => {
+                self.last.insert(phone.to_string(), at);
+            }
+        }
+    }
+
+    /// Forgets departures older than the gap.
+    pub(crate) fn forget_before(&mut self, gap: Duration, now: Instant) {
+        self.last.retain(|_, t| now.saturating_duration_since(*t) < gap);
+    }
+}
+
+/// Returns the messages that may leave now and defers the others. `contexts` holds every
+/// picked message's campaign.
+pub(crate) async fn hold_back(
+    d: &Dispatcher,
+    lease: &Lease,
+    sender: &SenderRecord,
+    picked: Vec<ClaimedMessage>,
+    contexts: &HashMap<Option<String>, Arc<CampaignContext>>,
+    pairs: &PairGap,
+) -> Result<Held, StoreError> {
+    if picked.is_empty() {
+        return Ok(Held {
+            keep: picked,
+            limit_reached: None,
+        });
+    }
+    let now = d.clock.now_millis();
+    let instant = Instant::now();
+    let gap = d.config.pair_gap;
+    let mut deferrals = Vec::new();
+    let mut keep = Vec::with_capacity(picked.len());
+    let mut in_batch: HashSet<String> = HashSet::new();
+    for m in picked {
+        if let Some(window) = contexts.get(&m.campaign_id).and_then(|c| c.recipient_window.as_ref()) {
+            if let WindowState::Closed { opens_at } = window.state_for(&m.phone, &m.variables, now) {
+                deferrals.push(Deferral {
+                    message_id: m.id,
+                    until: opens_at,
+                });
+                continue;
+            }
+        }
+        if !gap.is_zero() {
+            let wait = if in_batch.contains(&m.phone) {
+                gap
+            } else {
+                pairs.wait(&m.phone, gap, instant)
+            };
+            if !wait.is_zero() {
+                deferrals.push(Deferral {
+                    message_id: m.id,
+                    until: now + (wait.as_millis() as Millis).max(MIN_DEFER_MILLIS),
+                });
+                continue;
+            }
+            in_batch.insert(m.phone.clone());
+        }
+        keep.push(m);
+    }
+    let mut limit_reached = None;
+    if let (Some(limit), false) = (sender.daily_limit, keep.is_empty()) {
+        let phones: Vec<String> = keep.iter().map(|m| m.phone.clone()).collect();
+        let admission = d
+            .store
+            .admit_recipients(&sender.limit_key(), limit, &phones, now)
+            .await?;
+        if keep.iter().any(|m| !admission.admitted.contains(&m.phone)) {
+            let room_at = admission.room_at.unwrap_or(now).max(now + 1_000);
+            let refused: Vec<ClaimedMessage>;
+            (keep, refused) = keep.into_iter().partition(|m| admission.admitted.contains(&m.phone));
+            // The admitted still go (their room is taken); the rest wait for room, and their
+            // campaigns pause once the admitted are on their way.
+            if refused.iter().any(|m| m.campaign_id.is_some()) {
+                limit_reached = Some(room_at);
+            }
+            tracing::warn!(sender = %sender.id, limit, used = admission.used, refused = refused.len(),
+                "daily limit of unique recipients reached");
+            deferrals.extend(refused.iter().map(|m| Deferral {
+                message_id: m.id,
+                until: room_at,
+            }));
+        }
+    }
+    d.store.defer_claimed(lease, &deferrals, now).await?;
+    Ok(Held { keep, limit_reached })
+}
+
+/// What [`hold_back`] lets through.
+pub(crate) struct Held {
+    /// May leave now.
+    pub(crate) keep: Vec<ClaimedMessage>,
+    /// The daily limit turned campaign messages away: pause the campaigns until then, once
+    /// the kept ones are marked `sending`.
+    pub(crate) limit_reached: Option<Millis>,
+}
