@@ -142,6 +142,10 @@ pub struct ImportRequest {
     pub priority: Option<u8>,
     /// Start right away (`true`) or leave a draft (`false`).
     pub start: bool,
+    /// The campaign's `schedule` object (start time, window, time zone), if any.
+    pub schedule: Option<serde_json::Value>,
+    /// The campaign's `rate` plan, if any.
+    pub rate: Option<serde_json::Value>,
 }
 
 /// A pregon API client: base URL, API key and a reqwest connection pool.
@@ -226,6 +230,8 @@ impl Client {
             ("phone_column", req.phone_column.clone()),
             ("default_region", req.default_region.clone()),
             ("priority", req.priority.map(|p| p.to_string())),
+            ("schedule", req.schedule.as_ref().map(|v| v.to_string())),
+            ("rate", req.rate.as_ref().map(|v| v.to_string())),
         ];
         for (field, value) in optional {
             if let Some(value) = value {

@@ -79,6 +79,8 @@ pub enum CampaignCommand {
         /// Leave it as a draft.
         #[arg(long)]
         draft: bool,
+        #[command(flatten)]
+        plan: PlanArgs,
         /// Watch progress after creating.
         #[arg(long)]
         watch: bool,
@@ -239,8 +241,45 @@ pub async fn run_campaign_with<W: Write + Send>(
             default_region,
             priority,
             draft,
+            plan:
+                PlanArgs {
+                    start_at,
+                    window,
+                    days,
+                    timezone,
+                    recipient_timezone,
+                    rate,
+                    warmup,
+                    jitter_ms,
+                },
             watch,
         } => {
+            let mut schedule = serde_json::Map::new();
+            if let Some(at) = start_at {
+                schedule.insert("start_at".into(), at.into());
+            }
+            if let Some(zone) = timezone {
+                schedule.insert("timezone".into(), zone.into());
+            }
+            if let Some((start, end)) = window {
+                schedule.insert(
+                    "window".into(),
+                    serde_json::json!({"start": start, "end": end, "days": days.unwrap_or_default()}),
+                );
+            }
+            if recipient_timezone {
+                schedule.insert("recipient_timezone".into(), true.into());
+            }
+            let mut plan = serde_json::Map::new();
+            if let Some(r) = rate {
+                plan.insert("messages_per_second".into(), r.into());
+            }
+            if warmup {
+                plan.insert("warmup".into(), true.into());
+            }
+            if let Some(j) = jitter_ms {
+                plan.insert("jitter_ms".into(), serde_json::json!(j));
+            }
             let name = match name {
                 Some(name) => name,
                 None => csv
@@ -258,6 +297,8 @@ pub async fn run_campaign_with<W: Write + Send>(
                 default_region,
                 priority,
                 start: !draft,
+                schedule: (!schedule.is_empty()).then_some(serde_json::Value::Object(schedule)),
+                rate: (!plan.is_empty()).then_some(serde_json::Value::Object(plan)),
             };
             let imported = client.import_campaign(&request).await?;
             if mode.json {
@@ -381,5 +422,97 @@ mod system_tests {
         let mut json = Vec::new();
         write_system(&raw, true, &mut json).unwrap();
         assert_eq!(serde_json::from_slice::<serde_json::Value>(&json).unwrap(), raw);
+    }
+}
+
+/// When and how fast a new campaign sends: its `schedule` and `rate` options.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct PlanArgs {
+    /// Start at this time (RFC 3339, e.g. 2026-12-07T14:00:00Z).
+    #[arg(long)]
+    start_at: Option<String>,
+    /// Send only inside this daily window, local time: `09:00-18:00`.
+    #[arg(long, value_parser = parse_window)]
+    window: Option<(String, String)>,
+    /// Weekdays the window starts on, 1 = Monday: `1-5` or `1,3,5` (default every day).
+    #[arg(long, value_parser = parse_days, requires = "window")]
+    days: Option<Vec<u8>>,
+    /// IANA time zone of the window (default UTC), e.g. America/Guayaquil.
+    #[arg(long)]
+    timezone: Option<String>,
+    /// Keep the window in each recipient's own time zone.
+    #[arg(long, requires = "window")]
+    recipient_timezone: bool,
+    /// The campaign's own rate, messages per second (below the sender's).
+    #[arg(long)]
+    rate: Option<f64>,
+    /// Warm up like a new number (1.2 s, 0.8 s, 0.6 s, then 0.4 s between messages).
+    #[arg(long)]
+    warmup: bool,
+    /// Random extra pause between messages, milliseconds: `500-3000`.
+    #[arg(long, value_parser = parse_jitter)]
+    jitter_ms: Option<[u64; 2]>,
+}
+
+/// `09:00-18:00` into its two ends (checked by the server).
+fn parse_window(s: &str) -> Result<(String, String), String> {
+    let (start, end) = s
+        .split_once('-')
+        .ok_or("write the window as START-END, e.g. 09:00-18:00")?;
+    Ok((start.trim().to_string(), end.trim().to_string()))
+}
+
+/// `1-5` or `1,3,5` into ISO weekdays.
+fn parse_days(s: &str) -> Result<Vec<u8>, String> {
+    let day = |d: &str| -> Result<u8, String> {
+        match d.trim().parse::<u8>() {
+            Ok(n @ 1..=7) => Ok(n),
+            _ => Err(format!("{d:?} is not a weekday from 1 (Monday) to 7 (Sunday)")),
+        }
+    };
+    let mut days = Vec::new();
+    for part in s.split(',') {
+        match part.split_once('-') {
+            Some((a, b)) => {
+                let (a, b) = (day(a)?, day(b)?);
+                if a > b {
+                    return Err(format!("{part:?} runs backwards"));
+                }
+                days.extend(a..=b);
+            }
+            None => days.push(day(part)?),
+        }
+    }
+    Ok(days)
+}
+
+/// `500-3000` into `[500, 3000]` milliseconds.
+fn parse_jitter(s: &str) -> Result<[u64; 2], String> {
+    let bad = || "write the jitter as MIN-MAX milliseconds, e.g. 500-3000".to_string();
+    let (a, b) = s.split_once('-').ok_or_else(bad)?;
+    let (a, b) = (
+        a.trim().parse().map_err(|_| bad())?,
+        b.trim().parse().map_err(|_| bad())?,
+    );
+    if a > b {
+        return Err(bad());
+    }
+    Ok([a, b])
+}
+
+#[cfg(test)]
+mod schedule_flag_tests {
+    use super::*;
+
+    #[test]
+    fn schedule_flags_parse() {
+        assert_eq!(parse_window("09:00-18:00"), Ok(("09:00".into(), "18:00".into())));
+        assert!(parse_window("0900").is_err());
+        assert_eq!(parse_days("1-5"), Ok(vec![1, 2, 3, 4, 5]));
+        assert_eq!(parse_days("1,3,7"), Ok(vec![1, 3, 7]));
+        assert!(parse_days("0-3").is_err());
+        assert!(parse_days("5-1").is_err());
+        assert_eq!(parse_jitter("500-3000"), Ok([500, 3000]));
+        assert!(parse_jitter("3000-500").is_err());
     }
 }

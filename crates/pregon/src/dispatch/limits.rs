@@ -18,33 +18,34 @@ use super::Dispatcher;
 /// The least wait before a held-back message is looked at again.
 const MIN_DEFER_MILLIS: Millis = 100;
 
-/// Last departures per phone, for the pair gap.
+/// Last departures per phone (when, and which message), for the pair gap.
 #[derive(Default)]
 pub(crate) struct PairGap {
-    last: HashMap<String, Instant>,
+    last: HashMap<String, (Instant, i64)>,
 }
 
 impl PairGap {
-    /// How long until `phone` may be messaged again (zero: now).
-    fn wait(&self, phone: &str, gap: Duration, now: Instant) -> Duration {
+    /// How long until `phone` may get another message than `message_id` (zero: now). A
+    /// retry of the same message keeps to its own backoff instead.
+    fn wait(&self, phone: &str, message_id: i64, gap: Duration, now: Instant) -> Duration {
         match self.last.get(phone) {
-            Some(t) => gap.saturating_sub(now.saturating_duration_since(*t)),
-            None => Duration::ZERO,
+            Some((t, id)) if *id != message_id => gap.saturating_sub(now.saturating_duration_since(*t)),
+            _ => Duration::ZERO,
         }
     }
 
-    pub(crate) fn departed(&mut self, phone: &str, at: Instant) {
+    pub(crate) fn departed(&mut self, phone: &str, message_id: i64, at: Instant) {
         match self.last.get_mut(phone) {
-            Some(t) => *t = at,
+            Some(last) => *last = (at, message_id),
             None => {
-                self.last.insert(phone.to_string(), at);
+                self.last.insert(phone.to_string(), (at, message_id));
             }
         }
     }
 
     /// Forgets departures older than the gap.
     pub(crate) fn forget_before(&mut self, gap: Duration, now: Instant) {
-        self.last.retain(|_, t| now.saturating_duration_since(*t) < gap);
+        self.last.retain(|_, (t, _)| now.saturating_duration_since(*t) < gap);
     }
 }
 
@@ -84,7 +85,7 @@ pub(crate) async fn hold_back(
             let wait = if in_batch.contains(&m.phone) {
                 gap
             } else {
-                pairs.wait(&m.phone, gap, instant)
+                pairs.wait(&m.phone, m.id, gap, instant)
             };
             if !wait.is_zero() {
                 deferrals.push(Deferral {
@@ -132,4 +133,31 @@ pub(crate) struct Held {
     /// The daily limit turned campaign messages away: pause the campaigns until then, once
     /// the kept ones are marked `sending`.
     pub(crate) limit_reached: Option<Millis>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_pair_gap_holds_other_messages_to_the_phone_not_retries() {
+        let gap = Duration::from_secs(6);
+        let t0 = Instant::now();
+        let mut pairs = PairGap::default();
+        assert_eq!(pairs.wait("+1", 7, gap, t0), Duration::ZERO);
+        pairs.departed("+1", 7, t0);
+        assert_eq!(
+            pairs.wait("+1", 8, gap, t0 + Duration::from_secs(2)),
+            Duration::from_secs(4)
+        );
+        assert_eq!(
+            pairs.wait("+1", 7, gap, t0 + Duration::from_secs(2)),
+            Duration::ZERO,
+            "a retry"
+        );
+        assert_eq!(pairs.wait("+2", 8, gap, t0), Duration::ZERO, "another phone");
+        assert_eq!(pairs.wait("+1", 8, gap, t0 + gap), Duration::ZERO);
+        pairs.forget_before(gap, t0 + gap);
+        assert!(pairs.last.is_empty());
+    }
 }

@@ -383,7 +383,7 @@ async fn send_loop(
                     continue;
                 }
                 if !d.config.pair_gap.is_zero() {
-                    pairs.departed(&message.phone, departed);
+                    pairs.departed(&message.phone, message.id, departed);
                 }
                 let prepared = prepare(d, &message, &mut templates, &mut campaigns).await;
                 // Already `sending`: it goes out whatever happens now, at most a moment late.
