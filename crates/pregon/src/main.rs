@@ -117,6 +117,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 run_dispatcher: !args.no_dispatcher,
                 clock: std::sync::Arc::new(SystemClock),
                 webhooks: args.webhooks.webhook_config(args.dispatch.public_url.as_deref()),
+                retention: args.retention.retention_config(),
             };
             let app = Application::build(config).await?;
             // Before the first line a supervisor may wait for: SIGTERM from then on is graceful.
@@ -145,6 +146,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 &args.db.database_url,
                 args.dispatch.dispatch_config(),
                 args.dispatch.master_key.as_deref(),
+                args.retention.retention_config(),
                 shutdown,
             )
             .await
