@@ -3,13 +3,14 @@
 //!
 //! The main binary flattens [`ClientArgs`] into its command line, nests
 //! [`CampaignCommand`] under a `campaign` subcommand and calls
-//! [`run_campaign`]. Everything the commands do goes through [`Client`], which
+//! [`run_campaign`] (and [`MessageCommand`] under `message`, with [`run_message`]). Everything the commands do goes through [`Client`], which
 //! can also be used on its own.
 //!
 //! Errors are returned, not printed: their text is the complete line to show,
 //! e.g. `error: campaign is completed (invalid_transition, HTTP 409)`.
 
 mod client;
+mod message;
 mod model;
 mod render;
 mod watch;
@@ -20,6 +21,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 
 pub use client::{Action, Client, ClientError, ImportRequest, DEFAULT_POLL_INTERVAL};
+pub use message::{run_message, run_message_with, MessageCommand};
 pub use model::{
     Campaign, CampaignPage, Counts, ImportReport, ImportedCampaign, RowError, SkippedCounts, FINAL_STATUSES,
 };

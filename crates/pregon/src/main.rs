@@ -11,7 +11,7 @@ use clap::{Parser, Subcommand};
 use pregon::clock::{Clock, SystemClock};
 use pregon::config::{DatabaseArgs, Limits, ServeArgs, WorkerArgs};
 use pregon::startup::{self, AppConfig, Application};
-use pregon_cli::{CampaignCommand, ClientArgs};
+use pregon_cli::{CampaignCommand, ClientArgs, MessageCommand};
 
 /// pregon: a durable dispatcher for WhatsApp Business campaigns.
 #[derive(Parser, Debug)]
@@ -50,6 +50,13 @@ enum Command {
         #[command(subcommand)]
         command: CampaignCommand,
     },
+    /// Send, list and cancel single (and scheduled) messages through a running server's API.
+    Message {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[command(subcommand)]
+        command: MessageCommand,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -82,6 +89,7 @@ async fn main() -> ExitCode {
     let result = match cli.command {
         Command::Campaign { client, command } => pregon_cli::run_campaign(&client, command).await,
         Command::System { client } => pregon_cli::run_system(&client).await,
+        Command::Message { client, command } => pregon_cli::run_message(&client, command).await,
         other => {
             init_tracing();
             run(other).await
@@ -178,6 +186,8 @@ async fn run(command: Command) -> anyhow::Result<()> {
             println!("{api_key}");
             Ok(())
         }
-        Command::Campaign { .. } | Command::System { .. } => unreachable!("handled before tracing is set up"),
+        Command::Campaign { .. } | Command::System { .. } | Command::Message { .. } => {
+            unreachable!("handled before tracing is set up")
+        }
     }
 }
