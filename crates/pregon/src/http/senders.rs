@@ -52,7 +52,9 @@ pub struct UpdateSender {
     #[schema(value_type = Option<i64>)]
     pub daily_limit: Option<Option<i64>>,
     pub is_default: Option<bool>,
-    /// `active`, `paused` or `suspended`.
+    /// `active`, `paused` or `suspended`. A sender that is not active sends nothing: its
+    /// running campaigns pause with reason `sender_paused` at once, and resume by themselves
+    /// when it is `active` again.
     pub status: Option<String>,
 }
 
