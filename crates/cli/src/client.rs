@@ -313,7 +313,7 @@ impl Client {
     }
 
     /// A request to `<base>/api/v1/<segments…>` (segments are percent-encoded).
-    fn request(&self, method: Method, segments: &[&str]) -> RequestBuilder {
+    pub(crate) fn request(&self, method: Method, segments: &[&str]) -> RequestBuilder {
         let mut url = self.base.clone();
         if let Ok(mut path) = url.path_segments_mut() {
             path.pop_if_empty().extend(["api", "v1"]).extend(segments);
@@ -321,7 +321,7 @@ impl Client {
         self.http.request(method, url).bearer_auth(&self.api_key)
     }
 
-    async fn send(&self, builder: RequestBuilder, what: &str) -> Result<Value, ClientError> {
+    pub(crate) async fn send(&self, builder: RequestBuilder, what: &str) -> Result<Value, ClientError> {
         let response = builder.send().await?;
         let status = response.status();
         let body = response.bytes().await?;

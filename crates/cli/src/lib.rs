@@ -3,13 +3,14 @@
 //!
 //! The main binary flattens [`ClientArgs`] into its command line, nests
 //! [`CampaignCommand`] under a `campaign` subcommand and calls
-//! [`run_campaign`]. Everything the commands do goes through [`Client`], which
+//! [`run_campaign`] (and [`MessageCommand`] under `message`, with [`run_message`]). Everything the commands do goes through [`Client`], which
 //! can also be used on its own.
 //!
 //! Errors are returned, not printed: their text is the complete line to show,
 //! e.g. `error: campaign is completed (invalid_transition, HTTP 409)`.
 
 mod client;
+mod message;
 mod model;
 mod render;
 mod watch;
@@ -20,6 +21,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 
 pub use client::{Action, Client, ClientError, ImportRequest, DEFAULT_POLL_INTERVAL};
+pub use message::{run_message, run_message_with, MessageCommand};
 pub use model::{
     Campaign, CampaignPage, Counts, ImportReport, ImportedCampaign, RowError, SkippedCounts, FINAL_STATUSES,
 };
@@ -80,7 +82,7 @@ pub enum CampaignCommand {
         #[arg(long)]
         draft: bool,
         #[command(flatten)]
-        plan: PlanArgs,
+        plan: Box<PlanArgs>,
         /// Watch progress after creating.
         #[arg(long)]
         watch: bool,
@@ -241,19 +243,19 @@ pub async fn run_campaign_with<W: Write + Send>(
             default_region,
             priority,
             draft,
-            plan:
-                PlanArgs {
-                    start_at,
-                    window,
-                    days,
-                    timezone,
-                    recipient_timezone,
-                    rate,
-                    warmup,
-                    jitter_ms,
-                },
+            plan,
             watch,
         } => {
+            let PlanArgs {
+                start_at,
+                window,
+                days,
+                timezone,
+                recipient_timezone,
+                rate,
+                warmup,
+                jitter_ms,
+            } = *plan;
             let mut schedule = serde_json::Map::new();
             if let Some(at) = start_at {
                 schedule.insert("start_at".into(), at.into());

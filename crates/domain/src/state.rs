@@ -122,6 +122,8 @@ wire_enum!(
         DailyLimit => "daily_limit",
         /// Outside its sending window; resumes by itself.
         OutsideWindow => "outside_window",
+        /// Its sender is paused or suspended; resumes by itself when the sender is active again.
+        SenderPaused => "sender_paused",
     }
 );
 

@@ -90,6 +90,8 @@ pub struct ServeArgs {
     pub no_dispatcher: bool,
     #[command(flatten)]
     pub webhooks: WebhookArgs,
+    #[command(flatten)]
+    pub retention: RetentionArgs,
 }
 
 /// How the provider webhooks (`/webhooks/meta`, `/webhooks/twilio`) behave.
@@ -157,6 +159,52 @@ pub struct WorkerArgs {
     pub db: DatabaseArgs,
     #[command(flatten)]
     pub dispatch: DispatchArgs,
+    #[command(flatten)]
+    pub retention: RetentionArgs,
+}
+
+/// How long finished work is kept ([`crate::retention`]).
+#[derive(Args, Debug, Clone)]
+pub struct RetentionArgs {
+    /// Days a finished campaign (completed, cancelled, failed) is kept after it finished, and
+    /// a finished single message after its last update, before they are deleted with their
+    /// messages and events; 0 keeps them forever.
+    #[arg(long, env = "PREGON_RETENTION_DAYS", default_value_t = 30, value_parser = clap::value_parser!(u32).range(0..=36_500))]
+    pub retention_days: u32,
+}
+
+impl RetentionArgs {
+    pub fn retention_config(&self) -> RetentionConfig {
+        RetentionConfig {
+            days: self.retention_days,
+            ..RetentionConfig::default()
+        }
+    }
+}
+
+/// The retention task's knobs, resolved.
+#[derive(Debug, Clone)]
+pub struct RetentionConfig {
+    /// Days finished work is kept; 0 keeps it forever. Default 30.
+    pub days: u32,
+    /// Wait after start before the first purge. Default 1 minute.
+    pub first_run_after: Duration,
+    /// Wait between purges. Default 1 hour.
+    pub interval: Duration,
+    /// Campaigns deleted per transaction (and a thousand times as many single messages).
+    /// Default 4.
+    pub batch: usize,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        RetentionConfig {
+            days: 30,
+            first_run_after: Duration::from_secs(60),
+            interval: Duration::from_secs(3600),
+            batch: 4,
+        }
+    }
 }
 
 /// The dispatcher's knobs, resolved.

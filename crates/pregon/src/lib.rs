@@ -7,6 +7,7 @@
 //! - [`import`]: contacts from JSON or CSV into messages, with the skip report.
 //! - [`dispatch`]: per-sender leases, rate limiting, attempts and their outcomes.
 //! - [`notify`]: campaign webhooks out, from the outbox, signed, retried.
+//! - [`retention`]: finished campaigns and single messages deleted after a number of days.
 //! - [`scheduling`]: sending windows, campaign rate plans, daily limits: the scheduler.
 //! - [`crypto`]: provider credentials encrypted at rest.
 //! - [`keys`]: API keys: generation and hashing.
@@ -21,6 +22,7 @@ pub mod http;
 pub mod import;
 pub mod keys;
 pub mod notify;
+pub mod retention;
 pub mod scheduling;
 pub mod startup;
 pub mod webhooks;

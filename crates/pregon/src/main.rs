@@ -11,7 +11,7 @@ use clap::{Parser, Subcommand};
 use pregon::clock::{Clock, SystemClock};
 use pregon::config::{DatabaseArgs, Limits, ServeArgs, WorkerArgs};
 use pregon::startup::{self, AppConfig, Application};
-use pregon_cli::{CampaignCommand, ClientArgs};
+use pregon_cli::{CampaignCommand, ClientArgs, MessageCommand};
 
 /// pregon: a durable dispatcher for WhatsApp Business campaigns.
 #[derive(Parser, Debug)]
@@ -50,6 +50,13 @@ enum Command {
         #[command(subcommand)]
         command: CampaignCommand,
     },
+    /// Send, list and cancel single (and scheduled) messages through a running server's API.
+    Message {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[command(subcommand)]
+        command: MessageCommand,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -82,6 +89,7 @@ async fn main() -> ExitCode {
     let result = match cli.command {
         Command::Campaign { client, command } => pregon_cli::run_campaign(&client, command).await,
         Command::System { client } => pregon_cli::run_system(&client).await,
+        Command::Message { client, command } => pregon_cli::run_message(&client, command).await,
         other => {
             init_tracing();
             run(other).await
@@ -117,6 +125,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 run_dispatcher: !args.no_dispatcher,
                 clock: std::sync::Arc::new(SystemClock),
                 webhooks: args.webhooks.webhook_config(args.dispatch.public_url.as_deref()),
+                retention: args.retention.retention_config(),
             };
             let app = Application::build(config).await?;
             // Before the first line a supervisor may wait for: SIGTERM from then on is graceful.
@@ -145,6 +154,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 &args.db.database_url,
                 args.dispatch.dispatch_config(),
                 args.dispatch.master_key.as_deref(),
+                args.retention.retention_config(),
                 shutdown,
             )
             .await
@@ -176,6 +186,8 @@ async fn run(command: Command) -> anyhow::Result<()> {
             println!("{api_key}");
             Ok(())
         }
-        Command::Campaign { .. } | Command::System { .. } => unreachable!("handled before tracing is set up"),
+        Command::Campaign { .. } | Command::System { .. } | Command::Message { .. } => {
+            unreachable!("handled before tracing is set up")
+        }
     }
 }

@@ -181,6 +181,14 @@ pub fn rate_plan_of(settings: &serde_json::Value) -> Option<RatePlan> {
 
 /// What the scheduler decides for a campaign whose `recheck_at` has come.
 pub async fn verdict_for(store: &dyn Store, c: &CampaignRecord, now: Millis) -> Result<Verdict, StoreError> {
+    let sender = store.sender_by_id(&c.sender_id).await?;
+    if sender.status != "active" {
+        // Its sender stopped: it waits for the sender instead, which resumes it.
+        return Ok(Verdict::Hold {
+            reason: PausedReason::SenderPaused,
+            recheck_at: now + pregon_store::DAY_MILLIS,
+        });
+    }
     let mut run_until = None;
     if c.windowed {
         if let Some(window) = schedule_of(&c.settings).and_then(|s| s.campaign_window()) {
@@ -196,7 +204,6 @@ pub async fn verdict_for(store: &dyn Store, c: &CampaignRecord, now: Millis) -> 
         }
     }
     if c.paused_reason == Some(PausedReason::DailyLimit) {
-        let sender = store.sender_by_id(&c.sender_id).await?;
         if let Some(limit) = sender.daily_limit {
             let usage = store.daily_usage(&sender.limit_key(), now).await?;
             if usage.used >= limit {

@@ -12,12 +12,13 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::{Clock, SystemClock};
-use crate::config::{DispatchConfig, Limits, WebhookConfig};
+use crate::config::{DispatchConfig, Limits, RetentionConfig, WebhookConfig};
 use crate::crypto::MasterKey;
 use crate::dispatch::{Dispatcher, Metrics};
 use crate::http::{self, AppState};
 use crate::keys;
 use crate::notify::Notifier;
+use crate::retention::Retention;
 
 /// Everything `serve` needs, resolved.
 #[derive(Clone)]
@@ -32,6 +33,8 @@ pub struct AppConfig {
     pub clock: Arc<dyn Clock>,
     /// Provider webhooks: Meta verify token, public URL, stop words.
     pub webhooks: WebhookConfig,
+    /// How long finished work is kept; purged by every process that runs a dispatcher.
+    pub retention: RetentionConfig,
 }
 
 impl AppConfig {
@@ -47,6 +50,7 @@ impl AppConfig {
             run_dispatcher: true,
             clock: Arc::new(SystemClock),
             webhooks: WebhookConfig::default(),
+            retention: RetentionConfig::default(),
         }
     }
 }
@@ -146,6 +150,8 @@ pub struct Application {
     dispatcher: Option<Arc<Dispatcher>>,
     /// Delivers campaign webhooks; runs wherever a dispatcher does.
     notifier: Option<Arc<Notifier>>,
+    /// Deletes finished work past the retention period; runs wherever a dispatcher does.
+    retention: Option<Retention>,
     /// The key generated for the first tenant, when this run created it.
     pub bootstrap_key: Option<String>,
     /// The webhook secret of the first tenant, when this run created it (shown once).
@@ -207,6 +213,9 @@ impl Application {
                 wake.clone(),
             ))
         });
+        let retention = config
+            .run_dispatcher
+            .then(|| Retention::new(store.clone(), config.retention.clone(), config.clock.clone()));
         let dispatcher = config.run_dispatcher.then(|| {
             Arc::new(Dispatcher::new(
                 store,
@@ -222,6 +231,7 @@ impl Application {
             state,
             dispatcher,
             notifier,
+            retention,
             bootstrap_key,
             bootstrap_webhook_secret,
         })
@@ -253,6 +263,9 @@ impl Application {
         let notifier = self
             .notifier
             .map(|n| tokio::spawn(n.run_until_stopped(shutdown.clone())));
+        let retention = self
+            .retention
+            .map(|r| tokio::spawn(r.run_until_stopped(shutdown.clone())));
         shutdown.cancelled().await;
         app_shutdown.cancel();
         if let Some(d) = dispatcher {
@@ -260,6 +273,9 @@ impl Application {
         }
         if let Some(n) = notifier {
             n.await.context("notification task")?;
+        }
+        if let Some(r) = retention {
+            r.await.context("retention task")?;
         }
         match tokio::time::timeout(Duration::from_secs(10), server).await {
             Ok(joined) => joined.context("server task")?.context("serving HTTP")?,
@@ -269,11 +285,13 @@ impl Application {
     }
 }
 
-/// Runs a dispatcher alone (`pregon worker`).
+/// Runs a dispatcher alone (`pregon worker`), with the campaign webhook deliverer and the
+/// retention task beside it.
 pub async fn run_worker(
     database_url: &str,
     dispatch: DispatchConfig,
     master_key: Option<&str>,
+    retention: RetentionConfig,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let store = open_store(database_url).await?;
@@ -287,6 +305,9 @@ pub async fn run_worker(
     ));
     let notifier_stop = shutdown.child_token();
     let notifier = tokio::spawn(notifier.run_until_stopped(notifier_stop.clone()));
+    let retention = tokio::spawn(
+        Retention::new(store.clone(), retention, Arc::new(SystemClock)).run_until_stopped(notifier_stop.clone()),
+    );
     let dispatcher = Arc::new(Dispatcher::new(
         store,
         dispatch,
@@ -299,6 +320,7 @@ pub async fn run_worker(
     // The dispatcher returns early only on an error: stop the deliverer with it.
     notifier_stop.cancel();
     notifier.await.context("notification task")?;
+    retention.await.context("retention task")?;
     result
 }
 

@@ -119,6 +119,9 @@ pub trait Store: Send + Sync + 'static {
     /// Unscoped: for the dispatcher, which works for every tenant.
     async fn sender_by_id(&self, sender_id: &str) -> Result<SenderRecord>;
     async fn default_sender(&self, tenant_id: &str) -> Result<Option<SenderRecord>>;
+    /// Updates a sender; when its status changes, its campaigns follow in the same
+    /// transaction: running ones pause with reason `sender_paused` when it stops being
+    /// `active`, and those resume when it is `active` again.
     async fn update_sender(
         &self,
         tenant_id: &str,
@@ -153,7 +156,8 @@ pub trait Store: Send + Sync + 'static {
     async fn opted_out_phones(&self, tenant_id: &str) -> Result<HashSet<String>>;
 
     // --- campaigns ------------------------------------------------------------------
-    /// Creates a campaign and all its messages in one transaction: all or nothing.
+    /// Creates a campaign and all its messages in one transaction: all or nothing. One that
+    /// would start running on a sender that is not `active` starts `paused` (`sender_paused`).
     async fn create_campaign(&self, campaign: NewCampaign) -> Result<CampaignRecord>;
     async fn list_campaigns(
         &self,
@@ -164,6 +168,9 @@ pub trait Store: Send + Sync + 'static {
     async fn get_campaign(&self, tenant_id: &str, campaign_id: &str) -> Result<CampaignRecord>;
     async fn campaign_by_id(&self, campaign_id: &str) -> Result<CampaignRecord>;
     /// Applies a person's action, checking the state machine; `include_unknown` is for retry.
+    /// An action that would make the campaign run while its sender is not `active` leaves it
+    /// `paused` (`sender_paused`) instead, to resume with the sender; `pause` of such a
+    /// campaign makes the pause the person's (`user`).
     async fn apply_action(
         &self,
         tenant_id: &str,
@@ -206,11 +213,13 @@ pub trait Store: Send + Sync + 'static {
     /// campaigns of equal priority, oldest first within a campaign.
     /// `round` rotates the round-robin so that small claims still take turns; `caps` hold
     /// back campaigns paced by their own rate plans. Only campaigns that may send now
-    /// (running, and inside their window) are claimed from.
+    /// (running, and inside their window) are claimed from; nothing when the sender is not
+    /// `active`.
     async fn claim(&self, lease: &Lease, request: &ClaimRequest, now: Millis) -> Result<Vec<ClaimedMessage>>;
     /// Whether the sender is active and has a running campaign or a due single message.
     async fn sender_has_work(&self, sender_id: &str, now: Millis) -> Result<bool>;
-    /// Starts scheduled campaigns whose time has come; returns their ids.
+    /// Starts scheduled campaigns whose time has come (those of a sender that is not
+    /// `active` pause with `sender_paused`); returns their ids.
     async fn start_due_campaigns(&self, now: Millis) -> Result<Vec<String>>;
     /// Campaigns the scheduler must look at again: running, or paused for `outside_window`
     /// or `daily_limit`, whose `recheck_at` has come; at most `limit`, most overdue first.
@@ -240,7 +249,8 @@ pub trait Store: Send + Sync + 'static {
     /// attempt. Fenced by the lease like every dispatcher write.
     async fn defer_claimed(&self, lease: &Lease, deferrals: &[Deferral], now: Millis) -> Result<()>;
     /// Durably marks claimed messages `sending` (attempts + 1) just before their requests;
-    /// returns the ids that moved (a paused or cancelled campaign's messages do not).
+    /// returns the ids that moved (a paused or cancelled campaign's messages do not, nor
+    /// any message of a sender that is no longer `active`).
     async fn mark_sending(&self, lease: &Lease, ids: &[i64], now: Millis) -> Result<Vec<i64>>;
     /// Returns claimed messages that will not be attempted now to `queued`.
     async fn release_claimed(&self, lease: &Lease, ids: &[i64], now: Millis) -> Result<()>;
@@ -287,7 +297,8 @@ pub trait Store: Send + Sync + 'static {
         filter: &ReplyFilter,
         page: &PageRequest,
     ) -> Result<Page<InboundRecord>>;
-    /// Sets a sender's quality rating and/or status as its provider reports them.
+    /// Sets a sender's quality rating and/or status as its provider reports them; its
+    /// campaigns follow a status change as in [`Store::update_sender`].
     async fn update_sender_quality(
         &self,
         sender_id: &str,
@@ -341,4 +352,25 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<bool>;
     /// A campaign's notifications, oldest first.
     async fn list_notifications(&self, tenant_id: &str, campaign_id: &str) -> Result<Vec<NotificationRecord>>;
+
+    // --- retention and single-message lists -------------------------------------------
+    /// Retention, across tenants: deletes up to `limit` finished campaigns (`completed`,
+    /// `cancelled`, `failed`) that finished (`completed_at`, else their last update) before
+    /// `before`, each with its messages, their events and its notifications, and up to
+    /// `limit` × 1,000 finished single messages (every state but `queued`, `claimed` and
+    /// `sending`) last updated before `before`, with their events, oldest first, in one
+    /// transaction. Replies to a deleted campaign are kept and lose their campaign link.
+    /// Campaigns in any other state are never touched. Callers repeat until the report is
+    /// empty; a small `limit` keeps each transaction (SQLite's one writer) short.
+    async fn purge_finished(&self, before: Millis, limit: usize) -> Result<PurgeReport>;
+    /// A tenant's single messages (those of no campaign): newest first, or, with
+    /// [`SingleMessageFilter::scheduled_after`], those waiting for their send time, soonest
+    /// first. Cursors are [`SingleMessageFilter::cursor_of`]; one this filter did not give
+    /// out is `NotFound`.
+    async fn list_single_messages(
+        &self,
+        tenant_id: &str,
+        filter: &SingleMessageFilter,
+        page: &PageRequest,
+    ) -> Result<Page<MessageRecord>>;
 }

@@ -6,6 +6,10 @@
 //!
 //! 1. the sender's lease row: `for share` in every lease-checked dispatcher write, so a
 //!    takeover (which updates the row) waits for them, and they fail with `LeaseLost` after it;
+//!    and the sender row where a campaign's status depends on the sender's: `for no key
+//!    update` where the sender's status changes (its campaigns follow in the same
+//!    transaction), `for share` where a campaign is made to run (it waits for its sender if
+//!    the sender is not active), so neither misses the other;
 //! 2. campaign rows, in campaign id order (`for no key update`), before any of their messages:
 //!    a campaign's state cannot change under a dispatcher write, and its counters are
 //!    updated by one transaction at a time;
@@ -214,6 +218,100 @@ async fn check_lease(tx: &mut Tx, lease: &Lease, now: Millis) -> Result<()> {
     held.map(|_| ()).ok_or(StoreError::LeaseLost)
 }
 
+/// Pauses a running campaign whose sender is not active, with reason `sender_paused`
+/// ([`Step::HoldForSender`]); true when it did. The caller holds the sender's row (`for
+/// share`) and the campaign's.
+async fn hold_for_sender(tx: &mut Tx, campaign_id: &str, now: Millis) -> Result<bool> {
+    let sender_status: Option<String> = sqlx::query_scalar(
+        "select s.status from campaign c join sender s on s.sender_id = c.sender_id \
+         where c.campaign_id = $1 and c.status = 'running'",
+    )
+    .bind(campaign_id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    let Some(sender_status) = sender_status.filter(|s| s != "active") else {
+        return Ok(false);
+    };
+    sqlx::query(
+        "update campaign set status = 'paused', paused_reason = $1, paused_detail = $2, updated_at = $3 \
+         where campaign_id = $4",
+    )
+    .bind(PausedReason::SenderPaused.as_str())
+    .bind(sender_hold_detail(&sender_status))
+    .bind(now)
+    .bind(campaign_id)
+    .execute(&mut **tx)
+    .await?;
+    move_campaign_messages(
+        tx,
+        campaign_id,
+        MessageStatus::Claimed,
+        MessageStatus::Queued,
+        false,
+        now,
+    )
+    .await?;
+    Ok(true)
+}
+
+/// Makes a sender's campaigns follow its status change, in the transaction that made it
+/// (which holds the sender's row): when it stops being active, its running campaigns pause
+/// with reason `sender_paused` (their claimed messages back in the queue); when it is active
+/// again, the campaigns paused so resume (and complete if nothing is left to send).
+/// Campaigns paused for any other reason stay as they are.
+async fn follow_sender_status(tx: &mut Tx, sender_id: &str, before: &str, after: &str, now: Millis) -> Result<()> {
+    if before == after {
+        return Ok(());
+    }
+    if after == "active" {
+        let ids: Vec<String> = sqlx::query_scalar(
+            "update campaign set status = 'running', paused_reason = null, paused_detail = null, \
+             started_at = coalesce(started_at, $1), updated_at = $1, \
+             recheck_at = case when windowed then $1 end \
+             where campaign_id = any(array(select campaign_id from campaign where sender_id = $2 \
+               and status = 'paused' and paused_reason = $3 order by campaign_id for no key update)) \
+             returning campaign_id",
+        )
+        .bind(now)
+        .bind(sender_id)
+        .bind(PausedReason::SenderPaused.as_str())
+        .fetch_all(&mut **tx)
+        .await?;
+        for id in &ids {
+            complete_and_notify(tx, id, now).await?;
+        }
+        return Ok(());
+    }
+    // Stopped, or stopped differently (paused ↔ suspended): the held ones say why anew.
+    let ids: Vec<String> = sqlx::query_scalar(
+        "update campaign set status = 'paused', paused_reason = $1, paused_detail = $2, updated_at = $3 \
+         where campaign_id = any(array(select campaign_id from campaign where sender_id = $4 \
+           and (status = 'running' or (status = 'paused' and paused_reason = $1)) \
+           order by campaign_id for no key update)) \
+         returning campaign_id",
+    )
+    .bind(PausedReason::SenderPaused.as_str())
+    .bind(sender_hold_detail(after))
+    .bind(now)
+    .bind(sender_id)
+    .fetch_all(&mut **tx)
+    .await?;
+    for id in &ids {
+        move_campaign_messages(tx, id, MessageStatus::Claimed, MessageStatus::Queued, false, now).await?;
+    }
+    Ok(())
+}
+
+/// Whether the sender is active (a missing one is not). A plain read: a status change
+/// committed a moment later stops the sender's next claim.
+async fn sender_is_active(tx: &mut Tx, sender_id: &str) -> Result<bool> {
+    let status: Option<String> = sqlx::query_scalar("select status from sender where sender_id = $1")
+        .bind(sender_id)
+        .fetch_optional(&mut **tx)
+        .await?;
+    Ok(status.as_deref() == Some("active"))
+}
+
 /// Locks, in id order, the campaigns of the given messages (before the messages themselves).
 async fn lock_campaigns_of(tx: &mut Tx, message_ids: &[i64]) -> Result<()> {
     sqlx::query(
@@ -383,16 +481,17 @@ impl Store for PostgresStore {
                 .execute(&mut *tx)
                 .await?;
         }
-        let exists = sqlx::query(
-            "select 1 from sender where tenant_id = $1 and sender_id = $2 and deleted_at is null for no key update",
+        let before: Option<String> = sqlx::query_scalar(
+            "select status from sender where tenant_id = $1 and sender_id = $2 and deleted_at is null \
+             for no key update",
         )
         .bind(tenant_id)
         .bind(sender_id)
         .fetch_optional(&mut *tx)
         .await?;
-        if exists.is_none() {
+        let Some(before) = before else {
             return Err(StoreError::NotFound);
-        }
+        };
         if p.is_default == Some(true) {
             sqlx::query("update sender set is_default = false where tenant_id = $1 and is_default")
                 .bind(tenant_id)
@@ -433,8 +532,10 @@ impl Store for PostgresStore {
             .bind(sender_id)
             .fetch_one(&mut *tx)
             .await?;
+        let updated = sender_from_row(&row)?;
+        follow_sender_status(&mut tx, sender_id, &before, &updated.status, now).await?;
         tx.commit().await?;
-        sender_from_row(&row)
+        Ok(updated)
     }
 
     async fn delete_sender(&self, tenant_id: &str, sender_id: &str, now: Millis) -> Result<()> {
@@ -598,12 +699,20 @@ impl Store for PostgresStore {
     }
 
     async fn create_campaign(&self, c: NewCampaign) -> Result<CampaignRecord> {
-        let opening = Opening::of(&c);
         let mut tx = self.write().await?;
+        // `for share`: a concurrent status change of the sender waits for this campaign, and
+        // then finds it.
+        let sender_status: Option<String> =
+            sqlx::query_scalar("select status from sender where sender_id = $1 for share")
+                .bind(&c.sender_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let opening = Opening::of(&c, sender_status.as_deref());
         sqlx::query(
-            "insert into campaign (campaign_id, tenant_id, name, sender_id, template_id, status, priority, settings, \
-             start_at, n_queued, n_skipped, created_at, started_at, completed_at, updated_at, windowed, recheck_at) \
-             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $12, $15, $16)",
+            "insert into campaign (campaign_id, tenant_id, name, sender_id, template_id, status, paused_reason, \
+             paused_detail, priority, settings, start_at, n_queued, n_skipped, created_at, started_at, completed_at, \
+             updated_at, windowed, recheck_at) \
+             values ($1, $2, $3, $4, $5, $6, $15, $16, $7, $8, $9, $10, $11, $12, $13, $14, $12, $17, $18)",
         )
         .bind(&c.id)
         .bind(&c.tenant_id)
@@ -619,6 +728,8 @@ impl Store for PostgresStore {
         .bind(c.now)
         .bind(opening.started_at)
         .bind(opening.completed_at)
+        .bind(opening.paused_reason.map(|r| r.as_str()))
+        .bind(&opening.paused_detail)
         .bind(c.windowed)
         .bind(opening.recheck_at)
         .execute(&mut *tx)
@@ -706,15 +817,27 @@ impl Store for PostgresStore {
         now: Millis,
     ) -> Result<CampaignRecord> {
         let mut tx = self.write().await?;
+        // The sender before the campaign (a campaign's sender never changes): whether the
+        // action may make it run depends on the sender's status, which cannot change meanwhile.
+        sqlx::query(
+            "select 1 from sender where sender_id = \
+               (select sender_id from campaign where tenant_id = $1 and campaign_id = $2) for share",
+        )
+        .bind(tenant_id)
+        .bind(campaign_id)
+        .execute(&mut *tx)
+        .await?;
         let row = sqlx::query(
-            "select status, start_at from campaign where tenant_id = $1 and campaign_id = $2 for no key update",
+            "select status, paused_reason, start_at from campaign where tenant_id = $1 and campaign_id = $2 \
+             for no key update",
         )
         .bind(tenant_id)
         .bind(campaign_id)
         .fetch_one(&mut *tx)
         .await?;
         let from: CampaignStatus = parse_enum(&row.text("status")?)?;
-        if !from.allows(action) {
+        let reason: Option<PausedReason> = row.opt_text("paused_reason")?.as_deref().map(parse_enum).transpose()?;
+        if !action_allowed(from, reason, action) {
             return Err(StoreError::IllegalTransition {
                 action: action.as_str(),
                 from,
@@ -732,6 +855,9 @@ impl Store for PostgresStore {
                 }
                 Step::CompleteIfDone => {
                     complete_if_done(&mut tx, campaign_id, now).await?;
+                }
+                Step::HoldForSender => {
+                    hold_for_sender(&mut tx, campaign_id, now).await?;
                 }
             }
         }
@@ -781,8 +907,8 @@ impl Store for PostgresStore {
         let mut tx = self.write().await?;
         let row = sqlx::query(&format!(
             "insert into message (tenant_id, sender_id, template_id, phone, variables, status, priority, \
-             max_attempts, next_attempt_at, created_at, updated_at) \
-             values ($1, $2, $3, $4, $5, 'queued', $6, $7, $8, $9, $9) returning {MESSAGE_COLUMNS}"
+             max_attempts, next_attempt_at, send_at, created_at, updated_at) \
+             values ($1, $2, $3, $4, $5, 'queued', $6, $7, $8, $8, $9, $9) returning {MESSAGE_COLUMNS}"
         ))
         .bind(&m.tenant_id)
         .bind(&m.sender_id)
@@ -1031,6 +1157,10 @@ impl Store for PostgresStore {
     async fn claim(&self, lease: &Lease, request: &ClaimRequest, now: Millis) -> Result<Vec<ClaimedMessage>> {
         let mut tx = self.write().await?;
         check_lease(&mut tx, lease, now).await?;
+        // A sender that is paused or suspended sends nothing, single messages included.
+        if !sender_is_active(&mut tx, &lease.sender_id).await? {
+            return Ok(Vec::new());
+        }
         // Members of the queue: running campaigns (locked, so none pauses mid-claim), and this
         // sender's single messages by priority.
         let mut members: Vec<(i64, Member)> = Vec::new();
@@ -1129,6 +1259,14 @@ impl Store for PostgresStore {
 
     async fn start_due_campaigns(&self, now: Millis) -> Result<Vec<String>> {
         let mut tx = self.write().await?;
+        // Their senders first (see the lock order): whether each runs or waits for its sender.
+        sqlx::query(
+            "select 1 from sender where sender_id in (select sender_id from campaign where status = 'scheduled' \
+             and start_at <= $1) order by sender_id for share",
+        )
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
         let ids: Vec<String> = sqlx::query_scalar(
             "update campaign set status = 'running', started_at = coalesce(started_at, $1), updated_at = $1, \
              recheck_at = case when windowed then $1 end \
@@ -1141,6 +1279,7 @@ impl Store for PostgresStore {
         .await?;
         for id in &ids {
             complete_and_notify(&mut tx, id, now).await?;
+            hold_for_sender(&mut tx, id, now).await?;
         }
         tx.commit().await?;
         Ok(ids)
@@ -1152,6 +1291,10 @@ impl Store for PostgresStore {
         }
         let mut tx = self.write().await?;
         check_lease(&mut tx, lease, now).await?;
+        // Nothing starts on a sender paused or suspended since the claim.
+        if !sender_is_active(&mut tx, &lease.sender_id).await? {
+            return Ok(Vec::new());
+        }
         lock_campaigns_of(&mut tx, ids).await?;
         // Only messages still claimed under this epoch, of a campaign that is still running
         // (or single messages), start their attempt.
@@ -1646,6 +1789,11 @@ impl Store for PostgresStore {
         status: Option<&str>,
         now: Millis,
     ) -> Result<SenderRecord> {
+        let mut tx = self.write().await?;
+        let before: String = sqlx::query_scalar("select status from sender where sender_id = $1 for no key update")
+            .bind(sender_id)
+            .fetch_one(&mut *tx)
+            .await?;
         let row = sqlx::query(&format!(
             "update sender set quality_rating = coalesce($1, quality_rating), status = coalesce($2, status), \
              updated_at = $3 where sender_id = $4 returning {SENDER_COLUMNS}"
@@ -1654,9 +1802,12 @@ impl Store for PostgresStore {
         .bind(status)
         .bind(now)
         .bind(sender_id)
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *tx)
         .await?;
-        sender_from_row(&row)
+        let updated = sender_from_row(&row)?;
+        follow_sender_status(&mut tx, sender_id, &before, &updated.status, now).await?;
+        tx.commit().await?;
+        Ok(updated)
     }
 
     async fn queue_depth(&self) -> Result<i64> {
@@ -1871,5 +2022,116 @@ impl Store for PostgresStore {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(notification_from_row).collect()
+    }
+
+    async fn purge_finished(&self, before: Millis, limit: usize) -> Result<PurgeReport> {
+        let mut tx = self.write().await?;
+        // Locked, and skipped when another transaction holds one (a retry, a late status
+        // report): never waited for, so the lock order cannot deadlock; the next run takes it.
+        let campaigns: Vec<String> = sqlx::query_scalar(
+            "select campaign_id from campaign where status in ('completed', 'cancelled', 'failed') \
+             and coalesce(completed_at, updated_at) < $1 order by coalesce(completed_at, updated_at) limit $2 \
+             for update skip locked",
+        )
+        .bind(before)
+        .bind(limit as i64)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut report = PurgeReport {
+            campaigns: campaigns.len() as u64,
+            ..PurgeReport::default()
+        };
+        if !campaigns.is_empty() {
+            sqlx::query(
+                "delete from message_event where message_id in \
+                 (select message_id from message where campaign_id = any($1))",
+            )
+            .bind(&campaigns)
+            .execute(&mut *tx)
+            .await?;
+            report.campaign_messages = sqlx::query("delete from message where campaign_id = any($1)")
+                .bind(&campaigns)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            sqlx::query("delete from notification where campaign_id = any($1)")
+                .bind(&campaigns)
+                .execute(&mut *tx)
+                .await?;
+            // Replies are the recipients' own words: kept, without the campaign.
+            sqlx::query("update inbound_message set campaign_id = null where campaign_id = any($1)")
+                .bind(&campaigns)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("delete from campaign where campaign_id = any($1)")
+                .bind(&campaigns)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let singles: Vec<i64> = sqlx::query_scalar(&format!(
+            "select message_id from message where campaign_id is null and status in ({FINAL_MESSAGE_STATES}) \
+             and updated_at < $1 order by updated_at limit $2 for update skip locked"
+        ))
+        .bind(before)
+        .bind(single_purge_limit(limit))
+        .fetch_all(&mut *tx)
+        .await?;
+        if !singles.is_empty() {
+            sqlx::query("delete from message_event where message_id = any($1)")
+                .bind(&singles)
+                .execute(&mut *tx)
+                .await?;
+            report.single_messages = sqlx::query("delete from message where message_id = any($1)")
+                .bind(&singles)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        }
+        tx.commit().await?;
+        Ok(report)
+    }
+
+    async fn list_single_messages(
+        &self,
+        tenant_id: &str,
+        filter: &SingleMessageFilter,
+        page: &PageRequest,
+    ) -> Result<Page<MessageRecord>> {
+        let position = match &page.cursor {
+            None => None,
+            Some(c) => Some(filter.parse_cursor(c).ok_or(StoreError::NotFound)?),
+        };
+        let rows = match filter.scheduled_after {
+            None => {
+                sqlx::query(&format!(
+                    "select {MESSAGE_COLUMNS} from message where tenant_id = $1 and campaign_id is null \
+                     and ($2::text is null or status = $2) and message_id < $3 order by message_id desc limit $4"
+                ))
+                .bind(tenant_id)
+                .bind(filter.status.map(|s| s.as_str()))
+                .bind(position.map_or(i64::MAX, |(_, id)| id))
+                .bind(page.limit + 1)
+                .fetch_all(&self.pool)
+                .await?
+            }
+            Some(_) if filter.status.is_some_and(|s| s != MessageStatus::Queued) => Vec::new(),
+            Some(after) => {
+                let (at, id) = position.unwrap_or((i64::MIN, i64::MIN));
+                sqlx::query(&format!(
+                    "select {MESSAGE_COLUMNS} from message where tenant_id = $1 and campaign_id is null \
+                     and status = 'queued' and attempts = 0 and next_attempt_at > $2 \
+                     and (next_attempt_at, message_id) > ($3, $4) order by next_attempt_at, message_id limit $5"
+                ))
+                .bind(tenant_id)
+                .bind(after)
+                .bind(at)
+                .bind(id)
+                .bind(page.limit + 1)
+                .fetch_all(&self.pool)
+                .await?
+            }
+        };
+        let items = rows.iter().map(message_from_row).collect::<Result<Vec<_>>>()?;
+        Ok(page_of(items, page.limit, |m| filter.cursor_of(m)))
     }
 }

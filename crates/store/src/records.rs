@@ -252,6 +252,9 @@ pub struct MessageRecord {
     pub sent_at: Option<Millis>,
     pub delivered_at: Option<Millis>,
     pub read_at: Option<Millis>,
+    /// A single message's send time: its `send_at`, or when it was accepted. `None` for
+    /// campaign messages.
+    pub send_at: Option<Millis>,
 }
 
 #[derive(Debug, Clone)]
@@ -502,6 +505,38 @@ impl ClaimRequest {
     }
 }
 
+/// Which of a tenant's single messages (those of no campaign) to list.
+#[derive(Debug, Clone, Default)]
+pub struct SingleMessageFilter {
+    /// Only messages in this state.
+    pub status: Option<MessageStatus>,
+    /// Only messages waiting for their send time: `queued`, never attempted, and due after
+    /// this time (now), listed soonest first. Without it, messages are listed newest first.
+    pub scheduled_after: Option<Millis>,
+}
+
+impl SingleMessageFilter {
+    /// The position a cursor names, when it is one this filter's lists give out: a message
+    /// id (newest first), or `<next_attempt_at>:<message id>` (scheduled, soonest first).
+    pub fn parse_cursor(&self, cursor: &str) -> Option<(Millis, i64)> {
+        match self.scheduled_after {
+            None => cursor.parse().ok().map(|id| (0, id)),
+            Some(_) => {
+                let (at, id) = cursor.split_once(':')?;
+                Some((at.parse().ok()?, id.parse().ok()?))
+            }
+        }
+    }
+
+    /// The cursor after `m` in this filter's order.
+    pub fn cursor_of(&self, m: &MessageRecord) -> String {
+        match self.scheduled_after {
+            None => m.id.to_string(),
+            Some(_) => format!("{}:{}", m.next_attempt_at, m.id),
+        }
+    }
+}
+
 /// The scheduler's verdict on a campaign it looked at again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
@@ -539,4 +574,29 @@ pub const DAY_MILLIS: Millis = 24 * 60 * 60 * 1000;
 pub struct Deferral {
     pub message_id: i64,
     pub until: Millis,
+}
+
+/// What one [`crate::Store::purge_finished`] call deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PurgeReport {
+    /// Finished campaigns deleted, each with its messages, their events and its notifications.
+    pub campaigns: u64,
+    /// Messages of those campaigns.
+    pub campaign_messages: u64,
+    /// Finished single messages deleted (with their events).
+    pub single_messages: u64,
+}
+
+impl PurgeReport {
+    /// Nothing was deleted: nothing older is left.
+    pub fn is_empty(&self) -> bool {
+        self.campaigns == 0 && self.single_messages == 0
+    }
+
+    /// Adds another call's report to this one.
+    pub fn add(&mut self, other: PurgeReport) {
+        self.campaigns += other.campaigns;
+        self.campaign_messages += other.campaign_messages;
+        self.single_messages += other.single_messages;
+    }
 }

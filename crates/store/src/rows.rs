@@ -17,7 +17,7 @@ pub(crate) const CAMPAIGN_COLUMNS: &str = "campaign_id, tenant_id, name, sender_
 pub(crate) const MESSAGE_COLUMNS: &str =
     "message_id, tenant_id, campaign_id, sender_id, template_id, phone, variables, status, \
     skip_reason, priority, attempts, next_attempt_at, provider_message_id, error_code, error_message, created_at, \
-    sent_at, delivered_at, read_at";
+    sent_at, delivered_at, read_at, send_at";
 
 pub(crate) const SENDER_COLUMNS: &str = "sender_id, tenant_id, name, provider, phone_number, credentials, base_url, \
     messages_per_second, daily_limit, is_default, status, quality_rating, provider_account, limit_group, created_at, updated_at";
@@ -75,6 +75,17 @@ where
     fn bytes(&self, column: &str) -> Result<Vec<u8>> {
         Ok(self.try_get(column)?)
     }
+}
+
+/// The message states nothing moves a message out of but a provider report: what retention
+/// may delete, in SQL.
+pub(crate) const FINAL_MESSAGE_STATES: &str =
+    "'sent', 'delivered', 'read', 'failed', 'unknown', 'skipped', 'cancelled'";
+
+/// Single messages one `purge_finished` call deletes at most, for a limit of `limit`
+/// campaigns: a single message is a small fraction of a campaign's work.
+pub(crate) fn single_purge_limit(limit: usize) -> i64 {
+    (limit as i64).saturating_mul(1_000)
 }
 
 /// One page of `limit` items out of `limit + 1` fetched: the extra one says there is more.
@@ -151,6 +162,7 @@ pub(crate) fn message_from_row(row: &impl RecordRow) -> Result<MessageRecord> {
         sent_at: row.opt_int("sent_at")?,
         delivered_at: row.opt_int("delivered_at")?,
         read_at: row.opt_int("read_at")?,
+        send_at: row.opt_int("send_at")?,
     })
 }
 

@@ -219,6 +219,100 @@ async fn set_campaign_status(
     Ok(())
 }
 
+/// Pauses a running campaign whose sender is not active, with reason `sender_paused`
+/// ([`Step::HoldForSender`]); true when it did.
+async fn hold_for_sender(tx: &mut Transaction<'static, Sqlite>, campaign_id: &str, now: Millis) -> Result<bool> {
+    let sender_status: Option<String> = sqlx::query_scalar(
+        "select s.status from campaign c join sender s on s.sender_id = c.sender_id \
+         where c.campaign_id = ? and c.status = 'running'",
+    )
+    .bind(campaign_id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    let Some(sender_status) = sender_status.filter(|s| s != "active") else {
+        return Ok(false);
+    };
+    sqlx::query(
+        "update campaign set status = 'paused', paused_reason = ?, paused_detail = ?, updated_at = ? \
+         where campaign_id = ?",
+    )
+    .bind(PausedReason::SenderPaused.as_str())
+    .bind(sender_hold_detail(&sender_status))
+    .bind(now)
+    .bind(campaign_id)
+    .execute(&mut **tx)
+    .await?;
+    move_campaign_messages(
+        tx,
+        campaign_id,
+        MessageStatus::Claimed,
+        MessageStatus::Queued,
+        false,
+        now,
+    )
+    .await?;
+    Ok(true)
+}
+
+/// Makes a sender's campaigns follow its status change, in the transaction that made it:
+/// when it stops being active, its running campaigns pause with reason `sender_paused` (their
+/// claimed messages back in the queue); when it is active again, the campaigns paused so
+/// resume (and complete if nothing is left to send). Campaigns paused for any other reason
+/// stay as they are.
+async fn follow_sender_status(
+    tx: &mut Transaction<'static, Sqlite>,
+    sender_id: &str,
+    before: &str,
+    after: &str,
+    now: Millis,
+) -> Result<()> {
+    if before == after {
+        return Ok(());
+    }
+    if after == "active" {
+        let ids: Vec<String> = sqlx::query_scalar(
+            "update campaign set status = 'running', paused_reason = null, paused_detail = null, \
+             started_at = coalesce(started_at, ?1), updated_at = ?1, \
+             recheck_at = case when windowed then ?1 end \
+             where sender_id = ?2 and status = 'paused' and paused_reason = ?3 returning campaign_id",
+        )
+        .bind(now)
+        .bind(sender_id)
+        .bind(PausedReason::SenderPaused.as_str())
+        .fetch_all(&mut **tx)
+        .await?;
+        for id in &ids {
+            complete_and_notify(tx, id, now).await?;
+        }
+        return Ok(());
+    }
+    // Stopped, or stopped differently (paused ↔ suspended): the held ones say why anew.
+    let ids: Vec<String> = sqlx::query_scalar(
+        "update campaign set status = 'paused', paused_reason = ?1, paused_detail = ?2, updated_at = ?3 \
+         where sender_id = ?4 and (status = 'running' or (status = 'paused' and paused_reason = ?1)) \
+         returning campaign_id",
+    )
+    .bind(PausedReason::SenderPaused.as_str())
+    .bind(sender_hold_detail(after))
+    .bind(now)
+    .bind(sender_id)
+    .fetch_all(&mut **tx)
+    .await?;
+    for id in &ids {
+        move_campaign_messages(tx, id, MessageStatus::Claimed, MessageStatus::Queued, false, now).await?;
+    }
+    Ok(())
+}
+
+/// Whether the sender is active (a missing one is not).
+async fn sender_is_active(tx: &mut Transaction<'static, Sqlite>, sender_id: &str) -> Result<bool> {
+    let status: Option<String> = sqlx::query_scalar("select status from sender where sender_id = ?")
+        .bind(sender_id)
+        .fetch_optional(&mut **tx)
+        .await?;
+    Ok(status.as_deref() == Some("active"))
+}
+
 async fn check_lease(tx: &mut Transaction<'static, Sqlite>, lease: &Lease, now: Millis) -> Result<()> {
     let held =
         sqlx::query("select 1 from sender_lease where sender_id = ? and owner_id = ? and epoch = ? and expires_at > ?")
@@ -377,14 +471,16 @@ impl Store for SqliteStore {
         now: Millis,
     ) -> Result<SenderRecord> {
         let mut tx = self.write().await?;
-        let exists = sqlx::query("select 1 from sender where tenant_id = ? and sender_id = ? and deleted_at is null")
-            .bind(tenant_id)
-            .bind(sender_id)
-            .fetch_optional(&mut *tx)
-            .await?;
-        if exists.is_none() {
+        let before: Option<String> = sqlx::query_scalar(
+            "select status from sender where tenant_id = ? and sender_id = ? and deleted_at is null",
+        )
+        .bind(tenant_id)
+        .bind(sender_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(before) = before else {
             return Err(StoreError::NotFound);
-        }
+        };
         if p.is_default == Some(true) {
             sqlx::query("update sender set is_default = 0 where tenant_id = ? and is_default = 1")
                 .bind(tenant_id)
@@ -425,8 +521,10 @@ impl Store for SqliteStore {
             .bind(sender_id)
             .fetch_one(&mut *tx)
             .await?;
+        let updated = sender_from_row(&row)?;
+        follow_sender_status(&mut tx, sender_id, &before, &updated.status, now).await?;
         tx.commit().await?;
-        sender_from_row(&row)
+        Ok(updated)
     }
 
     async fn delete_sender(&self, tenant_id: &str, sender_id: &str, now: Millis) -> Result<()> {
@@ -596,12 +694,17 @@ impl Store for SqliteStore {
     }
 
     async fn create_campaign(&self, c: NewCampaign) -> Result<CampaignRecord> {
-        let opening = Opening::of(&c);
         let mut tx = self.write().await?;
+        let sender_status: Option<String> = sqlx::query_scalar("select status from sender where sender_id = ?")
+            .bind(&c.sender_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let opening = Opening::of(&c, sender_status.as_deref());
         sqlx::query(
-            "insert into campaign (campaign_id, tenant_id, name, sender_id, template_id, status, priority, settings, \
-             start_at, windowed, recheck_at, n_queued, n_skipped, created_at, started_at, completed_at, updated_at) \
-             values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "insert into campaign (campaign_id, tenant_id, name, sender_id, template_id, status, paused_reason, \
+             paused_detail, priority, settings, start_at, windowed, recheck_at, n_queued, n_skipped, created_at, \
+             started_at, completed_at, updated_at) \
+             values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&c.id)
         .bind(&c.tenant_id)
@@ -609,6 +712,8 @@ impl Store for SqliteStore {
         .bind(&c.sender_id)
         .bind(&c.template_id)
         .bind(opening.status.as_str())
+        .bind(opening.paused_reason.map(|r| r.as_str()))
+        .bind(&opening.paused_detail)
         .bind(c.priority)
         .bind(c.settings.to_string())
         .bind(c.start_at)
@@ -706,13 +811,15 @@ impl Store for SqliteStore {
         now: Millis,
     ) -> Result<CampaignRecord> {
         let mut tx = self.write().await?;
-        let row = sqlx::query("select status, start_at from campaign where tenant_id = ? and campaign_id = ?")
-            .bind(tenant_id)
-            .bind(campaign_id)
-            .fetch_one(&mut *tx)
-            .await?;
+        let row =
+            sqlx::query("select status, paused_reason, start_at from campaign where tenant_id = ? and campaign_id = ?")
+                .bind(tenant_id)
+                .bind(campaign_id)
+                .fetch_one(&mut *tx)
+                .await?;
         let from: CampaignStatus = parse_enum(&row.text("status")?)?;
-        if !from.allows(action) {
+        let reason: Option<PausedReason> = row.opt_text("paused_reason")?.as_deref().map(parse_enum).transpose()?;
+        if !action_allowed(from, reason, action) {
             return Err(StoreError::IllegalTransition {
                 action: action.as_str(),
                 from,
@@ -730,6 +837,9 @@ impl Store for SqliteStore {
                 }
                 Step::CompleteIfDone => {
                     complete_if_done(&mut tx, campaign_id, now).await?;
+                }
+                Step::HoldForSender => {
+                    hold_for_sender(&mut tx, campaign_id, now).await?;
                 }
             }
         }
@@ -780,8 +890,8 @@ impl Store for SqliteStore {
         let mut tx = self.write().await?;
         let id: i64 = sqlx::query_scalar(
             "insert into message (tenant_id, sender_id, template_id, phone, variables, status, priority, \
-             max_attempts, next_attempt_at, created_at, updated_at) \
-             values (?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?) returning message_id",
+             max_attempts, next_attempt_at, send_at, created_at, updated_at) \
+             values (?1, ?2, ?3, ?4, ?5, 'queued', ?6, ?7, ?8, ?8, ?9, ?9) returning message_id",
         )
         .bind(&m.tenant_id)
         .bind(&m.sender_id)
@@ -791,7 +901,6 @@ impl Store for SqliteStore {
         .bind(m.priority)
         .bind(m.max_attempts)
         .bind(m.send_at)
-        .bind(m.now)
         .bind(m.now)
         .fetch_one(&mut *tx)
         .await?;
@@ -1028,6 +1137,10 @@ impl Store for SqliteStore {
     async fn claim(&self, lease: &Lease, request: &ClaimRequest, now: Millis) -> Result<Vec<ClaimedMessage>> {
         let mut tx = self.write().await?;
         check_lease(&mut tx, lease, now).await?;
+        // A sender that is paused or suspended sends nothing, single messages included.
+        if !sender_is_active(&mut tx, &lease.sender_id).await? {
+            return Ok(Vec::new());
+        }
         // Members of the queue: running campaigns, and this sender's single messages by priority.
         let mut members: Vec<(i64, Member)> = Vec::new();
         for row in sqlx::query(
@@ -1110,6 +1223,10 @@ impl Store for SqliteStore {
         }
         let mut tx = self.write().await?;
         check_lease(&mut tx, lease, now).await?;
+        // Nothing starts on a sender paused or suspended since the claim.
+        if !sender_is_active(&mut tx, &lease.sender_id).await? {
+            return Ok(Vec::new());
+        }
         // Only messages still claimed under this epoch, of a campaign that is still running
         // (or single messages), start their attempt.
         let rows = sqlx::query(
@@ -1289,6 +1406,7 @@ impl Store for SqliteStore {
         .await?;
         for id in &ids {
             complete_and_notify(&mut tx, id, now).await?;
+            hold_for_sender(&mut tx, id, now).await?;
         }
         tx.commit().await?;
         Ok(ids)
@@ -1598,6 +1716,10 @@ impl Store for SqliteStore {
         now: Millis,
     ) -> Result<SenderRecord> {
         let mut tx = self.write().await?;
+        let before: String = sqlx::query_scalar("select status from sender where sender_id = ?")
+            .bind(sender_id)
+            .fetch_one(&mut *tx)
+            .await?;
         let row = sqlx::query(&format!(
             "update sender set quality_rating = coalesce(?, quality_rating), status = coalesce(?, status), \
              updated_at = ? where sender_id = ? returning {SENDER_COLUMNS}"
@@ -1608,8 +1730,10 @@ impl Store for SqliteStore {
         .bind(sender_id)
         .fetch_one(&mut *tx)
         .await?;
+        let updated = sender_from_row(&row)?;
+        follow_sender_status(&mut tx, sender_id, &before, &updated.status, now).await?;
         tx.commit().await?;
-        sender_from_row(&row)
+        Ok(updated)
     }
 
     async fn queue_depth(&self) -> Result<i64> {
@@ -1842,5 +1966,119 @@ impl Store for SqliteStore {
         .fetch_all(&self.reader)
         .await?;
         rows.iter().map(notification_from_row).collect()
+    }
+
+    async fn purge_finished(&self, before: Millis, limit: usize) -> Result<PurgeReport> {
+        let mut tx = self.write().await?;
+        let campaigns: Vec<String> = sqlx::query_scalar(
+            "select campaign_id from campaign where status in ('completed', 'cancelled', 'failed') \
+             and coalesce(completed_at, updated_at) < ? order by coalesce(completed_at, updated_at) limit ?",
+        )
+        .bind(before)
+        .bind(limit as i64)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut report = PurgeReport {
+            campaigns: campaigns.len() as u64,
+            ..PurgeReport::default()
+        };
+        if !campaigns.is_empty() {
+            let ids = serde_json::to_string(&campaigns).unwrap_or_else(|_| "[]".into());
+            sqlx::query(
+                "delete from message_event where message_id in (select message_id from message \
+                 where campaign_id in (select value from json_each(?)))",
+            )
+            .bind(&ids)
+            .execute(&mut *tx)
+            .await?;
+            report.campaign_messages =
+                sqlx::query("delete from message where campaign_id in (select value from json_each(?))")
+                    .bind(&ids)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+            sqlx::query("delete from notification where campaign_id in (select value from json_each(?))")
+                .bind(&ids)
+                .execute(&mut *tx)
+                .await?;
+            // Replies are the recipients' own words: kept, without the campaign.
+            sqlx::query(
+                "update inbound_message set campaign_id = null where campaign_id in (select value from json_each(?))",
+            )
+            .bind(&ids)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query("delete from campaign where campaign_id in (select value from json_each(?))")
+                .bind(&ids)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let singles: Vec<i64> = sqlx::query_scalar(&format!(
+            "select message_id from message where campaign_id is null and status in ({FINAL_MESSAGE_STATES}) \
+             and updated_at < ? order by updated_at limit ?"
+        ))
+        .bind(before)
+        .bind(single_purge_limit(limit))
+        .fetch_all(&mut *tx)
+        .await?;
+        if !singles.is_empty() {
+            let ids = ids_json(&singles);
+            sqlx::query("delete from message_event where message_id in (select value from json_each(?))")
+                .bind(&ids)
+                .execute(&mut *tx)
+                .await?;
+            report.single_messages =
+                sqlx::query("delete from message where message_id in (select value from json_each(?))")
+                    .bind(&ids)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+        }
+        tx.commit().await?;
+        Ok(report)
+    }
+
+    async fn list_single_messages(
+        &self,
+        tenant_id: &str,
+        filter: &SingleMessageFilter,
+        page: &PageRequest,
+    ) -> Result<Page<MessageRecord>> {
+        let position = match &page.cursor {
+            None => None,
+            Some(c) => Some(filter.parse_cursor(c).ok_or(StoreError::NotFound)?),
+        };
+        let rows = match filter.scheduled_after {
+            None => {
+                sqlx::query(&format!(
+                    "select {MESSAGE_COLUMNS} from message where tenant_id = ?1 and campaign_id is null \
+                     and (?2 is null or status = ?2) and message_id < ?3 order by message_id desc limit ?4"
+                ))
+                .bind(tenant_id)
+                .bind(filter.status.map(|s| s.as_str()))
+                .bind(position.map_or(i64::MAX, |(_, id)| id))
+                .bind(page.limit + 1)
+                .fetch_all(&self.reader)
+                .await?
+            }
+            Some(_) if filter.status.is_some_and(|s| s != MessageStatus::Queued) => Vec::new(),
+            Some(after) => {
+                let (at, id) = position.unwrap_or((i64::MIN, i64::MIN));
+                sqlx::query(&format!(
+                    "select {MESSAGE_COLUMNS} from message where tenant_id = ?1 and campaign_id is null \
+                     and status = 'queued' and attempts = 0 and next_attempt_at > ?2 \
+                     and (next_attempt_at, message_id) > (?3, ?4) order by next_attempt_at, message_id limit ?5"
+                ))
+                .bind(tenant_id)
+                .bind(after)
+                .bind(at)
+                .bind(id)
+                .bind(page.limit + 1)
+                .fetch_all(&self.reader)
+                .await?
+            }
+        };
+        let items = rows.iter().map(message_from_row).collect::<Result<Vec<_>>>()?;
+        Ok(page_of(items, page.limit, |m| filter.cursor_of(m)))
     }
 }

@@ -223,6 +223,88 @@ async fn campaign_with(f: &Fixture, queued: usize, skipped: usize, settings: ser
         .unwrap()
 }
 
+const DAY: i64 = 24 * 60 * 60 * 1000;
+
+/// A campaign of `queued` messages created at `now` in `status` (`Scheduled`: due at `start_at`).
+async fn campaign_at(
+    f: &Fixture,
+    status: CampaignStatus,
+    queued: usize,
+    start_at: Option<i64>,
+    now: i64,
+) -> CampaignRecord {
+    f.store
+        .create_campaign(NewCampaign {
+            id: pregon_domain::id::new_id("cmp"),
+            tenant_id: f.tenant.clone(),
+            name: "at".into(),
+            sender_id: f.sender.clone(),
+            template_id: f.template.clone(),
+            status,
+            priority: 5,
+            settings: serde_json::json!({}),
+            start_at,
+            windowed: false,
+            max_attempts: 3,
+            messages: (0..queued)
+                .map(|i| NewMessage {
+                    phone: format!("+58416{i:07}"),
+                    variables: r#"{"n":"x"}"#.into(),
+                    skip_reason: None,
+                })
+                .collect(),
+            now,
+        })
+        .await
+        .unwrap()
+}
+
+/// A single message of the fixture's tenant to `phone`, due at `send_at`, accepted at `now`.
+async fn single_at(f: &Fixture, tenant: &str, phone: &str, send_at: i64, now: i64) -> MessageRecord {
+    f.store
+        .insert_single_message(NewSingleMessage {
+            tenant_id: tenant.to_string(),
+            sender_id: f.sender.clone(),
+            template_id: f.template.clone(),
+            phone: phone.into(),
+            variables: r#"{"n":"x"}"#.into(),
+            priority: 5,
+            max_attempts: 3,
+            send_at,
+            now,
+        })
+        .await
+        .unwrap()
+}
+
+/// Every page of a tenant's single messages, as ids.
+async fn single_ids(f: &Fixture, tenant: &str, filter: &SingleMessageFilter, limit: i64) -> Vec<i64> {
+    let mut ids = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = f
+            .store
+            .list_single_messages(tenant, filter, &PageRequest { limit, cursor })
+            .await
+            .unwrap();
+        assert!(page.items.len() as i64 <= limit);
+        ids.extend(page.items.iter().map(|m| m.id));
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => return ids,
+        }
+    }
+}
+
+/// Sets the fixture sender's status as a person would (`update_sender`).
+async fn set_sender_status(f: &Fixture, status: &str, now: i64) -> SenderRecord {
+    let patch = SenderPatch {
+        status: Some(status.into()),
+        ..SenderPatch::default()
+    };
+    f.store.update_sender(&f.tenant, &f.sender, &patch, now).await.unwrap()
+}
+
 macro_rules! conformance {
     ($factory:ident) => {
         #[tokio::test]
@@ -1958,6 +2040,341 @@ macro_rules! conformance {
                 f.store.update_sender_quality("snd_missing", Some("RED"), None, T0).await,
                 Err(StoreError::NotFound)
             ));
+        }
+        #[tokio::test]
+        async fn retention_purges_finished_campaigns_and_single_messages_only() {
+            let Some(f) = $factory().await else { return };
+            // Finished long ago: a completed campaign with events, a reply and a notification …
+            let (done, done_ids) = sent_campaign(&f, 2).await;
+            assert_eq!(f.counts(&done.id).await.sent, 2);
+            let effects = f
+                .store
+                .apply_status_updates(&[report(&f, done_ids[0], MessageStatus::Delivered, T0 + 2)], T0 + 2)
+                .await
+                .unwrap();
+            assert_eq!(effects, vec![StatusEffect::Applied]);
+            let first = message(&f, done_ids[0]).await;
+            let replies = f
+                .store
+                .insert_inbound(&[reply(&f, &first.phone, "wamid.in1", "gracias", false)], T0 + 3)
+                .await
+                .unwrap();
+            assert_eq!(replies[0].campaign_id.as_deref(), Some(done.id.as_str()));
+            let hooked = campaign_with(&f, 0, 1, hook_settings()).await;
+            assert_eq!(hooked.status, CampaignStatus::Completed);
+            assert_eq!(f.store.list_notifications(&f.tenant, &hooked.id).await.unwrap().len(), 1);
+            // … a cancelled one, and finished single messages.
+            let cancelled = f.campaign(2, 0, 5).await;
+            f.store
+                .apply_action(&f.tenant, &cancelled.id, CampaignAction::Cancel, false, T0)
+                .await
+                .unwrap();
+            let old_single = single_at(&f, &f.tenant, "+584121111111", T0, T0).await;
+            f.store.cancel_message(&f.tenant, old_single.id, T0).await.unwrap();
+            // Kept: unfinished campaigns however old, a scheduled single message, and what
+            // finished within the period.
+            let running = f.campaign(1, 0, 5).await;
+            let paused = f.campaign(1, 0, 5).await;
+            let paused = f
+                .store
+                .apply_action(&f.tenant, &paused.id, CampaignAction::Pause, false, T0)
+                .await
+                .unwrap();
+            let draft = campaign_at(&f, CampaignStatus::Draft, 1, None, T0).await;
+            let scheduled = campaign_at(&f, CampaignStatus::Scheduled, 1, Some(T0 + 400 * DAY), T0).await;
+            let waiting = single_at(&f, &f.tenant, "+584122222222", T0 + 400 * DAY, T0).await;
+            let recent = campaign_at(&f, CampaignStatus::Running, 0, None, T0 + 40 * DAY).await;
+            assert_eq!(recent.status, CampaignStatus::Completed);
+            let recent_single = single_at(&f, &f.tenant, "+584123333333", T0, T0 + 40 * DAY).await;
+            f.store
+                .cancel_message(&f.tenant, recent_single.id, T0 + 40 * DAY)
+                .await
+                .unwrap();
+            let depth = f.store.queue_depth().await.unwrap();
+
+            let before = T0 + 30 * DAY;
+            let mut total = PurgeReport::default();
+            let mut calls = 0;
+            loop {
+                let r = f.store.purge_finished(before, 1).await.unwrap();
+                assert!(r.campaigns <= 1, "at most `limit` campaigns per call: {r:?}");
+                if r.is_empty() {
+                    break;
+                }
+                total.add(r);
+                calls += 1;
+                assert!(calls <= 10, "purging ends");
+            }
+            assert_eq!(
+                total,
+                PurgeReport {
+                    campaigns: 3,
+                    campaign_messages: 2 + 1 + 2,
+                    single_messages: 1
+                }
+            );
+            for gone in [&done.id, &hooked.id, &cancelled.id] {
+                assert!(matches!(
+                    f.store.get_campaign(&f.tenant, gone).await,
+                    Err(StoreError::NotFound)
+                ));
+                assert!(f.store.list_notifications(&f.tenant, gone).await.unwrap().is_empty());
+            }
+            for id in done_ids.iter().chain([&old_single.id]) {
+                assert!(matches!(
+                    f.store.get_message(&f.tenant, *id).await,
+                    Err(StoreError::NotFound)
+                ));
+                assert!(f.store.message_events(*id).await.unwrap().is_empty(), "events go too");
+            }
+            let kept = f
+                .store
+                .list_replies(&f.tenant, &ReplyFilter::default(), &PageRequest { limit: 10, cursor: None })
+                .await
+                .unwrap()
+                .items;
+            assert_eq!(kept.len(), 1, "replies stay");
+            assert_eq!((kept[0].id, kept[0].campaign_id.as_deref()), (replies[0].id, None));
+            for c in [&running, &paused, &draft, &scheduled, &recent] {
+                let still = f.store.get_campaign(&f.tenant, &c.id).await.unwrap();
+                assert_eq!((still.status, still.counts), (c.status, c.counts), "{} stays", c.id);
+                assert_eq!(f.statuses(&c.id).await.len() as i64, c.counts.total());
+            }
+            assert_eq!(f.store.get_message(&f.tenant, waiting.id).await.unwrap().status, MessageStatus::Queued);
+            assert_eq!(
+                f.store.get_message(&f.tenant, recent_single.id).await.unwrap().status,
+                MessageStatus::Cancelled
+            );
+            assert_eq!(f.store.queue_depth().await.unwrap(), depth);
+            // A later purge takes what has aged since.
+            let later = f.store.purge_finished(T0 + 71 * DAY, 10).await.unwrap();
+            assert_eq!((later.campaigns, later.single_messages), (1, 1));
+            assert!(f.store.get_campaign(&f.tenant, &running.id).await.is_ok());
+        }
+
+        #[tokio::test]
+        async fn single_messages_list_newest_first_or_scheduled_soonest_first() {
+            let Some(f) = $factory().await else { return };
+            let later = single_at(&f, &f.tenant, "+584121000001", T0 + 120_000, T0).await;
+            let sooner = single_at(&f, &f.tenant, "+584121000002", T0 + 60_000, T0).await;
+            let now_one = single_at(&f, &f.tenant, "+584121000003", T0, T0).await;
+            let tie = single_at(&f, &f.tenant, "+584121000004", T0 + 60_000, T0).await;
+            let other = f.store.create_tenant("other", "s", T0).await.unwrap().id;
+            let theirs = single_at(&f, &other, "+584121000005", T0 + 90_000, T0).await;
+            let campaign = f.campaign(2, 0, 5).await;
+            assert_eq!(
+                (later.send_at, now_one.send_at),
+                (Some(T0 + 120_000), Some(T0)),
+                "send_at is kept"
+            );
+            let of_campaign = f
+                .store
+                .list_messages(&f.tenant, &campaign.id, None, &PageRequest { limit: 1, cursor: None })
+                .await
+                .unwrap();
+            assert_eq!(of_campaign.items[0].send_at, None, "campaign messages have no send_at");
+
+            let all = SingleMessageFilter::default();
+            assert_eq!(
+                single_ids(&f, &f.tenant, &all, 2).await,
+                vec![tie.id, now_one.id, sooner.id, later.id],
+                "newest first, no campaign messages, no other tenant's"
+            );
+            let scheduled = SingleMessageFilter {
+                status: None,
+                scheduled_after: Some(T0),
+            };
+            assert_eq!(
+                single_ids(&f, &f.tenant, &scheduled, 1).await,
+                vec![sooner.id, tie.id, later.id],
+                "soonest first, ties by id"
+            );
+            assert_eq!(single_ids(&f, &other, &scheduled, 10).await, vec![theirs.id]);
+            // Cancelled: no longer scheduled, listed as cancelled.
+            f.store.cancel_message(&f.tenant, sooner.id, T0 + 1).await.unwrap();
+            assert_eq!(single_ids(&f, &f.tenant, &scheduled, 10).await, vec![tie.id, later.id]);
+            let cancelled = SingleMessageFilter {
+                status: Some(MessageStatus::Cancelled),
+                scheduled_after: None,
+            };
+            assert_eq!(single_ids(&f, &f.tenant, &cancelled, 10).await, vec![sooner.id]);
+            // Due: no longer scheduled; attempted: neither.
+            let at_due = SingleMessageFilter {
+                status: Some(MessageStatus::Queued),
+                scheduled_after: Some(T0 + 60_000),
+            };
+            assert_eq!(single_ids(&f, &f.tenant, &at_due, 10).await, vec![later.id]);
+            let lease = f.lease("a", T0 + 60_000).await.unwrap();
+            let claimed = f.store.claim(&lease, &ClaimRequest::new(10, 0), T0 + 60_000).await.unwrap();
+            assert!(claimed.iter().any(|m| m.id == tie.id));
+            assert_eq!(
+                single_ids(&f, &f.tenant, &scheduled, 10).await,
+                vec![later.id],
+                "claimed: no longer waiting"
+            );
+            let page = PageRequest {
+                limit: 10,
+                cursor: Some("not-a-cursor".into()),
+            };
+            assert!(matches!(
+                f.store.list_single_messages(&f.tenant, &scheduled, &page).await,
+                Err(StoreError::NotFound)
+            ));
+        }
+
+        #[tokio::test]
+        async fn a_stopped_sender_holds_its_campaigns_until_it_is_active_again() {
+            let Some(f) = $factory().await else { return };
+            let running = f.campaign(3, 0, 5).await;
+            let by_user = f.campaign(1, 0, 5).await;
+            f.store
+                .apply_action(&f.tenant, &by_user.id, CampaignAction::Pause, false, T0)
+                .await
+                .unwrap();
+            let scheduled = campaign_at(&f, CampaignStatus::Scheduled, 1, Some(T0 + 60_000), T0).await;
+            // In flight when the sender stops: it finishes while the campaign waits.
+            let in_flight = campaign_with(&f, 1, 0, hook_settings()).await;
+            let single = single_at(&f, &f.tenant, "+584121000009", T0, T0).await;
+            let lease = f.lease("a", T0).await.unwrap();
+            assert!(f.store.renew_lease(&lease, 3_600_000, T0).await.unwrap());
+            let claimed = f.store.claim(&lease, &ClaimRequest::new(10, 0), T0).await.unwrap();
+            let flying: Vec<i64> = claimed
+                .iter()
+                .filter(|m| m.campaign_id.as_deref() == Some(in_flight.id.as_str()))
+                .map(|m| m.id)
+                .collect();
+            assert_eq!(f.store.mark_sending(&lease, &flying, T0).await.unwrap(), flying);
+            assert!(f.counts(&running.id).await.claimed > 0);
+
+            let paused = set_sender_status(&f, "paused", T0 + 1).await;
+            assert_eq!(paused.status, "paused");
+            let held = f.store.campaign_by_id(&running.id).await.unwrap();
+            assert_eq!(
+                (held.status, held.paused_reason, held.paused_detail.as_deref()),
+                (CampaignStatus::Paused, Some(PausedReason::SenderPaused), Some("the sender is paused"))
+            );
+            assert_eq!((held.counts.queued, held.counts.claimed), (3, 0), "claims go back");
+            let user = f.store.campaign_by_id(&by_user.id).await.unwrap();
+            assert_eq!(user.paused_reason, Some(PausedReason::User), "a person's pause stays theirs");
+            // Nothing is sent for it: no work, no claim, no attempt, single messages included.
+            assert!(claimed.iter().any(|m| m.id == single.id));
+            assert!(f.store.mark_sending(&lease, &[single.id], T0 + 2).await.unwrap().is_empty());
+            f.store.release_claimed(&lease, &[single.id], T0 + 2).await.unwrap();
+            assert!(f.store.senders_with_work(T0 + 2).await.unwrap().is_empty());
+            assert!(!f.store.sender_has_work(&f.sender, T0 + 2).await.unwrap());
+            assert!(f.store.claim(&lease, &ClaimRequest::new(10, 1), T0 + 2).await.unwrap().is_empty());
+            // What was in flight finishes; its campaign waits, done, for the sender.
+            f.store
+                .record_outcomes(&lease, &flying.iter().map(|id| sent(*id)).collect::<Vec<_>>(), T0 + 3)
+                .await
+                .unwrap();
+            assert_eq!(
+                f.store.campaign_by_id(&in_flight.id).await.unwrap().status,
+                CampaignStatus::Paused
+            );
+
+            // Created, resumed, retried or due while the sender is stopped: held.
+            let created = campaign_at(&f, CampaignStatus::Running, 2, None, T0 + 4).await;
+            assert_eq!(
+                (created.status, created.paused_reason),
+                (CampaignStatus::Paused, Some(PausedReason::SenderPaused))
+            );
+            let empty = campaign_at(&f, CampaignStatus::Running, 0, None, T0 + 4).await;
+            assert_eq!(empty.status, CampaignStatus::Completed, "nothing to send completes");
+            let resumed = f
+                .store
+                .apply_action(&f.tenant, &running.id, CampaignAction::Resume, false, T0 + 5)
+                .await
+                .unwrap();
+            assert_eq!(
+                (resumed.status, resumed.paused_reason),
+                (CampaignStatus::Paused, Some(PausedReason::SenderPaused))
+            );
+            let draft = campaign_at(&f, CampaignStatus::Draft, 1, None, T0).await;
+            let started = f
+                .store
+                .apply_action(&f.tenant, &draft.id, CampaignAction::Start, false, T0 + 5)
+                .await
+                .unwrap();
+            assert_eq!(started.paused_reason, Some(PausedReason::SenderPaused));
+            assert_eq!(f.store.start_due_campaigns(T0 + 60_000).await.unwrap(), vec![scheduled.id.clone()]);
+            assert_eq!(
+                f.store.campaign_by_id(&scheduled.id).await.unwrap().paused_reason,
+                Some(PausedReason::SenderPaused)
+            );
+            // A person's pause of a held campaign makes it theirs; a second one is refused.
+            let mine = f
+                .store
+                .apply_action(&f.tenant, &draft.id, CampaignAction::Pause, false, T0 + 6)
+                .await
+                .unwrap();
+            assert_eq!((mine.status, mine.paused_reason), (CampaignStatus::Paused, Some(PausedReason::User)));
+            assert!(matches!(
+                f.store
+                    .apply_action(&f.tenant, &draft.id, CampaignAction::Pause, false, T0 + 6)
+                    .await,
+                Err(StoreError::IllegalTransition { .. })
+            ));
+
+            // Suspended by the provider: still held, saying so.
+            f.store
+                .update_sender_quality(&f.sender, Some("RED"), Some("suspended"), T0 + 7)
+                .await
+                .unwrap();
+            assert_eq!(
+                f.store.campaign_by_id(&running.id).await.unwrap().paused_detail.as_deref(),
+                Some("the sender is suspended")
+            );
+
+            // Active again: the held ones resume (or complete), the others stay.
+            let active = f
+                .store
+                .update_sender_quality(&f.sender, None, Some("active"), T0 + 8)
+                .await
+                .unwrap();
+            assert_eq!(active.status, "active");
+            for id in [&running.id, &created.id, &scheduled.id] {
+                let c = f.store.campaign_by_id(id).await.unwrap();
+                assert_eq!((c.status, c.paused_reason, c.paused_detail), (CampaignStatus::Running, None, None));
+            }
+            let finished = f.store.campaign_by_id(&in_flight.id).await.unwrap();
+            assert_eq!((finished.status, finished.counts.sent), (CampaignStatus::Completed, 1));
+            assert_eq!(f.store.list_notifications(&f.tenant, &in_flight.id).await.unwrap().len(), 1);
+            for id in [&by_user.id, &draft.id] {
+                let c = f.store.campaign_by_id(id).await.unwrap();
+                assert_eq!((c.status, c.paused_reason), (CampaignStatus::Paused, Some(PausedReason::User)));
+            }
+            assert_eq!(f.store.senders_with_work(T0 + 9).await.unwrap(), vec![f.sender.clone()]);
+            assert!(!f.store.claim(&lease, &ClaimRequest::new(10, 2), T0 + 9).await.unwrap().is_empty());
+
+            // The same through a person's edits: suspended by the provider, active by a person.
+            f.store
+                .update_sender_quality(&f.sender, None, Some("suspended"), T0 + 10)
+                .await
+                .unwrap();
+            let held = f.store.campaign_by_id(&running.id).await.unwrap();
+            assert_eq!((held.status, held.counts.claimed), (CampaignStatus::Paused, 0));
+            set_sender_status(&f, "active", T0 + 11).await;
+            assert_eq!(
+                f.store.campaign_by_id(&running.id).await.unwrap().status,
+                CampaignStatus::Running
+            );
+            // Another sender's status leaves these alone.
+            let second = SenderRecord {
+                id: pregon_domain::id::new_id("snd"),
+                is_default: false,
+                ..f.store.get_sender(&f.tenant, &f.sender).await.unwrap()
+            };
+            f.store.insert_sender(&second).await.unwrap();
+            let patch = SenderPatch {
+                status: Some("paused".into()),
+                ..SenderPatch::default()
+            };
+            f.store.update_sender(&f.tenant, &second.id, &patch, T0 + 12).await.unwrap();
+            assert_eq!(
+                f.store.campaign_by_id(&running.id).await.unwrap().status,
+                CampaignStatus::Running
+            );
         }
     };
 }

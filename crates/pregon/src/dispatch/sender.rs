@@ -244,6 +244,12 @@ async fn send_loop(
                 refreshed = Instant::now();
                 pairs.forget_before(d.config.pair_gap, refreshed);
                 let fresh = d.store.sender_by_id(&sender.id).await?;
+                // Paused or suspended: it sends nothing more (the store claims nothing for it
+                // either); what is in flight finishes and the claimed rest goes back.
+                if fresh.status != "active" {
+                    tracing::info!(sender = %fresh.id, status = %fresh.status, "sender stopped; releasing it");
+                    return Ok(());
+                }
                 if fresh.updated_at != sender.updated_at {
                     match provider_for(d, &fresh) {
                         Ok(p) => provider = p,

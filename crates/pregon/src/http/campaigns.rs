@@ -631,6 +631,8 @@ async fn act(
     Ok(Json(view(state, &c)))
 }
 
+/// draft → running (or scheduled). On a sender that is paused or suspended it waits instead:
+/// `paused` with reason `sender_paused`, running by itself when the sender is active again.
 #[utoipa::path(post, path = "/api/v1/campaigns/{id}/start", tag = "campaigns",
     responses((status = 200, body = CampaignView), (status = 404, body = super::ErrorBody), (status = 409, body = super::ErrorBody)), security(("api_key" = [])))]
 pub async fn start(
@@ -641,6 +643,9 @@ pub async fn start(
     act(&state, &tenant.id, &id, CampaignAction::Start, false).await
 }
 
+/// → paused (reason `user`); in-flight requests finish. Also from `paused` with reason
+/// `sender_paused`: the pause becomes the person's, and the campaign no longer resumes with
+/// its sender.
 #[utoipa::path(post, path = "/api/v1/campaigns/{id}/pause", tag = "campaigns",
     responses((status = 200, body = CampaignView), (status = 404, body = super::ErrorBody), (status = 409, body = super::ErrorBody)), security(("api_key" = [])))]
 pub async fn pause(
@@ -651,6 +656,9 @@ pub async fn pause(
     act(&state, &tenant.id, &id, CampaignAction::Pause, false).await
 }
 
+/// paused → running. While its sender is paused or suspended the campaign keeps waiting
+/// for it (200, `paused` with reason `sender_paused`) and runs by itself when the sender is
+/// active again.
 #[utoipa::path(post, path = "/api/v1/campaigns/{id}/resume", tag = "campaigns",
     responses((status = 200, body = CampaignView), (status = 404, body = super::ErrorBody), (status = 409, body = super::ErrorBody)), security(("api_key" = [])))]
 pub async fn resume(

@@ -1,17 +1,22 @@
 //! `/api/v1/messages`: single and scheduled messages.
+//!
+//! `GET /api/v1/messages` lists the tenant's single messages (those of no campaign) newest
+//! first; `?scheduled=true` lists only those waiting for their `send_at` (queued, never
+//! attempted, due later than now), soonest first, so a scheduled message leaves that list
+//! when it is cancelled (`DELETE`) or its time comes.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use pregon_domain::{PhoneNumber, RetryPolicy, Template};
-use pregon_store::{NewSingleMessage, StoreError};
+use pregon_domain::{MessageStatus, PhoneNumber, RetryPolicy, Template};
+use pregon_store::{NewSingleMessage, PageRequest, SingleMessageFilter, StoreError};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::error::{ApiError, NotFoundAs};
-use super::extract::{ApiJson, Auth};
+use super::extract::{ApiJson, ApiQuery, Auth};
 use super::templates::variables_from_json;
-use super::views::MessageView;
+use super::views::{ListView, MessageView};
 use super::AppState;
 use crate::clock::parse_rfc3339;
 
@@ -151,4 +156,130 @@ pub async fn cancel(
             other => other.into(),
         })?;
     Ok(Json(MessageView::new(&m, None)))
+}
+
+/// `GET /api/v1/messages` query. Every value is read as text and checked here, so that a
+/// bad one answers 422 naming the parameter.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct SingleMessageQuery {
+    /// Only messages in this state; with `scheduled=true`, only `queued`.
+    pub status: Option<String>,
+    /// `true`: only messages waiting for their `send_at` (queued, not yet attempted, due
+    /// later than now), soonest first. `false` or absent: every single message, newest first.
+    #[param(value_type = Option<bool>)]
+    pub scheduled: Option<String>,
+    /// How many items, 1 to 200 (default 50).
+    #[param(value_type = Option<i64>)]
+    pub limit: Option<String>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+impl SingleMessageQuery {
+    /// The store's filter and page, or a 422 naming the bad parameter.
+    fn parse(&self, now: i64) -> Result<(SingleMessageFilter, PageRequest), ApiError> {
+        let status = self
+            .status
+            .as_deref()
+            .map(str::parse::<MessageStatus>)
+            .transpose()
+            .map_err(|_| {
+                ApiError::invalid_field(
+                    "status",
+                    "must be a message state: queued, claimed, sending, sent, delivered, read, failed, unknown, \
+                     skipped, cancelled",
+                )
+            })?;
+        let scheduled = match self.scheduled.as_deref() {
+            None | Some("false") => false,
+            Some("true") => true,
+            Some(_) => return Err(ApiError::invalid_field("scheduled", "must be true or false")),
+        };
+        if scheduled && status.is_some_and(|s| s != MessageStatus::Queued) {
+            return Err(ApiError::invalid_field(
+                "status",
+                "with scheduled=true, only queued (a scheduled message is queued until its time)",
+            ));
+        }
+        let limit = match self.limit.as_deref() {
+            None => 50,
+            Some(text) => text
+                .parse::<i64>()
+                .ok()
+                .filter(|n| (1..=200).contains(n))
+                .ok_or_else(|| ApiError::invalid_field("limit", "must be a whole number between 1 and 200"))?,
+        };
+        let filter = SingleMessageFilter {
+            status,
+            scheduled_after: scheduled.then_some(now),
+        };
+        if let Some(cursor) = &self.cursor {
+            if cursor.len() > 200 || filter.parse_cursor(cursor).is_none() {
+                return Err(ApiError::invalid_field("cursor", "is not a cursor this list gave out"));
+            }
+        }
+        let page = PageRequest {
+            limit,
+            cursor: self.cursor.clone(),
+        };
+        Ok((filter, page))
+    }
+}
+
+/// The tenant's single messages: newest first, or (`scheduled=true`) those waiting for
+/// their `send_at`, soonest first.
+#[utoipa::path(get, path = "/api/v1/messages", tag = "messages", params(SingleMessageQuery),
+    responses((status = 200, body = ListView<MessageView>), (status = 422, body = super::ErrorBody)), security(("api_key" = [])))]
+pub async fn list(
+    State(state): State<AppState>,
+    Auth(tenant): Auth,
+    ApiQuery(query): ApiQuery<SingleMessageQuery>,
+) -> Result<Json<ListView<MessageView>>, ApiError> {
+    let (filter, page) = query.parse(state.clock.now_millis())?;
+    let page = state.store.list_single_messages(&tenant.id, &filter, &page).await?;
+    Ok(Json(ListView {
+        items: page.items.iter().map(|m| MessageView::new(m, None)).collect(),
+        next_cursor: page.next_cursor,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The query as axum reads it from a URI.
+    fn query(pairs: &[(&str, &str)]) -> SingleMessageQuery {
+        let text: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let uri: axum::http::Uri = format!("/?{}", text.join("&")).parse().unwrap();
+        axum::extract::Query::<SingleMessageQuery>::try_from_uri(&uri)
+            .unwrap()
+            .0
+    }
+
+    #[test]
+    fn the_list_query_is_checked_parameter_by_parameter() {
+        let (filter, page) = query(&[]).parse(5).unwrap();
+        assert_eq!((filter.status, filter.scheduled_after, page.limit), (None, None, 50));
+        let (filter, page) = query(&[("scheduled", "true"), ("status", "queued"), ("limit", "2")])
+            .parse(5)
+            .unwrap();
+        assert_eq!(
+            (filter.status, filter.scheduled_after, page.limit),
+            (Some(MessageStatus::Queued), Some(5), 2)
+        );
+        assert!(query(&[("scheduled", "true"), ("cursor", "10:3")]).parse(5).is_ok());
+        for (bad, field) in [
+            (vec![("status", "nope")], "status"),
+            (vec![("scheduled", "yes")], "scheduled"),
+            (vec![("scheduled", "true"), ("status", "sent")], "status"),
+            (vec![("limit", "0")], "limit"),
+            (vec![("limit", "many")], "limit"),
+            (vec![("cursor", "x")], "cursor"),
+            (vec![("scheduled", "true"), ("cursor", "12")], "cursor"),
+        ] {
+            let err = query(&bad).parse(5).unwrap_err();
+            assert_eq!(err.status, StatusCode::UNPROCESSABLE_ENTITY, "{bad:?}");
+            assert_eq!(err.details[0]["field"], field, "{bad:?}");
+        }
+    }
 }

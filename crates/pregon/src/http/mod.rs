@@ -85,7 +85,7 @@ impl Modify for BearerAuth {
         campaigns::create, campaigns::import_csv, campaigns::list, campaigns::get, campaigns::start,
         campaigns::pause, campaigns::resume, campaigns::cancel, campaigns::retry, campaigns::messages,
         campaigns::export, campaigns::events,
-        messages::send, messages::get, messages::cancel,
+        messages::send, messages::list, messages::get, messages::cancel,
         opt_outs::create, opt_outs::list, opt_outs::delete,
         replies::list, replies::campaign,
         webhooks::meta_verify, webhooks::meta_event, webhooks::twilio_event,
@@ -133,7 +133,7 @@ pub fn router(state: AppState) -> Router {
         .route("/campaigns/{id}/events", get(campaigns::events))
         .route("/campaigns/{id}/replies", get(replies::campaign))
         .route("/replies", get(replies::list))
-        .route("/messages", post(messages::send))
+        .route("/messages", post(messages::send).get(messages::list))
         .route("/messages/{id}", get(messages::get).delete(messages::cancel))
         .route("/opt-outs", post(opt_outs::create).get(opt_outs::list))
         .route("/opt-outs/{phone}", axum::routing::delete(opt_outs::delete))

@@ -63,7 +63,9 @@ pub struct UpdateSender {
     #[schema(value_type = Option<String>)]
     pub daily_limit_group: Option<Option<String>>,
     pub is_default: Option<bool>,
-    /// `active`, `paused` or `suspended`.
+    /// `active`, `paused` or `suspended`. A sender that is not active sends nothing: its
+    /// running campaigns pause with reason `sender_paused` at once, and resume by themselves
+    /// when it is `active` again.
     pub status: Option<String>,
 }
 

@@ -154,8 +154,9 @@ pub struct CampaignView {
     /// `draft`, `scheduled`, `running`, `paused`, `completed`, `cancelled` or `failed`.
     pub status: String,
     /// Why it is not sending: `user`, `too_many_failures`, `sender_error`,
-    /// `template_error`, `daily_limit` or `outside_window` while `paused`, and `scheduled`
-    /// while `scheduled` (waiting for `start_at`).
+    /// `template_error`, `daily_limit`, `outside_window` or `sender_paused` (its sender is
+    /// paused or suspended; it resumes by itself when the sender is active again) while
+    /// `paused`, and `scheduled` while `scheduled` (waiting for `start_at`).
     pub paused_reason: Option<String>,
     /// The provider's or pregon's words on why it paused.
     pub paused_detail: Option<String>,
@@ -319,6 +320,9 @@ pub struct MessageView {
     pub read_at: Option<String>,
     /// When a queued message is next attempted (retry backoff or `send_at`).
     pub next_attempt_at: Option<String>,
+    /// A single message's send time: its `send_at`, or when it was accepted (null for
+    /// campaign messages).
+    pub send_at: Option<String>,
     /// Its history, oldest first (only on `GET /api/v1/messages/{id}`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub events: Option<Vec<EventView>>,
@@ -345,6 +349,7 @@ impl MessageView {
             read_at: time(m.read_at),
             next_attempt_at: (m.status == pregon_domain::MessageStatus::Queued && m.next_attempt_at > 0)
                 .then(|| rfc3339(m.next_attempt_at)),
+            send_at: time(m.send_at),
             events: events.map(|e| e.iter().map(EventView::from).collect()),
         }
     }

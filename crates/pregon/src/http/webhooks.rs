@@ -13,7 +13,6 @@ use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use pregon_domain::PausedReason;
 use pregon_providers::signature::{verify_sha256_header, verify_twilio};
 use pregon_store::{NewInbound, StatusUpdate};
 use subtle::ConstantTimeEq;
@@ -271,20 +270,15 @@ async fn account_change(
         return Ok(());
     }
     let now = state.clock.now_millis();
+    // A suspension pauses the sender's running campaigns (`sender_paused`) in the same
+    // transaction, and a reinstatement resumes them.
     state
         .store
         .update_sender_quality(&sender.id, quality, status, now)
         .await?;
     if status == Some("suspended") {
-        let detail = format!(
-            "the provider reported {} on the account",
-            value["event"].as_str().unwrap_or(field)
-        );
-        let paused = state
-            .store
-            .pause_sender_campaigns(&sender.id, PausedReason::SenderError, Some(&detail), now)
-            .await?;
-        tracing::error!(sender = %sender.id, campaigns = ?paused, %detail, "sender suspended by its provider");
+        let event = value["event"].as_str().unwrap_or(field);
+        tracing::error!(sender = %sender.id, event, "sender suspended by its provider; its campaigns wait for it");
     }
     state.webhooks.forget_senders();
     state.wake.notify_waiters();

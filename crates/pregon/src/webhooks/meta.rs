@@ -210,7 +210,7 @@ fn inbound(m: &Value) -> Option<MetaInbound> {
 /// | | other (`ACCOUNT_VIOLATION`, `SCHEDULE_FOR_DISABLE`, …) | | (logged) |
 ///
 /// A sender that becomes `suspended` stops sending, and its running campaigns pause with
-/// reason `sender_error`.
+/// reason `sender_paused`; they resume by themselves when it is reinstated (`active`).
 pub fn account_effect(field: &str, value: &Value) -> (Option<&'static str>, Option<&'static str>) {
     let event = value["event"].as_str().unwrap_or_default().to_ascii_uppercase();
     let ban = value["ban_info"]["waba_ban_state"]

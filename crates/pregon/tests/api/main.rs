@@ -13,6 +13,7 @@ mod messages;
 mod notifications;
 mod opt_outs;
 mod providers;
+mod retention;
 mod scheduling;
 mod senders;
 mod simulator;

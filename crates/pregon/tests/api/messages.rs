@@ -2,7 +2,9 @@
 
 use serde_json::{json, Value};
 
-use crate::helpers::{meta_bodies, meta_server, mount_meta_accept, spawn_app, TestApp};
+use reqwest::Method;
+
+use crate::helpers::{meta_bodies, meta_server, mount_meta_accept, spawn_app, TestApp, OTHER_KEY};
 
 fn id(v: &Value) -> String {
     v["id"].as_str().unwrap_or_else(|| panic!("no id: {v}")).to_string()
@@ -199,4 +201,122 @@ async fn invalid_single_messages_are_422() {
         app.get(missing).await.expect_error(404, "not_found");
         app.delete(missing).await.expect_error(404, "not_found");
     }
+}
+
+/// The ids of a message list page, in order.
+fn listed(page: &Value) -> Vec<String> {
+    page["items"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no items: {page}"))
+        .iter()
+        .map(id)
+        .collect()
+}
+
+#[tokio::test]
+async fn scheduled_messages_are_listed_soonest_first_until_cancelled_or_sent() {
+    let app = spawn_app().await;
+    let template = app.template().await;
+    let send = |to: &'static str, send_at: Option<&'static str>| {
+        let (app, template) = (&app, template.clone());
+        async move {
+            let mut body = json!({"to": to, "template_id": template, "variables": {"nombre": "A", "monto": "1"}});
+            if let Some(at) = send_at {
+                body["send_at"] = json!(at);
+            }
+            id(&app.post("/api/v1/messages", &body).await.expect(202))
+        }
+    };
+    // The later one first: the list is by send time, not by creation.
+    let later = send("+584121000001", Some("2999-03-01T10:00:00Z")).await;
+    let sooner = send("+584121000002", Some("2999-02-01T10:00:00Z")).await;
+    let now = send("+584121000003", None).await;
+    wait_message(&app, &now, "sent").await;
+
+    let scheduled = app.get("/api/v1/messages?scheduled=true").await.expect(200);
+    assert_eq!(listed(&scheduled), vec![sooner.clone(), later.clone()], "{scheduled}");
+    assert_eq!(scheduled["next_cursor"], Value::Null);
+    let first = &scheduled["items"][0];
+    assert_eq!(first["status"], "queued");
+    assert_eq!(first["campaign_id"], Value::Null);
+    for field in ["send_at", "next_attempt_at"] {
+        assert_eq!(
+            chrono::DateTime::parse_from_rfc3339(first[field].as_str().unwrap_or_default()).ok(),
+            chrono::DateTime::parse_from_rfc3339("2999-02-01T10:00:00Z").ok(),
+            "{field}: {first}"
+        );
+    }
+    // Paged one at a time, with the same order.
+    let page = app
+        .get("/api/v1/messages?scheduled=true&status=queued&limit=1")
+        .await
+        .expect(200);
+    assert_eq!(listed(&page), vec![sooner.clone()]);
+    let cursor = page["next_cursor"].as_str().expect("a next page").to_string();
+    let page = app
+        .get(&format!("/api/v1/messages?scheduled=true&limit=1&cursor={cursor}"))
+        .await
+        .expect(200);
+    assert_eq!(listed(&page), vec![later.clone()]);
+    // Every single message, newest first.
+    let all = app.get("/api/v1/messages").await.expect(200);
+    assert_eq!(listed(&all), vec![now.clone(), sooner.clone(), later.clone()]);
+    let sent = app.get("/api/v1/messages?status=sent").await.expect(200);
+    assert_eq!(listed(&sent), vec![now.clone()]);
+    assert!(sent["items"][0]["send_at"].is_string(), "{sent}");
+
+    // Cancelled: it leaves the list; one already sent cannot be.
+    let cancelled = app.delete(&format!("/api/v1/messages/{sooner}")).await.expect(200);
+    assert_eq!(cancelled["status"], "cancelled");
+    let scheduled = app.get("/api/v1/messages?scheduled=true").await.expect(200);
+    assert_eq!(listed(&scheduled), vec![later.clone()]);
+    app.delete(&format!("/api/v1/messages/{now}"))
+        .await
+        .expect_error(409, "illegal_transition");
+
+    // Another tenant sees none of them, and their ids are 404 to it.
+    let theirs = app
+        .call(Method::GET, "/api/v1/messages?scheduled=true", Some(OTHER_KEY), None)
+        .await
+        .expect(200);
+    assert_eq!(theirs["items"], json!([]));
+    let theirs = app
+        .call(Method::GET, "/api/v1/messages", Some(OTHER_KEY), None)
+        .await
+        .expect(200);
+    assert_eq!(theirs["items"], json!([]));
+    for method in [Method::GET, Method::DELETE] {
+        app.call(method, &format!("/api/v1/messages/{later}"), Some(OTHER_KEY), None)
+            .await
+            .expect_error(404, "not_found");
+    }
+    assert_eq!(
+        app.get(&format!("/api/v1/messages/{later}")).await.expect(200)["status"],
+        "queued",
+        "untouched by the other tenant"
+    );
+}
+
+#[tokio::test]
+async fn bad_message_list_queries_are_422() {
+    let app = spawn_app().await;
+    for (query, field) in [
+        ("status=bogus", "status"),
+        ("scheduled=maybe", "scheduled"),
+        ("scheduled=true&status=sent", "status"),
+        ("limit=0", "limit"),
+        ("limit=201", "limit"),
+        ("limit=many", "limit"),
+        ("cursor=zzz", "cursor"),
+        ("scheduled=true&cursor=12", "cursor"),
+    ] {
+        let err = app
+            .get(&format!("/api/v1/messages?{query}"))
+            .await
+            .expect_error(422, "invalid_field");
+        assert_eq!(err["error"]["details"][0]["field"], field, "{query}: {err}");
+    }
+    app.call(Method::GET, "/api/v1/messages", None, None)
+        .await
+        .expect_error(401, "unauthorized");
 }

@@ -228,7 +228,7 @@ async fn a_sender_with_unfinished_campaigns_cannot_be_deleted() {
         .as_str()
         .unwrap()
         .to_string();
-    // A paused sender is not dispatched: its campaign stays running.
+    // A paused sender is not dispatched: its campaign waits for it.
     app.patch(&format!("/api/v1/senders/{id}"), &json!({"status": "paused"}))
         .await
         .expect(200);
@@ -240,15 +240,24 @@ async fn a_sender_with_unfinished_campaigns_cannot_be_deleted() {
         .as_str()
         .unwrap()
         .to_string();
-    assert_eq!(app.campaign(&running).await["status"], "running");
+    let waiting = app.campaign(&running).await;
+    assert_eq!(
+        (waiting["status"].as_str(), waiting["paused_reason"].as_str()),
+        (Some("paused"), Some("sender_paused"))
+    );
     app.delete(&format!("/api/v1/senders/{id}"))
         .await
         .expect_error(409, "conflict");
 
+    // A person's pause makes the pause theirs.
     app.post_empty(&format!("/api/v1/campaigns/{running}/pause"))
         .await
         .expect(200);
-    assert_eq!(app.campaign(&running).await["status"], "paused");
+    let paused = app.campaign(&running).await;
+    assert_eq!(
+        (paused["status"].as_str(), paused["paused_reason"].as_str()),
+        (Some("paused"), Some("user"))
+    );
     app.delete(&format!("/api/v1/senders/{id}"))
         .await
         .expect_error(409, "conflict");
@@ -387,4 +396,134 @@ async fn a_twilio_sender_is_accepted_at_one_message_per_second() {
     assert!(!t.to_string().contains("auth_token"), "no credentials in answers: {t}");
     let id = t["id"].as_str().unwrap();
     assert_eq!(app.get(&format!("/api/v1/senders/{id}")).await.expect(200), t);
+}
+
+/// (status, paused_reason) of a campaign.
+async fn state(app: &TestApp, campaign: &str) -> (String, Value) {
+    let c = app.campaign(campaign).await;
+    (
+        c["status"].as_str().unwrap_or_default().to_string(),
+        c["paused_reason"].clone(),
+    )
+}
+
+#[tokio::test]
+async fn a_paused_sender_holds_its_campaigns_until_it_is_active_again() {
+    let app = spawn_app().await;
+    let template = app.template().await;
+    // One message a second: still running when the sender is paused.
+    let sender = app
+        .create_sender(json!({"name": "Lenta", "provider": "sandbox", "messages_per_second": 1}))
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let create = |name: &'static str| {
+        let (app, template, sender) = (&app, template.clone(), sender.clone());
+        async move {
+            app.create_campaign(
+                json!({"name": name, "template_id": template, "sender_id": sender, "contacts": contacts(&phones(20))}),
+            )
+            .await["id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        }
+    };
+    let running = create("r").await;
+    let by_user = create("u").await;
+    app.post_empty(&format!("/api/v1/campaigns/{by_user}/pause"))
+        .await
+        .expect(200);
+    assert_eq!(state(&app, &running).await.0, "running");
+
+    let patched = app
+        .patch(&format!("/api/v1/senders/{sender}"), &json!({"status": "paused"}))
+        .await
+        .expect(200);
+    assert_eq!(patched["status"], "paused");
+    // In the same transaction: no wait.
+    let held = app.campaign(&running).await;
+    assert_eq!(
+        (
+            held["status"].as_str(),
+            held["paused_reason"].as_str(),
+            held["paused_detail"].as_str()
+        ),
+        (Some("paused"), Some("sender_paused"), Some("the sender is paused")),
+        "{held}"
+    );
+    assert_eq!(state(&app, &by_user).await, ("paused".into(), json!("user")));
+    // Nothing more is sent: once in-flight requests are done, the counts stand still.
+    let settled = app.wait_status(&running, "paused").await;
+    let new_one = create("n").await;
+    assert_eq!(state(&app, &new_one).await, ("paused".into(), json!("sender_paused")));
+    // Resuming while the sender is paused keeps it waiting for the sender (200).
+    let resumed = app
+        .post_empty(&format!("/api/v1/campaigns/{running}/resume"))
+        .await
+        .expect(200);
+    assert_eq!(
+        (resumed["status"].as_str(), resumed["paused_reason"].as_str()),
+        (Some("paused"), Some("sender_paused"))
+    );
+    assert_eq!(app.campaign(&running).await["counts"], settled["counts"]);
+
+    // Active again (and fast): the held campaigns resume and complete; the user's stays.
+    let patched = app
+        .patch(
+            &format!("/api/v1/senders/{sender}"),
+            &json!({"status": "active", "messages_per_second": 1000}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(patched["status"], "active");
+    assert_eq!(state(&app, &running).await.1, Value::Null);
+    for id in [&running, &new_one] {
+        let done = app.wait_status(id, "completed").await;
+        assert_eq!(done["counts"]["sent"], 20, "{done}");
+        assert_eq!(done["paused_reason"], Value::Null);
+    }
+    assert_eq!(state(&app, &by_user).await, ("paused".into(), json!("user")));
+}
+
+#[tokio::test]
+async fn exactly_one_sender_is_the_default() {
+    let app = spawn_app().await;
+    let sandbox = app.default_sender().await["id"].as_str().unwrap().to_string();
+    let second = app
+        .create_sender(json!({"name": "Dos", "provider": "sandbox", "is_default": true}))
+        .await;
+    assert_eq!(second["is_default"], true);
+    assert_eq!(app.default_sender().await["id"], second["id"]);
+    assert_eq!(sender(&app, &sandbox).await["is_default"], false);
+    // A sender created without is_default leaves the default alone.
+    let third = app.create_sender(json!({"name": "Tres", "provider": "sandbox"})).await;
+    assert_eq!(third["is_default"], false);
+    assert_eq!(app.default_sender().await["id"], second["id"]);
+    // PATCH is_default moves it back; every list shows exactly one (default_sender checks).
+    app.patch(&format!("/api/v1/senders/{sandbox}"), &json!({"is_default": true}))
+        .await
+        .expect(200);
+    assert_eq!(app.default_sender().await["id"], sandbox.as_str());
+    let second_id = second["id"].as_str().unwrap();
+    assert_eq!(sender(&app, second_id).await["is_default"], false);
+    // Another tenant's default is its own.
+    let theirs = app
+        .call(
+            reqwest::Method::GET,
+            "/api/v1/senders",
+            Some(crate::helpers::OTHER_KEY),
+            None,
+        )
+        .await
+        .expect(200);
+    let defaults: Vec<&Value> = theirs["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["is_default"] == true)
+        .collect();
+    assert_eq!(defaults.len(), 1, "{theirs}");
+    assert_ne!(defaults[0]["id"], sandbox.as_str());
 }

@@ -479,8 +479,10 @@ async fn quality_and_account_updates_change_the_sender() {
     .await;
     let s = app.get(&format!("/api/v1/senders/{sender}")).await.expect(200);
     assert_eq!(s["status"], "suspended");
+    // Its campaigns wait for it, in the same transaction as the suspension.
     let paused = app.wait_status(&campaign, "paused").await;
-    assert_eq!(paused["paused_reason"], "sender_error", "{paused}");
+    assert_eq!(paused["paused_reason"], "sender_paused", "{paused}");
+    assert_eq!(paused["paused_detail"], "the sender is suspended", "{paused}");
 
     app.meta_webhook(&account_body(
         "account_update",
@@ -496,6 +498,13 @@ async fn quality_and_account_updates_change_the_sender() {
     assert_eq!(
         (s["quality_rating"].as_str(), s["status"].as_str()),
         (Some("GREEN"), Some("active"))
+    );
+    // Reinstated: the campaign resumes by itself.
+    let resumed = app.campaign(&campaign).await;
+    assert_eq!(
+        (resumed["status"].as_str(), &resumed["paused_reason"]),
+        (Some("running"), &Value::Null),
+        "{resumed}"
     );
     // Another number's update, and a forged one, leave it alone.
     app.meta_webhook(&account_body(
