@@ -86,9 +86,14 @@ impl Template {
 
     /// The first variable the contact lacks (absent or blank), if any.
     pub fn missing_variable<'a>(&'a self, vars: &Variables) -> Option<&'a str> {
+        self.missing_in(|name| vars.get(name).map(String::as_str))
+    }
+
+    /// [`Template::missing_variable`] over any lookup of a contact's fields.
+    pub fn missing_in<'a, 'v>(&'a self, get: impl Fn(&str) -> Option<&'v str>) -> Option<&'a str> {
         let header = self.header_image.iter().flatten();
         self.body.iter().chain(header).find_map(|seg| match seg {
-            Segment::Var(name) if vars.get(name).is_none_or(|v| v.trim().is_empty()) => Some(name.as_str()),
+            Segment::Var(name) if get(name).is_none_or(|v| v.trim().is_empty()) => Some(name.as_str()),
             _ => None,
         })
     }

@@ -7,7 +7,8 @@
 //! Rows are numbered as a spreadsheet shows them (the header is row 1); JSON contacts by
 //! their position in the list, from 1.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use pregon_domain::{PhoneNumber, Region, SkipReason, Template};
 use pregon_store::NewMessage;
@@ -26,7 +27,49 @@ pub const MAX_REPORTED_ERRORS: usize = 100;
 pub struct Contact {
     pub row: usize,
     pub phone: Option<String>,
-    pub fields: BTreeMap<String, String>,
+    pub fields: Fields,
+}
+
+/// A contact's fields (the template's variables), sorted by name. Names are shared between
+/// the rows of one upload, and the list is as long as the row: a 100,000-row import holds
+/// no per-row map.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Fields(Vec<(Arc<str>, String)>);
+
+impl Fields {
+    /// From (name, value) pairs; a repeated name keeps its last value.
+    pub fn from_pairs(mut pairs: Vec<(Arc<str>, String)>) -> Self {
+        pairs.sort_by(|a, b| a.0.cmp(&b.0));
+        pairs.reverse();
+        pairs.dedup_by(|later, earlier| later.0 == earlier.0);
+        pairs.reverse();
+        pairs.shrink_to_fit();
+        Fields(pairs)
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .binary_search_by(|(k, _)| k.as_ref().cmp(name))
+            .ok()
+            .map(|i| self.0[i].1.as_str())
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The fields as the JSON object stored with the message.
+    pub fn to_json(&self) -> String {
+        let mut map = serde_json::Map::with_capacity(self.0.len());
+        for (k, v) in &self.0 {
+            map.insert(k.to_string(), serde_json::Value::String(v.clone()));
+        }
+        serde_json::Value::Object(map).to_string()
+    }
 }
 
 /// Why a whole upload was refused (nothing is created).
@@ -132,6 +175,7 @@ pub fn contacts_from_csv(bytes: &[u8], phone_column: Option<&str>, max: usize) -
             found: names.join(", "),
         });
     };
+    let shared: Vec<Arc<str>> = names.iter().map(|n| Arc::from(n.as_str())).collect();
     let mut contacts = Vec::new();
     // Newlines counted so far, up to `counted_to`. The csv crate's own line numbers are off
     // after a blank line and in CRLF files, so rows are numbered by counting newlines.
@@ -157,19 +201,19 @@ pub fn contacts_from_csv(bytes: &[u8], phone_column: Option<&str>, max: usize) -
             }
             None => contacts.len() + 2,
         };
-        let mut fields = BTreeMap::new();
+        let mut fields = Vec::with_capacity(shared.len());
         let mut phone_value = None;
-        for (name, value) in names.iter().zip(record.iter()) {
+        for ((name, shared_name), value) in names.iter().zip(&shared).zip(record.iter()) {
             if *name == phone {
                 phone_value = Some(value.to_string());
             } else if !name.is_empty() {
-                fields.insert(name.clone(), value.to_string());
+                fields.push((shared_name.clone(), value.to_string()));
             }
         }
         contacts.push(Contact {
             row,
             phone: phone_value,
-            fields,
+            fields: Fields::from_pairs(fields),
         });
     }
     if contacts.is_empty() {
@@ -213,13 +257,15 @@ pub fn contacts_from_json(items: Vec<serde_json::Value>, max: usize) -> Result<V
         return Err(ImportError::TooMany { max });
     }
     let mut contacts = Vec::with_capacity(items.len());
+    // Each field name once, shared by every contact that has it.
+    let mut names: HashMap<String, Arc<str>> = HashMap::new();
     for (i, item) in items.into_iter().enumerate() {
         let row = i + 1;
         let serde_json::Value::Object(map) = item else {
             return Err(ImportError::NotAnObject { row });
         };
         let phone_key = find_phone_column(map.keys().map(String::as_str), None)?;
-        let mut fields = BTreeMap::new();
+        let mut fields = Vec::with_capacity(map.len());
         let mut phone = None;
         for (key, value) in map {
             let text = match value {
@@ -230,10 +276,15 @@ pub fn contacts_from_json(items: Vec<serde_json::Value>, max: usize) -> Result<V
             if Some(&key) == phone_key.as_ref() {
                 phone = Some(text);
             } else {
-                fields.insert(key, text);
+                let name = names.entry(key).or_insert_with_key(|k| Arc::from(k.as_str())).clone();
+                fields.push((name, text));
             }
         }
-        contacts.push(Contact { row, phone, fields });
+        contacts.push(Contact {
+            row,
+            phone,
+            fields: Fields::from_pairs(fields),
+        });
     }
     if contacts.is_empty() {
         return Err(ImportError::Empty);
@@ -296,7 +347,7 @@ pub fn classify_with_consent(
                         Some(SkipReason::NoConsent),
                         format!("{e164} has not opted in, and the campaign requires consent"),
                     )
-                } else if let Some(var) = template.missing_variable(&contact.fields) {
+                } else if let Some(var) = template.missing_in(|name| contact.fields.get(name)) {
                     (
                         e164,
                         Some(SkipReason::MissingVariable),
@@ -327,7 +378,7 @@ pub fn classify_with_consent(
         }
         messages.push(NewMessage {
             phone: phone_text,
-            variables: serde_json::to_string(&contact.fields).unwrap_or_else(|_| "{}".into()),
+            variables: contact.fields.to_json(),
             skip_reason: skip,
         });
     }
@@ -376,7 +427,7 @@ mod tests {
         assert_eq!(contacts.len(), 2);
         assert_eq!(contacts[0].row, 2);
         assert_eq!(contacts[0].phone.as_deref(), Some("584121234567"));
-        assert_eq!(contacts[0].fields["variable1"], "Juan Pérez");
+        assert_eq!(contacts[0].fields.get("variable1").unwrap(), "Juan Pérez");
         let (messages, report) = classify(contacts, &template(), None, &HashSet::new());
         assert_eq!(report.accepted, 1);
         assert_eq!(report.skipped.missing_variable, 1, "row 3 has no url_imagen");
@@ -398,7 +449,7 @@ mod tests {
             "\u{feff}Teléfono;Nombre;variable1;variable2;url_imagen\n\"+58 412-123-4567\";\"Pérez; Juan\";a;b;u\n";
         let contacts = contacts_from_csv(csv.as_bytes(), None, 100).unwrap();
         assert_eq!(contacts[0].phone.as_deref(), Some("+58 412-123-4567"));
-        assert_eq!(contacts[0].fields["Nombre"], "Pérez; Juan");
+        assert_eq!(contacts[0].fields.get("Nombre").unwrap(), "Pérez; Juan");
     }
 
     #[test]
@@ -499,9 +550,9 @@ not-a-phone,a,b,u\n\
             {"name": "no phone"}
         ]);
         let contacts = contacts_from_json(items.as_array().unwrap().clone(), 10).unwrap();
-        assert_eq!(contacts[0].fields["variable2"], "25.5");
-        assert_eq!(contacts[0].fields["vip"], "true");
-        assert!(!contacts[0].fields.contains_key("x"));
+        assert_eq!(contacts[0].fields.get("variable2").unwrap(), "25.5");
+        assert_eq!(contacts[0].fields.get("vip").unwrap(), "true");
+        assert!(contacts[0].fields.get("x").is_none());
         let (messages, report) = classify(contacts, &template(), None, &HashSet::new());
         assert_eq!(report.accepted, 2);
         assert_eq!(report.skipped.invalid_phone, 1);
