@@ -108,9 +108,11 @@ fn check_daily_limit(limit: Option<i64>) -> Result<Option<i64>, ApiError> {
     }
 }
 
-/// The daily limit of a WhatsApp messaging tier (`None`: unlimited).
+/// The daily limit of a WhatsApp messaging tier (`Some(None)`: unlimited; `None`: not a tier
+/// name).
 pub fn tier_limit(tier: &str) -> Option<Option<i64>> {
     match tier.trim().to_ascii_uppercase().as_str() {
+        "TIER_50" => Some(Some(50)),
         "TIER_250" => Some(Some(250)),
         "TIER_1K" => Some(Some(1_000)),
         "TIER_2K" => Some(Some(2_000)),

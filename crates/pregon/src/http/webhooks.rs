@@ -263,6 +263,20 @@ async fn account_change(
     let (quality, status) = meta::account_effect(field, value);
     tracing::warn!(sender = %sender.id, field, event = %value["event"], ?quality, ?status, "provider account update");
     let current = state.store.sender_by_id(&sender.id).await?;
+    // The messaging tier Meta reports is the number's daily limit of unique recipients:
+    // the sender follows it, so campaigns pause at the limit instead of being refused.
+    let tier = value["current_limit"].as_str().and_then(super::senders::tier_limit);
+    if let Some(limit) = tier.filter(|limit| *limit != current.daily_limit) {
+        let patch = pregon_store::SenderPatch {
+            daily_limit: Some(limit),
+            ..Default::default()
+        };
+        state
+            .store
+            .update_sender(&current.tenant_id, &current.id, &patch, state.clock.now_millis())
+            .await?;
+        tracing::warn!(sender = %sender.id, daily_limit = ?limit, "daily limit follows the messaging tier Meta reports");
+    }
     // Reinstating lifts only what the provider did: a sender paused by a person stays paused.
     let status = status.filter(|s| *s != current.status && (*s != "active" || current.status == "suspended"));
     let quality = quality.filter(|q| current.quality_rating.as_deref() != Some(*q));

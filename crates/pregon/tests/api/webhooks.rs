@@ -471,6 +471,7 @@ async fn quality_and_account_updates_change_the_sender() {
         (s["quality_rating"].as_str(), s["status"].as_str()),
         (Some("RED"), Some("active"))
     );
+    assert_eq!(s["daily_limit"], 10_000, "the sender follows the messaging tier: {s}");
 
     app.meta_webhook(&account_body(
         "account_update",
@@ -499,6 +500,7 @@ async fn quality_and_account_updates_change_the_sender() {
         (s["quality_rating"].as_str(), s["status"].as_str()),
         (Some("GREEN"), Some("active"))
     );
+    assert_eq!(s["daily_limit"], 100_000);
     // Reinstated: the campaign resumes by itself.
     let resumed = app.campaign(&campaign).await;
     assert_eq!(
