@@ -143,9 +143,19 @@ impl Dispatcher {
             }
             match self.store.senders_with_work(now).await {
                 Ok(senders) => {
+                    let share = if senders.iter().any(|s| !tasks.contains_key(s)) {
+                        fair_share(senders.len(), self.live_dispatchers(now).await)
+                    } else {
+                        usize::MAX
+                    };
                     for sender_id in senders {
                         if tasks.contains_key(&sender_id) {
                             continue;
+                        }
+                        // Leave the rest to the others: a sender not taken by anyone within
+                        // a poll is free again for whoever looks next.
+                        if tasks.len() >= share {
+                            break;
                         }
                         let ttl = self.config.lease_ttl.as_millis() as i64;
                         match self.store.acquire_lease(&sender_id, &self.id, ttl, now).await {
@@ -185,6 +195,20 @@ impl Dispatcher {
         Ok(())
     }
 
+    /// How many dispatchers are alive (heard from within a lease lifetime, and on this host
+    /// still running), this one included.
+    async fn live_dispatchers(&self, now: i64) -> usize {
+        let Ok(all) = self.store.list_dispatchers().await else {
+            return 1;
+        };
+        let ttl = self.config.lease_ttl.as_millis() as i64;
+        all.iter()
+            .filter(|d| d.id != self.id && now - d.last_heartbeat_at <= ttl)
+            .filter(|d| d.host != self.host || process::is_alive(d.pid))
+            .count()
+            + 1
+    }
+
     /// Frees the senders of dispatchers that are gone: on this host, a process that no longer
     /// runs; anywhere, one silent for ten lease lifetimes.
     async fn reap_dead_dispatchers(&self, now: i64) {
@@ -204,5 +228,25 @@ impl Dispatcher {
                 }
             }
         }
+    }
+}
+
+/// How many of `senders` one of `dispatchers` takes: an equal share, rounded up, so that
+/// the processes of a scale-out share the work instead of the quickest taking it all.
+fn fair_share(senders: usize, dispatchers: usize) -> usize {
+    senders.div_ceil(dispatchers.max(1)).max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fair_share;
+
+    #[test]
+    fn dispatchers_take_equal_shares_rounded_up() {
+        assert_eq!(fair_share(2, 2), 1);
+        assert_eq!(fair_share(3, 2), 2);
+        assert_eq!(fair_share(1, 3), 1);
+        assert_eq!(fair_share(10, 1), 10);
+        assert_eq!(fair_share(0, 0), 1);
     }
 }
