@@ -312,3 +312,57 @@ async fn two_campaigns_to_one_phone_keep_the_pair_gap() {
         started.elapsed()
     );
 }
+
+#[tokio::test]
+async fn bad_limits_are_refused_and_nothing_changes() {
+    let app = spawn_app().await;
+    for (body, field) in [
+        (
+            json!({"name": "x", "provider": "sandbox", "messaging_tier": "TIER_HUGE"}),
+            "messaging_tier",
+        ),
+        (
+            json!({"name": "x", "provider": "sandbox", "messaging_tier": "TIER_2K", "daily_limit": 10}),
+            "messaging_tier",
+        ),
+        (
+            json!({"name": "x", "provider": "sandbox", "daily_limit_group": "  "}),
+            "daily_limit_group",
+        ),
+        (
+            json!({"name": "x", "provider": "sandbox", "daily_limit": 0}),
+            "daily_limit",
+        ),
+    ] {
+        let reply = app.post("/api/v1/senders", &body).await;
+        let error = reply.expect_error(422, "invalid_field");
+        assert_eq!(error["error"]["details"][0]["field"], field, "{body}: {}", reply.text);
+    }
+    let list = app.get("/api/v1/senders").await.expect(200);
+    assert_eq!(
+        list["items"].as_array().unwrap().len(),
+        1,
+        "only the bootstrap sender: {list}"
+    );
+    let sid = id(&app.default_sender().await);
+    let reply = app
+        .patch(&format!("/api/v1/senders/{sid}"), &json!({"messaging_tier": 5}))
+        .await;
+    reply.expect_error(422, "invalid_body");
+    let reply = app
+        .patch(
+            &format!("/api/v1/senders/{sid}"),
+            &json!({"messaging_tier": "TIER_10K"}),
+        )
+        .await;
+    assert_eq!(reply.expect(200)["daily_limit"], 10_000);
+    let reply = app
+        .patch(
+            &format!("/api/v1/senders/{sid}"),
+            &json!({"messaging_tier": "TIER_UNLIMITED"}),
+        )
+        .await;
+    let sender = reply.expect(200);
+    assert_eq!(sender["daily_limit"], Value::Null);
+    assert_eq!(sender["daily_usage"], Value::Null);
+}
