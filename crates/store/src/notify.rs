@@ -8,7 +8,7 @@
 //! deliverer (pregon's `notify` module) POSTs it, at least once: the body's `id` is unique
 //! per notification so that receivers can drop repeats.
 
-use pregon_domain::{CampaignStatus, PausedReason};
+use pregon_domain::CampaignStatus;
 use serde_json::json;
 
 use crate::rows::RecordRow;
@@ -65,10 +65,7 @@ pub fn campaign_object(c: &CampaignRecord) -> serde_json::Value {
         "id": c.id,
         "name": c.name,
         "status": c.status.as_str(),
-        "paused_reason": match c.status {
-            CampaignStatus::Scheduled => Some("scheduled"),
-            _ => c.paused_reason.map(|r| r.as_str()),
-        },
+        "paused_reason": c.waiting_reason(),
         "paused_detail": c.paused_detail,
         "sender_id": c.sender_id,
         "template_id": c.template_id,
@@ -81,11 +78,7 @@ pub fn campaign_object(c: &CampaignRecord) -> serde_json::Value {
         "started_at": time(c.started_at),
         "completed_at": time(c.completed_at),
         "last_sent_at": time(c.last_sent_at),
-        "resumes_at": match (c.status, c.paused_reason) {
-            (CampaignStatus::Scheduled, _) => time(c.start_at),
-            (CampaignStatus::Paused, Some(PausedReason::OutsideWindow | PausedReason::DailyLimit)) => time(c.recheck_at),
-            _ => None,
-        },
+        "resumes_at": time(c.resumes_at()),
         "current_rate": 0.0,
         "eta_seconds": null,
         "settings": c.settings,

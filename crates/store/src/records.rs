@@ -187,6 +187,27 @@ pub struct CampaignRecord {
     pub updated_at: Millis,
 }
 
+impl CampaignRecord {
+    /// Why it is not sending, as the API says it: its `paused_reason` while paused, and
+    /// `scheduled` while waiting for `start_at`.
+    pub fn waiting_reason(&self) -> Option<&'static str> {
+        match self.status {
+            CampaignStatus::Scheduled => Some("scheduled"),
+            _ => self.paused_reason.map(|r| r.as_str()),
+        }
+    }
+
+    /// When it goes on by itself: its start while scheduled, or the scheduler's next look
+    /// while paused for its window or its sender's daily limit.
+    pub fn resumes_at(&self) -> Option<Millis> {
+        match (self.status, self.paused_reason) {
+            (CampaignStatus::Scheduled, _) => self.start_at,
+            (CampaignStatus::Paused, Some(PausedReason::OutsideWindow | PausedReason::DailyLimit)) => self.recheck_at,
+            _ => None,
+        }
+    }
+}
+
 /// A campaign to create, with every contact already parsed and classified.
 #[derive(Debug, Clone)]
 pub struct NewCampaign {

@@ -3,7 +3,6 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 
-use pregon_domain::{CampaignStatus, PausedReason};
 use pregon_store::{
     CampaignRecord, Counts, EventRecord, MessageRecord, OptInRecord, OptOutRecord, SenderRecord, TemplateRecord,
 };
@@ -240,10 +239,7 @@ impl CampaignView {
             id: c.id.clone(),
             name: c.name.clone(),
             status: c.status.as_str().to_string(),
-            paused_reason: match c.status {
-                CampaignStatus::Scheduled => Some("scheduled".to_string()),
-                _ => c.paused_reason.map(|r| r.as_str().to_string()),
-            },
+            paused_reason: c.waiting_reason().map(str::to_string),
             paused_detail: c.paused_detail.clone(),
             sender_id: c.sender_id.clone(),
             template_id: c.template_id.clone(),
@@ -256,13 +252,7 @@ impl CampaignView {
             started_at: time(c.started_at),
             completed_at: time(c.completed_at),
             last_sent_at: time(c.last_sent_at),
-            resumes_at: match (c.status, c.paused_reason) {
-                (CampaignStatus::Scheduled, _) => time(c.start_at),
-                (CampaignStatus::Paused, Some(PausedReason::OutsideWindow | PausedReason::DailyLimit)) => {
-                    time(c.recheck_at)
-                }
-                _ => None,
-            },
+            resumes_at: time(c.resumes_at()),
             current_rate: (current_rate * 10.0).round() / 10.0,
             eta_seconds: eta,
             settings: c.settings.clone(),
