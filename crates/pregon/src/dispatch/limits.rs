@@ -18,34 +18,77 @@ use super::Dispatcher;
 /// The least wait before a held-back message is looked at again.
 const MIN_DEFER_MILLIS: Millis = 100;
 
-/// Last departures per phone (when, and which message), for the pair gap.
-#[derive(Default)]
+/// Last departures per phone (when, and which message), for the pair gap. It holds every
+/// phone sent to within the gap, up to rate × gap entries (132,000 at 22,000 msg/s and 6 s),
+/// so an entry is kept to 24 bytes: the phone as a number, the message, and milliseconds
+/// since `origin` (a map keyed by phone strings took 7 MiB more at that rate).
 pub(crate) struct PairGap {
-    last: HashMap<String, (Instant, i64)>,
+    origin: Instant,
+    last: HashMap<u64, Departure>,
+}
+
+#[derive(Clone, Copy)]
+struct Departure {
+    message_id: i64,
+    /// Milliseconds after [`PairGap::origin`].
+    at: u64,
+}
+
+impl Default for PairGap {
+    fn default() -> Self {
+        PairGap {
+            origin: Instant::now(),
+            last: HashMap::new(),
+        }
+    }
+}
+
+/// An E.164 number's digits as a number (at most 15 digits, so exact). Anything else, which
+/// the import never lets through, is hashed: a collision could only delay a message.
+fn phone_key(phone: &str) -> u64 {
+    let digits = phone.strip_prefix('+').unwrap_or(phone);
+    if (1..=19).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()) {
+        if let Ok(n) = digits.parse::<u64>() {
+            return n;
+        }
+    }
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    phone.hash(&mut hasher);
+    hasher.finish() | 1 << 63
 }
 
 impl PairGap {
+    fn millis(&self, at: Instant) -> u64 {
+        at.saturating_duration_since(self.origin).as_millis() as u64
+    }
+
     /// How long until `phone` may get another message than `message_id` (zero: now). A
     /// retry of the same message keeps to its own backoff instead.
     fn wait(&self, phone: &str, message_id: i64, gap: Duration, now: Instant) -> Duration {
-        match self.last.get(phone) {
-            Some((t, id)) if *id != message_id => gap.saturating_sub(now.saturating_duration_since(*t)),
+        match self.last.get(&phone_key(phone)) {
+            Some(last) if last.message_id != message_id => {
+                let since = Duration::from_millis(self.millis(now).saturating_sub(last.at));
+                gap.saturating_sub(since)
+            }
             _ => Duration::ZERO,
         }
     }
 
     pub(crate) fn departed(&mut self, phone: &str, message_id: i64, at: Instant) {
-        match self.last.get_mut(phone) {
-            Some(last) => *last = (at, message_id),
-            None => {
-                self.last.insert(phone.to_string(), (at, message_id));
-            }
-        }
+        let at = self.millis(at);
+        self.last.insert(phone_key(phone), Departure { message_id, at });
     }
 
     /// Forgets departures older than the gap.
     pub(crate) fn forget_before(&mut self, gap: Duration, now: Instant) {
-        self.last.retain(|_, (t, _)| now.saturating_duration_since(*t) < gap);
+        let now = self.millis(now);
+        let gap = gap.as_millis() as u64;
+        self.last.retain(|_, d| now.saturating_sub(d.at) < gap);
+        // Give back what a burst took once the map is mostly empty again.
+        if self.last.capacity() > 4 * self.last.len().max(1024) {
+            self.last.shrink_to_fit();
+        }
     }
 }
 
@@ -70,7 +113,7 @@ pub(crate) async fn hold_back(
     let gap = d.config.pair_gap;
     let mut deferrals = Vec::new();
     let mut keep = Vec::with_capacity(picked.len());
-    let mut in_batch: HashSet<String> = HashSet::new();
+    let mut in_batch: HashSet<u64> = HashSet::new();
     for m in picked {
         if let Some(window) = contexts.get(&m.campaign_id).and_then(|c| c.recipient_window.as_ref()) {
             if let WindowState::Closed { opens_at } = window.state_for(&m.phone, &m.variables, now) {
@@ -82,7 +125,7 @@ pub(crate) async fn hold_back(
             }
         }
         if !gap.is_zero() {
-            let wait = if in_batch.contains(&m.phone) {
+            let wait = if in_batch.contains(&phone_key(&m.phone)) {
                 gap
             } else {
                 pairs.wait(&m.phone, m.id, gap, instant)
@@ -94,7 +137,7 @@ pub(crate) async fn hold_back(
                 });
                 continue;
             }
-            in_batch.insert(m.phone.clone());
+            in_batch.insert(phone_key(&m.phone));
         }
         keep.push(m);
     }
@@ -142,8 +185,8 @@ mod tests {
     #[test]
     fn the_pair_gap_holds_other_messages_to_the_phone_not_retries() {
         let gap = Duration::from_secs(6);
-        let t0 = Instant::now();
         let mut pairs = PairGap::default();
+        let t0 = Instant::now();
         assert_eq!(pairs.wait("+1", 7, gap, t0), Duration::ZERO);
         pairs.departed("+1", 7, t0);
         assert_eq!(
@@ -159,5 +202,13 @@ mod tests {
         assert_eq!(pairs.wait("+1", 8, gap, t0 + gap), Duration::ZERO);
         pairs.forget_before(gap, t0 + gap);
         assert!(pairs.last.is_empty());
+    }
+
+    #[test]
+    fn phones_keep_apart_as_numbers() {
+        assert_eq!(phone_key("+584121234567"), 584_121_234_567);
+        assert_ne!(phone_key("+14155550100"), phone_key("+14155550101"));
+        // Not a number: hashed, and never equal to a number's key.
+        assert!(phone_key("whatsapp:+1") >= 1 << 63);
     }
 }
