@@ -10,9 +10,16 @@
 //!    update` where the sender's status changes (its campaigns follow in the same
 //!    transaction), `for share` where a campaign is made to run (it waits for its sender if
 //!    the sender is not active), so neither misses the other;
-//! 2. campaign rows, in campaign id order (`for no key update`), before any of their messages:
-//!    a campaign's state cannot change under a dispatcher write, and its counters are
-//!    updated by one transaction at a time;
+//! 2. campaign rows, in campaign id order, before any of their messages. The dispatcher's
+//!    batch writes (claim, mark `sending`, record outcomes, hand back, defer) take them
+//!    `for share`: the campaign's state cannot change under them, yet one campaign's next
+//!    claim, current `sending` mark and previous outcomes run side by side. They add their
+//!    count changes as rows of `campaign_tally` (reads go through the view `campaign_counted`,
+//!    base counters plus tally) instead of updating the row. Every other write takes
+//!    them `for no key update` and updates the counters in place; it waits for the shared
+//!    holders and they for it. Tally rows are folded into the row now and then, under the
+//!    exclusive lock. A batch under a shared lock never completes its campaign itself:
+//!    `record_outcomes` does so after its commit, in a transaction of its own;
 //! 3. message rows last. Claims lock theirs with `FOR UPDATE SKIP LOCKED`.
 //!
 //! Batched writes pass one JSON array (`jsonb_array_elements`) or one array of ids (`any`),
@@ -62,6 +69,39 @@ impl PostgresStore {
     async fn write(&self) -> Result<Tx> {
         Ok(self.pool.begin().await?)
     }
+
+    /// Completes the running campaigns among `campaign_ids` that have nothing left to send,
+    /// each in a transaction of its own under its exclusive lock (which checks again), and
+    /// returns the campaigns' records as they are then.
+    async fn finish_done(&self, campaign_ids: &[String], now: Millis) -> Result<Vec<CampaignRecord>> {
+        let read = |ids: Vec<String>| async move {
+            let rows = sqlx::query(&format!(
+                "select {CAMPAIGN_COLUMNS} from campaign_counted where campaign_id = any($1) order by campaign_id"
+            ))
+            .bind(ids)
+            .fetch_all(&self.pool)
+            .await?;
+            rows.iter().map(campaign_from_row).collect::<Result<Vec<_>>>()
+        };
+        let records = read(campaign_ids.to_vec()).await?;
+        let done: Vec<&CampaignRecord> = records
+            .iter()
+            .filter(|c| c.status == CampaignStatus::Running && c.counts.pending() == 0)
+            .collect();
+        if done.is_empty() {
+            return Ok(records);
+        }
+        for campaign in done {
+            let mut tx = self.write().await?;
+            sqlx::query("select 1 from campaign where campaign_id = $1 for no key update")
+                .bind(&campaign.id)
+                .execute(&mut *tx)
+                .await?;
+            complete_and_notify(&mut tx, &campaign.id, now).await?;
+            tx.commit().await?;
+        }
+        read(campaign_ids.to_vec()).await
+    }
 }
 
 /// Adds per-campaign count changes in one statement per campaign.
@@ -93,12 +133,88 @@ async fn apply_deltas(tx: &mut Tx, deltas: &Deltas, last_sent_at: Option<Millis>
     Ok(())
 }
 
+/// Adds per-campaign count changes as rows of `campaign_tally`, for transactions that hold
+/// their campaigns `for share` ([`share_campaigns_of`]): the campaign rows stay untouched,
+/// so such transactions of one campaign do not wait for each other.
+async fn tally_deltas(tx: &mut Tx, deltas: &Deltas, last_sent_at: Option<Millis>, now: Millis) -> Result<()> {
+    for (campaign_id, d) in deltas.iter() {
+        sqlx::query(
+            "insert into campaign_tally (campaign_id, n_queued, n_claimed, n_sending, n_sent, n_delivered, n_read, \
+             n_failed, n_unknown, n_skipped, n_cancelled, last_sent_at, at) \
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, case when $5 > 0 then $12 end, $13)",
+        )
+        .bind(campaign_id)
+        .bind(d.queued)
+        .bind(d.claimed)
+        .bind(d.sending)
+        .bind(d.sent)
+        .bind(d.delivered)
+        .bind(d.read)
+        .bind(d.failed)
+        .bind(d.unknown)
+        .bind(d.skipped)
+        .bind(d.cancelled)
+        .bind(last_sent_at)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Tally rows a campaign may gather before they are folded into its row: enough that folding
+/// (which waits for the campaign's in-flight batches) is rare, few enough that reading the
+/// counts stays one short index range.
+const FOLD_AT: i64 = 64;
+
+/// Folds the campaigns' tally rows into their counters, under their exclusive row locks (so
+/// no dispatcher write adds rows meanwhile), in a transaction of its own.
+async fn fold_tallies(pool: &PgPool, campaign_ids: &[String]) -> Result<()> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("select 1 from campaign where campaign_id = any($1) order by campaign_id for no key update")
+        .bind(campaign_ids)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(
+        "with gone as (delete from campaign_tally where campaign_id = any($1) returning *), \
+         s as (select campaign_id, sum(n_queued) as q, sum(n_claimed) as cl, sum(n_sending) as sg, sum(n_sent) as st, \
+                 sum(n_delivered) as dl, sum(n_read) as rd, sum(n_failed) as fl, sum(n_unknown) as un, \
+                 sum(n_skipped) as sk, sum(n_cancelled) as ca, max(last_sent_at) as ls, max(at) as at \
+               from gone group by campaign_id) \
+         update campaign c set n_queued = c.n_queued + s.q, n_claimed = c.n_claimed + s.cl, \
+           n_sending = c.n_sending + s.sg, n_sent = c.n_sent + s.st, n_delivered = c.n_delivered + s.dl, \
+           n_read = c.n_read + s.rd, n_failed = c.n_failed + s.fl, n_unknown = c.n_unknown + s.un, \
+           n_skipped = c.n_skipped + s.sk, n_cancelled = c.n_cancelled + s.ca, \
+           last_sent_at = greatest(c.last_sent_at, s.ls), updated_at = greatest(c.updated_at, s.at) \
+         from s where c.campaign_id = s.campaign_id",
+    )
+    .bind(campaign_ids)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// The campaigns among `campaign_ids` whose tally has grown to [`FOLD_AT`] rows.
+async fn due_for_folding(tx: &mut Tx, campaign_ids: &[String]) -> Result<Vec<String>> {
+    Ok(sqlx::query_scalar(
+        "select campaign_id from campaign_tally where campaign_id = any($1) \
+         group by campaign_id having count(*) >= $2",
+    )
+    .bind(campaign_ids)
+    .bind(FOLD_AT)
+    .fetch_all(&mut **tx)
+    .await?)
+}
+
 /// Completes a running campaign with nothing left to send; true when it did. The caller
 /// queues its notification ([`notify_final`]).
 async fn complete_if_done(tx: &mut Tx, campaign_id: &str, now: Millis) -> Result<bool> {
     let done: Option<String> = sqlx::query_scalar(
-        "update campaign set status = 'completed', completed_at = $1, updated_at = $1 \
-         where campaign_id = $2 and status = 'running' and n_queued + n_claimed + n_sending = 0 \
+        "update campaign c set status = 'completed', completed_at = $1, updated_at = $1 \
+         where c.campaign_id = $2 and c.status = 'running' and c.n_queued + c.n_claimed + c.n_sending \
+           + coalesce((select sum(t.n_queued + t.n_claimed + t.n_sending) from campaign_tally t \
+                       where t.campaign_id = c.campaign_id), 0) = 0 \
          returning campaign_id",
     )
     .bind(now)
@@ -141,7 +257,7 @@ async fn enqueue_notification(tx: &mut Tx, c: &CampaignRecord, now: Millis) -> R
 /// Reads a campaign inside the transaction and queues its notification.
 async fn notify_final(tx: &mut Tx, campaign_id: &str, now: Millis) -> Result<()> {
     let row = sqlx::query(&format!(
-        "select {CAMPAIGN_COLUMNS} from campaign where campaign_id = $1"
+        "select {CAMPAIGN_COLUMNS} from campaign_counted where campaign_id = $1"
     ))
     .bind(campaign_id)
     .fetch_one(&mut **tx)
@@ -310,6 +426,21 @@ async fn sender_is_active(tx: &mut Tx, sender_id: &str) -> Result<bool> {
         .fetch_optional(&mut **tx)
         .await?;
     Ok(status.as_deref() == Some("active"))
+}
+
+/// Locks, in id order, the campaigns of the given messages `for share` (before the messages
+/// themselves): their state cannot change meanwhile, but other dispatcher writes of the same
+/// campaigns go ahead at once. Counters then change through [`tally_deltas`].
+async fn share_campaigns_of(tx: &mut Tx, message_ids: &[i64]) -> Result<()> {
+    sqlx::query(
+        "select campaign_id from campaign where campaign_id in \
+           (select campaign_id from message where message_id = any($1)) \
+         order by campaign_id for share",
+    )
+    .bind(message_ids)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 /// Locks, in id order, the campaigns of the given messages (before the messages themselves).
@@ -754,7 +885,7 @@ impl Store for PostgresStore {
             .await?;
         }
         let row = sqlx::query(&format!(
-            "select {CAMPAIGN_COLUMNS} from campaign where campaign_id = $1"
+            "select {CAMPAIGN_COLUMNS} from campaign_counted where campaign_id = $1"
         ))
         .bind(&c.id)
         .fetch_one(&mut *tx)
@@ -774,7 +905,7 @@ impl Store for PostgresStore {
         page: &PageRequest,
     ) -> Result<Page<CampaignRecord>> {
         let rows = sqlx::query(&format!(
-            "select {CAMPAIGN_COLUMNS} from campaign where tenant_id = $1 and ($2::text is null or status = $2) \
+            "select {CAMPAIGN_COLUMNS} from campaign_counted where tenant_id = $1 and ($2::text is null or status = $2) \
              and ($3::text is null or campaign_id < $3) order by campaign_id desc limit $4"
         ))
         .bind(tenant_id)
@@ -789,7 +920,7 @@ impl Store for PostgresStore {
 
     async fn get_campaign(&self, tenant_id: &str, campaign_id: &str) -> Result<CampaignRecord> {
         let row = sqlx::query(&format!(
-            "select {CAMPAIGN_COLUMNS} from campaign where tenant_id = $1 and campaign_id = $2"
+            "select {CAMPAIGN_COLUMNS} from campaign_counted where tenant_id = $1 and campaign_id = $2"
         ))
         .bind(tenant_id)
         .bind(campaign_id)
@@ -800,7 +931,7 @@ impl Store for PostgresStore {
 
     async fn campaign_by_id(&self, campaign_id: &str) -> Result<CampaignRecord> {
         let row = sqlx::query(&format!(
-            "select {CAMPAIGN_COLUMNS} from campaign where campaign_id = $1"
+            "select {CAMPAIGN_COLUMNS} from campaign_counted where campaign_id = $1"
         ))
         .bind(campaign_id)
         .fetch_one(&self.pool)
@@ -862,7 +993,7 @@ impl Store for PostgresStore {
             }
         }
         let row = sqlx::query(&format!(
-            "select {CAMPAIGN_COLUMNS} from campaign where campaign_id = $1"
+            "select {CAMPAIGN_COLUMNS} from campaign_counted where campaign_id = $1"
         ))
         .bind(campaign_id)
         .fetch_one(&mut *tx)
@@ -1161,12 +1292,13 @@ impl Store for PostgresStore {
         if !sender_is_active(&mut tx, &lease.sender_id).await? {
             return Ok(Vec::new());
         }
-        // Members of the queue: running campaigns (locked, so none pauses mid-claim), and this
+        // Members of the queue: running campaigns (locked `for share`, so none pauses mid-claim
+        // while the same campaign's other batches go on), and this
         // sender's single messages by priority.
         let mut members: Vec<(i64, Member)> = Vec::new();
         for row in sqlx::query(
             "select campaign_id, priority from campaign where sender_id = $1 and status = 'running' \
-             and (recheck_at is null or recheck_at > $2) order by campaign_id for no key update",
+             and (recheck_at is null or recheck_at > $2) order by campaign_id for share",
         )
         .bind(&lease.sender_id)
         .bind(now)
@@ -1237,12 +1369,23 @@ impl Store for PostgresStore {
             );
             turns.took(turn, got);
         }
-        apply_deltas(&mut tx, &deltas, None, now).await?;
+        tally_deltas(&mut tx, &deltas, None, now).await?;
         tx.commit().await?;
         Ok(claimed)
     }
 
     async fn sender_has_work(&self, sender_id: &str, now: Millis) -> Result<bool> {
+        // Running campaigns with nothing left that a batch did not get to complete.
+        let idle: Vec<String> = sqlx::query_scalar(
+            "select campaign_id from campaign_counted where sender_id = $1 and status = 'running' \
+             and n_queued + n_claimed + n_sending = 0",
+        )
+        .bind(sender_id)
+        .fetch_all(&self.pool)
+        .await?;
+        if !idle.is_empty() {
+            self.finish_done(&idle, now).await?;
+        }
         let found = sqlx::query(
             "select 1 from sender where sender_id = $1 and status = 'active' and deleted_at is null and ( \
                exists (select 1 from campaign where sender_id = $1 and status = 'running' \
@@ -1295,7 +1438,7 @@ impl Store for PostgresStore {
         if !sender_is_active(&mut tx, &lease.sender_id).await? {
             return Ok(Vec::new());
         }
-        lock_campaigns_of(&mut tx, ids).await?;
+        share_campaigns_of(&mut tx, ids).await?;
         // Only messages still claimed under this epoch, of a campaign that is still running
         // (or single messages), start their attempt.
         let rows = sqlx::query(
@@ -1311,7 +1454,7 @@ impl Store for PostgresStore {
         .fetch_all(&mut *tx)
         .await?;
         let (moved, deltas) = moved_from_rows(&rows, MessageStatus::Claimed, MessageStatus::Sending)?;
-        apply_deltas(&mut tx, &deltas, None, now).await?;
+        tally_deltas(&mut tx, &deltas, None, now).await?;
         tx.commit().await?;
         Ok(moved)
     }
@@ -1321,7 +1464,7 @@ impl Store for PostgresStore {
             return Ok(());
         }
         let mut tx = self.write().await?;
-        lock_campaigns_of(&mut tx, ids).await?;
+        share_campaigns_of(&mut tx, ids).await?;
         let rows = sqlx::query(
             "update message set status = 'queued', lease_epoch = null, updated_at = $1 \
              where message_id = any($2) and status = 'claimed' and lease_epoch = $3 \
@@ -1333,7 +1476,7 @@ impl Store for PostgresStore {
         .fetch_all(&mut *tx)
         .await?;
         let (_, deltas) = moved_from_rows(&rows, MessageStatus::Claimed, MessageStatus::Queued)?;
-        apply_deltas(&mut tx, &deltas, None, now).await?;
+        tally_deltas(&mut tx, &deltas, None, now).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -1344,7 +1487,7 @@ impl Store for PostgresStore {
         }
         let mut tx = self.write().await?;
         let ids: Vec<i64> = outcomes.iter().map(|o| o.message_id).collect();
-        lock_campaigns_of(&mut tx, &ids).await?;
+        share_campaigns_of(&mut tx, &ids).await?;
         let updated = sqlx::query(
             "update message set status = v.status, \
                provider_message_id = coalesce(v.pid, message.provider_message_id), \
@@ -1375,24 +1518,27 @@ impl Store for PostgresStore {
         .bind(recorded.events)
         .execute(&mut *tx)
         .await?;
-        apply_deltas(&mut tx, &recorded.deltas, recorded.any_sent.then_some(now), now).await?;
-        let mut touched = Vec::with_capacity(recorded.deltas.len());
-        for cid in recorded.deltas.campaigns() {
-            let completed = complete_if_done(&mut tx, cid, now).await?;
-            let row = sqlx::query(&format!(
-                "select {CAMPAIGN_COLUMNS} from campaign where campaign_id = $1"
-            ))
-            .bind(cid)
-            .fetch_one(&mut *tx)
-            .await?;
-            let campaign = campaign_from_row(&row)?;
-            if completed {
-                enqueue_notification(&mut tx, &campaign, now).await?;
-            }
-            touched.push(campaign);
-        }
+        tally_deltas(&mut tx, &recorded.deltas, recorded.any_sent.then_some(now), now).await?;
+        let ids: Vec<String> = recorded.deltas.campaigns().cloned().collect();
+        let fold = due_for_folding(&mut tx, &ids).await?;
         tx.commit().await?;
-        Ok(touched)
+        // The outcomes are committed: a failed fold only leaves the rows for the next one.
+        if !fold.is_empty() {
+            if let Err(e) = fold_tallies(&self.pool, &fold).await {
+                tracing::warn!(error = %e, "folding campaign counts failed; retried with the next batch");
+            }
+        }
+        // Completion comes after the commit, when this batch and any other committed before it
+        // are all visible, so the last batch of a campaign always sees nothing left (two batches
+        // committing side by side could each still count the other's messages in flight).
+        // Should it fail, the campaign completes when its sender is next found idle.
+        match self.finish_done(&ids, now).await {
+            Ok(records) => Ok(records),
+            Err(e) => {
+                tracing::warn!(error = %e, "completing campaigns after their outcomes failed; retried when idle");
+                Ok(Vec::new())
+            }
+        }
     }
 
     async fn pause_campaign(
@@ -1457,7 +1603,7 @@ impl Store for PostgresStore {
 
     async fn campaigns_to_recheck(&self, now: Millis, limit: usize) -> Result<Vec<CampaignRecord>> {
         let rows = sqlx::query(&format!(
-            "select {CAMPAIGN_COLUMNS} from campaign where recheck_at <= $1 and (status = 'running' \
+            "select {CAMPAIGN_COLUMNS} from campaign_counted where recheck_at <= $1 and (status = 'running' \
              or (status = 'paused' and paused_reason in ('outside_window', 'daily_limit'))) \
              order by recheck_at limit $2"
         ))
@@ -1605,7 +1751,7 @@ impl Store for PostgresStore {
         let ids: Vec<i64> = deferrals.iter().map(|d| d.message_id).collect();
         let untils: Vec<i64> = deferrals.iter().map(|d| d.until).collect();
         let mut tx = self.write().await?;
-        lock_campaigns_of(&mut tx, &ids).await?;
+        share_campaigns_of(&mut tx, &ids).await?;
         let rows = sqlx::query(
             "update message m set status = 'queued', lease_epoch = null, updated_at = $1, next_attempt_at = d.until \
              from unnest($2::bigint[], $3::bigint[]) as d(id, until) \
@@ -1619,7 +1765,7 @@ impl Store for PostgresStore {
         .fetch_all(&mut *tx)
         .await?;
         let (_, deltas) = moved_from_rows(&rows, MessageStatus::Claimed, MessageStatus::Queued)?;
-        apply_deltas(&mut tx, &deltas, None, now).await?;
+        tally_deltas(&mut tx, &deltas, None, now).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -1812,7 +1958,7 @@ impl Store for PostgresStore {
 
     async fn queue_depth(&self) -> Result<i64> {
         let campaigns: i64 = sqlx::query_scalar(
-            "select coalesce(sum(n_queued + n_claimed + n_sending), 0)::bigint from campaign \
+            "select coalesce(sum(n_queued + n_claimed + n_sending), 0)::bigint from campaign_counted \
              where status in ('running', 'paused', 'scheduled', 'draft')",
         )
         .fetch_one(&self.pool)
