@@ -387,3 +387,128 @@ async fn two_dispatchers_never_send_a_message_twice_and_counts_stay_exact() {
         tally.lease_lost.load(Ordering::Relaxed),
     );
 }
+
+/// One campaign's counts go through `campaign_tally` on PostgreSQL: a batch at a time they
+/// stay exact, the tally is folded before it grows long, and a campaign whose last batch
+/// did not get to complete it (a crash between the outcome commit and the completion)
+/// completes when its sender is next found idle.
+#[tokio::test]
+async fn tallied_counts_fold_and_an_unfinished_completion_is_swept_up() {
+    const N: usize = 150;
+    let Some(db) = support::TestDatabase::create().await else {
+        return;
+    };
+    let store = pregon_store::open(&db.url).await.unwrap();
+    let t0 = now();
+    let tenant = store.create_tenant("acme", "secret", t0).await.unwrap().id;
+    let sender = SenderRecord {
+        id: pregon_domain::id::new_id("snd"),
+        tenant_id: tenant.clone(),
+        name: "s".into(),
+        provider: "sandbox".into(),
+        phone_number: "+15555550100".into(),
+        credentials: vec![1],
+        base_url: None,
+        messages_per_second: 80.0,
+        daily_limit: None,
+        is_default: true,
+        status: "active".into(),
+        quality_rating: None,
+        provider_account: None,
+        limit_group: None,
+        created_at: t0,
+        updated_at: t0,
+    };
+    store.insert_sender(&sender).await.unwrap();
+    let template = TemplateRecord {
+        id: pregon_domain::id::new_id("tpl"),
+        tenant_id: tenant.clone(),
+        name: "t".into(),
+        language: "es".into(),
+        body: "Hola {{n}}".into(),
+        header_image: None,
+        twilio_content_sid: None,
+        created_at: t0,
+    };
+    store.insert_template(&template).await.unwrap();
+    let campaign = store
+        .create_campaign(NewCampaign {
+            id: pregon_domain::id::new_id("cmp"),
+            tenant_id: tenant.clone(),
+            name: "c".into(),
+            sender_id: sender.id.clone(),
+            template_id: template.id.clone(),
+            status: CampaignStatus::Running,
+            priority: 5,
+            settings: serde_json::json!({}),
+            start_at: None,
+            windowed: false,
+            max_attempts: 3,
+            messages: (0..N)
+                .map(|i| NewMessage {
+                    phone: format!("+58412{i:07}"),
+                    variables: "{}".into(),
+                    skip_reason: None,
+                })
+                .collect(),
+            now: t0,
+        })
+        .await
+        .unwrap();
+    let lease = store
+        .acquire_lease(&sender.id, "a", 60_000, now())
+        .await
+        .unwrap()
+        .unwrap();
+    let mut conn = db.connect().await;
+    let mut longest_tally = 0i64;
+    let mut last = None;
+    // One message per batch: three tally rows per message without folding.
+    for round in 0..N as u64 {
+        let claimed = store.claim(&lease, &ClaimRequest::new(1, round), now()).await.unwrap();
+        let ids: Vec<i64> = claimed.iter().map(|m| m.id).collect();
+        assert_eq!(ids.len(), 1);
+        let moved = store.mark_sending(&lease, &ids, now()).await.unwrap();
+        let outcomes: Vec<Outcome> = moved
+            .iter()
+            .map(|&id| Outcome {
+                message_id: id,
+                kind: OutcomeKind::Sent {
+                    provider_message_id: format!("wamid.{id}"),
+                    recorded_text: None,
+                },
+            })
+            .collect();
+        last = store.record_outcomes(&lease, &outcomes, now()).await.unwrap().pop();
+        let rows: i64 = sqlx::query_scalar("select count(*) from campaign_tally")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+        longest_tally = longest_tally.max(rows);
+        let counts = store.campaign_by_id(&campaign.id).await.unwrap().counts;
+        assert_eq!(counts.sent, round as i64 + 1, "sent after batch {round}");
+        assert_eq!(counts.queued, (N as u64 - round - 1) as i64);
+        assert_eq!(counts.total(), N as i64);
+    }
+    assert!(
+        longest_tally <= 66,
+        "the tally was folded as it grew (longest {longest_tally})"
+    );
+    let last = last.expect("the last batch's campaign");
+    assert_eq!(
+        last.status,
+        CampaignStatus::Completed,
+        "the last batch completes its campaign"
+    );
+
+    // As if the process had died between the last outcome commit and the completion.
+    sqlx::query("update campaign set status = 'running', completed_at = null where campaign_id = $1")
+        .bind(&campaign.id)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    assert!(!store.sender_has_work(&sender.id, now()).await.unwrap());
+    let swept = store.campaign_by_id(&campaign.id).await.unwrap();
+    assert_eq!(swept.status, CampaignStatus::Completed);
+    assert_eq!(swept.counts.sent, N as i64);
+}
