@@ -9,6 +9,7 @@ use pregon_domain::{PausedReason, RateLimiter, RetryPolicy, Template};
 use pregon_providers::{Credentials, ErrorClass, OutboundMessage, Provider};
 use pregon_store::{ClaimRequest, ClaimedMessage, Lease, Outcome, OutcomeKind, StoreError, TemplateRecord};
 use tokio::sync::{mpsc, Semaphore};
+use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -231,6 +232,9 @@ async fn send_loop(
     let mut pacing = Pacing::default();
     let mut pairs = PairGap::default();
     let mut refreshed = Instant::now();
+    // The next claim, started as soon as a batch's requests are on their way, so that its
+    // database round trip overlaps them instead of following them.
+    let mut next_claim: Option<JoinHandle<Result<Vec<ClaimedMessage>, StoreError>>> = None;
     tracing::info!(sender = %sender.id, rate, max_in_flight, batch, "sending");
 
     let result: Result<(), StoreError> = async {
@@ -268,12 +272,17 @@ async fn send_loop(
                 }
             }
             if buffer.len() <= batch / 2 {
-                let request = ClaimRequest {
-                    limit: batch - buffer.len(),
-                    round,
-                    caps: pacing.caps(start.elapsed()),
+                let fresh = match next_claim.take() {
+                    Some(claim) => joined(claim.await)?,
+                    None => {
+                        let request = ClaimRequest {
+                            limit: batch - buffer.len(),
+                            round,
+                            caps: pacing.caps(start.elapsed()),
+                        };
+                        d.store.claim(lease, &request, now).await?
+                    }
                 };
-                let fresh = d.store.claim(lease, &request, now).await?;
                 round += 1;
                 // Paced campaigns' messages wait for their slots; any claimed beyond them
                 // (a campaign seen for the first time) go back to the queue.
@@ -413,9 +422,34 @@ async fn send_loop(
                     drop(permit);
                 });
             }
+            // Unpaced sending that will want more soon: claim it now, while these requests
+            // are in flight. (Paced campaigns claim only what their next slots need.)
+            if next_claim.is_none()
+                && buffer.len() <= batch / 2
+                && pacing.is_idle()
+                && !stop.is_cancelled()
+                && !lost.is_cancelled()
+            {
+                let request = ClaimRequest {
+                    limit: batch - buffer.len(),
+                    round,
+                    caps: pacing.caps(start.elapsed()),
+                };
+                let (d2, lease2, now) = (d.clone(), lease.clone(), d.clock.now_millis());
+                next_claim = Some(tokio::spawn(async move { d2.store.claim(&lease2, &request, now).await }));
+            }
         }
     }
     .await;
+
+    // A claim made ahead and not yet used goes back with the rest of the buffer.
+    if let Some(claim) = next_claim.take() {
+        match joined(claim.await) {
+            Ok(claimed) => buffer.extend(claimed),
+            Err(StoreError::LeaseLost) => lost.cancel(),
+            Err(e) => tracing::warn!(error = %e, "a claim made ahead failed"),
+        }
+    }
 
     // Wind down: in-flight requests finish and are recorded (unless the lease is gone, in
     // which case the new owner will find them `sending` and mark them `unknown`).
@@ -435,6 +469,15 @@ async fn send_loop(
             Ok(())
         }
         other => other,
+    }
+}
+
+/// A spawned store call's result; a panic in it carries on here.
+fn joined<T>(result: Result<Result<T, StoreError>, tokio::task::JoinError>) -> Result<T, StoreError> {
+    match result {
+        Ok(r) => r,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(_) => Err(StoreError::LeaseLost),
     }
 }
 
