@@ -104,16 +104,12 @@ impl PostgresStore {
     }
 }
 
-/// Adds per-campaign count changes in one statement per campaign.
-async fn apply_deltas(tx: &mut Tx, deltas: &Deltas, last_sent_at: Option<Millis>, now: Millis) -> Result<()> {
-    for (campaign_id, d) in deltas.iter() {
-        sqlx::query(
-            "update campaign set n_queued = n_queued + $1, n_claimed = n_claimed + $2, n_sending = n_sending + $3, \
-             n_sent = n_sent + $4, n_delivered = n_delivered + $5, n_read = n_read + $6, n_failed = n_failed + $7, \
-             n_unknown = n_unknown + $8, n_skipped = n_skipped + $9, n_cancelled = n_cancelled + $10, \
-             last_sent_at = case when $4 > 0 then coalesce($11, last_sent_at) else last_sent_at end, updated_at = $12 \
-             where campaign_id = $13",
-        )
+/// Binds the ten counts, `$1` to `$10` in the order of the `n_*` columns.
+fn bind_counts<'q>(
+    query: sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>,
+    d: &Counts,
+) -> sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments> {
+    query
         .bind(d.queued)
         .bind(d.claimed)
         .bind(d.sending)
@@ -124,6 +120,18 @@ async fn apply_deltas(tx: &mut Tx, deltas: &Deltas, last_sent_at: Option<Millis>
         .bind(d.unknown)
         .bind(d.skipped)
         .bind(d.cancelled)
+}
+
+/// Adds per-campaign count changes in one statement per campaign.
+async fn apply_deltas(tx: &mut Tx, deltas: &Deltas, last_sent_at: Option<Millis>, now: Millis) -> Result<()> {
+    for (campaign_id, d) in deltas.iter() {
+        bind_counts(sqlx::query(
+            "update campaign set n_queued = n_queued + $1, n_claimed = n_claimed + $2, n_sending = n_sending + $3, \
+             n_sent = n_sent + $4, n_delivered = n_delivered + $5, n_read = n_read + $6, n_failed = n_failed + $7, \
+             n_unknown = n_unknown + $8, n_skipped = n_skipped + $9, n_cancelled = n_cancelled + $10, \
+             last_sent_at = case when $4 > 0 then coalesce($11, last_sent_at) else last_sent_at end, updated_at = $12 \
+             where campaign_id = $13",
+        ), d)
         .bind(last_sent_at)
         .bind(now)
         .bind(campaign_id)
@@ -138,24 +146,17 @@ async fn apply_deltas(tx: &mut Tx, deltas: &Deltas, last_sent_at: Option<Millis>
 /// so such transactions of one campaign do not wait for each other.
 async fn tally_deltas(tx: &mut Tx, deltas: &Deltas, last_sent_at: Option<Millis>, now: Millis) -> Result<()> {
     for (campaign_id, d) in deltas.iter() {
-        sqlx::query(
-            "insert into campaign_tally (campaign_id, n_queued, n_claimed, n_sending, n_sent, n_delivered, n_read, \
-             n_failed, n_unknown, n_skipped, n_cancelled, last_sent_at, at) \
-             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, case when $5 > 0 then $12 end, $13)",
+        bind_counts(
+            sqlx::query(
+                "insert into campaign_tally (n_queued, n_claimed, n_sending, n_sent, n_delivered, n_read, \
+             n_failed, n_unknown, n_skipped, n_cancelled, last_sent_at, at, campaign_id) \
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, case when $4 > 0 then $11 end, $12, $13)",
+            ),
+            d,
         )
-        .bind(campaign_id)
-        .bind(d.queued)
-        .bind(d.claimed)
-        .bind(d.sending)
-        .bind(d.sent)
-        .bind(d.delivered)
-        .bind(d.read)
-        .bind(d.failed)
-        .bind(d.unknown)
-        .bind(d.skipped)
-        .bind(d.cancelled)
         .bind(last_sent_at)
         .bind(now)
+        .bind(campaign_id)
         .execute(&mut **tx)
         .await?;
     }

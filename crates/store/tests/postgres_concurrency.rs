@@ -207,13 +207,8 @@ async fn person(store: Arc<dyn Store>, tenant: String, sender: String, campaigns
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 8)]
-async fn two_dispatchers_never_send_a_message_twice_and_counts_stay_exact() {
-    let Some(db) = support::TestDatabase::create().await else {
-        return;
-    };
-    let store = pregon_store::open(&db.url).await.unwrap();
-    let t0 = now();
+/// A tenant with a sandbox sender (80 messages/s) and a template.
+async fn tenant_with_sender(store: &dyn Store, t0: Millis) -> (String, SenderRecord, TemplateRecord) {
     let tenant = store.create_tenant("acme", "secret", t0).await.unwrap().id;
     let sender = SenderRecord {
         id: pregon_domain::id::new_id("snd"),
@@ -245,6 +240,17 @@ async fn two_dispatchers_never_send_a_message_twice_and_counts_stay_exact() {
         created_at: t0,
     };
     store.insert_template(&template).await.unwrap();
+    (tenant, sender, template)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 8)]
+async fn two_dispatchers_never_send_a_message_twice_and_counts_stay_exact() {
+    let Some(db) = support::TestDatabase::create().await else {
+        return;
+    };
+    let store = pregon_store::open(&db.url).await.unwrap();
+    let t0 = now();
+    let (tenant, sender, template) = tenant_with_sender(store.as_ref(), t0).await;
     let mut campaigns = Vec::new();
     for c in 0..2 {
         let messages = (0..PER_CAMPAIGN)
@@ -400,37 +406,7 @@ async fn tallied_counts_fold_and_an_unfinished_completion_is_swept_up() {
     };
     let store = pregon_store::open(&db.url).await.unwrap();
     let t0 = now();
-    let tenant = store.create_tenant("acme", "secret", t0).await.unwrap().id;
-    let sender = SenderRecord {
-        id: pregon_domain::id::new_id("snd"),
-        tenant_id: tenant.clone(),
-        name: "s".into(),
-        provider: "sandbox".into(),
-        phone_number: "+15555550100".into(),
-        credentials: vec![1],
-        base_url: None,
-        messages_per_second: 80.0,
-        daily_limit: None,
-        is_default: true,
-        status: "active".into(),
-        quality_rating: None,
-        provider_account: None,
-        limit_group: None,
-        created_at: t0,
-        updated_at: t0,
-    };
-    store.insert_sender(&sender).await.unwrap();
-    let template = TemplateRecord {
-        id: pregon_domain::id::new_id("tpl"),
-        tenant_id: tenant.clone(),
-        name: "t".into(),
-        language: "es".into(),
-        body: "Hola {{n}}".into(),
-        header_image: None,
-        twilio_content_sid: None,
-        created_at: t0,
-    };
-    store.insert_template(&template).await.unwrap();
+    let (tenant, sender, template) = tenant_with_sender(store.as_ref(), t0).await;
     let campaign = store
         .create_campaign(NewCampaign {
             id: pregon_domain::id::new_id("cmp"),
