@@ -10,8 +10,9 @@
 //! Every `serve` and `worker` process runs the [`Retention`] task: once shortly after start,
 //! then every hour. Processes sharing a database may purge at the same time; each deletion is
 //! a transaction of its own (PostgreSQL skips rows another one holds), so they only share the
-//! work. Each transaction deletes a few campaigns at most, so the SQLite writer is never held
-//! for long and dispatch goes on meanwhile.
+//! work. Each transaction deletes a few thousand messages at most (a large campaign goes over
+//! several, its row with the last), so the SQLite writer is never held for long and
+//! dispatch goes on meanwhile.
 
 use std::sync::Arc;
 

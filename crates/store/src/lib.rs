@@ -354,12 +354,13 @@ pub trait Store: Send + Sync + 'static {
     async fn list_notifications(&self, tenant_id: &str, campaign_id: &str) -> Result<Vec<NotificationRecord>>;
 
     // --- retention and single-message lists -------------------------------------------
-    /// Retention, across tenants: deletes up to `limit` finished campaigns (`completed`,
-    /// `cancelled`, `failed`) that finished (`completed_at`, else their last update) before
-    /// `before`, each with its messages, their events and its notifications, and up to
+    /// Retention, across tenants, in one transaction: from the `limit` finished campaigns
+    /// (`completed`, `cancelled`, `failed`) that finished longest ago (`completed_at`, else
+    /// their last update) before `before`, up to `limit` × 1,000 of their messages with their
+    /// events, and each campaign whose last message went, with its notifications; and up to
     /// `limit` × 1,000 finished single messages (every state but `queued`, `claimed` and
-    /// `sending`) last updated before `before`, with their events, oldest first, in one
-    /// transaction. Replies to a deleted campaign are kept and lose their campaign link.
+    /// `sending`) last updated before `before`, with their events, oldest first. A campaign
+    /// larger than the budget goes over several calls. Replies to a deleted campaign are kept and lose their campaign link.
     /// Campaigns in any other state are never touched. Callers repeat until the report is
     /// empty; a small `limit` keeps each transaction (SQLite's one writer) short.
     async fn purge_finished(&self, before: Millis, limit: usize) -> Result<PurgeReport>;

@@ -2184,36 +2184,51 @@ impl Store for PostgresStore {
         .bind(limit as i64)
         .fetch_all(&mut *tx)
         .await?;
-        let mut report = PurgeReport {
-            campaigns: campaigns.len() as u64,
-            ..PurgeReport::default()
-        };
-        if !campaigns.is_empty() {
-            sqlx::query(
-                "delete from message_event where message_id in \
-                 (select message_id from message where campaign_id = any($1))",
+        let mut report = PurgeReport::default();
+        // A large campaign goes over several transactions, a budget of messages at a time;
+        // its row (and so the campaign itself) goes with the last of them.
+        let mut budget = single_purge_limit(limit);
+        for campaign_id in &campaigns {
+            if budget == 0 {
+                break;
+            }
+            let messages: Vec<i64> = sqlx::query_scalar(
+                "select message_id from message where campaign_id = $1 order by message_id limit $2",
             )
-            .bind(&campaigns)
-            .execute(&mut *tx)
+            .bind(campaign_id)
+            .bind(budget)
+            .fetch_all(&mut *tx)
             .await?;
-            report.campaign_messages = sqlx::query("delete from message where campaign_id = any($1)")
-                .bind(&campaigns)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-            sqlx::query("delete from notification where campaign_id = any($1)")
-                .bind(&campaigns)
+            if !messages.is_empty() {
+                sqlx::query("delete from message_event where message_id = any($1)")
+                    .bind(&messages)
+                    .execute(&mut *tx)
+                    .await?;
+                report.campaign_messages += sqlx::query("delete from message where message_id = any($1)")
+                    .bind(&messages)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                budget -= messages.len() as i64;
+                if budget == 0 {
+                    // Perhaps more left: the next transaction looks again.
+                    break;
+                }
+            }
+            sqlx::query("delete from notification where campaign_id = $1")
+                .bind(campaign_id)
                 .execute(&mut *tx)
                 .await?;
             // Replies are the recipients' own words: kept, without the campaign.
-            sqlx::query("update inbound_message set campaign_id = null where campaign_id = any($1)")
-                .bind(&campaigns)
+            sqlx::query("update inbound_message set campaign_id = null where campaign_id = $1")
+                .bind(campaign_id)
                 .execute(&mut *tx)
                 .await?;
-            sqlx::query("delete from campaign where campaign_id = any($1)")
-                .bind(&campaigns)
+            sqlx::query("delete from campaign where campaign_id = $1")
+                .bind(campaign_id)
                 .execute(&mut *tx)
                 .await?;
+            report.campaigns += 1;
         }
         let singles: Vec<i64> = sqlx::query_scalar(&format!(
             "select message_id from message where campaign_id is null and status in ({FINAL_MESSAGE_STATES}) \

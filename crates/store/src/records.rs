@@ -600,9 +600,10 @@ pub struct Deferral {
 /// What one [`crate::Store::purge_finished`] call deleted.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PurgeReport {
-    /// Finished campaigns deleted, each with its messages, their events and its notifications.
+    /// Finished campaigns deleted, each with the last of its messages, their events and its
+    /// notifications.
     pub campaigns: u64,
-    /// Messages of those campaigns.
+    /// Messages of finished campaigns deleted (a large campaign's over several calls).
     pub campaign_messages: u64,
     /// Finished single messages deleted (with their events).
     pub single_messages: u64,
@@ -611,7 +612,7 @@ pub struct PurgeReport {
 impl PurgeReport {
     /// Nothing was deleted: nothing older is left.
     pub fn is_empty(&self) -> bool {
-        self.campaigns == 0 && self.single_messages == 0
+        self.campaigns == 0 && self.campaign_messages == 0 && self.single_messages == 0
     }
 
     /// Adds another call's report to this one.

@@ -1978,40 +1978,52 @@ impl Store for SqliteStore {
         .bind(limit as i64)
         .fetch_all(&mut *tx)
         .await?;
-        let mut report = PurgeReport {
-            campaigns: campaigns.len() as u64,
-            ..PurgeReport::default()
-        };
-        if !campaigns.is_empty() {
-            let ids = serde_json::to_string(&campaigns).unwrap_or_else(|_| "[]".into());
-            sqlx::query(
-                "delete from message_event where message_id in (select message_id from message \
-                 where campaign_id in (select value from json_each(?)))",
-            )
-            .bind(&ids)
-            .execute(&mut *tx)
-            .await?;
-            report.campaign_messages =
-                sqlx::query("delete from message where campaign_id in (select value from json_each(?))")
+        let mut report = PurgeReport::default();
+        // A large campaign goes over several transactions, a budget of messages at a time;
+        // its row (and so the campaign itself) goes with the last of them.
+        let mut budget = single_purge_limit(limit);
+        for campaign_id in &campaigns {
+            if budget == 0 {
+                break;
+            }
+            let messages: Vec<i64> =
+                sqlx::query_scalar("select message_id from message where campaign_id = ? order by message_id limit ?")
+                    .bind(campaign_id)
+                    .bind(budget)
+                    .fetch_all(&mut *tx)
+                    .await?;
+            if !messages.is_empty() {
+                let ids = ids_json(&messages);
+                sqlx::query("delete from message_event where message_id in (select value from json_each(?))")
+                    .bind(&ids)
+                    .execute(&mut *tx)
+                    .await?;
+                let deleted = sqlx::query("delete from message where message_id in (select value from json_each(?))")
                     .bind(&ids)
                     .execute(&mut *tx)
                     .await?
                     .rows_affected();
-            sqlx::query("delete from notification where campaign_id in (select value from json_each(?))")
-                .bind(&ids)
+                report.campaign_messages += deleted;
+                budget -= messages.len() as i64;
+                if budget == 0 {
+                    // Perhaps more left: the next transaction looks again.
+                    break;
+                }
+            }
+            sqlx::query("delete from notification where campaign_id = ?")
+                .bind(campaign_id)
                 .execute(&mut *tx)
                 .await?;
             // Replies are the recipients' own words: kept, without the campaign.
-            sqlx::query(
-                "update inbound_message set campaign_id = null where campaign_id in (select value from json_each(?))",
-            )
-            .bind(&ids)
-            .execute(&mut *tx)
-            .await?;
-            sqlx::query("delete from campaign where campaign_id in (select value from json_each(?))")
-                .bind(&ids)
+            sqlx::query("update inbound_message set campaign_id = null where campaign_id = ?")
+                .bind(campaign_id)
                 .execute(&mut *tx)
                 .await?;
+            sqlx::query("delete from campaign where campaign_id = ?")
+                .bind(campaign_id)
+                .execute(&mut *tx)
+                .await?;
+            report.campaigns += 1;
         }
         let singles: Vec<i64> = sqlx::query_scalar(&format!(
             "select message_id from message where campaign_id is null and status in ({FINAL_MESSAGE_STATES}) \

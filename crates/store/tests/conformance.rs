@@ -2153,6 +2153,32 @@ macro_rules! conformance {
         }
 
         #[tokio::test]
+        async fn a_large_finished_campaign_is_purged_over_several_transactions() {
+            let Some(f) = $factory().await else { return };
+            let big = f.campaign(2_500, 0, 5).await;
+            f.store
+                .apply_action(&f.tenant, &big.id, CampaignAction::Cancel, false, T0)
+                .await
+                .unwrap();
+            let before = T0 + 30 * DAY;
+            // `limit` 1: a budget of 1,000 messages per transaction.
+            let first = f.store.purge_finished(before, 1).await.unwrap();
+            assert_eq!((first.campaigns, first.campaign_messages), (0, 1_000));
+            assert!(!first.is_empty(), "more to come");
+            let still = f.store.get_campaign(&f.tenant, &big.id).await.unwrap();
+            assert_eq!(still.counts.cancelled, 2_500, "the campaign stays until its last message goes");
+            let second = f.store.purge_finished(before, 1).await.unwrap();
+            assert_eq!((second.campaigns, second.campaign_messages), (0, 1_000));
+            let third = f.store.purge_finished(before, 1).await.unwrap();
+            assert_eq!((third.campaigns, third.campaign_messages), (1, 500));
+            assert!(matches!(
+                f.store.get_campaign(&f.tenant, &big.id).await,
+                Err(StoreError::NotFound)
+            ));
+            assert!(f.store.purge_finished(before, 1).await.unwrap().is_empty());
+        }
+
+        #[tokio::test]
         async fn single_messages_list_newest_first_or_scheduled_soonest_first() {
             let Some(f) = $factory().await else { return };
             let later = single_at(&f, &f.tenant, "+584121000001", T0 + 120_000, T0).await;
