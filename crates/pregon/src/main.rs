@@ -84,20 +84,18 @@ fn init_tracing() {
 }
 
 /// mimalloc's defaults trade memory for speed in ways that cost pregon memory and buy it
-/// nothing measurable: arenas committed eagerly, and freed pages kept for 1 s (10 s in
-/// arenas) before they go back to the OS. An import of 100,000 contacts peaked at 139 MiB
-/// with them and at 69 MiB with these two options at 0, at the same throughput
-/// (BENCHMARKS.md). Either stays as the environment sets it (`MIMALLOC_ARENA_EAGER_COMMIT`,
-/// `MIMALLOC_PURGE_DELAY`).
+/// nothing measurable: arenas committed eagerly (so freed pages are only reset and stay in
+/// the RSS), and freed pages kept for 1 s (10 s in arenas) before they go back to the OS.
+/// An import of 100,000 contacts peaked at 147 MiB with them and at 69 MiB without, at the
+/// same throughput (BENCHMARKS.md). The first arena is reserved before `main`, so lazy
+/// commit is a build-time default (`.cargo/config.toml`); here both options are set for
+/// whatever comes later. Either stays as the environment sets it
+/// (`MIMALLOC_ARENA_EAGER_COMMIT`, `MIMALLOC_PURGE_DELAY`).
 #[allow(unsafe_code)]
 fn tune_allocator() {
-    // Values of `mi_option_t` in mimalloc 3's `mimalloc.h` (libmimalloc-sys leaves them out
-    // of its constants on purpose; Cargo.lock pins the version they are read from).
-    const ARENA_EAGER_COMMIT: libmimalloc_sys::mi_option_t = 4;
-    const PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
     for (variable, option) in [
-        ("MIMALLOC_ARENA_EAGER_COMMIT", ARENA_EAGER_COMMIT),
-        ("MIMALLOC_PURGE_DELAY", PURGE_DELAY),
+        ("MIMALLOC_ARENA_EAGER_COMMIT", allocator_option::ARENA_EAGER_COMMIT),
+        ("MIMALLOC_PURGE_DELAY", allocator_option::PURGE_DELAY),
     ] {
         if std::env::var_os(variable).is_none() {
             // SAFETY: `mi_option_set` stores a number in mimalloc's option table, which the
@@ -105,6 +103,14 @@ fn tune_allocator() {
             unsafe { libmimalloc_sys::mi_option_set(option, 0) };
         }
     }
+}
+
+/// Values of `mi_option_t` in mimalloc 3's `mimalloc.h`: libmimalloc-sys leaves them out of
+/// its constants on purpose, so Cargo.lock pins the version they are read from and a test
+/// checks them against the options' known defaults.
+mod allocator_option {
+    pub const ARENA_EAGER_COMMIT: libmimalloc_sys::mi_option_t = 4;
+    pub const PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 }
 
 fn main() -> ExitCode {
@@ -223,6 +229,32 @@ async fn run(command: Command) -> anyhow::Result<()> {
         }
         Command::Campaign { .. } | Command::System { .. } | Command::Message { .. } => {
             unreachable!("handled before tracing is set up")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::allocator_option::*;
+
+    /// The option numbers name the options meant, and this build commits arenas on demand
+    /// (`.cargo/config.toml`). Before `tune_allocator` runs, purge delay has mimalloc's
+    /// default of 1,000 ms, and no other option near it has that value.
+    #[test]
+    #[allow(unsafe_code)]
+    fn allocator_options_are_the_ones_meant() {
+        // SAFETY: reading an option takes no pointers.
+        let get = |option| unsafe { libmimalloc_sys::mi_option_get(option) };
+        if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
+            assert_eq!(get(PURGE_DELAY), 1_000, "option {PURGE_DELAY} is not the purge delay");
+            assert_ne!(get(PURGE_DELAY - 1), 1_000);
+        }
+        if std::env::var_os("MIMALLOC_ARENA_EAGER_COMMIT").is_none() {
+            assert_eq!(
+                get(ARENA_EAGER_COMMIT),
+                0,
+                "mimalloc was built without MI_DEFAULT_ARENA_EAGER_COMMIT=0 (build from the repository root)"
+            );
         }
     }
 }
