@@ -15,7 +15,9 @@
 //!    `for share`: the campaign's state cannot change under them, yet one campaign's next
 //!    claim, current `sending` mark and previous outcomes run side by side. They add their
 //!    count changes as rows of `campaign_tally` (reads go through the view `campaign_counted`,
-//!    base counters plus tally) instead of updating the row. Every other write takes
+//!    base counters plus tally) instead of updating the row. So do provider status reports
+//!    about messages already out of the queue's states (they lock only such message rows,
+//!    in id order, which no batch writes). Every other write takes
 //!    them `for no key update` and updates the counters in place; it waits for the shared
 //!    holders and they for it. Tally rows are folded into the row now and then, under the
 //!    exclusive lock. A batch under a shared lock never completes its campaign itself:
@@ -427,6 +429,12 @@ async fn sender_is_active(tx: &mut Tx, sender_id: &str) -> Result<bool> {
         .fetch_optional(&mut **tx)
         .await?;
     Ok(status.as_deref() == Some("active"))
+}
+
+/// States of a message still owed an attempt (counted by `pending`): a write that moves a
+/// message out of them may finish its campaign.
+fn is_pending_status(status: &str) -> bool {
+    matches!(status, "queued" | "claimed" | "sending")
 }
 
 /// Locks, in id order, the campaigns of the given messages `for share` (before the messages
@@ -1793,29 +1801,61 @@ impl Store for PostgresStore {
         // the provider echoed (the plan checks the sender). One index probe per key: the
         // lateral subquery (`offset 0` keeps it one) stops the planner from hashing the whole
         // provider id index when its statistics lag behind a large campaign just sent.
-        let ids: Vec<i64> = sqlx::query_scalar(
-            "select m.message_id from jsonb_array_elements($1::jsonb) as k \
-               cross join lateral (select message_id from message where provider_message_id = k ->> 1 offset 0) as m \
+        let found = sqlx::query(
+            "select m.message_id, m.status from jsonb_array_elements($1::jsonb) as k \
+               cross join lateral (select message_id, status from message where provider_message_id = k ->> 1 \
+                                   offset 0) as m \
              union \
-             select m.message_id from jsonb_array_elements($1::jsonb) as k \
+             select m.message_id, m.status from jsonb_array_elements($1::jsonb) as k \
                join message as m on m.message_id = (k ->> 2)::bigint and m.sender_id = k ->> 0 \
                and m.provider_message_id is null and m.status in ('sending', 'unknown')",
         )
         .bind(&keys)
         .fetch_all(&mut *tx)
         .await?;
-        if ids.is_empty() {
+        if found.is_empty() {
             tx.commit().await?;
             return Ok(vec![StatusEffect::UnknownMessage; updates.len()]);
         }
-        // Lock order: campaigns (in id order), then their messages.
-        lock_campaigns_of(&mut tx, &ids).await?;
-        let rows = sqlx::query(&format!(
+        let ids: Vec<i64> = found.iter().map(|r| r.int("message_id")).collect::<Result<_>>()?;
+        // Reports about messages already out of the queue (sent, delivered, unknown, …), the
+        // usual case while a campaign is sending, cannot finish a campaign: they hold it
+        // `for share` and tally their counts, so they do not stop its batches. Their message
+        // rows are ones no batch writes (batches write queued, claimed and sending rows), and
+        // reports lock theirs in id order. A report that may finish a message still in the
+        // queue's states takes the campaign for itself, as every other such write does.
+        let mut shared = found
+            .iter()
+            .all(|r| r.text("status").is_ok_and(|s| !is_pending_status(&s)));
+        if shared {
+            share_campaigns_of(&mut tx, &ids).await?;
+        } else {
+            lock_campaigns_of(&mut tx, &ids).await?;
+        }
+        let mut rows = sqlx::query(&format!(
             "select {TRACKED_COLUMNS} from message where message_id = any($1) order by message_id for update"
         ))
         .bind(&ids)
         .fetch_all(&mut *tx)
         .await?;
+        if shared
+            && rows
+                .iter()
+                .any(|r| r.text("status").is_ok_and(|s| is_pending_status(&s)))
+        {
+            // Put back in the queue (a retry) between the look and the lock: start over
+            // with the exclusive lock.
+            tx.rollback().await?;
+            tx = self.write().await?;
+            shared = false;
+            lock_campaigns_of(&mut tx, &ids).await?;
+            rows = sqlx::query(&format!(
+                "select {TRACKED_COLUMNS} from message where message_id = any($1) order by message_id for update"
+            ))
+            .bind(&ids)
+            .fetch_all(&mut *tx)
+            .await?;
+        }
         let plan = webhook::StatusPlan::new(updates, &rows)?;
         if plan.changed > 0 {
             sqlx::query(
@@ -1845,10 +1885,14 @@ impl Store for PostgresStore {
         } else {
             Vec::new()
         };
-        apply_deltas(&mut tx, &plan.deltas, None, now).await?;
-        // A report can finish a message still `sending` (its answer not yet recorded).
-        for cid in plan.deltas.campaigns() {
-            complete_and_notify(&mut tx, cid, now).await?;
+        if shared {
+            tally_deltas(&mut tx, &plan.deltas, None, now).await?;
+        } else {
+            apply_deltas(&mut tx, &plan.deltas, None, now).await?;
+            // A report can finish a message still `sending` (its answer not yet recorded).
+            for cid in plan.deltas.campaigns() {
+                complete_and_notify(&mut tx, cid, now).await?;
+            }
         }
         tx.commit().await?;
         plan.effects(&inserted)

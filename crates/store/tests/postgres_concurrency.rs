@@ -2,9 +2,10 @@
 //! PostgreSQL while a person pauses and resumes its campaigns, on the wall clock and with
 //! leases short enough to change hands mid-request. The tasks of one owner share its lease
 //! (concurrent claims under one epoch) and now and then take it anew (a restart: a new
-//! epoch that fences their own earlier writes). However the writes interleave, no
-//! message is ever marked `sending` twice, every dispatcher write either lands or is fenced
-//! (`LeaseLost`, never a deadlock or another error), and the campaign counters equal a count
+//! epoch that fences their own earlier writes), and provider status reports arrive all the
+//! while. However the writes interleave, no message is ever marked `sending` twice, every
+//! dispatcher write either lands or is fenced (`LeaseLost`, never a deadlock or another
+//! error), every report is applied without error, and the campaign counters equal a count
 //! of the messages.
 
 mod support;
@@ -168,6 +169,48 @@ async fn dispatcher(
     }
 }
 
+/// Provider status reports for messages already marked `sending`: most for messages whose
+/// outcome is recorded (by provider id), some for ones still in flight (by the echoed id).
+async fn provider_webhooks(store: Arc<dyn Store>, sender: String, marked: Arc<Mutex<Vec<i64>>>, stop: Arc<AtomicBool>) {
+    let mut dice = Dice(0x5DEE_CE66_D1CE_4E5B);
+    while !stop.load(Ordering::Relaxed) {
+        let picked: Vec<i64> = {
+            let marked = marked.lock().unwrap();
+            if marked.is_empty() {
+                Vec::new()
+            } else {
+                (0..1 + dice.roll(6))
+                    .map(|_| marked[dice.roll(marked.len() as u64) as usize])
+                    .collect()
+            }
+        };
+        let updates: Vec<StatusUpdate> = picked
+            .iter()
+            .map(|&id| {
+                let status = match dice.roll(3) {
+                    0 => MessageStatus::Sent,
+                    1 => MessageStatus::Delivered,
+                    _ => MessageStatus::Read,
+                };
+                StatusUpdate {
+                    sender_id: sender.clone(),
+                    provider_message_id: format!("wamid.{id}"),
+                    message_hint: Some(id),
+                    status,
+                    at: now(),
+                    error_code: None,
+                    error_message: None,
+                    detail: serde_json::json!({"source": "test"}),
+                }
+            })
+            .collect();
+        if let Err(e) = store.apply_status_updates(&updates, now()).await {
+            panic!("a status report failed: {e:?}");
+        }
+        tokio::time::sleep(ms(1 + dice.roll(3))).await;
+    }
+}
+
 /// A person (and pregon's own auto-pause) pausing and resuming the campaigns meanwhile.
 async fn person(store: Arc<dyn Store>, tenant: String, sender: String, campaigns: Vec<String>) {
     let tolerated = |r: Result<CampaignRecord>| match r {
@@ -316,6 +359,12 @@ async fn two_dispatchers_never_send_a_message_twice_and_counts_stay_exact() {
             )));
         }
     }
+    let webhooks = tokio::spawn(provider_webhooks(
+        store.clone(),
+        sender.id.clone(),
+        marked.clone(),
+        stop.clone(),
+    ));
     let person = tokio::spawn(person(
         store.clone(),
         tenant.clone(),
@@ -345,6 +394,7 @@ async fn two_dispatchers_never_send_a_message_twice_and_counts_stay_exact() {
     for d in dispatchers {
         d.await.unwrap();
     }
+    webhooks.await.unwrap();
 
     let marked = marked.lock().unwrap().clone();
     let unique: HashSet<i64> = marked.iter().copied().collect();
@@ -356,13 +406,14 @@ async fn two_dispatchers_never_send_a_message_twice_and_counts_stay_exact() {
         .await
         .unwrap();
     assert_eq!(twice, 0, "no message may be attempted twice");
-    let attempted: HashSet<i64> =
-        sqlx::query_scalar("select message_id from message where status in ('sending', 'sent', 'failed', 'unknown')")
-            .fetch_all(&mut conn)
-            .await
-            .unwrap()
-            .into_iter()
-            .collect();
+    let attempted: HashSet<i64> = sqlx::query_scalar(
+        "select message_id from message where status in ('sending', 'sent', 'delivered', 'read', 'failed', 'unknown')",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap()
+    .into_iter()
+    .collect();
     assert_eq!(attempted, unique, "exactly the messages marked sending were attempted");
     assert_eq!(unique.len(), 2 * PER_CAMPAIGN + SINGLES, "every message was attempted");
 
