@@ -268,6 +268,20 @@ async fn notify_final(tx: &mut Tx, campaign_id: &str, now: Millis) -> Result<()>
     enqueue_notification(tx, &campaign_from_row(&row)?, now).await
 }
 
+/// Hands a campaign's claimed messages back to the queue (a pause, or a hold): they were
+/// never attempted. The caller holds the campaign's row lock.
+async fn requeue_claimed(tx: &mut Tx, campaign_id: &str, now: Millis) -> Result<i64> {
+    move_campaign_messages(
+        tx,
+        campaign_id,
+        MessageStatus::Claimed,
+        MessageStatus::Queued,
+        false,
+        now,
+    )
+    .await
+}
+
 /// Moves every message of `campaign_id` in `from` to `to`, keeping the counters exact.
 /// The caller holds the campaign's row lock.
 async fn move_campaign_messages(
@@ -361,15 +375,7 @@ async fn hold_for_sender(tx: &mut Tx, campaign_id: &str, now: Millis) -> Result<
     .bind(campaign_id)
     .execute(&mut **tx)
     .await?;
-    move_campaign_messages(
-        tx,
-        campaign_id,
-        MessageStatus::Claimed,
-        MessageStatus::Queued,
-        false,
-        now,
-    )
-    .await?;
+    requeue_claimed(tx, campaign_id, now).await?;
     Ok(true)
 }
 
@@ -416,7 +422,7 @@ async fn follow_sender_status(tx: &mut Tx, sender_id: &str, before: &str, after:
     .fetch_all(&mut **tx)
     .await?;
     for id in &ids {
-        move_campaign_messages(tx, id, MessageStatus::Claimed, MessageStatus::Queued, false, now).await?;
+        requeue_claimed(tx, id, now).await?;
     }
     Ok(())
 }
@@ -431,10 +437,23 @@ async fn sender_is_active(tx: &mut Tx, sender_id: &str) -> Result<bool> {
     Ok(status.as_deref() == Some("active"))
 }
 
-/// States of a message still owed an attempt (counted by `pending`): a write that moves a
-/// message out of them may finish its campaign.
-fn is_pending_status(status: &str) -> bool {
-    matches!(status, "queued" | "claimed" | "sending")
+/// Locks the messages a status report applies to, in id order, and reads what it needs.
+async fn lock_tracked(tx: &mut Tx, ids: &[i64]) -> Result<Vec<sqlx::postgres::PgRow>> {
+    Ok(sqlx::query(&format!(
+        "select {TRACKED_COLUMNS} from message where message_id = any($1) order by message_id for update"
+    ))
+    .bind(ids)
+    .fetch_all(&mut **tx)
+    .await?)
+}
+
+/// Whether a locked message row is still owed an attempt ([`MessageStatus::is_pending`]): a
+/// write that moves it out of that may finish its campaign. Unreadable counts as pending.
+fn row_is_pending(row: &sqlx::postgres::PgRow) -> bool {
+    row.text("status")
+        .ok()
+        .and_then(|s| s.parse::<MessageStatus>().ok())
+        .is_none_or(MessageStatus::is_pending)
 }
 
 /// Locks, in id order, the campaigns of the given messages `for share` (before the messages
@@ -1569,15 +1588,7 @@ impl Store for PostgresStore {
         .execute(&mut *tx)
         .await?;
         if done.rows_affected() == 1 {
-            move_campaign_messages(
-                &mut tx,
-                campaign_id,
-                MessageStatus::Claimed,
-                MessageStatus::Queued,
-                false,
-                now,
-            )
-            .await?;
+            requeue_claimed(&mut tx, campaign_id, now).await?;
         }
         tx.commit().await?;
         Ok(done.rows_affected() == 1)
@@ -1604,7 +1615,7 @@ impl Store for PostgresStore {
         .fetch_all(&mut *tx)
         .await?;
         for id in &ids {
-            move_campaign_messages(&mut tx, id, MessageStatus::Claimed, MessageStatus::Queued, false, now).await?;
+            requeue_claimed(&mut tx, id, now).await?;
         }
         tx.commit().await?;
         Ok(ids)
@@ -1648,15 +1659,7 @@ impl Store for PostgresStore {
         match status {
             CampaignStatus::Running => complete_and_notify(&mut tx, campaign_id, now).await?,
             _ => {
-                move_campaign_messages(
-                    &mut tx,
-                    campaign_id,
-                    MessageStatus::Claimed,
-                    MessageStatus::Queued,
-                    false,
-                    now,
-                )
-                .await?;
+                requeue_claimed(&mut tx, campaign_id, now).await?;
             }
         }
         tx.commit().await?;
@@ -1747,7 +1750,7 @@ impl Store for PostgresStore {
         .fetch_all(&mut *tx)
         .await?;
         for id in &ids {
-            move_campaign_messages(&mut tx, id, MessageStatus::Claimed, MessageStatus::Queued, false, now).await?;
+            requeue_claimed(&mut tx, id, now).await?;
         }
         tx.commit().await?;
         Ok(ids)
@@ -1824,37 +1827,21 @@ impl Store for PostgresStore {
         // rows are ones no batch writes (batches write queued, claimed and sending rows), and
         // reports lock theirs in id order. A report that may finish a message still in the
         // queue's states takes the campaign for itself, as every other such write does.
-        let mut shared = found
-            .iter()
-            .all(|r| r.text("status").is_ok_and(|s| !is_pending_status(&s)));
+        let mut shared = found.iter().all(|r| !row_is_pending(r));
         if shared {
             share_campaigns_of(&mut tx, &ids).await?;
         } else {
             lock_campaigns_of(&mut tx, &ids).await?;
         }
-        let mut rows = sqlx::query(&format!(
-            "select {TRACKED_COLUMNS} from message where message_id = any($1) order by message_id for update"
-        ))
-        .bind(&ids)
-        .fetch_all(&mut *tx)
-        .await?;
-        if shared
-            && rows
-                .iter()
-                .any(|r| r.text("status").is_ok_and(|s| is_pending_status(&s)))
-        {
+        let mut rows = lock_tracked(&mut tx, &ids).await?;
+        if shared && rows.iter().any(row_is_pending) {
             // Put back in the queue (a retry) between the look and the lock: start over
             // with the exclusive lock.
             tx.rollback().await?;
             tx = self.write().await?;
             shared = false;
             lock_campaigns_of(&mut tx, &ids).await?;
-            rows = sqlx::query(&format!(
-                "select {TRACKED_COLUMNS} from message where message_id = any($1) order by message_id for update"
-            ))
-            .bind(&ids)
-            .fetch_all(&mut *tx)
-            .await?;
+            rows = lock_tracked(&mut tx, &ids).await?;
         }
         let plan = webhook::StatusPlan::new(updates, &rows)?;
         if plan.changed > 0 {

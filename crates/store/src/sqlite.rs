@@ -166,6 +166,20 @@ async fn notify_final(tx: &mut Transaction<'static, Sqlite>, campaign_id: &str, 
     enqueue_notification(tx, &campaign_from_row(&row)?, now).await
 }
 
+/// Hands a campaign's claimed messages back to the queue (a pause, or a hold): they were
+/// never attempted. The caller holds the campaign's row lock.
+async fn requeue_claimed(tx: &mut Transaction<'static, Sqlite>, campaign_id: &str, now: Millis) -> Result<i64> {
+    move_campaign_messages(
+        tx,
+        campaign_id,
+        MessageStatus::Claimed,
+        MessageStatus::Queued,
+        false,
+        now,
+    )
+    .await
+}
+
 /// Moves every message of `campaign_id` in `from` to `to`, keeping the counters exact.
 async fn move_campaign_messages(
     tx: &mut Transaction<'static, Sqlite>,
@@ -242,15 +256,7 @@ async fn hold_for_sender(tx: &mut Transaction<'static, Sqlite>, campaign_id: &st
     .bind(campaign_id)
     .execute(&mut **tx)
     .await?;
-    move_campaign_messages(
-        tx,
-        campaign_id,
-        MessageStatus::Claimed,
-        MessageStatus::Queued,
-        false,
-        now,
-    )
-    .await?;
+    requeue_claimed(tx, campaign_id, now).await?;
     Ok(true)
 }
 
@@ -299,7 +305,7 @@ async fn follow_sender_status(
     .fetch_all(&mut **tx)
     .await?;
     for id in &ids {
-        move_campaign_messages(tx, id, MessageStatus::Claimed, MessageStatus::Queued, false, now).await?;
+        requeue_claimed(tx, id, now).await?;
     }
     Ok(())
 }
@@ -1340,15 +1346,7 @@ impl Store for SqliteStore {
         .execute(&mut *tx)
         .await?;
         if done.rows_affected() == 1 {
-            move_campaign_messages(
-                &mut tx,
-                campaign_id,
-                MessageStatus::Claimed,
-                MessageStatus::Queued,
-                false,
-                now,
-            )
-            .await?;
+            requeue_claimed(&mut tx, campaign_id, now).await?;
         }
         tx.commit().await?;
         Ok(done.rows_affected() == 1)
@@ -1373,7 +1371,7 @@ impl Store for SqliteStore {
         .fetch_all(&mut *tx)
         .await?;
         for id in &ids {
-            move_campaign_messages(&mut tx, id, MessageStatus::Claimed, MessageStatus::Queued, false, now).await?;
+            requeue_claimed(&mut tx, id, now).await?;
         }
         tx.commit().await?;
         Ok(ids)
@@ -1450,15 +1448,7 @@ impl Store for SqliteStore {
         match status {
             CampaignStatus::Running => complete_and_notify(&mut tx, campaign_id, now).await?,
             _ => {
-                move_campaign_messages(
-                    &mut tx,
-                    campaign_id,
-                    MessageStatus::Claimed,
-                    MessageStatus::Queued,
-                    false,
-                    now,
-                )
-                .await?;
+                requeue_claimed(&mut tx, campaign_id, now).await?;
             }
         }
         tx.commit().await?;
@@ -1543,7 +1533,7 @@ impl Store for SqliteStore {
         .fetch_all(&mut *tx)
         .await?;
         for id in &ids {
-            move_campaign_messages(&mut tx, id, MessageStatus::Claimed, MessageStatus::Queued, false, now).await?;
+            requeue_claimed(&mut tx, id, now).await?;
         }
         tx.commit().await?;
         Ok(ids)

@@ -477,6 +477,7 @@ fn joined<T>(result: Result<Result<T, StoreError>, tokio::task::JoinError>) -> R
     match result {
         Ok(r) => r,
         Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        // Cancelled: the task is never aborted, so only if the runtime is shutting down.
         Err(_) => Err(StoreError::LeaseLost),
     }
 }
