@@ -7,23 +7,31 @@
 //! - [`state`]: the message and campaign state machines and their names on the wire.
 //! - [`rate`]: the per-sender rate limiter (never more than the rate in any one-second window).
 //! - [`retry`]: retry policy, backoff with jitter, error classes and auto-pause.
-//! - [`schedule`]: daily sending windows in an IANA time zone, and each country's usual zone.
-//! - [`pacing`]: a campaign's own rate plan (fixed rate, warm-up, jitter) below the sender's rate.
+//! - [`window`]: daily sending windows in an IANA time zone, and each country's usual zone.
+//! - [`rate_plan`]: a campaign's own rate plan (fixed rate, warm-up, jitter) below the
+//!   sender's rate, and the pacer that turns it into departure slots.
+//! - [`settings`]: everything a campaign is created with beyond its contacts
+//!   ([`CampaignSettings`]): schedule, rate plan, retry, auto-pause, consent, notification URL.
+//! - [`sender`]: a sender's provider, status and messaging tier.
 //! - [`id`]: opaque identifiers.
 
 pub mod id;
-pub mod pacing;
 pub mod phone;
 pub mod rate;
+pub mod rate_plan;
 pub mod retry;
-pub mod schedule;
+pub mod sender;
+pub mod settings;
 pub mod state;
 pub mod template;
+pub mod window;
 
-pub use pacing::{Pacer, RatePlan, RatePlanError, WarmupTier};
 pub use phone::{PhoneError, PhoneNumber, Region};
 pub use rate::RateLimiter;
+pub use rate_plan::{Pacer, RatePlan, RatePlanError, WarmupTier};
 pub use retry::{AutoPause, ErrorClass, RetryPolicy};
-pub use schedule::{parse_zone, zone_for_region, Millis, ScheduleError, SendingWindow, Window, WindowState};
+pub use sender::{MessagingTier, ProviderKind, SenderStatus};
+pub use settings::{CampaignSettings, RecipientWindow, ScheduleSettings, SettingsError, WindowSettings};
 pub use state::{CampaignStatus, MessageStatus, PausedReason, SkipReason};
 pub use template::{Template, TemplateError};
+pub use window::{parse_zone, zone_for_region, Millis, ScheduleError, SendingWindow, Window, WindowState};

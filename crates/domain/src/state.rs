@@ -8,17 +8,13 @@
 //! queued/claimed ──cancel──▶ cancelled     at import ──▶ skipped
 //! ```
 
-use std::fmt;
-use std::str::FromStr;
-
-use serde::{Deserialize, Serialize};
-
+/// An enum with one name on the wire (API, database) per variant: `as_str`, `FromStr`,
+/// `Display` and serde all use that name, so they never disagree.
 macro_rules! wire_enum {
     ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident => $wire:literal),+ $(,)? }) => {
         $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-        #[serde(rename_all = "snake_case")]
-        pub enum $name { $($(#[$vmeta])* $variant),+ }
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+        pub enum $name { $($(#[$vmeta])* #[serde(rename = $wire)] $variant),+ }
 
         impl $name {
             /// Every value, in declaration order.
@@ -30,18 +26,22 @@ macro_rules! wire_enum {
             }
         }
 
-        impl FromStr for $name {
-            type Err = UnknownState;
-            fn from_str(s: &str) -> Result<Self, UnknownState> {
-                match s { $($wire => Ok($name::$variant),)+ _ => Err(UnknownState(s.to_string())) }
+        impl std::str::FromStr for $name {
+            type Err = $crate::state::UnknownState;
+            fn from_str(s: &str) -> Result<Self, $crate::state::UnknownState> {
+                match s {
+                    $($wire => Ok($name::$variant),)+
+                    _ => Err($crate::state::UnknownState(s.to_string())),
+                }
             }
         }
 
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result { f.write_str(self.as_str()) }
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result { f.write_str(self.as_str()) }
         }
     };
 }
+pub(crate) use wire_enum;
 
 /// A state name that is not one of ours.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

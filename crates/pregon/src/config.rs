@@ -89,14 +89,14 @@ pub struct ServeArgs {
     #[arg(long, env = "PREGON_NO_DISPATCHER")]
     pub no_dispatcher: bool,
     #[command(flatten)]
-    pub webhooks: WebhookArgs,
+    pub reports: ReportArgs,
     #[command(flatten)]
     pub retention: RetentionArgs,
 }
 
 /// How the provider webhooks (`/webhooks/meta`, `/webhooks/twilio`) behave.
 #[derive(Args, Debug, Clone)]
-pub struct WebhookArgs {
+pub struct ReportArgs {
     /// The token Meta's verification handshake must present (`hub.verify_token`); without
     /// one, the handshake is refused.
     #[arg(long, env = "PREGON_META_VERIFY_TOKEN", hide_env_values = true)]
@@ -106,12 +106,12 @@ pub struct WebhookArgs {
     pub stop_words: String,
 }
 
-impl WebhookArgs {
+impl ReportArgs {
     /// `public_url` is the dispatcher's (`--public-url`, `PREGON_PUBLIC_URL`): behind a proxy,
     /// Twilio signs the URL it posted to, which pregon rebuilds as it + path + query
     /// (default: `http://` + the Host header).
-    pub fn webhook_config(&self, public_url: Option<&str>) -> WebhookConfig {
-        WebhookConfig {
+    pub fn report_config(&self, public_url: Option<&str>) -> ReportConfig {
+        ReportConfig {
             meta_verify_token: self.meta_verify_token.clone().filter(|t| !t.is_empty()),
             public_url: public_url
                 .map(|u| u.trim().trim_end_matches('/').to_string())
@@ -132,7 +132,7 @@ fn split_list(text: &str) -> Vec<String> {
 
 /// The provider webhooks' settings, resolved.
 #[derive(Debug, Clone)]
-pub struct WebhookConfig {
+pub struct ReportConfig {
     pub meta_verify_token: Option<String>,
     /// Without a trailing slash.
     pub public_url: Option<String>,
@@ -142,9 +142,9 @@ pub struct WebhookConfig {
 /// The stop words when none are configured.
 pub const DEFAULT_STOP_WORDS: &[&str] = &["STOP", "BAJA", "CANCELAR", "UNSUBSCRIBE"];
 
-impl Default for WebhookConfig {
+impl Default for ReportConfig {
     fn default() -> Self {
-        WebhookConfig {
+        ReportConfig {
             meta_verify_token: None,
             public_url: None,
             stop_words: DEFAULT_STOP_WORDS.iter().map(|w| w.to_string()).collect(),
@@ -227,7 +227,7 @@ pub struct DispatchConfig {
 
 impl DispatchConfig {
     /// The status callback URL to give a provider, when a public URL is set.
-    pub fn status_callback(&self, provider: &str) -> Option<String> {
+    pub fn status_callback(&self, provider: pregon_domain::ProviderKind) -> Option<String> {
         self.public_url
             .as_deref()
             .map(|base| format!("{}/webhooks/{provider}", base.trim_end_matches('/')))
@@ -335,9 +335,12 @@ mod tests {
             ..DispatchConfig::default()
         };
         assert_eq!(
-            config.status_callback("twilio").as_deref(),
+            config.status_callback(pregon_domain::ProviderKind::Twilio).as_deref(),
             Some("https://p.example.com/webhooks/twilio")
         );
-        assert_eq!(DispatchConfig::default().status_callback("twilio"), None);
+        assert_eq!(
+            DispatchConfig::default().status_callback(pregon_domain::ProviderKind::Twilio),
+            None
+        );
     }
 }

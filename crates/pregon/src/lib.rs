@@ -6,13 +6,15 @@
 //! - [`http`]: the JSON API under `/api/v1`, health, metrics, OpenAPI and `/docs`.
 //! - [`import`]: contacts from JSON or CSV into messages, with the skip report.
 //! - [`dispatch`]: per-sender leases, rate limiting, attempts and their outcomes.
-//! - [`notify`]: campaign webhooks out, from the outbox, signed, retried.
+//! - [`notifications`]: campaign notifications out (webhooks to the business), from the
+//!   outbox, signed, retried.
 //! - [`retention`]: finished campaigns and single messages deleted after a number of days.
-//! - [`scheduling`]: sending windows, campaign rate plans, daily limits: the scheduler.
+//! - [`scheduler`]: pauses and resumes campaigns by their sending windows and daily limits.
 //! - [`crypto`]: provider credentials encrypted at rest.
 //! - [`keys`]: API keys: generation and hashing.
 //! - [`clock`]: the time source, injectable for tests.
-//! - [`webhooks`]: provider status reports and replies, verified and group-committed.
+//! - [`reports`]: what providers report in (statuses, replies, sender quality), verified and
+//!   group-committed.
 
 pub mod clock;
 pub mod config;
@@ -21,8 +23,8 @@ pub mod dispatch;
 pub mod http;
 pub mod import;
 pub mod keys;
-pub mod notify;
+pub mod notifications;
+pub mod reports;
 pub mod retention;
-pub mod scheduling;
+pub mod scheduler;
 pub mod startup;
-pub mod webhooks;

@@ -165,7 +165,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 bootstrap_api_key: std::env::var("PREGON_BOOTSTRAP_API_KEY").ok(),
                 run_dispatcher: !args.no_dispatcher,
                 clock: std::sync::Arc::new(SystemClock),
-                webhooks: args.webhooks.webhook_config(args.dispatch.public_url.as_deref()),
+                reports: args.reports.report_config(args.dispatch.public_url.as_deref()),
                 retention: args.retention.retention_config(),
             };
             let app = Application::build(config).await?;

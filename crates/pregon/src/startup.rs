@@ -6,18 +6,19 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use pregon_domain::{ProviderKind, SenderStatus};
 use pregon_store::{SenderRecord, Store, Tenant};
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::{Clock, SystemClock};
-use crate::config::{DispatchConfig, Limits, RetentionConfig, WebhookConfig};
+use crate::config::{DispatchConfig, Limits, ReportConfig, RetentionConfig};
 use crate::crypto::MasterKey;
 use crate::dispatch::{Dispatcher, Metrics};
 use crate::http::{self, AppState};
 use crate::keys;
-use crate::notify::Notifier;
+use crate::notifications::Notifier;
 use crate::retention::Retention;
 
 /// Everything `serve` needs, resolved.
@@ -31,8 +32,8 @@ pub struct AppConfig {
     pub bootstrap_api_key: Option<String>,
     pub run_dispatcher: bool,
     pub clock: Arc<dyn Clock>,
-    /// Provider webhooks: Meta verify token, public URL, stop words.
-    pub webhooks: WebhookConfig,
+    /// Provider reports: Meta verify token, public URL, stop words.
+    pub reports: ReportConfig,
     /// How long finished work is kept; purged by every process that runs a dispatcher.
     pub retention: RetentionConfig,
 }
@@ -49,7 +50,7 @@ impl AppConfig {
             bootstrap_api_key: None,
             run_dispatcher: true,
             clock: Arc::new(SystemClock),
-            webhooks: WebhookConfig::default(),
+            reports: ReportConfig::default(),
             retention: RetentionConfig::default(),
         }
     }
@@ -58,7 +59,7 @@ impl AppConfig {
 /// Fills `provider_account` (the id webhooks name a sender by) for senders created before
 /// it existed, from their credentials.
 async fn backfill_provider_accounts(store: &dyn Store, master_key: &MasterKey, now: i64) -> anyhow::Result<()> {
-    for provider in ["meta", "twilio"] {
+    for provider in [ProviderKind::Meta, ProviderKind::Twilio] {
         for sender in store.senders_by_provider_account(provider, None).await? {
             if sender.provider_account.is_some() {
                 continue;
@@ -109,12 +110,14 @@ pub async fn create_tenant(
     api_key: Option<String>,
     now: i64,
 ) -> anyhow::Result<(Tenant, String)> {
-    let webhook_secret = crate::notify::new_webhook_secret();
+    let webhook_secret = crate::notifications::new_webhook_secret();
     let tenant = store
         .create_tenant(name, &webhook_secret, now)
         .await
         .map_err(|e| match e {
-            pregon_store::StoreError::Conflict(_) => anyhow::anyhow!("a tenant named {name:?} already exists"),
+            pregon_store::StoreError::Conflict {
+                constraint: pregon_store::Constraint::TenantName,
+            } => anyhow::anyhow!("a tenant named {name:?} already exists"),
             other => other.into(),
         })?;
     let key = api_key.filter(|k| !k.trim().is_empty()).unwrap_or_else(keys::generate);
@@ -125,14 +128,14 @@ pub async fn create_tenant(
         id: pregon_domain::id::new_id("snd"),
         tenant_id: tenant.id.clone(),
         name: "Sandbox".into(),
-        provider: "sandbox".into(),
+        provider: ProviderKind::Sandbox,
         phone_number: "+15555550100".into(),
         credentials: master_key.seal(b"{}"),
         base_url: None,
-        messages_per_second: 1000.0,
+        messages_per_second: ProviderKind::Sandbox.default_rate(),
         daily_limit: None,
         is_default: true,
-        status: "active".into(),
+        status: SenderStatus::Active,
         quality_rating: None,
         provider_account: None,
         limit_group: None,
@@ -198,11 +201,11 @@ impl Application {
             rates: Arc::default(),
             metrics: metrics.clone(),
             shutdown: CancellationToken::new(),
-            webhooks: crate::webhooks::Webhooks::start(
+            reports: crate::reports::Reports::start(
                 store.clone(),
                 master_key.clone(),
                 config.clock.clone(),
-                config.webhooks.clone(),
+                config.reports.clone(),
             ),
         };
         let notifier = config.run_dispatcher.then(|| {

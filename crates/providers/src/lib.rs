@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use pregon_domain::template::Rendered;
-pub use pregon_domain::ErrorClass;
+pub use pregon_domain::{ErrorClass, ProviderKind};
 use serde::Deserialize;
 
 /// One message, rendered and ready for the wire.
@@ -87,8 +87,6 @@ pub trait Provider: Send + Sync {
 /// A sender's configuration could not become a provider.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
-    #[error("unknown provider {0:?}; use meta, twilio or sandbox")]
-    UnknownProvider(String),
     #[error("missing credential {0:?}")]
     MissingCredential(&'static str),
     #[error("the {0} provider is not available in this version")]
@@ -109,10 +107,10 @@ pub struct Credentials {
 }
 
 /// Checks that a provider's credentials hold what it needs, without contacting it.
-pub fn validate_credentials(provider: &str, credentials: &Credentials) -> Result<(), ConfigError> {
+pub fn validate_credentials(provider: ProviderKind, credentials: &Credentials) -> Result<(), ConfigError> {
     match provider {
-        "sandbox" => Ok(()),
-        "meta" => {
+        ProviderKind::Sandbox => Ok(()),
+        ProviderKind::Meta => {
             credentials
                 .access_token
                 .as_ref()
@@ -123,7 +121,7 @@ pub fn validate_credentials(provider: &str, credentials: &Credentials) -> Result
                 .ok_or(ConfigError::MissingCredential("phone_number_id"))?;
             Ok(())
         }
-        "twilio" => {
+        ProviderKind::Twilio => {
             credentials
                 .account_sid
                 .as_ref()
@@ -134,13 +132,12 @@ pub fn validate_credentials(provider: &str, credentials: &Credentials) -> Result
                 .ok_or(ConfigError::MissingCredential("auth_token"))?;
             Ok(())
         }
-        other => Err(ConfigError::UnknownProvider(other.to_string())),
     }
 }
 
 /// Builds the provider of one sender.
 pub fn build(
-    provider: &str,
+    provider: ProviderKind,
     credentials: &Credentials,
     base_url: Option<&str>,
     http: reqwest::Client,
@@ -148,8 +145,8 @@ pub fn build(
 ) -> Result<Arc<dyn Provider>, ConfigError> {
     validate_credentials(provider, credentials)?;
     match provider {
-        "sandbox" => Ok(Arc::new(sandbox::Sandbox::new(sandbox_latency))),
-        "meta" => Ok(Arc::new(
+        ProviderKind::Sandbox => Ok(Arc::new(sandbox::Sandbox::new(sandbox_latency))),
+        ProviderKind::Meta => Ok(Arc::new(
             meta::Meta::new(
                 http,
                 base_url.unwrap_or(meta::DEFAULT_BASE_URL),
@@ -158,13 +155,12 @@ pub fn build(
             )?
             .with_waba_id(credentials.waba_id.clone()),
         )),
-        "twilio" => Ok(Arc::new(twilio::Twilio::new(
+        ProviderKind::Twilio => Ok(Arc::new(twilio::Twilio::new(
             http,
             base_url.unwrap_or(twilio::DEFAULT_BASE_URL),
             credentials.account_sid.clone().unwrap_or_default(),
             credentials.auth_token.clone().unwrap_or_default(),
         )?)),
-        other => Err(ConfigError::UnknownProvider(other.to_string())),
     }
 }
 

@@ -2,7 +2,9 @@
 
 use std::collections::HashSet;
 
-use pregon_domain::{CampaignStatus, MessageStatus, PausedReason, SkipReason};
+use pregon_domain::{
+    CampaignSettings, CampaignStatus, MessageStatus, PausedReason, ProviderKind, SenderStatus, SkipReason,
+};
 use serde::{Deserialize, Serialize};
 
 /// Milliseconds since the Unix epoch, UTC.
@@ -35,7 +37,7 @@ pub struct SenderRecord {
     pub id: String,
     pub tenant_id: String,
     pub name: String,
-    pub provider: String,
+    pub provider: ProviderKind,
     pub phone_number: String,
     /// Encrypted credentials; only the API layer holds the key.
     pub credentials: Vec<u8>,
@@ -43,7 +45,7 @@ pub struct SenderRecord {
     pub messages_per_second: f64,
     pub daily_limit: Option<i64>,
     pub is_default: bool,
-    pub status: String,
+    pub status: SenderStatus,
     pub quality_rating: Option<String>,
     /// The non-secret account id the provider's webhooks name the sender by (the Meta
     /// `phone_number_id`, the Twilio account SID), copied from the credentials.
@@ -75,7 +77,7 @@ pub struct SenderPatch {
     pub messages_per_second: Option<f64>,
     pub daily_limit: Option<Option<i64>>,
     pub is_default: Option<bool>,
-    pub status: Option<String>,
+    pub status: Option<SenderStatus>,
     /// Set with new credentials (see [`SenderRecord::provider_account`]).
     pub provider_account: Option<Option<String>>,
     pub limit_group: Option<Option<String>>,
@@ -171,8 +173,7 @@ pub struct CampaignRecord {
     pub paused_reason: Option<PausedReason>,
     pub paused_detail: Option<String>,
     pub priority: i64,
-    /// Schedule, rate plan, retry policy, auto-pause rule, webhook URL: see the API layer.
-    pub settings: serde_json::Value,
+    pub settings: CampaignSettings,
     pub start_at: Option<Millis>,
     /// Sends only inside a daily window (its settings say which).
     pub windowed: bool,
@@ -219,7 +220,7 @@ pub struct NewCampaign {
     /// `draft`, `scheduled` or `running`.
     pub status: CampaignStatus,
     pub priority: i64,
-    pub settings: serde_json::Value,
+    pub settings: CampaignSettings,
     /// For `scheduled`: when it starts by itself.
     pub start_at: Option<Millis>,
     /// Sends only inside a daily window: the scheduler decides when it may send.

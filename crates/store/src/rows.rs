@@ -1,4 +1,5 @@
-//! Reading rows into records, written once for every database.
+//! Reading rows into records, written once for every database, and the column lists they
+//! are read with.
 //!
 //! Both schemas give each column the same name and a type that decodes to the same Rust
 //! type (`integer`/`bigint` → `i64`, `real`/`double precision` → `f64`, …), so one mapping
@@ -8,7 +9,11 @@ use std::str::FromStr;
 
 use sqlx::{ColumnIndex, Decode, Row, Type};
 
-use crate::*;
+use crate::error::{Result, StoreError};
+use crate::records::{
+    CampaignRecord, ClaimedMessage, Counts, DispatcherRecord, EventRecord, InboundRecord, MessageRecord, OptInRecord,
+    OptOutRecord, Page, SenderRecord, TemplateRecord, Tenant,
+};
 
 pub(crate) const CAMPAIGN_COLUMNS: &str = "campaign_id, tenant_id, name, sender_id, template_id, status, paused_reason, \
     paused_detail, priority, settings, start_at, windowed, recheck_at, n_queued, n_claimed, n_sending, n_sent, n_delivered, n_read, n_failed, \
@@ -105,6 +110,12 @@ pub(crate) fn parse_enum<T: FromStr>(value: &str) -> Result<T> {
         .map_err(|_| StoreError::Corrupt(format!("unexpected state {value:?}")))
 }
 
+/// A campaign's settings as stored: the one place they are written ([`campaign_from_row`]
+/// reads them back).
+pub(crate) fn settings_json(settings: &pregon_domain::CampaignSettings) -> String {
+    serde_json::to_string(settings).unwrap_or_else(|_| "{}".into())
+}
+
 pub(crate) fn campaign_from_row(row: &impl RecordRow) -> Result<CampaignRecord> {
     let settings = row.text("settings")?;
     Ok(CampaignRecord {
@@ -117,7 +128,8 @@ pub(crate) fn campaign_from_row(row: &impl RecordRow) -> Result<CampaignRecord> 
         paused_reason: row.opt_text("paused_reason")?.as_deref().map(parse_enum).transpose()?,
         paused_detail: row.opt_text("paused_detail")?,
         priority: row.int("priority")?,
-        settings: serde_json::from_str(&settings).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        settings: serde_json::from_str(&settings)
+            .map_err(|e| StoreError::Corrupt(format!("campaign settings: {e}")))?,
         start_at: row.opt_int("start_at")?,
         windowed: row.flag("windowed")?,
         recheck_at: row.opt_int("recheck_at")?,
@@ -171,14 +183,14 @@ pub(crate) fn sender_from_row(row: &impl RecordRow) -> Result<SenderRecord> {
         id: row.text("sender_id")?,
         tenant_id: row.text("tenant_id")?,
         name: row.text("name")?,
-        provider: row.text("provider")?,
+        provider: parse_enum(&row.text("provider")?)?,
         phone_number: row.text("phone_number")?,
         credentials: row.bytes("credentials")?,
         base_url: row.opt_text("base_url")?,
         messages_per_second: row.real("messages_per_second")?,
         daily_limit: row.opt_int("daily_limit")?,
         is_default: row.flag("is_default")?,
-        status: row.text("status")?,
+        status: parse_enum(&row.text("status")?)?,
         quality_rating: row.opt_text("quality_rating")?,
         provider_account: row.opt_text("provider_account")?,
         limit_group: row.opt_text("limit_group")?,

@@ -10,7 +10,9 @@ use std::any::Any;
 use std::sync::Arc;
 
 use pregon_domain::state::CampaignAction;
-use pregon_domain::{CampaignStatus, MessageStatus, PausedReason, SkipReason};
+use pregon_domain::{
+    CampaignSettings, CampaignStatus, MessageStatus, PausedReason, ProviderKind, SenderStatus, SkipReason,
+};
 use pregon_store::*;
 
 const T0: i64 = 1_767_225_600_000; // 2026-01-01T00:00:00Z
@@ -31,14 +33,14 @@ async fn fixture(store: Arc<dyn Store>, keep: Box<dyn Any>) -> Fixture {
         id: pregon_domain::id::new_id("snd"),
         tenant_id: tenant.clone(),
         name: "s".into(),
-        provider: "sandbox".into(),
+        provider: ProviderKind::Sandbox,
         phone_number: "+15555550100".into(),
         credentials: vec![1, 2, 3],
         base_url: None,
         messages_per_second: 10.0,
         daily_limit: None,
         is_default: true,
-        status: "active".into(),
+        status: SenderStatus::Active,
         quality_rating: None,
         provider_account: None,
         limit_group: None,
@@ -89,7 +91,7 @@ impl Fixture {
                 template_id: self.template.clone(),
                 status: CampaignStatus::Running,
                 priority,
-                settings: serde_json::json!({}),
+                settings: CampaignSettings::default(),
                 start_at: None,
                 windowed: false,
                 max_attempts: 3,
@@ -185,12 +187,15 @@ fn reply(f: &Fixture, phone: &str, provider_id: &str, text: &str, stop: bool) ->
 }
 
 /// Settings with a campaign webhook.
-fn hook_settings() -> serde_json::Value {
-    serde_json::json!({"webhook_url": "https://example.com/hook"})
+fn hook_settings() -> CampaignSettings {
+    CampaignSettings {
+        webhook_url: Some("https://example.com/hook".into()),
+        ..CampaignSettings::default()
+    }
 }
 
 /// A running campaign of `queued` messages and `skipped` invalid ones, with `settings`.
-async fn campaign_with(f: &Fixture, queued: usize, skipped: usize, settings: serde_json::Value) -> CampaignRecord {
+async fn campaign_with(f: &Fixture, queued: usize, skipped: usize, settings: CampaignSettings) -> CampaignRecord {
     let mut messages: Vec<NewMessage> = (0..queued)
         .map(|i| NewMessage {
             phone: format!("+58414{i:07}"),
@@ -242,7 +247,7 @@ async fn campaign_at(
             template_id: f.template.clone(),
             status,
             priority: 5,
-            settings: serde_json::json!({}),
+            settings: CampaignSettings::default(),
             start_at,
             windowed: false,
             max_attempts: 3,
@@ -299,7 +304,7 @@ async fn single_ids(f: &Fixture, tenant: &str, filter: &SingleMessageFilter, lim
 /// Sets the fixture sender's status as a person would (`update_sender`).
 async fn set_sender_status(f: &Fixture, status: &str, now: i64) -> SenderRecord {
     let patch = SenderPatch {
-        status: Some(status.into()),
+        status: Some(status.parse().unwrap()),
         ..SenderPatch::default()
     };
     f.store.update_sender(&f.tenant, &f.sender, &patch, now).await.unwrap()
@@ -337,7 +342,7 @@ macro_rules! conformance {
                     template_id: f.template.clone(),
                     status: CampaignStatus::Running,
                     priority: 5,
-                    settings: serde_json::json!({}),
+                    settings: CampaignSettings::default(),
                     start_at: None,
                     windowed: false,
                     max_attempts: 3,
@@ -376,7 +381,11 @@ macro_rules! conformance {
                 f.store.renew_lease(&lease, 120_000, T0).await.unwrap(),
                 "the test runs a minute of simulated time"
             );
-            let claimed = f.store.claim(&lease, &ClaimRequest::new(10, 0), T0).await.unwrap();
+            let claimed = f
+                .store
+                .claim(&lease, &ClaimRequest::new(10, 0), T0)
+                .await
+                .unwrap();
             assert_eq!(claimed.len(), 3);
             assert_eq!(f.counts(&c.id).await.claimed, 3);
             let ids: Vec<i64> = claimed.iter().map(|m| m.id).collect();
@@ -427,7 +436,11 @@ macro_rules! conformance {
                 .await
                 .unwrap()
                 .is_empty());
-            let again = f.store.claim(&lease, &ClaimRequest::new(10, 2), T0 + 60_000).await.unwrap();
+            let again = f
+                .store
+                .claim(&lease, &ClaimRequest::new(10, 2), T0 + 60_000)
+                .await
+                .unwrap();
             assert_eq!(again.len(), 1);
             assert_eq!(again[0].attempts, 1, "the first attempt was counted");
             f.store
@@ -469,7 +482,9 @@ macro_rules! conformance {
                 "a lost it"
             );
             assert!(matches!(
-                f.store.claim(&a, &ClaimRequest::new(10, 0), T0 + 5_000 + TTL).await,
+                f.store
+                    .claim(&a, &ClaimRequest::new(10, 0), T0 + 5_000 + TTL)
+                    .await,
                 Err(StoreError::LeaseLost)
             ));
         }
@@ -504,7 +519,11 @@ macro_rules! conformance {
                 "an old owner cannot overwrite recovery"
             );
             // b sends only the two that were never attempted.
-            let again = f.store.claim(&b, &ClaimRequest::new(10, 0), T0 + TTL + 2).await.unwrap();
+            let again = f
+                .store
+                .claim(&b, &ClaimRequest::new(10, 0), T0 + TTL + 2)
+                .await
+                .unwrap();
             let mut again_ids: Vec<i64> = again.iter().map(|m| m.id).collect();
             again_ids.sort();
             assert_eq!(again_ids, ids[2..].to_vec());
@@ -529,13 +548,21 @@ macro_rules! conformance {
             // One at a time, equal priorities still alternate.
             let mut turns = Vec::new();
             for round in 1..=4 {
-                let one = f.store.claim(&lease, &ClaimRequest::new(1, round), T0).await.unwrap();
+                let one = f
+                    .store
+                    .claim(&lease, &ClaimRequest::new(1, round), T0)
+                    .await
+                    .unwrap();
                 turns.push(one[0].campaign_id.clone().unwrap());
             }
             assert_ne!(turns[0], turns[1]);
             assert_eq!(turns[0], turns[2]);
             // The higher priority group is drained before the lower one gets anything.
-            let rest = f.store.claim(&lease, &ClaimRequest::new(100, 5), T0).await.unwrap();
+            let rest = f
+                .store
+                .claim(&lease, &ClaimRequest::new(100, 5), T0)
+                .await
+                .unwrap();
             assert_eq!(from(&low.id, &rest), 10);
             assert_eq!(from(&a.id, &rest) + from(&b.id, &rest), 8);
         }
@@ -561,7 +588,12 @@ macro_rules! conformance {
                 f.store.mark_sending(&lease, &ids, T0).await.unwrap().is_empty(),
                 "nothing of a paused campaign is sent"
             );
-            assert!(f.store.claim(&lease, &ClaimRequest::new(3, 1), T0).await.unwrap().is_empty());
+            assert!(f
+                .store
+                .claim(&lease, &ClaimRequest::new(3, 1), T0)
+                .await
+                .unwrap()
+                .is_empty());
             assert!(matches!(
                 f.store
                     .apply_action(&f.tenant, &c.id, CampaignAction::Pause, false, T0)
@@ -572,7 +604,14 @@ macro_rules! conformance {
                 .apply_action(&f.tenant, &c.id, CampaignAction::Resume, false, T0)
                 .await
                 .unwrap();
-            assert_eq!(f.store.claim(&lease, &ClaimRequest::new(3, 2), T0).await.unwrap().len(), 3);
+            assert_eq!(
+                f.store
+                    .claim(&lease, &ClaimRequest::new(3, 2), T0)
+                    .await
+                    .unwrap()
+                    .len(),
+                3
+            );
         }
 
         #[tokio::test]
@@ -672,7 +711,12 @@ macro_rules! conformance {
             let Some(f) = $factory().await else { return };
             let c = f.campaign(1, 0, 5).await;
             let lease = f.lease("a", T0).await.unwrap();
-            let m = f.store.claim(&lease, &ClaimRequest::new(1, 0), T0).await.unwrap().remove(0);
+            let m = f
+                .store
+                .claim(&lease, &ClaimRequest::new(1, 0), T0)
+                .await
+                .unwrap()
+                .remove(0);
             f.store.mark_sending(&lease, &[m.id], T0).await.unwrap();
             let requeue = Outcome {
                 message_id: m.id,
@@ -697,7 +741,10 @@ macro_rules! conformance {
                 .apply_action(&f.tenant, &c.id, CampaignAction::Resume, false, T0)
                 .await
                 .unwrap();
-            assert_eq!(f.store.claim(&lease, &ClaimRequest::new(1, 1), T0).await.unwrap()[0].attempts, 0);
+            assert_eq!(
+                f.store.claim(&lease, &ClaimRequest::new(1, 1), T0).await.unwrap()[0].attempts,
+                0
+            );
         }
 
         #[tokio::test]
@@ -705,7 +752,12 @@ macro_rules! conformance {
             let Some(f) = $factory().await else { return };
             let c = f.campaign(1, 0, 5).await;
             let lease = f.lease("a", T0).await.unwrap();
-            let m = f.store.claim(&lease, &ClaimRequest::new(1, 0), T0).await.unwrap().remove(0);
+            let m = f
+                .store
+                .claim(&lease, &ClaimRequest::new(1, 0), T0)
+                .await
+                .unwrap()
+                .remove(0);
             f.store.mark_sending(&lease, &[m.id], T0).await.unwrap();
             let hold = T0 + TTL / 2;
             let requeue = Outcome {
@@ -718,10 +770,21 @@ macro_rules! conformance {
             };
             f.store.record_outcomes(&lease, &[requeue], T0).await.unwrap();
             let c = f.store.campaign_by_id(&c.id).await.unwrap();
-            assert_eq!((c.status, c.counts.queued, c.counts.sending), (CampaignStatus::Running, 1, 0));
+            assert_eq!(
+                (c.status, c.counts.queued, c.counts.sending),
+                (CampaignStatus::Running, 1, 0)
+            );
             let listed = f
                 .store
-                .list_messages(&f.tenant, &c.id, None, &PageRequest { limit: 10, cursor: None })
+                .list_messages(
+                    &f.tenant,
+                    &c.id,
+                    None,
+                    &PageRequest {
+                        limit: 10,
+                        cursor: None,
+                    },
+                )
                 .await
                 .unwrap()
                 .items
@@ -730,8 +793,17 @@ macro_rules! conformance {
             assert_eq!(listed.next_attempt_at, hold);
             assert_eq!(listed.error_code.as_deref(), Some("130429"));
             // Not due before the hold ends; then claimable with its attempt intact.
-            assert!(f.store.claim(&lease, &ClaimRequest::new(1, 1), hold - 1).await.unwrap().is_empty());
-            let again = f.store.claim(&lease, &ClaimRequest::new(1, 2), hold).await.unwrap();
+            assert!(f
+                .store
+                .claim(&lease, &ClaimRequest::new(1, 1), hold - 1)
+                .await
+                .unwrap()
+                .is_empty());
+            let again = f
+                .store
+                .claim(&lease, &ClaimRequest::new(1, 2), hold)
+                .await
+                .unwrap();
             assert_eq!((again.len(), again[0].attempts), (1, 0));
         }
 
@@ -757,11 +829,19 @@ macro_rules! conformance {
             assert_eq!(plain.twilio_content_sid, None);
             let listed = f
                 .store
-                .list_templates(&f.tenant, &PageRequest { limit: 10, cursor: None })
+                .list_templates(
+                    &f.tenant,
+                    &PageRequest {
+                        limit: 10,
+                        cursor: None,
+                    },
+                )
                 .await
                 .unwrap()
                 .items;
-            assert!(listed.iter().any(|x| x.twilio_content_sid == t.twilio_content_sid));
+            assert!(listed
+                .iter()
+                .any(|x| x.twilio_content_sid == t.twilio_content_sid));
         }
 
         #[tokio::test]
@@ -835,7 +915,11 @@ macro_rules! conformance {
                 vec![f.sender.clone()]
             );
             let lease = f.lease("a", T0 + 60_000).await.unwrap();
-            let claimed = f.store.claim(&lease, &ClaimRequest::new(5, 0), T0 + 60_000).await.unwrap();
+            let claimed = f
+                .store
+                .claim(&lease, &ClaimRequest::new(5, 0), T0 + 60_000)
+                .await
+                .unwrap();
             assert_eq!(claimed.len(), 1);
             f.store
                 .mark_sending(&lease, &[later.id], T0 + 60_000)
@@ -843,7 +927,7 @@ macro_rules! conformance {
                 .unwrap();
             assert!(matches!(
                 f.store.cancel_message(&f.tenant, later.id, T0).await,
-                Err(StoreError::Conflict(_))
+                Err(StoreError::IllegalTransition { .. })
             ));
         }
 
@@ -891,7 +975,11 @@ macro_rules! conformance {
                 credentials: Some(vec![9, 9]),
                 ..SenderPatch::default()
             };
-            let updated = f.store.update_sender(&f.tenant, &f.sender, &patch, T0 + 1).await.unwrap();
+            let updated = f
+                .store
+                .update_sender(&f.tenant, &f.sender, &patch, T0 + 1)
+                .await
+                .unwrap();
             assert_eq!(
                 (
                     updated.is_default,
@@ -902,14 +990,29 @@ macro_rules! conformance {
                     updated.name.as_str(),
                     updated.updated_at
                 ),
-                (true, Some("http://127.0.0.1:9"), Some(1_000), 20.5, vec![9, 9], "s", T0 + 1)
+                (
+                    true,
+                    Some("http://127.0.0.1:9"),
+                    Some(1_000),
+                    20.5,
+                    vec![9, 9],
+                    "s",
+                    T0 + 1
+                )
             );
-            assert_eq!(f.store.default_sender(&f.tenant).await.unwrap().unwrap().id, f.sender);
+            assert_eq!(
+                f.store.default_sender(&f.tenant).await.unwrap().unwrap().id,
+                f.sender
+            );
             let cleared = SenderPatch {
                 base_url: Some(None),
                 ..SenderPatch::default()
             };
-            let updated = f.store.update_sender(&f.tenant, &f.sender, &cleared, T0 + 2).await.unwrap();
+            let updated = f
+                .store
+                .update_sender(&f.tenant, &f.sender, &cleared, T0 + 2)
+                .await
+                .unwrap();
             assert_eq!((updated.base_url, updated.daily_limit), (None, Some(1_000)));
 
             let mut listed = Vec::new();
@@ -933,7 +1036,7 @@ macro_rules! conformance {
             let c = f.campaign(1, 0, 5).await;
             assert!(matches!(
                 f.store.delete_sender(&f.tenant, &f.sender, T0).await,
-                Err(StoreError::Conflict(_))
+                Err(StoreError::Conflict { .. })
             ));
             f.store
                 .apply_action(&f.tenant, &c.id, CampaignAction::Cancel, false, T0)
@@ -949,7 +1052,9 @@ macro_rules! conformance {
                 Err(StoreError::NotFound)
             ));
             assert!(matches!(
-                f.store.update_sender(&f.tenant, &f.sender, &cleared, T0 + 3).await,
+                f.store
+                    .update_sender(&f.tenant, &f.sender, &cleared, T0 + 3)
+                    .await,
                 Err(StoreError::NotFound)
             ));
             assert!(f.store.default_sender(&f.tenant).await.unwrap().is_none());
@@ -970,7 +1075,13 @@ macro_rules! conformance {
             assert_eq!(listed.len(), 1);
             assert_eq!(listed[0].body, "Hola {{n}}");
             f.store.delete_template(&f.tenant, &f.template, T0).await.unwrap();
-            assert!(f.store.list_templates(&f.tenant, &page).await.unwrap().items.is_empty());
+            assert!(f
+                .store
+                .list_templates(&f.tenant, &page)
+                .await
+                .unwrap()
+                .items
+                .is_empty());
             assert!(matches!(
                 f.store.get_template(&f.tenant, &f.template).await,
                 Err(StoreError::NotFound)
@@ -999,7 +1110,10 @@ macro_rules! conformance {
                 (Some("STOP"), "reply", T0)
             );
             for phone in ["+15555550100", "+442071234567"] {
-                f.store.add_opt_out(&f.tenant, phone, None, "import", T0).await.unwrap();
+                f.store
+                    .add_opt_out(&f.tenant, phone, None, "import", T0)
+                    .await
+                    .unwrap();
             }
             let mut listed = Vec::new();
             let mut cursor = None;
@@ -1035,7 +1149,13 @@ macro_rules! conformance {
                 template_id: f.template.clone(),
                 status,
                 priority: 5,
-                settings: serde_json::json!({"window": {"tz": "America/Caracas"}}),
+                settings: CampaignSettings {
+                    schedule: Some(pregon_domain::ScheduleSettings {
+                        timezone: Some("America/Caracas".into()),
+                        ..Default::default()
+                    }),
+                    ..CampaignSettings::default()
+                },
                 start_at,
                 windowed: false,
                 max_attempts: 3,
@@ -1051,7 +1171,14 @@ macro_rules! conformance {
                 .create_campaign(new(CampaignStatus::Scheduled, Some(T0 + 1_000)))
                 .await
                 .unwrap();
-            assert_eq!(scheduled.settings["window"]["tz"], "America/Caracas");
+            assert_eq!(
+                scheduled
+                    .settings
+                    .schedule
+                    .as_ref()
+                    .and_then(|s| s.timezone.as_deref()),
+                Some("America/Caracas")
+            );
             assert!(f.store.start_due_campaigns(T0).await.unwrap().is_empty());
             assert_eq!(f.store.running_campaigns().await.unwrap(), 0);
             assert_eq!(
@@ -1082,7 +1209,12 @@ macro_rules! conformance {
                 .unwrap()
                 .items;
             assert_eq!(drafts.len(), 1);
-            let all = f.store.list_campaigns(&f.tenant, None, &page).await.unwrap().items;
+            let all = f
+                .store
+                .list_campaigns(&f.tenant, None, &page)
+                .await
+                .unwrap()
+                .items;
             assert_eq!(
                 all.iter().map(|c| c.id.clone()).collect::<Vec<_>>(),
                 vec![draft.id.clone(), scheduled.id.clone()],
@@ -1093,7 +1225,11 @@ macro_rules! conformance {
                 .apply_action(&f.tenant, &draft.id, CampaignAction::Start, false, T0)
                 .await
                 .unwrap();
-            assert_eq!(started.status, CampaignStatus::Scheduled, "start waits for start_at");
+            assert_eq!(
+                started.status,
+                CampaignStatus::Scheduled,
+                "start waits for start_at"
+            );
             assert_eq!(f.store.queue_depth().await.unwrap(), 2);
         }
 
@@ -1110,7 +1246,7 @@ macro_rules! conformance {
                     template_id: f.template.clone(),
                     status: CampaignStatus::Running,
                     priority: 5,
-                    settings: serde_json::json!({}),
+                    settings: CampaignSettings::default(),
                     start_at: None,
                     windowed: true,
                     max_attempts: 3,
@@ -1129,21 +1265,43 @@ macro_rules! conformance {
             let lease = f.lease("a", T0).await.unwrap();
             assert!(f.store.renew_lease(&lease, 3_600_000, T0).await.unwrap());
             // Until the scheduler has looked at its window, nothing is claimed.
-            assert!(f.store.claim(&lease, &ClaimRequest::new(10, 0), T0).await.unwrap().is_empty());
+            assert!(f
+                .store
+                .claim(&lease, &ClaimRequest::new(10, 0), T0)
+                .await
+                .unwrap()
+                .is_empty());
             assert!(!f.store.sender_has_work(&f.sender, T0).await.unwrap());
             let due = f.store.campaigns_to_recheck(T0, 10).await.unwrap();
-            assert_eq!(due.iter().map(|c| c.id.clone()).collect::<Vec<_>>(), vec![c.id.clone()]);
+            assert_eq!(
+                due.iter().map(|c| c.id.clone()).collect::<Vec<_>>(),
+                vec![c.id.clone()]
+            );
             let open = Verdict::Run {
                 recheck_at: Some(T0 + 1_000),
             };
             assert!(f.store.apply_verdict(&c.id, open, T0).await.unwrap());
-            assert!(f.store.campaigns_to_recheck(T0 + 999, 10).await.unwrap().is_empty());
+            assert!(f
+                .store
+                .campaigns_to_recheck(T0 + 999, 10)
+                .await
+                .unwrap()
+                .is_empty());
             assert!(f.store.sender_has_work(&f.sender, T0 + 1).await.unwrap());
-            let claimed = f.store.claim(&lease, &ClaimRequest::new(1, 0), T0 + 1).await.unwrap();
+            let claimed = f
+                .store
+                .claim(&lease, &ClaimRequest::new(1, 0), T0 + 1)
+                .await
+                .unwrap();
             assert_eq!(claimed.len(), 1);
             // The window closes at T0 + 1000: no claim, and no claimed message starts, even
             // before the scheduler pauses the campaign.
-            assert!(f.store.claim(&lease, &ClaimRequest::new(10, 1), T0 + 1_000).await.unwrap().is_empty());
+            assert!(f
+                .store
+                .claim(&lease, &ClaimRequest::new(10, 1), T0 + 1_000)
+                .await
+                .unwrap()
+                .is_empty());
             assert!(f
                 .store
                 .mark_sending(&lease, &[claimed[0].id], T0 + 1_000)
@@ -1158,11 +1316,27 @@ macro_rules! conformance {
             let held = f.store.campaign_by_id(&c.id).await.unwrap();
             assert_eq!(
                 (held.status, held.paused_reason, held.recheck_at),
-                (CampaignStatus::Paused, Some(PausedReason::OutsideWindow), Some(T0 + 5_000))
+                (
+                    CampaignStatus::Paused,
+                    Some(PausedReason::OutsideWindow),
+                    Some(T0 + 5_000)
+                )
             );
-            assert_eq!((held.counts.queued, held.counts.claimed), (3, 0), "claims went back");
-            assert!(f.store.campaigns_to_recheck(T0 + 4_999, 10).await.unwrap().is_empty());
-            assert_eq!(f.store.campaigns_to_recheck(T0 + 5_000, 10).await.unwrap().len(), 1);
+            assert_eq!(
+                (held.counts.queued, held.counts.claimed),
+                (3, 0),
+                "claims went back"
+            );
+            assert!(f
+                .store
+                .campaigns_to_recheck(T0 + 4_999, 10)
+                .await
+                .unwrap()
+                .is_empty());
+            assert_eq!(
+                f.store.campaigns_to_recheck(T0 + 5_000, 10).await.unwrap().len(),
+                1
+            );
             let reopened = Verdict::Run {
                 recheck_at: Some(T0 + 9_000),
             };
@@ -1176,7 +1350,12 @@ macro_rules! conformance {
                 .apply_action(&f.tenant, &c.id, CampaignAction::Pause, false, T0 + 6_000)
                 .await
                 .unwrap();
-            assert!(f.store.campaigns_to_recheck(T0 + 20_000, 10).await.unwrap().is_empty());
+            assert!(f
+                .store
+                .campaigns_to_recheck(T0 + 20_000, 10)
+                .await
+                .unwrap()
+                .is_empty());
             assert!(!f.store.apply_verdict(&c.id, reopened, T0 + 20_000).await.unwrap());
             let mine = f.store.campaign_by_id(&c.id).await.unwrap();
             assert_eq!(mine.paused_reason, Some(PausedReason::User));
@@ -1199,14 +1378,25 @@ macro_rules! conformance {
         async fn daily_limits_count_unique_recipients_over_a_rolling_day() {
             let Some(f) = $factory().await else { return };
             let phones = |list: &[&str]| list.iter().map(|p| p.to_string()).collect::<Vec<_>>();
-            let first = f.store.admit_recipients("k", 2, &phones(&["+1", "+2", "+3"]), T0).await.unwrap();
+            let first = f
+                .store
+                .admit_recipients("k", 2, &phones(&["+1", "+2", "+3"]), T0)
+                .await
+                .unwrap();
             let mut admitted: Vec<String> = first.admitted.into_iter().collect();
             admitted.sort();
             assert_eq!(admitted, phones(&["+1", "+2"]));
             assert_eq!((first.used, first.room_at), (2, Some(T0 + DAY_MILLIS)));
             // A recipient already counted is free; a new one finds no room.
-            let again = f.store.admit_recipients("k", 2, &phones(&["+1", "+3"]), T0 + 1_000).await.unwrap();
-            assert_eq!(again.admitted, std::collections::HashSet::from(["+1".to_string()]));
+            let again = f
+                .store
+                .admit_recipients("k", 2, &phones(&["+1", "+3"]), T0 + 1_000)
+                .await
+                .unwrap();
+            assert_eq!(
+                again.admitted,
+                std::collections::HashSet::from(["+1".to_string()])
+            );
             let usage = f.store.daily_usage("k", T0 + 1_000).await.unwrap();
             assert_eq!((usage.used, usage.room_at), (2, Some(T0 + DAY_MILLIS)));
             // Once +2 leaves the 24 hours there is room again; +1 (messaged again at T0 + 1 s)
@@ -1219,9 +1409,20 @@ macro_rules! conformance {
             assert_eq!(later.admitted.len(), 1);
             assert_eq!(later.used, 2);
             assert_eq!(f.store.daily_usage("k", T0 + DAY_MILLIS).await.unwrap().used, 2);
-            assert_eq!(f.store.daily_usage("k", T0 + 2 * DAY_MILLIS + 1).await.unwrap().used, 0);
+            assert_eq!(
+                f.store
+                    .daily_usage("k", T0 + 2 * DAY_MILLIS + 1)
+                    .await
+                    .unwrap()
+                    .used,
+                0
+            );
             // Keys count apart.
-            let other = f.store.admit_recipients("other", 1, &phones(&["+2"]), T0).await.unwrap();
+            let other = f
+                .store
+                .admit_recipients("other", 1, &phones(&["+2"]), T0)
+                .await
+                .unwrap();
             assert_eq!(other.admitted.len(), 1);
         }
 
@@ -1255,7 +1456,7 @@ macro_rules! conformance {
                         template_id: f.template.clone(),
                         status: CampaignStatus::Running,
                         priority: 5,
-                        settings: serde_json::json!({}),
+                        settings: CampaignSettings::default(),
                         start_at: None,
                         windowed: false,
                         max_attempts: 3,
@@ -1270,7 +1471,11 @@ macro_rules! conformance {
                     .unwrap();
                 campaigns.push(c.id);
             }
-            let paused = f.store.pause_for_daily_limit(&grouped[0], T0 + 5_000, T0).await.unwrap();
+            let paused = f
+                .store
+                .pause_for_daily_limit(&grouped[0], T0 + 5_000, T0)
+                .await
+                .unwrap();
             let mut expected = vec![campaigns[0].clone(), campaigns[1].clone()];
             expected.sort();
             let mut got = paused.clone();
@@ -1279,13 +1484,20 @@ macro_rules! conformance {
             let c = f.store.campaign_by_id(&campaigns[1]).await.unwrap();
             assert_eq!(
                 (c.status, c.paused_reason, c.recheck_at),
-                (CampaignStatus::Paused, Some(PausedReason::DailyLimit), Some(T0 + 5_000))
+                (
+                    CampaignStatus::Paused,
+                    Some(PausedReason::DailyLimit),
+                    Some(T0 + 5_000)
+                )
             );
             assert_eq!(
                 f.store.campaign_by_id(&campaigns[2]).await.unwrap().status,
                 CampaignStatus::Running
             );
-            assert_eq!(f.store.campaigns_to_recheck(T0 + 5_000, 10).await.unwrap().len(), 2);
+            assert_eq!(
+                f.store.campaigns_to_recheck(T0 + 5_000, 10).await.unwrap().len(),
+                2
+            );
 
             // A deferred message waits for its time, without spending an attempt.
             let c = f.campaign(2, 0, 5).await;
@@ -1296,14 +1508,28 @@ macro_rules! conformance {
                 message_id: claimed[0].id,
                 until: T0 + 6_000,
             };
-            f.store.release_claimed(&lease, &[claimed[1].id], T0).await.unwrap();
+            f.store
+                .release_claimed(&lease, &[claimed[1].id], T0)
+                .await
+                .unwrap();
             f.store.defer_claimed(&lease, &[later], T0).await.unwrap();
             let counts = f.counts(&c.id).await;
             assert_eq!((counts.queued, counts.claimed), (2, 0));
-            let now = f.store.claim(&lease, &ClaimRequest::new(2, 1), T0 + 1).await.unwrap();
+            let now = f
+                .store
+                .claim(&lease, &ClaimRequest::new(2, 1), T0 + 1)
+                .await
+                .unwrap();
             assert_eq!(now.iter().map(|m| m.id).collect::<Vec<_>>(), vec![claimed[1].id]);
-            let due = f.store.claim(&lease, &ClaimRequest::new(2, 2), T0 + 6_000).await.unwrap();
-            assert_eq!(due.iter().map(|m| (m.id, m.attempts)).collect::<Vec<_>>(), vec![(claimed[0].id, 0)]);
+            let due = f
+                .store
+                .claim(&lease, &ClaimRequest::new(2, 2), T0 + 6_000)
+                .await
+                .unwrap();
+            assert_eq!(
+                due.iter().map(|m| (m.id, m.attempts)).collect::<Vec<_>>(),
+                vec![(claimed[0].id, 0)]
+            );
         }
 
         #[tokio::test]
@@ -1315,7 +1541,12 @@ macro_rules! conformance {
             let mut request = ClaimRequest::new(6, 0);
             request.caps.insert(paced.id.clone(), 1);
             let claimed = f.store.claim(&lease, &request, T0).await.unwrap();
-            let from = |id: &str| claimed.iter().filter(|m| m.campaign_id.as_deref() == Some(id)).count();
+            let from = |id: &str| {
+                claimed
+                    .iter()
+                    .filter(|m| m.campaign_id.as_deref() == Some(id))
+                    .count()
+            };
             assert_eq!((from(&paced.id), from(&free.id)), (1, 5));
         }
 
@@ -1324,7 +1555,14 @@ macro_rules! conformance {
             let Some(f) = $factory().await else { return };
             let c = f.campaign(3, 0, 5).await;
             let lease = f.lease("a", T0).await.unwrap();
-            assert_eq!(f.store.claim(&lease, &ClaimRequest::new(2, 0), T0).await.unwrap().len(), 2);
+            assert_eq!(
+                f.store
+                    .claim(&lease, &ClaimRequest::new(2, 0), T0)
+                    .await
+                    .unwrap()
+                    .len(),
+                2
+            );
             assert!(f
                 .store
                 .pause_campaign(&c.id, PausedReason::TooManyFailures, Some("51 of 60 failed"), T0)
@@ -1366,20 +1604,29 @@ macro_rules! conformance {
             let Some(f) = $factory().await else { return };
             let c = f.campaign(2, 0, 5).await;
             let lease = f.lease("a", T0).await.unwrap();
-            let m = f.store.claim(&lease, &ClaimRequest::new(1, 0), T0).await.unwrap().remove(0);
+            let m = f
+                .store
+                .claim(&lease, &ClaimRequest::new(1, 0), T0)
+                .await
+                .unwrap()
+                .remove(0);
             let cancelled = f.store.cancel_message(&f.tenant, m.id, T0 + 1).await.unwrap();
             assert_eq!(cancelled.status, MessageStatus::Cancelled);
             let counts = f.counts(&c.id).await;
             assert_eq!((counts.queued, counts.claimed, counts.cancelled), (1, 0, 1));
             assert!(
-                f.store.mark_sending(&lease, &[m.id], T0 + 2).await.unwrap().is_empty(),
+                f.store
+                    .mark_sending(&lease, &[m.id], T0 + 2)
+                    .await
+                    .unwrap()
+                    .is_empty(),
                 "a cancelled message is not sent"
             );
             let events = f.store.message_events(m.id).await.unwrap();
             assert_eq!(events.last().map(|e| e.status.as_str()), Some("cancelled"));
             assert!(matches!(
                 f.store.cancel_message(&f.tenant, m.id, T0 + 3).await,
-                Err(StoreError::Conflict(_))
+                Err(StoreError::IllegalTransition { .. })
             ));
         }
 
@@ -1389,15 +1636,21 @@ macro_rules! conformance {
             assert_eq!(f.store.tenant_count().await.unwrap(), 1);
             assert!(matches!(
                 f.store.create_tenant("acme", "other", T0).await,
-                Err(StoreError::Conflict(_))
+                Err(StoreError::Conflict { .. })
             ));
-            f.store.add_api_key(&f.tenant, "hash-1", "pk_1", T0).await.unwrap();
+            f.store
+                .add_api_key(&f.tenant, "hash-1", "pk_1", T0)
+                .await
+                .unwrap();
             assert!(matches!(
                 f.store.add_api_key(&f.tenant, "hash-1", "pk_1", T0).await,
-                Err(StoreError::Conflict(_))
+                Err(StoreError::Conflict { .. })
             ));
             let found = f.store.tenant_by_api_key("hash-1").await.unwrap().unwrap();
-            assert_eq!((found.id, found.webhook_secret), (f.tenant.clone(), "secret".into()));
+            assert_eq!(
+                (found.id, found.webhook_secret),
+                (f.tenant.clone(), "secret".into())
+            );
             assert!(f.store.tenant_by_api_key("hash-2").await.unwrap().is_none());
 
             // `list_dispatchers` reads leases on the wall clock.
@@ -1410,8 +1663,15 @@ macro_rules! conformance {
                 now,
             };
             f.store.register_dispatcher(&info).await.unwrap();
-            f.store.acquire_lease(&f.sender, "dsp_1", 60_000, now).await.unwrap().unwrap();
-            f.store.heartbeat_dispatcher("dsp_1", 12.5, now + 1).await.unwrap();
+            f.store
+                .acquire_lease(&f.sender, "dsp_1", 60_000, now)
+                .await
+                .unwrap()
+                .unwrap();
+            f.store
+                .heartbeat_dispatcher("dsp_1", 12.5, now + 1)
+                .await
+                .unwrap();
             let listed = f.store.list_dispatchers().await.unwrap();
             assert_eq!(listed.len(), 1);
             assert_eq!(
@@ -1426,7 +1686,11 @@ macro_rules! conformance {
             f.store.remove_dispatcher("dsp_1").await.unwrap();
             assert!(f.store.list_dispatchers().await.unwrap().is_empty());
             assert!(
-                f.store.acquire_lease(&f.sender, "dsp_2", 60_000, now).await.unwrap().is_some(),
+                f.store
+                    .acquire_lease(&f.sender, "dsp_2", 60_000, now)
+                    .await
+                    .unwrap()
+                    .is_some(),
                 "a removed dispatcher's leases are free at once"
             );
         }
@@ -1437,7 +1701,11 @@ macro_rules! conformance {
             let hooked = campaign_with(&f, 2, 1, hook_settings()).await;
             let plain = f.campaign(1, 0, 5).await;
             let lease = f.lease("a", T0).await.unwrap();
-            let claimed = f.store.claim(&lease, &ClaimRequest::new(10, 0), T0).await.unwrap();
+            let claimed = f
+                .store
+                .claim(&lease, &ClaimRequest::new(10, 0), T0)
+                .await
+                .unwrap();
             let ids: Vec<i64> = claimed.iter().map(|m| m.id).collect();
             f.store.mark_sending(&lease, &ids, T0).await.unwrap();
             let outcomes: Vec<Outcome> = ids.iter().map(|id| sent(*id)).collect();
@@ -1458,11 +1726,19 @@ macro_rules! conformance {
             assert_eq!(body["campaign"]["counts"]["skipped"], 1);
             assert_eq!(body["campaign"]["total"], 3);
             assert!(
-                f.store.list_notifications(&f.tenant, &plain.id).await.unwrap().is_empty(),
+                f.store
+                    .list_notifications(&f.tenant, &plain.id)
+                    .await
+                    .unwrap()
+                    .is_empty(),
                 "no webhook URL, no notification"
             );
             assert!(
-                f.store.list_notifications("ten_other", &hooked.id).await.unwrap().is_empty(),
+                f.store
+                    .list_notifications("ten_other", &hooked.id)
+                    .await
+                    .unwrap()
+                    .is_empty(),
                 "scoped by tenant"
             );
         }
@@ -1500,9 +1776,17 @@ macro_rules! conformance {
                 .await
                 .unwrap();
             assert_eq!(events(&cancelled).await, ["campaign.cancelled"]);
-            let n = f.store.list_notifications(&f.tenant, &cancelled.id).await.unwrap().remove(0);
+            let n = f
+                .store
+                .list_notifications(&f.tenant, &cancelled.id)
+                .await
+                .unwrap()
+                .remove(0);
             let body: serde_json::Value = serde_json::from_str(&n.body).unwrap();
-            assert_eq!(body["campaign"]["counts"]["cancelled"], 3, "counted after the cancel: {body}");
+            assert_eq!(
+                body["campaign"]["counts"]["cancelled"], 3,
+                "counted after the cancel: {body}"
+            );
             assert_eq!(after.counts.cancelled, 3);
             // Cancelling the last queued message completes it.
             let single = campaign_with(&f, 1, 0, hook_settings()).await;
@@ -1510,12 +1794,17 @@ macro_rules! conformance {
                 limit: 10,
                 cursor: None,
             };
-            let m = f.store.list_messages(&f.tenant, &single.id, None, &page).await.unwrap().items.remove(0);
+            let m = f
+                .store
+                .list_messages(&f.tenant, &single.id, None, &page)
+                .await
+                .unwrap()
+                .items
+                .remove(0);
             f.store.cancel_message(&f.tenant, m.id, T0 + 3).await.unwrap();
             assert_eq!(events(&single).await, ["campaign.completed"]);
             // A scheduled campaign with nothing to send completes when it starts.
-            let mut settings = hook_settings();
-            settings["note"] = "scheduled".into();
+            let settings = hook_settings();
             let scheduled = f
                 .store
                 .create_campaign(NewCampaign {
@@ -1545,7 +1834,11 @@ macro_rules! conformance {
             // A new lease owner's recovery that leaves nothing to send completes it.
             let recovered = campaign_with(&f, 1, 0, hook_settings()).await;
             let lease = f.lease("a", T0).await.unwrap();
-            let claimed = f.store.claim(&lease, &ClaimRequest::new(10, 0), T0).await.unwrap();
+            let claimed = f
+                .store
+                .claim(&lease, &ClaimRequest::new(10, 0), T0)
+                .await
+                .unwrap();
             let ids: Vec<i64> = claimed.iter().map(|m| m.id).collect();
             f.store.mark_sending(&lease, &ids, T0).await.unwrap();
             f.lease("b", T0 + TTL + 1).await.unwrap();
@@ -1557,7 +1850,9 @@ macro_rules! conformance {
         async fn notifications_are_claimed_once_retried_and_fenced() {
             let Some(f) = $factory().await else { return };
             let c = campaign_with(&f, 0, 1, hook_settings()).await;
-            let id = f.store.list_notifications(&f.tenant, &c.id).await.unwrap()[0].id.clone();
+            let id = f.store.list_notifications(&f.tenant, &c.id).await.unwrap()[0]
+                .id
+                .clone();
             let got = f.store.claim_notifications(10, 30_000, T0).await.unwrap();
             assert_eq!(got.len(), 1);
             assert_eq!(
@@ -1567,7 +1862,11 @@ macro_rules! conformance {
             assert_eq!(got[0].campaign_id, c.id);
             assert!(got[0].body.contains("campaign.completed"));
             assert!(
-                f.store.claim_notifications(10, 30_000, T0 + 1).await.unwrap().is_empty(),
+                f.store
+                    .claim_notifications(10, 30_000, T0 + 1)
+                    .await
+                    .unwrap()
+                    .is_empty(),
                 "claimed: nobody else takes it while it is delivered"
             );
             let retry = NotificationResult::Retry {
@@ -1575,13 +1874,29 @@ macro_rules! conformance {
                 error: "the receiver answered 500".into(),
             };
             assert!(f.store.finish_notification(&id, 1, &retry, T0 + 2).await.unwrap());
-            assert!(f.store.claim_notifications(10, 30_000, T0 + 9_999).await.unwrap().is_empty());
+            assert!(f
+                .store
+                .claim_notifications(10, 30_000, T0 + 9_999)
+                .await
+                .unwrap()
+                .is_empty());
             // The secret is read at delivery: a rotation applies to the next attempt.
             f.store.set_webhook_secret(&f.tenant, "rotated").await.unwrap();
-            let second = f.store.claim_notifications(10, 30_000, T0 + 10_000).await.unwrap();
-            assert_eq!((second[0].attempt, second[0].webhook_secret.as_str()), (2, "rotated"));
+            let second = f
+                .store
+                .claim_notifications(10, 30_000, T0 + 10_000)
+                .await
+                .unwrap();
+            assert_eq!(
+                (second[0].attempt, second[0].webhook_secret.as_str()),
+                (2, "rotated")
+            );
             // Its deliverer died: the claim runs out and another takes it.
-            let third = f.store.claim_notifications(10, 30_000, T0 + 40_001).await.unwrap();
+            let third = f
+                .store
+                .claim_notifications(10, 30_000, T0 + 40_001)
+                .await
+                .unwrap();
             assert_eq!(third[0].attempt, 3);
             assert!(
                 !f.store
@@ -1595,24 +1910,55 @@ macro_rules! conformance {
                 .finish_notification(&id, 3, &NotificationResult::Delivered, T0 + 40_003)
                 .await
                 .unwrap());
-            let n = f.store.list_notifications(&f.tenant, &c.id).await.unwrap().remove(0);
+            let n = f
+                .store
+                .list_notifications(&f.tenant, &c.id)
+                .await
+                .unwrap()
+                .remove(0);
             assert_eq!(
                 (n.status.as_str(), n.attempts, n.delivered_at, n.last_error),
                 ("delivered", 3, Some(T0 + 40_003), None)
             );
-            assert!(f.store.claim_notifications(10, 30_000, T0 + 999_999).await.unwrap().is_empty());
+            assert!(f
+                .store
+                .claim_notifications(10, 30_000, T0 + 999_999)
+                .await
+                .unwrap()
+                .is_empty());
 
             // Given up: failed, never claimed again.
             let other = campaign_with(&f, 0, 1, hook_settings()).await;
-            let got = f.store.claim_notifications(10, 30_000, T0 + 1_000_000).await.unwrap();
+            let got = f
+                .store
+                .claim_notifications(10, 30_000, T0 + 1_000_000)
+                .await
+                .unwrap();
             assert_eq!(got.len(), 1);
             let failed = NotificationResult::Failed {
                 error: "no answer".into(),
             };
-            assert!(f.store.finish_notification(&got[0].id, 1, &failed, T0 + 1_000_001).await.unwrap());
-            let n = f.store.list_notifications(&f.tenant, &other.id).await.unwrap().remove(0);
-            assert_eq!((n.status.as_str(), n.last_error.as_deref()), ("failed", Some("no answer")));
-            assert!(f.store.claim_notifications(10, 30_000, T0 + 9_000_000).await.unwrap().is_empty());
+            assert!(f
+                .store
+                .finish_notification(&got[0].id, 1, &failed, T0 + 1_000_001)
+                .await
+                .unwrap());
+            let n = f
+                .store
+                .list_notifications(&f.tenant, &other.id)
+                .await
+                .unwrap()
+                .remove(0);
+            assert_eq!(
+                (n.status.as_str(), n.last_error.as_deref()),
+                ("failed", Some("no answer"))
+            );
+            assert!(f
+                .store
+                .claim_notifications(10, 30_000, T0 + 9_000_000)
+                .await
+                .unwrap()
+                .is_empty());
             assert!(matches!(
                 f.store.set_webhook_secret("ten_missing", "x").await,
                 Err(StoreError::NotFound)
@@ -1628,7 +1974,12 @@ macro_rules! conformance {
                 .await
                 .unwrap();
             assert_eq!(
-                (a.phone.as_str(), a.source.as_str(), a.evidence.as_deref(), a.created_at),
+                (
+                    a.phone.as_str(),
+                    a.source.as_str(),
+                    a.evidence.as_deref(),
+                    a.created_at
+                ),
                 ("+584121234567", "web_form", Some("form #12"), T0)
             );
             // Again: the source is refreshed, the evidence kept unless new, the time kept.
@@ -1641,16 +1992,31 @@ macro_rules! conformance {
                 (again.source.as_str(), again.evidence.as_deref(), again.created_at),
                 ("whatsapp", Some("form #12"), T0)
             );
-            f.store.add_opt_in(&f.tenant, "+584129876543", "api", None, T0).await.unwrap();
+            f.store
+                .add_opt_in(&f.tenant, "+584129876543", "api", None, T0)
+                .await
+                .unwrap();
             let page = f
                 .store
-                .list_opt_ins(&f.tenant, &PageRequest { limit: 1, cursor: None })
+                .list_opt_ins(
+                    &f.tenant,
+                    &PageRequest {
+                        limit: 1,
+                        cursor: None,
+                    },
+                )
                 .await
                 .unwrap();
             assert_eq!(page.items.len(), 1);
             let rest = f
                 .store
-                .list_opt_ins(&f.tenant, &PageRequest { limit: 10, cursor: page.next_cursor })
+                .list_opt_ins(
+                    &f.tenant,
+                    &PageRequest {
+                        limit: 10,
+                        cursor: page.next_cursor,
+                    },
+                )
                 .await
                 .unwrap();
             assert_eq!(rest.items[0].phone, "+584129876543");
@@ -1659,7 +2025,12 @@ macro_rules! conformance {
                 f.store.opted_in_among(&f.tenant, &asked).await.unwrap(),
                 ["+584121234567".to_string()].into()
             );
-            assert!(f.store.opted_in_among("ten_other", &asked).await.unwrap().is_empty());
+            assert!(f
+                .store
+                .opted_in_among("ten_other", &asked)
+                .await
+                .unwrap()
+                .is_empty());
             assert!(f.store.opted_in_among(&f.tenant, &[]).await.unwrap().is_empty());
             assert_eq!(f.store.opted_in_phones(&f.tenant).await.unwrap().len(), 2);
             f.store
@@ -1675,7 +2046,12 @@ macro_rules! conformance {
                 f.store.delete_opt_in(&f.tenant, "+584121234567").await,
                 Err(StoreError::NotFound)
             ));
-            assert!(f.store.opted_in_among(&f.tenant, &asked).await.unwrap().is_empty());
+            assert!(f
+                .store
+                .opted_in_among(&f.tenant, &asked)
+                .await
+                .unwrap()
+                .is_empty());
         }
 
         #[tokio::test]
@@ -1683,7 +2059,11 @@ macro_rules! conformance {
             let Some(f) = $factory().await else { return };
             let c = campaign_with(&f, 3, 0, hook_settings()).await;
             let lease = f.lease("a", T0).await.unwrap();
-            let claimed = f.store.claim(&lease, &ClaimRequest::new(10, 0), T0).await.unwrap();
+            let claimed = f
+                .store
+                .claim(&lease, &ClaimRequest::new(10, 0), T0)
+                .await
+                .unwrap();
             let ids: Vec<i64> = claimed.iter().map(|m| m.id).collect();
             let skips = [
                 Skip {
@@ -1711,16 +2091,33 @@ macro_rules! conformance {
                 limit: 10,
                 cursor: None,
             };
-            let messages = f.store.list_messages(&f.tenant, &c.id, None, &page).await.unwrap().items;
+            let messages = f
+                .store
+                .list_messages(&f.tenant, &c.id, None, &page)
+                .await
+                .unwrap()
+                .items;
             assert_eq!(
                 messages.iter().map(|m| m.skip_reason.clone()).collect::<Vec<_>>(),
-                vec![Some("opted_out".to_string()), Some("no_consent".to_string()), None]
+                vec![
+                    Some("opted_out".to_string()),
+                    Some("no_consent".to_string()),
+                    None
+                ]
             );
             let events = f.store.message_events(ids[0]).await.unwrap();
             assert_eq!(events.last().map(|e| e.status.as_str()), Some("skipped"));
-            assert_eq!(events.last().unwrap().detail.as_ref().unwrap()["reason"], "opted_out");
+            assert_eq!(
+                events.last().unwrap().detail.as_ref().unwrap()["reason"],
+                "opted_out"
+            );
             // Only claimed messages are skipped, once.
-            assert!(f.store.skip_claimed(&lease, &skips, T0 + 2).await.unwrap().is_empty());
+            assert!(f
+                .store
+                .skip_claimed(&lease, &skips, T0 + 2)
+                .await
+                .unwrap()
+                .is_empty());
             assert_eq!(
                 f.store.mark_sending(&lease, &ids, T0 + 2).await.unwrap(),
                 vec![ids[2]],
@@ -1729,7 +2126,11 @@ macro_rules! conformance {
             assert_eq!(f.counts(&c.id).await.skipped, 2);
             // Skipping the last one left completes the campaign, and notifies.
             let last = campaign_with(&f, 1, 0, hook_settings()).await;
-            let claimed = f.store.claim(&lease, &ClaimRequest::new(10, 1), T0 + 3).await.unwrap();
+            let claimed = f
+                .store
+                .claim(&lease, &ClaimRequest::new(10, 1), T0 + 3)
+                .await
+                .unwrap();
             assert_eq!(claimed.len(), 1);
             f.store
                 .skip_claimed(
@@ -1744,7 +2145,14 @@ macro_rules! conformance {
                 .unwrap();
             let done = f.store.campaign_by_id(&last.id).await.unwrap();
             assert_eq!((done.status, done.counts.skipped), (CampaignStatus::Completed, 1));
-            assert_eq!(f.store.list_notifications(&f.tenant, &last.id).await.unwrap().len(), 1);
+            assert_eq!(
+                f.store
+                    .list_notifications(&f.tenant, &last.id)
+                    .await
+                    .unwrap()
+                    .len(),
+                1
+            );
         }
 
         #[tokio::test]
@@ -1782,7 +2190,10 @@ macro_rules! conformance {
                 ]
             );
             let m0 = message(&f, ids[0]).await;
-            assert_eq!((m0.status, m0.delivered_at, m0.read_at), (Read, Some(T0 + 100), Some(T0 + 200)));
+            assert_eq!(
+                (m0.status, m0.delivered_at, m0.read_at),
+                (Read, Some(T0 + 100), Some(T0 + 200))
+            );
             let m1 = message(&f, ids[1]).await;
             assert_eq!(
                 (m1.status, m1.delivered_at, m1.read_at),
@@ -1796,7 +2207,13 @@ macro_rules! conformance {
             );
             let counts = f.counts(&c.id).await;
             assert_eq!(
-                (counts.sent, counts.delivered, counts.read, counts.failed, counts.total()),
+                (
+                    counts.sent,
+                    counts.delivered,
+                    counts.read,
+                    counts.failed,
+                    counts.total()
+                ),
                 (1, 0, 2, 1, 4),
                 "a message counts once, in its current state"
             );
@@ -1821,7 +2238,10 @@ macro_rules! conformance {
             assert_eq!(message(&f, ids[0]).await.status, Read);
             assert_eq!(message(&f, ids[0]).await.error_code, None);
             let counts = f.counts(&c.id).await;
-            assert_eq!((counts.sent, counts.delivered, counts.read, counts.failed), (0, 1, 2, 1));
+            assert_eq!(
+                (counts.sent, counts.delivered, counts.read, counts.failed),
+                (0, 1, 2, 1)
+            );
             let events: Vec<String> = f
                 .store
                 .message_events(ids[0])
@@ -1832,7 +2252,10 @@ macro_rules! conformance {
                 .collect();
             assert_eq!(events, vec!["sent", "delivered", "read", "failed"]);
             let last = f.store.message_events(ids[0]).await.unwrap().pop().unwrap();
-            assert_eq!((last.detail.unwrap()["applied"].clone(), last.at), (serde_json::json!(false), T0 + 600));
+            assert_eq!(
+                (last.detail.unwrap()["applied"].clone(), last.at),
+                (serde_json::json!(false), T0 + 600)
+            );
         }
 
         #[tokio::test]
@@ -1846,7 +2269,11 @@ macro_rules! conformance {
                 .await
                 .unwrap();
             assert_eq!(effects, vec![StatusEffect::Applied, StatusEffect::Duplicate]);
-            let again = f.store.apply_status_updates(&[delivered], T0 + 300).await.unwrap();
+            let again = f
+                .store
+                .apply_status_updates(&[delivered], T0 + 300)
+                .await
+                .unwrap();
             assert_eq!(again, vec![StatusEffect::Duplicate]);
             let events = f.store.message_events(ids[0]).await.unwrap();
             assert_eq!(events.iter().filter(|e| e.status == "delivered").count(), 1);
@@ -1882,7 +2309,14 @@ macro_rules! conformance {
             let Some(f) = $factory().await else { return };
             let c = f.campaign(2, 0, 5).await;
             let a = f.lease("a", T0).await.unwrap();
-            let ids: Vec<i64> = f.store.claim(&a, &ClaimRequest::new(2, 0), T0).await.unwrap().iter().map(|m| m.id).collect();
+            let ids: Vec<i64> = f
+                .store
+                .claim(&a, &ClaimRequest::new(2, 0), T0)
+                .await
+                .unwrap()
+                .iter()
+                .map(|m| m.id)
+                .collect();
             f.store.mark_sending(&a, &ids, T0).await.unwrap();
             // The provider reports on the first before its answer is recorded.
             let early = StatusUpdate {
@@ -1894,11 +2328,19 @@ macro_rules! conformance {
             assert_eq!(effects, vec![StatusEffect::Applied]);
             let m = message(&f, ids[0]).await;
             assert_eq!(
-                (m.status, m.provider_message_id.as_deref(), m.delivered_at.is_some(), m.sent_at.is_some()),
+                (
+                    m.status,
+                    m.provider_message_id.as_deref(),
+                    m.delivered_at.is_some(),
+                    m.sent_at.is_some()
+                ),
                 (MessageStatus::Delivered, Some("wamid.early"), true, true)
             );
             // The late answer changes nothing.
-            f.store.record_outcomes(&a, &[sent(ids[0])], T0 + 7).await.unwrap();
+            f.store
+                .record_outcomes(&a, &[sent(ids[0])], T0 + 7)
+                .await
+                .unwrap();
             assert_eq!(message(&f, ids[0]).await.status, MessageStatus::Delivered);
             let counts = f.counts(&c.id).await;
             assert_eq!((counts.sending, counts.sent, counts.delivered), (1, 0, 1));
@@ -1910,10 +2352,17 @@ macro_rules! conformance {
                 message_hint: Some(ids[1]),
                 ..report(&f, ids[1], MessageStatus::Read, T0 + TTL + 5)
             };
-            let effects = f.store.apply_status_updates(&[resolved], T0 + TTL + 6).await.unwrap();
+            let effects = f
+                .store
+                .apply_status_updates(&[resolved], T0 + TTL + 6)
+                .await
+                .unwrap();
             assert_eq!(effects, vec![StatusEffect::Applied]);
             let counts = f.counts(&c.id).await;
-            assert_eq!((counts.unknown, counts.read, counts.delivered, counts.total()), (0, 1, 1, 2));
+            assert_eq!(
+                (counts.unknown, counts.read, counts.delivered, counts.total()),
+                (0, 1, 1, 2)
+            );
             let done = f.store.campaign_by_id(&c.id).await.unwrap();
             assert_eq!(done.status, CampaignStatus::Completed);
             // A hint never takes over a message that has a provider id.
@@ -1923,7 +2372,10 @@ macro_rules! conformance {
                 ..report(&f, ids[1], MessageStatus::Failed, T0 + TTL + 7)
             };
             assert_eq!(
-                f.store.apply_status_updates(&[stray], T0 + TTL + 8).await.unwrap(),
+                f.store
+                    .apply_status_updates(&[stray], T0 + TTL + 8)
+                    .await
+                    .unwrap(),
                 vec![StatusEffect::UnknownMessage]
             );
             drop(b);
@@ -1949,7 +2401,10 @@ macro_rules! conformance {
                 .unwrap();
             assert_eq!(stored.len(), 3, "a redelivered reply is stored once");
             assert_eq!(stored[0].campaign_id.as_deref(), Some(c.id.as_str()));
-            assert_eq!(stored[2].campaign_id, None, "no campaign message went to that phone");
+            assert_eq!(
+                stored[2].campaign_id, None,
+                "no campaign message went to that phone"
+            );
             assert!(stored[1].opted_out && !stored[0].opted_out);
             let again = f
                 .store
@@ -1957,10 +2412,21 @@ macro_rules! conformance {
                 .await
                 .unwrap();
             assert!(again.is_empty());
-            assert!(f.store.opted_out_phones(&f.tenant).await.unwrap().contains(&phone));
+            assert!(f
+                .store
+                .opted_out_phones(&f.tenant)
+                .await
+                .unwrap()
+                .contains(&phone));
             let opt_outs = f
                 .store
-                .list_opt_outs(&f.tenant, &PageRequest { limit: 10, cursor: None })
+                .list_opt_outs(
+                    &f.tenant,
+                    &PageRequest {
+                        limit: 10,
+                        cursor: None,
+                    },
+                )
                 .await
                 .unwrap();
             assert_eq!(opt_outs.items[0].source, "reply");
@@ -1970,7 +2436,11 @@ macro_rules! conformance {
                 campaign_id: Some(c.id.clone()),
                 phone: None,
             };
-            let first = f.store.list_replies(&f.tenant, &by_campaign, &page(1)).await.unwrap();
+            let first = f
+                .store
+                .list_replies(&f.tenant, &by_campaign, &page(1))
+                .await
+                .unwrap();
             assert_eq!(first.items[0].provider_message_id, "wamid.in2", "newest first");
             let second = f
                 .store
@@ -1990,12 +2460,24 @@ macro_rules! conformance {
                 campaign_id: None,
                 phone: Some("+593995683452".into()),
             };
-            let listed = f.store.list_replies(&f.tenant, &by_phone, &page(50)).await.unwrap();
+            let listed = f
+                .store
+                .list_replies(&f.tenant, &by_phone, &page(50))
+                .await
+                .unwrap();
             assert_eq!(listed.items.len(), 1);
-            let all = f.store.list_replies(&f.tenant, &ReplyFilter::default(), &page(50)).await.unwrap();
+            let all = f
+                .store
+                .list_replies(&f.tenant, &ReplyFilter::default(), &page(50))
+                .await
+                .unwrap();
             assert_eq!(all.items.len(), 3);
             let other = f.store.create_tenant("other", "s", T0).await.unwrap();
-            let none = f.store.list_replies(&other.id, &ReplyFilter::default(), &page(50)).await.unwrap();
+            let none = f
+                .store
+                .list_replies(&other.id, &ReplyFilter::default(), &page(50))
+                .await
+                .unwrap();
             assert!(none.items.is_empty(), "replies are the tenant's own");
         }
 
@@ -2006,38 +2488,74 @@ macro_rules! conformance {
             assert_eq!(first.provider_account, None);
             let meta = SenderRecord {
                 id: pregon_domain::id::new_id("snd"),
-                provider: "meta".into(),
+                provider: ProviderKind::Meta,
                 provider_account: Some("1142".into()),
                 limit_group: None,
                 is_default: false,
                 ..first.clone()
             };
             f.store.insert_sender(&meta).await.unwrap();
-            let found = f.store.senders_by_provider_account("meta", Some("1142")).await.unwrap();
-            assert_eq!(found.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(), vec![meta.id.as_str()]);
-            assert!(f.store.senders_by_provider_account("meta", Some("9")).await.unwrap().is_empty());
-            assert!(f.store.senders_by_provider_account("twilio", Some("1142")).await.unwrap().is_empty());
-            assert_eq!(f.store.senders_by_provider_account("meta", None).await.unwrap().len(), 1);
+            let found = f
+                .store
+                .senders_by_provider_account(ProviderKind::Meta, Some("1142"))
+                .await
+                .unwrap();
+            assert_eq!(
+                found.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(),
+                vec![meta.id.as_str()]
+            );
+            assert!(f
+                .store
+                .senders_by_provider_account(ProviderKind::Meta, Some("9"))
+                .await
+                .unwrap()
+                .is_empty());
+            assert!(f
+                .store
+                .senders_by_provider_account(ProviderKind::Twilio, Some("1142"))
+                .await
+                .unwrap()
+                .is_empty());
+            assert_eq!(
+                f.store
+                    .senders_by_provider_account(ProviderKind::Meta, None)
+                    .await
+                    .unwrap()
+                    .len(),
+                1
+            );
             let patch = SenderPatch {
                 provider_account: Some(Some("2000".into())),
                 ..SenderPatch::default()
             };
-            let updated = f.store.update_sender(&f.tenant, &meta.id, &patch, T0 + 1).await.unwrap();
+            let updated = f
+                .store
+                .update_sender(&f.tenant, &meta.id, &patch, T0 + 1)
+                .await
+                .unwrap();
             assert_eq!(updated.provider_account.as_deref(), Some("2000"));
             let q = f
                 .store
                 .update_sender_quality(&meta.id, Some("RED"), None, T0 + 2)
                 .await
                 .unwrap();
-            assert_eq!((q.quality_rating.as_deref(), q.status.as_str()), (Some("RED"), "active"));
+            assert_eq!(
+                (q.quality_rating.as_deref(), q.status.as_str()),
+                (Some("RED"), "active")
+            );
             let s = f
                 .store
-                .update_sender_quality(&meta.id, None, Some("suspended"), T0 + 3)
+                .update_sender_quality(&meta.id, None, Some(SenderStatus::Suspended), T0 + 3)
                 .await
                 .unwrap();
-            assert_eq!((s.quality_rating.as_deref(), s.status.as_str(), s.updated_at), (Some("RED"), "suspended", T0 + 3));
+            assert_eq!(
+                (s.quality_rating.as_deref(), s.status.as_str(), s.updated_at),
+                (Some("RED"), "suspended", T0 + 3)
+            );
             assert!(matches!(
-                f.store.update_sender_quality("snd_missing", Some("RED"), None, T0).await,
+                f.store
+                    .update_sender_quality("snd_missing", Some("RED"), None, T0)
+                    .await,
                 Err(StoreError::NotFound)
             ));
         }
@@ -2049,7 +2567,10 @@ macro_rules! conformance {
             assert_eq!(f.counts(&done.id).await.sent, 2);
             let effects = f
                 .store
-                .apply_status_updates(&[report(&f, done_ids[0], MessageStatus::Delivered, T0 + 2)], T0 + 2)
+                .apply_status_updates(
+                    &[report(&f, done_ids[0], MessageStatus::Delivered, T0 + 2)],
+                    T0 + 2,
+                )
                 .await
                 .unwrap();
             assert_eq!(effects, vec![StatusEffect::Applied]);
@@ -2062,7 +2583,14 @@ macro_rules! conformance {
             assert_eq!(replies[0].campaign_id.as_deref(), Some(done.id.as_str()));
             let hooked = campaign_with(&f, 0, 1, hook_settings()).await;
             assert_eq!(hooked.status, CampaignStatus::Completed);
-            assert_eq!(f.store.list_notifications(&f.tenant, &hooked.id).await.unwrap().len(), 1);
+            assert_eq!(
+                f.store
+                    .list_notifications(&f.tenant, &hooked.id)
+                    .await
+                    .unwrap()
+                    .len(),
+                1
+            );
             // … a cancelled one, and finished single messages.
             let cancelled = f.campaign(2, 0, 5).await;
             f.store
@@ -2070,7 +2598,10 @@ macro_rules! conformance {
                 .await
                 .unwrap();
             let old_single = single_at(&f, &f.tenant, "+584121111111", T0, T0).await;
-            f.store.cancel_message(&f.tenant, old_single.id, T0).await.unwrap();
+            f.store
+                .cancel_message(&f.tenant, old_single.id, T0)
+                .await
+                .unwrap();
             // Kept: unfinished campaigns however old, a scheduled single message, and what
             // finished within the period.
             let running = f.campaign(1, 0, 5).await;
@@ -2118,31 +2649,61 @@ macro_rules! conformance {
                     f.store.get_campaign(&f.tenant, gone).await,
                     Err(StoreError::NotFound)
                 ));
-                assert!(f.store.list_notifications(&f.tenant, gone).await.unwrap().is_empty());
+                assert!(f
+                    .store
+                    .list_notifications(&f.tenant, gone)
+                    .await
+                    .unwrap()
+                    .is_empty());
             }
             for id in done_ids.iter().chain([&old_single.id]) {
                 assert!(matches!(
                     f.store.get_message(&f.tenant, *id).await,
                     Err(StoreError::NotFound)
                 ));
-                assert!(f.store.message_events(*id).await.unwrap().is_empty(), "events go too");
+                assert!(
+                    f.store.message_events(*id).await.unwrap().is_empty(),
+                    "events go too"
+                );
             }
             let kept = f
                 .store
-                .list_replies(&f.tenant, &ReplyFilter::default(), &PageRequest { limit: 10, cursor: None })
+                .list_replies(
+                    &f.tenant,
+                    &ReplyFilter::default(),
+                    &PageRequest {
+                        limit: 10,
+                        cursor: None,
+                    },
+                )
                 .await
                 .unwrap()
                 .items;
             assert_eq!(kept.len(), 1, "replies stay");
-            assert_eq!((kept[0].id, kept[0].campaign_id.as_deref()), (replies[0].id, None));
+            assert_eq!(
+                (kept[0].id, kept[0].campaign_id.as_deref()),
+                (replies[0].id, None)
+            );
             for c in [&running, &paused, &draft, &scheduled, &recent] {
                 let still = f.store.get_campaign(&f.tenant, &c.id).await.unwrap();
-                assert_eq!((still.status, still.counts), (c.status, c.counts), "{} stays", c.id);
+                assert_eq!(
+                    (still.status, still.counts),
+                    (c.status, c.counts),
+                    "{} stays",
+                    c.id
+                );
                 assert_eq!(f.statuses(&c.id).await.len() as i64, c.counts.total());
             }
-            assert_eq!(f.store.get_message(&f.tenant, waiting.id).await.unwrap().status, MessageStatus::Queued);
             assert_eq!(
-                f.store.get_message(&f.tenant, recent_single.id).await.unwrap().status,
+                f.store.get_message(&f.tenant, waiting.id).await.unwrap().status,
+                MessageStatus::Queued
+            );
+            assert_eq!(
+                f.store
+                    .get_message(&f.tenant, recent_single.id)
+                    .await
+                    .unwrap()
+                    .status,
                 MessageStatus::Cancelled
             );
             assert_eq!(f.store.queue_depth().await.unwrap(), depth);
@@ -2166,7 +2727,10 @@ macro_rules! conformance {
             assert_eq!((first.campaigns, first.campaign_messages), (0, 1_000));
             assert!(!first.is_empty(), "more to come");
             let still = f.store.get_campaign(&f.tenant, &big.id).await.unwrap();
-            assert_eq!(still.counts.cancelled, 2_500, "the campaign stays until its last message goes");
+            assert_eq!(
+                still.counts.cancelled, 2_500,
+                "the campaign stays until its last message goes"
+            );
             let second = f.store.purge_finished(before, 1).await.unwrap();
             assert_eq!((second.campaigns, second.campaign_messages), (0, 1_000));
             let third = f.store.purge_finished(before, 1).await.unwrap();
@@ -2195,10 +2759,21 @@ macro_rules! conformance {
             );
             let of_campaign = f
                 .store
-                .list_messages(&f.tenant, &campaign.id, None, &PageRequest { limit: 1, cursor: None })
+                .list_messages(
+                    &f.tenant,
+                    &campaign.id,
+                    None,
+                    &PageRequest {
+                        limit: 1,
+                        cursor: None,
+                    },
+                )
                 .await
                 .unwrap();
-            assert_eq!(of_campaign.items[0].send_at, None, "campaign messages have no send_at");
+            assert_eq!(
+                of_campaign.items[0].send_at, None,
+                "campaign messages have no send_at"
+            );
 
             let all = SingleMessageFilter::default();
             assert_eq!(
@@ -2217,8 +2792,14 @@ macro_rules! conformance {
             );
             assert_eq!(single_ids(&f, &other, &scheduled, 10).await, vec![theirs.id]);
             // Cancelled: no longer scheduled, listed as cancelled.
-            f.store.cancel_message(&f.tenant, sooner.id, T0 + 1).await.unwrap();
-            assert_eq!(single_ids(&f, &f.tenant, &scheduled, 10).await, vec![tie.id, later.id]);
+            f.store
+                .cancel_message(&f.tenant, sooner.id, T0 + 1)
+                .await
+                .unwrap();
+            assert_eq!(
+                single_ids(&f, &f.tenant, &scheduled, 10).await,
+                vec![tie.id, later.id]
+            );
             let cancelled = SingleMessageFilter {
                 status: Some(MessageStatus::Cancelled),
                 scheduled_after: None,
@@ -2231,7 +2812,11 @@ macro_rules! conformance {
             };
             assert_eq!(single_ids(&f, &f.tenant, &at_due, 10).await, vec![later.id]);
             let lease = f.lease("a", T0 + 60_000).await.unwrap();
-            let claimed = f.store.claim(&lease, &ClaimRequest::new(10, 0), T0 + 60_000).await.unwrap();
+            let claimed = f
+                .store
+                .claim(&lease, &ClaimRequest::new(10, 0), T0 + 60_000)
+                .await
+                .unwrap();
             assert!(claimed.iter().any(|m| m.id == tie.id));
             assert_eq!(
                 single_ids(&f, &f.tenant, &scheduled, 10).await,
@@ -2263,7 +2848,11 @@ macro_rules! conformance {
             let single = single_at(&f, &f.tenant, "+584121000009", T0, T0).await;
             let lease = f.lease("a", T0).await.unwrap();
             assert!(f.store.renew_lease(&lease, 3_600_000, T0).await.unwrap());
-            let claimed = f.store.claim(&lease, &ClaimRequest::new(10, 0), T0).await.unwrap();
+            let claimed = f
+                .store
+                .claim(&lease, &ClaimRequest::new(10, 0), T0)
+                .await
+                .unwrap();
             let flying: Vec<i64> = claimed
                 .iter()
                 .filter(|m| m.campaign_id.as_deref() == Some(in_flight.id.as_str()))
@@ -2273,25 +2862,54 @@ macro_rules! conformance {
             assert!(f.counts(&running.id).await.claimed > 0);
 
             let paused = set_sender_status(&f, "paused", T0 + 1).await;
-            assert_eq!(paused.status, "paused");
+            assert_eq!(paused.status.as_str(), "paused");
             let held = f.store.campaign_by_id(&running.id).await.unwrap();
             assert_eq!(
                 (held.status, held.paused_reason, held.paused_detail.as_deref()),
-                (CampaignStatus::Paused, Some(PausedReason::SenderPaused), Some("the sender is paused"))
+                (
+                    CampaignStatus::Paused,
+                    Some(PausedReason::SenderPaused),
+                    Some("the sender is paused")
+                )
             );
-            assert_eq!((held.counts.queued, held.counts.claimed), (3, 0), "claims go back");
+            assert_eq!(
+                (held.counts.queued, held.counts.claimed),
+                (3, 0),
+                "claims go back"
+            );
             let user = f.store.campaign_by_id(&by_user.id).await.unwrap();
-            assert_eq!(user.paused_reason, Some(PausedReason::User), "a person's pause stays theirs");
+            assert_eq!(
+                user.paused_reason,
+                Some(PausedReason::User),
+                "a person's pause stays theirs"
+            );
             // Nothing is sent for it: no work, no claim, no attempt, single messages included.
             assert!(claimed.iter().any(|m| m.id == single.id));
-            assert!(f.store.mark_sending(&lease, &[single.id], T0 + 2).await.unwrap().is_empty());
-            f.store.release_claimed(&lease, &[single.id], T0 + 2).await.unwrap();
+            assert!(f
+                .store
+                .mark_sending(&lease, &[single.id], T0 + 2)
+                .await
+                .unwrap()
+                .is_empty());
+            f.store
+                .release_claimed(&lease, &[single.id], T0 + 2)
+                .await
+                .unwrap();
             assert!(f.store.senders_with_work(T0 + 2).await.unwrap().is_empty());
             assert!(!f.store.sender_has_work(&f.sender, T0 + 2).await.unwrap());
-            assert!(f.store.claim(&lease, &ClaimRequest::new(10, 1), T0 + 2).await.unwrap().is_empty());
+            assert!(f
+                .store
+                .claim(&lease, &ClaimRequest::new(10, 1), T0 + 2)
+                .await
+                .unwrap()
+                .is_empty());
             // What was in flight finishes; its campaign waits, done, for the sender.
             f.store
-                .record_outcomes(&lease, &flying.iter().map(|id| sent(*id)).collect::<Vec<_>>(), T0 + 3)
+                .record_outcomes(
+                    &lease,
+                    &flying.iter().map(|id| sent(*id)).collect::<Vec<_>>(),
+                    T0 + 3,
+                )
                 .await
                 .unwrap();
             assert_eq!(
@@ -2306,7 +2924,11 @@ macro_rules! conformance {
                 (CampaignStatus::Paused, Some(PausedReason::SenderPaused))
             );
             let empty = campaign_at(&f, CampaignStatus::Running, 0, None, T0 + 4).await;
-            assert_eq!(empty.status, CampaignStatus::Completed, "nothing to send completes");
+            assert_eq!(
+                empty.status,
+                CampaignStatus::Completed,
+                "nothing to send completes"
+            );
             let resumed = f
                 .store
                 .apply_action(&f.tenant, &running.id, CampaignAction::Resume, false, T0 + 5)
@@ -2323,7 +2945,10 @@ macro_rules! conformance {
                 .await
                 .unwrap();
             assert_eq!(started.paused_reason, Some(PausedReason::SenderPaused));
-            assert_eq!(f.store.start_due_campaigns(T0 + 60_000).await.unwrap(), vec![scheduled.id.clone()]);
+            assert_eq!(
+                f.store.start_due_campaigns(T0 + 60_000).await.unwrap(),
+                vec![scheduled.id.clone()]
+            );
             assert_eq!(
                 f.store.campaign_by_id(&scheduled.id).await.unwrap().paused_reason,
                 Some(PausedReason::SenderPaused)
@@ -2334,7 +2959,10 @@ macro_rules! conformance {
                 .apply_action(&f.tenant, &draft.id, CampaignAction::Pause, false, T0 + 6)
                 .await
                 .unwrap();
-            assert_eq!((mine.status, mine.paused_reason), (CampaignStatus::Paused, Some(PausedReason::User)));
+            assert_eq!(
+                (mine.status, mine.paused_reason),
+                (CampaignStatus::Paused, Some(PausedReason::User))
+            );
             assert!(matches!(
                 f.store
                     .apply_action(&f.tenant, &draft.id, CampaignAction::Pause, false, T0 + 6)
@@ -2344,38 +2972,67 @@ macro_rules! conformance {
 
             // Suspended by the provider: still held, saying so.
             f.store
-                .update_sender_quality(&f.sender, Some("RED"), Some("suspended"), T0 + 7)
+                .update_sender_quality(&f.sender, Some("RED"), Some(SenderStatus::Suspended), T0 + 7)
                 .await
                 .unwrap();
             assert_eq!(
-                f.store.campaign_by_id(&running.id).await.unwrap().paused_detail.as_deref(),
+                f.store
+                    .campaign_by_id(&running.id)
+                    .await
+                    .unwrap()
+                    .paused_detail
+                    .as_deref(),
                 Some("the sender is suspended")
             );
 
             // Active again: the held ones resume (or complete), the others stay.
             let active = f
                 .store
-                .update_sender_quality(&f.sender, None, Some("active"), T0 + 8)
+                .update_sender_quality(&f.sender, None, Some(SenderStatus::Active), T0 + 8)
                 .await
                 .unwrap();
-            assert_eq!(active.status, "active");
+            assert_eq!(active.status.as_str(), "active");
             for id in [&running.id, &created.id, &scheduled.id] {
                 let c = f.store.campaign_by_id(id).await.unwrap();
-                assert_eq!((c.status, c.paused_reason, c.paused_detail), (CampaignStatus::Running, None, None));
+                assert_eq!(
+                    (c.status, c.paused_reason, c.paused_detail),
+                    (CampaignStatus::Running, None, None)
+                );
             }
             let finished = f.store.campaign_by_id(&in_flight.id).await.unwrap();
-            assert_eq!((finished.status, finished.counts.sent), (CampaignStatus::Completed, 1));
-            assert_eq!(f.store.list_notifications(&f.tenant, &in_flight.id).await.unwrap().len(), 1);
+            assert_eq!(
+                (finished.status, finished.counts.sent),
+                (CampaignStatus::Completed, 1)
+            );
+            assert_eq!(
+                f.store
+                    .list_notifications(&f.tenant, &in_flight.id)
+                    .await
+                    .unwrap()
+                    .len(),
+                1
+            );
             for id in [&by_user.id, &draft.id] {
                 let c = f.store.campaign_by_id(id).await.unwrap();
-                assert_eq!((c.status, c.paused_reason), (CampaignStatus::Paused, Some(PausedReason::User)));
+                assert_eq!(
+                    (c.status, c.paused_reason),
+                    (CampaignStatus::Paused, Some(PausedReason::User))
+                );
             }
-            assert_eq!(f.store.senders_with_work(T0 + 9).await.unwrap(), vec![f.sender.clone()]);
-            assert!(!f.store.claim(&lease, &ClaimRequest::new(10, 2), T0 + 9).await.unwrap().is_empty());
+            assert_eq!(
+                f.store.senders_with_work(T0 + 9).await.unwrap(),
+                vec![f.sender.clone()]
+            );
+            assert!(!f
+                .store
+                .claim(&lease, &ClaimRequest::new(10, 2), T0 + 9)
+                .await
+                .unwrap()
+                .is_empty());
 
             // The same through a person's edits: suspended by the provider, active by a person.
             f.store
-                .update_sender_quality(&f.sender, None, Some("suspended"), T0 + 10)
+                .update_sender_quality(&f.sender, None, Some(SenderStatus::Suspended), T0 + 10)
                 .await
                 .unwrap();
             let held = f.store.campaign_by_id(&running.id).await.unwrap();
@@ -2393,10 +3050,13 @@ macro_rules! conformance {
             };
             f.store.insert_sender(&second).await.unwrap();
             let patch = SenderPatch {
-                status: Some("paused".into()),
+                status: Some(SenderStatus::Paused),
                 ..SenderPatch::default()
             };
-            f.store.update_sender(&f.tenant, &second.id, &patch, T0 + 12).await.unwrap();
+            f.store
+                .update_sender(&f.tenant, &second.id, &patch, T0 + 12)
+                .await
+                .unwrap();
             assert_eq!(
                 f.store.campaign_by_id(&running.id).await.unwrap().status,
                 CampaignStatus::Running

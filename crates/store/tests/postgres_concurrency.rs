@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use pregon_domain::state::CampaignAction;
-use pregon_domain::{CampaignStatus, MessageStatus, PausedReason};
+use pregon_domain::{CampaignSettings, CampaignStatus, MessageStatus, PausedReason, ProviderKind, SenderStatus};
 use pregon_store::*;
 use sqlx::Row;
 
@@ -257,14 +257,14 @@ async fn tenant_with_sender(store: &dyn Store, t0: Millis) -> (String, SenderRec
         id: pregon_domain::id::new_id("snd"),
         tenant_id: tenant.clone(),
         name: "s".into(),
-        provider: "sandbox".into(),
+        provider: ProviderKind::Sandbox,
         phone_number: "+15555550100".into(),
         credentials: vec![1],
         base_url: None,
         messages_per_second: 80.0,
         daily_limit: None,
         is_default: true,
-        status: "active".into(),
+        status: SenderStatus::Active,
         quality_rating: None,
         provider_account: None,
         limit_group: None,
@@ -312,7 +312,7 @@ async fn two_dispatchers_never_send_a_message_twice_and_counts_stay_exact() {
                 template_id: template.id.clone(),
                 status: CampaignStatus::Running,
                 priority: 5,
-                settings: serde_json::json!({}),
+                settings: CampaignSettings::default(),
                 start_at: None,
                 windowed: false,
                 max_attempts: 3,
@@ -467,7 +467,7 @@ async fn tallied_counts_fold_and_an_unfinished_completion_is_swept_up() {
             template_id: template.id.clone(),
             status: CampaignStatus::Running,
             priority: 5,
-            settings: serde_json::json!({}),
+            settings: CampaignSettings::default(),
             start_at: None,
             windowed: false,
             max_attempts: 3,

@@ -87,7 +87,7 @@ impl Gate {
             return Ok(*r);
         }
         let c = d.store.campaign_by_id(campaign_id).await?;
-        let r = c.settings["require_consent"].as_bool().unwrap_or(false);
+        let r = c.settings.require_consent;
         self.requires_consent.insert(campaign_id.to_string(), r);
         Ok(r)
     }

@@ -8,7 +8,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use pregon_domain::schedule::WindowState;
+use pregon_domain::WindowState;
 use pregon_store::{ClaimedMessage, Deferral, Lease, Millis, SenderRecord, StoreError};
 use tokio::time::Instant;
 

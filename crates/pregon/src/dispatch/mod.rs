@@ -13,8 +13,8 @@
 mod consent;
 mod limits;
 mod outcome;
-mod pacing;
 pub mod process;
+mod rate_plans;
 mod sender;
 
 use std::collections::HashMap;
@@ -138,7 +138,7 @@ impl Dispatcher {
             if let Err(e) = self.store.start_due_campaigns(now).await {
                 tracing::warn!(error = %e, "starting scheduled campaigns failed");
             }
-            if let Err(e) = crate::scheduling::recheck_due(self.store.as_ref(), now).await {
+            if let Err(e) = crate::scheduler::recheck_due(self.store.as_ref(), now).await {
                 tracing::warn!(error = %e, "checking campaign windows and limits failed");
             }
             match self.store.senders_with_work(now).await {

@@ -5,7 +5,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use pregon_domain::{AutoPause, CampaignStatus, PausedReason};
+use pregon_domain::{CampaignStatus, PausedReason};
 use pregon_store::{Lease, Outcome, OutcomeKind};
 use tokio::sync::mpsc;
 
@@ -91,7 +91,7 @@ pub(crate) async fn write_outcomes(d: Arc<Dispatcher>, lease: Lease, mut rx: mps
             if c.status != CampaignStatus::Running {
                 continue;
             }
-            let rule: AutoPause = serde_json::from_value(c.settings["auto_pause"].clone()).unwrap_or_default();
+            let rule = c.settings.auto_pause;
             let finished = (c.counts.sent + c.counts.delivered + c.counts.read + c.counts.failed) as u64;
             if rule.should_pause(c.counts.failed as u64, finished) {
                 let detail = format!("{} of {} attempted messages failed", c.counts.failed, finished);

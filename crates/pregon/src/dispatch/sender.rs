@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use pregon_domain::{PausedReason, RateLimiter, RetryPolicy, Template};
+use pregon_domain::{PausedReason, RateLimiter, RatePlan, RecipientWindow, RetryPolicy, Template};
 use pregon_providers::{Credentials, ErrorClass, OutboundMessage, Provider};
 use pregon_store::{ClaimRequest, ClaimedMessage, Lease, Outcome, OutcomeKind, StoreError, TemplateRecord};
 use tokio::sync::{mpsc, Semaphore};
@@ -16,9 +16,8 @@ use tokio_util::sync::CancellationToken;
 use super::consent::Gate;
 use super::limits::{hold_back, PairGap};
 use super::outcome::{write_outcomes, Report};
-use super::pacing::Pacing;
+use super::rate_plans::Pacing;
 use super::Dispatcher;
-use crate::scheduling::{rate_plan_of, schedule_of, RecipientWindow};
 
 /// How long a new owner of a previously held lease waits before sending: one rate window.
 const TAKEOVER_HOLD: Duration = Duration::from_secs(1);
@@ -41,7 +40,7 @@ impl Wire {
     fn of(d: &Dispatcher, sender: &pregon_store::SenderRecord) -> Arc<Self> {
         Arc::new(Wire {
             from: sender.phone_number.clone(),
-            status_callback: d.config.status_callback(&sender.provider),
+            status_callback: d.config.status_callback(sender.provider),
         })
     }
 }
@@ -95,7 +94,7 @@ pub(crate) struct CampaignContext {
     /// Single API messages have no campaign to pause; a sender error retries them instead.
     pub is_campaign: bool,
     /// The campaign's own rate plan, and how many of its messages went out before.
-    pub rate_plan: Option<(pregon_domain::pacing::RatePlan, u64)>,
+    pub rate_plan: Option<(RatePlan, u64)>,
     /// A sending window kept in each recipient's own time zone.
     pub recipient_window: Option<RecipientWindow>,
 }
@@ -182,7 +181,7 @@ fn provider_for(d: &Dispatcher, sender: &pregon_store::SenderRecord) -> Result<A
     let credentials: Credentials =
         serde_json::from_slice(&plain).map_err(|e| format!("stored credentials are unreadable: {e}"))?;
     pregon_providers::build(
-        &sender.provider,
+        sender.provider,
         &credentials,
         sender.base_url.as_deref(),
         d.http.clone(),
@@ -250,7 +249,7 @@ async fn send_loop(
                 let fresh = d.store.sender_by_id(&sender.id).await?;
                 // Paused or suspended: it sends nothing more (the store claims nothing for it
                 // either); what is in flight finishes and the claimed rest goes back.
-                if fresh.status != "active" {
+                if !fresh.status.is_active() {
                     tracing::info!(sender = %fresh.id, status = %fresh.status, "sender stopped; releasing it");
                     return Ok(());
                 }
@@ -526,14 +525,13 @@ async fn context_for(
         },
         Some(id) => {
             let c = d.store.campaign_by_id(id).await.map_err(|e| format!("campaign: {e}"))?;
-            let retry = serde_json::from_value(c.settings["retry"].clone()).unwrap_or_default();
             let n = &c.counts;
             let already_sent = (n.sending + n.sent + n.delivered + n.read + n.failed + n.unknown).max(0) as u64;
             CampaignContext {
-                retry,
+                retry: c.settings.retry.clone(),
                 is_campaign: true,
-                rate_plan: rate_plan_of(&c.settings).map(|plan| (plan, already_sent)),
-                recipient_window: schedule_of(&c.settings).and_then(|s| s.recipient_window()),
+                rate_plan: c.settings.rate_plan().map(|plan| (plan.clone(), already_sent)),
+                recipient_window: c.settings.recipient_window(),
             }
         }
     };

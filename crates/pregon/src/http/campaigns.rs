@@ -11,7 +11,10 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use futures::Stream;
 use pregon_domain::state::CampaignAction;
-use pregon_domain::{AutoPause, CampaignStatus, MessageStatus, Region, RetryPolicy, Template};
+use pregon_domain::{
+    AutoPause, CampaignSettings, CampaignStatus, MessageStatus, ProviderKind, RatePlan, Region, RetryPolicy,
+    ScheduleSettings, Template, WarmupTier, WindowSettings,
+};
 use pregon_providers::Credentials;
 use pregon_store::{CampaignRecord, NewCampaign, PageRequest, SenderRecord, TemplateRecord};
 use serde::Deserialize;
@@ -24,8 +27,6 @@ use super::views::{CampaignView, CreatedCampaignView, ListView, MessageView};
 use super::AppState;
 use crate::clock::{parse_rfc3339, rfc3339};
 use crate::import::{self, Contact, ImportError};
-use crate::scheduling::{ScheduleSettings, WindowSettings};
-use pregon_domain::pacing::{RatePlan, WarmupTier};
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -199,7 +200,7 @@ fn preflight_client() -> reqwest::Client {
 /// exists and is approved in its language. A refusal answers 422 `preflight_failed` with
 /// the provider's code and words.
 async fn preflight(state: &AppState, sender: &SenderRecord, template: &TemplateRecord) -> Result<(), ApiError> {
-    if sender.provider == "sandbox" {
+    if sender.provider == ProviderKind::Sandbox {
         return Ok(());
     }
     let failed = |code: &str, reason: String| {
@@ -226,7 +227,7 @@ async fn preflight(state: &AppState, sender: &SenderRecord, template: &TemplateR
     let credentials: Credentials =
         serde_json::from_slice(&plain).map_err(|e| ApiError::internal("reading sender credentials", &e))?;
     let provider = pregon_providers::build(
-        &sender.provider,
+        sender.provider,
         &credentials,
         sender.base_url.as_deref(),
         preflight_client(),
@@ -389,15 +390,15 @@ async fn create_campaign(
     })
     .await
     .map_err(|e| ApiError::internal("import task", &e))?;
-    let settings = json!({
-        "default_region": region.map(|r| r.code()),
-        "retry": retry,
-        "auto_pause": auto_pause,
-        "webhook_url": o.webhook_url,
-        "require_consent": require_consent,
-        "schedule": schedule,
-        "rate": rate,
-    });
+    let settings = CampaignSettings {
+        default_region: region.map(|r| r.code()),
+        retry: retry.clone(),
+        auto_pause,
+        webhook_url: o.webhook_url,
+        require_consent,
+        schedule,
+        rate,
+    };
     let campaign = state
         .store
         .create_campaign(NewCampaign {

@@ -3,7 +3,7 @@
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use pregon_store::StoreError;
+use pregon_store::{StoreError, Unavailability};
 use serde_json::{json, Value};
 
 /// An error answered to an API client.
@@ -77,17 +77,39 @@ impl ApiError {
     }
 }
 
+/// Every store error, answered in one place. Database errors are logged and answered with
+/// no more than "something went wrong": no database text reaches a client.
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NotFound => ApiError::not_found("resource"),
-            StoreError::Conflict(m) => ApiError::conflict("conflict", m),
-            StoreError::IllegalTransition { action, from } => ApiError::conflict(
-                "illegal_transition",
-                format!("cannot {action} a campaign that is {from}"),
-            )
-            .with_details(vec![json!({"status": from.as_str(), "action": action})]),
-            other => ApiError::internal("store error", &other),
+            StoreError::Conflict { constraint } => ApiError::conflict("conflict", constraint.to_string()),
+            StoreError::IllegalTransition { action, subject, from } => {
+                let why = match subject {
+                    "message" => ": only a message not yet attempted can be cancelled",
+                    _ => "",
+                };
+                ApiError::conflict(
+                    "illegal_transition",
+                    format!("cannot {action} a {subject} that is {from}{why}"),
+                )
+                .with_details(vec![json!({"status": from, "action": action})])
+            }
+            StoreError::Unavailable(Unavailability::Full) => ApiError::new(
+                StatusCode::INSUFFICIENT_STORAGE,
+                "storage_full",
+                "the database's storage is full: nothing was changed; try again once it has room",
+            ),
+            StoreError::Unavailable(why) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "storage_unavailable",
+                format!("the database cannot take changes now ({why}): nothing was changed; try again shortly"),
+            ),
+            StoreError::LeaseLost
+            | StoreError::UnsupportedUrl(_)
+            | StoreError::Corrupt(_)
+            | StoreError::Migrate(_)
+            | StoreError::Db(_) => ApiError::internal("store error", &e),
         }
     }
 }

@@ -150,11 +150,7 @@ pub async fn cancel(
         .store
         .cancel_message(&tenant.id, message_id(&id)?, state.clock.now_millis())
         .await
-        .map_err(|e| match e {
-            StoreError::Conflict(m) => ApiError::conflict("illegal_transition", m),
-            StoreError::NotFound => ApiError::not_found("message"),
-            other => other.into(),
-        })?;
+        .or_not_found("message")?;
     Ok(Json(MessageView::new(&m, None)))
 }
 

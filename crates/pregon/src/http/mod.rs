@@ -5,15 +5,15 @@ pub mod campaigns;
 pub mod error;
 pub mod extract;
 pub mod messages;
+pub mod notification_secret;
 pub mod opt_ins;
 pub mod opt_outs;
 pub mod replies;
+pub mod reports;
 pub mod senders;
 pub mod system;
 pub mod templates;
 pub mod views;
-pub mod webhook_secret;
-pub mod webhooks;
 
 use std::sync::Arc;
 
@@ -47,7 +47,7 @@ pub struct AppState {
     /// Cancelled at shutdown: long-lived responses (event streams) end with it.
     pub shutdown: tokio_util::sync::CancellationToken,
     /// Provider webhooks: settings, sender secrets, the group-commit writer.
-    pub webhooks: Arc<crate::webhooks::Webhooks>,
+    pub reports: Arc<crate::reports::Reports>,
 }
 
 /// The error shape, for the OpenAPI document.
@@ -88,9 +88,9 @@ impl Modify for BearerAuth {
         messages::send, messages::list, messages::get, messages::cancel,
         opt_outs::create, opt_outs::list, opt_outs::delete,
         replies::list, replies::campaign,
-        webhooks::meta_verify, webhooks::meta_event, webhooks::twilio_event,
+        reports::meta_verify, reports::meta_event, reports::twilio_event,
         opt_ins::create, opt_ins::list, opt_ins::delete,
-        webhook_secret::rotate,
+        notification_secret::rotate,
         system::health, system::metrics, system::system,
     ),
     components(schemas(ErrorBody, ErrorDetail))
@@ -139,7 +139,7 @@ pub fn router(state: AppState) -> Router {
         .route("/opt-outs/{phone}", axum::routing::delete(opt_outs::delete))
         .route("/opt-ins", post(opt_ins::create).get(opt_ins::list))
         .route("/opt-ins/{phone}", axum::routing::delete(opt_ins::delete))
-        .route("/webhook-secret/rotate", post(webhook_secret::rotate))
+        .route("/webhook-secret/rotate", post(notification_secret::rotate))
         .route("/system", get(system::system));
     let limit = state.limits.max_body_bytes;
     Router::new()
@@ -147,8 +147,8 @@ pub fn router(state: AppState) -> Router {
         .route("/health", get(system::health))
         .route("/metrics", get(system::metrics))
         .route("/openapi.json", get(|| async { Json(ApiDoc::openapi()) }))
-        .route("/webhooks/meta", get(webhooks::meta_verify).post(webhooks::meta_event))
-        .route("/webhooks/twilio", post(webhooks::twilio_event))
+        .route("/webhooks/meta", get(reports::meta_verify).post(reports::meta_event))
+        .route("/webhooks/twilio", post(reports::twilio_event))
         .merge(Scalar::with_url("/docs", ApiDoc::openapi()))
         .nest("/api/v1", api)
         .fallback(not_found)

@@ -3,7 +3,7 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use pregon_domain::PhoneNumber;
+use pregon_domain::{MessagingTier, PhoneNumber, ProviderKind, SenderStatus};
 use pregon_providers::Credentials;
 use pregon_store::{SenderPatch, SenderRecord};
 use serde::Deserialize;
@@ -108,21 +108,6 @@ fn check_daily_limit(limit: Option<i64>) -> Result<Option<i64>, ApiError> {
     }
 }
 
-/// The daily limit of a WhatsApp messaging tier (`Some(None)`: unlimited; `None`: not a tier
-/// name).
-pub fn tier_limit(tier: &str) -> Option<Option<i64>> {
-    match tier.trim().to_ascii_uppercase().as_str() {
-        "TIER_50" => Some(Some(50)),
-        "TIER_250" => Some(Some(250)),
-        "TIER_1K" => Some(Some(1_000)),
-        "TIER_2K" => Some(Some(2_000)),
-        "TIER_10K" => Some(Some(10_000)),
-        "TIER_100K" => Some(Some(100_000)),
-        "TIER_UNLIMITED" | "UNLIMITED" => Some(None),
-        _ => None,
-    }
-}
-
 /// `daily_limit` from either itself or a messaging tier, not both.
 fn daily_limit_of(limit: Option<Option<i64>>, tier: Option<&str>) -> Result<Option<Option<i64>>, ApiError> {
     match (limit, tier) {
@@ -130,12 +115,14 @@ fn daily_limit_of(limit: Option<Option<i64>>, tier: Option<&str>) -> Result<Opti
             "messaging_tier",
             "give daily_limit or messaging_tier, not both",
         )),
-        (None, Some(t)) => tier_limit(t).map(Some).ok_or_else(|| {
-            ApiError::invalid_field(
-                "messaging_tier",
-                "must be TIER_250, TIER_2K, TIER_10K, TIER_100K or TIER_UNLIMITED",
-            )
-        }),
+        (None, Some(t)) => MessagingTier::parse(t)
+            .map(|tier| Some(tier.daily_limit()))
+            .ok_or_else(|| {
+                ApiError::invalid_field(
+                    "messaging_tier",
+                    "must be TIER_250, TIER_2K, TIER_10K, TIER_100K or TIER_UNLIMITED",
+                )
+            }),
         (limit, None) => limit.map(check_daily_limit).transpose(),
     }
 }
@@ -179,11 +166,11 @@ fn check_base_url(url: Option<String>) -> Result<Option<String>, ApiError> {
 
 /// The non-secret id a provider's webhooks name the sender by: the Meta `phone_number_id`,
 /// the Twilio account SID (kept in the clear to route webhooks; the secrets stay sealed).
-pub fn provider_account(provider: &str, credentials: &Credentials) -> Option<String> {
+pub fn provider_account(provider: ProviderKind, credentials: &Credentials) -> Option<String> {
     let account = match provider {
-        "meta" => credentials.phone_number_id.as_deref(),
-        "twilio" => credentials.account_sid.as_deref(),
-        _ => None,
+        ProviderKind::Meta => credentials.phone_number_id.as_deref(),
+        ProviderKind::Twilio => credentials.account_sid.as_deref(),
+        ProviderKind::Sandbox => None,
     };
     account.map(str::trim).filter(|a| !a.is_empty()).map(str::to_string)
 }
@@ -192,7 +179,7 @@ pub fn provider_account(provider: &str, credentials: &Credentials) -> Option<Str
 /// sender's [`provider_account`].
 fn seal_credentials(
     state: &AppState,
-    provider: &str,
+    provider: ProviderKind,
     credentials: Option<serde_json::Map<String, serde_json::Value>>,
 ) -> Result<(Vec<u8>, Option<String>), ApiError> {
     let map = credentials.unwrap_or_default();
@@ -219,20 +206,19 @@ pub async fn create(
     Auth(tenant): Auth,
     ApiJson(body): ApiJson<CreateSender>,
 ) -> Result<(StatusCode, Json<SenderView>), ApiError> {
-    let provider = body.provider.trim().to_ascii_lowercase();
-    let default_rate = match provider.as_str() {
-        "meta" => 80.0,
-        "twilio" => 1.0,
-        "sandbox" => 1000.0,
-        _ => return Err(ApiError::invalid_field("provider", "must be meta, twilio or sandbox")),
-    };
-    let phone_number = match (&body.phone_number, provider.as_str()) {
+    let provider: ProviderKind = body
+        .provider
+        .trim()
+        .to_ascii_lowercase()
+        .parse()
+        .map_err(|_| ApiError::invalid_field("provider", "must be meta, twilio or sandbox"))?;
+    let phone_number = match (&body.phone_number, provider) {
         (Some(p), _) => check_phone(p)?,
-        (None, "sandbox") => "+15555550100".to_string(),
+        (None, ProviderKind::Sandbox) => "+15555550100".to_string(),
         (None, _) => return Err(ApiError::invalid_field("phone_number", "is required")),
     };
     let now = state.clock.now_millis();
-    let (credentials, provider_account) = seal_credentials(&state, &provider, body.credentials)?;
+    let (credentials, provider_account) = seal_credentials(&state, provider, body.credentials)?;
     let sender = SenderRecord {
         id: pregon_domain::id::new_id("snd"),
         tenant_id: tenant.id,
@@ -242,17 +228,17 @@ pub async fn create(
         provider,
         phone_number,
         base_url: check_base_url(body.base_url)?,
-        messages_per_second: check_rate(body.messages_per_second.unwrap_or(default_rate))?,
+        messages_per_second: check_rate(body.messages_per_second.unwrap_or(provider.default_rate()))?,
         daily_limit: daily_limit_of(body.daily_limit.map(Some), body.messaging_tier.as_deref())?.flatten(),
         limit_group: check_group(body.daily_limit_group)?,
         is_default: body.is_default.unwrap_or(false),
-        status: "active".into(),
+        status: SenderStatus::Active,
         quality_rating: None,
         created_at: now,
         updated_at: now,
     };
     state.store.insert_sender(&sender).await?;
-    state.webhooks.forget_senders();
+    state.reports.forget_senders();
     Ok((StatusCode::CREATED, Json(view(&state, &sender).await?)))
 }
 
@@ -294,13 +280,14 @@ pub async fn update(
     ApiJson(body): ApiJson<UpdateSender>,
 ) -> Result<Json<SenderView>, ApiError> {
     let current = state.store.get_sender(&tenant.id, &id).await.or_not_found("sender")?;
-    let status = match body.status.as_deref() {
-        None => None,
-        Some(s @ ("active" | "paused" | "suspended")) => Some(s.to_string()),
-        Some(_) => return Err(ApiError::invalid_field("status", "must be active, paused or suspended")),
-    };
+    let status = body
+        .status
+        .as_deref()
+        .map(|s| s.parse::<SenderStatus>())
+        .transpose()
+        .map_err(|_| ApiError::invalid_field("status", "must be active, paused or suspended"))?;
     let sealed = match body.credentials {
-        Some(c) => Some(seal_credentials(&state, &current.provider, Some(c))?),
+        Some(c) => Some(seal_credentials(&state, current.provider, Some(c))?),
         None => None,
     };
     let patch = SenderPatch {
@@ -320,7 +307,7 @@ pub async fn update(
         .update_sender(&tenant.id, &id, &patch, state.clock.now_millis())
         .await
         .or_not_found("sender")?;
-    state.webhooks.forget_senders();
+    state.reports.forget_senders();
     state.wake.notify_waiters();
     Ok(Json(view(&state, &sender).await?))
 }

@@ -65,13 +65,13 @@ impl From<&SenderRecord> for SenderView {
         SenderView {
             id: s.id.clone(),
             name: s.name.clone(),
-            provider: s.provider.clone(),
+            provider: s.provider.as_str().to_string(),
             phone_number: s.phone_number.clone(),
             base_url: s.base_url.clone(),
             messages_per_second: s.messages_per_second,
             daily_limit: s.daily_limit,
             is_default: s.is_default,
-            status: s.status.clone(),
+            status: s.status.as_str().to_string(),
             quality_rating: s.quality_rating.clone(),
             provider_account: s.provider_account.clone(),
             daily_limit_group: s.limit_group.clone(),
@@ -255,7 +255,7 @@ impl CampaignView {
             resumes_at: time(c.resumes_at()),
             current_rate: (current_rate * 10.0).round() / 10.0,
             eta_seconds: eta,
-            settings: c.settings.clone(),
+            settings: serde_json::to_value(&c.settings).unwrap_or_default(),
         }
     }
 }
@@ -405,7 +405,10 @@ mod tests {
             paused_reason: None,
             paused_detail: None,
             priority: 5,
-            settings: serde_json::json!({"webhook_url": "https://example.com/h", "retry": {"max_attempts": 3}}),
+            settings: pregon_domain::CampaignSettings {
+                webhook_url: Some("https://example.com/h".into()),
+                ..Default::default()
+            },
             start_at: Some(1_767_225_600_000),
             windowed: false,
             recheck_at: None,
@@ -430,7 +433,7 @@ mod tests {
             c.status = status;
             c.paused_reason = (status == CampaignStatus::Paused).then_some(PausedReason::User);
             let view = serde_json::to_value(CampaignView::new(&c, 0.0)).unwrap();
-            assert_eq!(view, pregon_store::notify::campaign_object(&c));
+            assert_eq!(view, pregon_store::notifications::body::campaign_object(&c));
         }
         c.counts = Counts {
             queued: 2,
@@ -438,6 +441,6 @@ mod tests {
             ..Counts::default()
         };
         let view = serde_json::to_value(CampaignView::new(&c, 0.0)).unwrap();
-        assert_eq!(view, pregon_store::notify::campaign_object(&c));
+        assert_eq!(view, pregon_store::notifications::body::campaign_object(&c));
     }
 }

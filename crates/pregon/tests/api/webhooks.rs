@@ -18,7 +18,7 @@ const VERIFY_TOKEN: &str = "verify-me-123";
 const T1: i64 = 1_767_225_600; // 2026-01-01T00:00:00Z, in seconds as Meta writes them
 
 async fn app() -> TestApp {
-    spawn_app_with(|c| c.webhooks.meta_verify_token = Some(VERIFY_TOKEN.into())).await
+    spawn_app_with(|c| c.reports.meta_verify_token = Some(VERIFY_TOKEN.into())).await
 }
 
 impl TestApp {
@@ -558,7 +558,7 @@ async fn twilio_server() -> MockServer {
 /// campaign of `n` contacts through it.
 async fn twilio_campaign(public_url: Option<&str>, n: usize) -> (TestApp, MockServer, String, Vec<Value>) {
     let public_url = public_url.map(str::to_string);
-    let app = spawn_app_with(|c| c.webhooks.public_url = public_url).await;
+    let app = spawn_app_with(|c| c.reports.public_url = public_url).await;
     let server = twilio_server().await;
     let s = app
         .create_sender(

@@ -4,7 +4,7 @@
 //! A handler (`http::webhooks`) reads the request, finds the senders it may be about
 //! ([`directory`]), checks the signature against their secrets, and turns what it says into
 //! [`StatusUpdate`]s and [`NewInbound`] replies ([`meta`], [`twilio`]). It then hands them to
-//! the single writer task ([`Webhooks::record`]) and waits: the writer takes whatever has
+//! the single writer task ([`Reports::record`]) and waits: the writer takes whatever has
 //! queued while its previous write ran and records it all in one transaction per table, then
 //! answers every request of the batch. A 200 therefore still means "recorded", but a busy
 //! server writes a few large transactions rather than one per request.
@@ -27,7 +27,7 @@ use pregon_store::{NewInbound, StatusEffect, StatusUpdate, Store};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::clock::Clock;
-use crate::config::WebhookConfig;
+use crate::config::ReportConfig;
 use crate::crypto::MasterKey;
 use directory::Directory;
 use stop_words::StopWords;
@@ -42,8 +42,8 @@ const RETRY_UNKNOWN: [Duration; 2] = [Duration::from_secs(2), Duration::from_sec
 const MAX_UNKNOWN: usize = 100_000;
 
 /// The webhooks' shared state: settings, the sender directory, the writer's queue.
-pub struct Webhooks {
-    pub config: WebhookConfig,
+pub struct Reports {
+    pub config: ReportConfig,
     pub stop_words: StopWords,
     pub directory: Directory,
     queue: mpsc::Sender<Job>,
@@ -71,13 +71,13 @@ impl Job {
 #[error("the webhook could not be recorded")]
 pub struct NotRecorded;
 
-impl Webhooks {
+impl Reports {
     /// Starts the writer; it stops once every handle to these webhooks is gone.
     pub fn start(
         store: Arc<dyn Store>,
         master_key: MasterKey,
         clock: Arc<dyn Clock>,
-        config: WebhookConfig,
+        config: ReportConfig,
     ) -> Arc<Self> {
         let (queue, rx) = mpsc::channel(QUEUE);
         let writer = Writer {
@@ -87,7 +87,7 @@ impl Webhooks {
             waiting_retry: Arc::new(AtomicUsize::new(0)),
         };
         tokio::spawn(writer.run(rx));
-        Arc::new(Webhooks {
+        Arc::new(Reports {
             stop_words: StopWords::new(&config.stop_words),
             directory: Directory::new(store, master_key),
             config,

@@ -6,7 +6,7 @@
 //!   and `account_update` (`event`, `ban_info`; `entry[].id` is the WhatsApp Business
 //!   Account): the sender's quality rating and status, see [`account_effect`].
 
-use pregon_domain::MessageStatus;
+use pregon_domain::{MessageStatus, SenderStatus};
 use pregon_store::Millis;
 use serde_json::{json, Value};
 
@@ -211,7 +211,7 @@ fn inbound(m: &Value) -> Option<MetaInbound> {
 ///
 /// A sender that becomes `suspended` stops sending, and its running campaigns pause with
 /// reason `sender_paused`; they resume by themselves when it is reinstated (`active`).
-pub fn account_effect(field: &str, value: &Value) -> (Option<&'static str>, Option<&'static str>) {
+pub fn account_effect(field: &str, value: &Value) -> (Option<&'static str>, Option<SenderStatus>) {
     let event = value["event"].as_str().unwrap_or_default().to_ascii_uppercase();
     let ban = value["ban_info"]["waba_ban_state"]
         .as_str()
@@ -224,8 +224,10 @@ pub fn account_effect(field: &str, value: &Value) -> (Option<&'static str>, Opti
         _ => None,
     };
     let status = match (event.as_str(), ban.as_str()) {
-        ("DISABLED_UPDATE", "DISABLE") | ("ACCOUNT_DELETED" | "DISABLED" | "BANNED", _) => Some("suspended"),
-        ("DISABLED_UPDATE", "REINSTATE") | ("REINSTATED", _) => Some("active"),
+        ("DISABLED_UPDATE", "DISABLE") | ("ACCOUNT_DELETED" | "DISABLED" | "BANNED", _) => {
+            Some(SenderStatus::Suspended)
+        }
+        ("DISABLED_UPDATE", "REINSTATE") | ("REINSTATED", _) => Some(SenderStatus::Active),
         _ => None,
     };
     (quality, status)
@@ -307,14 +309,14 @@ mod tests {
                 a,
                 &json!({"event": "DISABLED_UPDATE", "ban_info": {"waba_ban_state": "DISABLE"}})
             ),
-            (None, Some("suspended"))
+            (None, Some(SenderStatus::Suspended))
         );
         assert_eq!(
             account_effect(
                 a,
                 &json!({"event": "DISABLED_UPDATE", "ban_info": {"waba_ban_state": "REINSTATE"}})
             ),
-            (None, Some("active"))
+            (None, Some(SenderStatus::Active))
         );
         assert_eq!(account_effect(a, &json!({"event": "ACCOUNT_VIOLATION"})), (None, None));
     }

@@ -13,15 +13,16 @@ use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
+use pregon_domain::{MessagingTier, ProviderKind, SenderStatus};
 use pregon_providers::signature::{verify_sha256_header, verify_twilio};
 use pregon_store::{NewInbound, StatusUpdate};
 use subtle::ConstantTimeEq;
 
 use super::error::ApiError;
 use super::AppState;
-use crate::webhooks::directory::{KnownSender, Lookup};
-use crate::webhooks::meta::{self, Change};
-use crate::webhooks::twilio::{self, Form};
+use crate::reports::directory::{KnownSender, Lookup};
+use crate::reports::meta::{self, Change};
+use crate::reports::twilio::{self, Form};
 
 fn unauthorized(message: &str) -> ApiError {
     ApiError::new(StatusCode::UNAUTHORIZED, "invalid_signature", message)
@@ -48,7 +49,7 @@ fn lookup_failed(e: pregon_store::StoreError) -> ApiError {
     responses((status = 200, description = "the challenge, as plain text", body = String),
               (status = 403, body = super::ErrorBody)))]
 pub async fn meta_verify(State(state): State<AppState>, Query(query): Query<HashMap<String, String>>) -> Response {
-    let expected = state.webhooks.config.meta_verify_token.as_deref();
+    let expected = state.reports.config.meta_verify_token.as_deref();
     let given = query.get("hub.verify_token").map(String::as_str).unwrap_or_default();
     let token_ok = expected.is_some_and(|t| bool::from(t.as_bytes().ct_eq(given.as_bytes())));
     match (query.get("hub.mode").map(String::as_str), query.get("hub.challenge")) {
@@ -84,7 +85,7 @@ impl Routed {
 
 /// The senders each change may be about.
 async fn candidates(state: &AppState, changes: &[Change], fresh: bool) -> Result<Vec<Routed>, ApiError> {
-    let dir = &state.webhooks.directory;
+    let dir = &state.reports.directory;
     let mut out = Vec::with_capacity(changes.len());
     for change in changes {
         let account = match change {
@@ -92,9 +93,9 @@ async fn candidates(state: &AppState, changes: &[Change], fresh: bool) -> Result
             Change::Account { .. } => None,
         };
         let Lookup { senders, .. } = if fresh {
-            dir.lookup_fresh("meta", account).await
+            dir.lookup_fresh(ProviderKind::Meta, account).await
         } else {
-            dir.lookup("meta", account).await
+            dir.lookup(ProviderKind::Meta, account).await
         }
         .map_err(lookup_failed)?;
         let pick = match change {
@@ -168,9 +169,9 @@ pub async fn meta_event(
         // Signed by a Meta app pregon knows, but about numbers it does not serve (another
         // number of the same account): authentic, and nothing to do. Anything else is refused.
         let all = state
-            .webhooks
+            .reports
             .directory
-            .lookup("meta", None)
+            .lookup(ProviderKind::Meta, None)
             .await
             .map_err(lookup_failed)?;
         if verified(all.senders.iter(), check).is_empty() {
@@ -223,7 +224,7 @@ pub async fn meta_event(
         }
     }
     state
-        .webhooks
+        .reports
         .record(statuses, inbound)
         .await
         .map_err(|_| not_recorded())?;
@@ -240,7 +241,7 @@ fn reply(
     text: Option<&str>,
     at: i64,
 ) -> NewInbound {
-    let stop = text.and_then(|t| state.webhooks.stop_words.find(t));
+    let stop = text.and_then(|t| state.reports.stop_words.find(t));
     NewInbound {
         tenant_id: sender.tenant_id.clone(),
         sender_id: sender.id.clone(),
@@ -265,7 +266,10 @@ async fn account_change(
     let current = state.store.sender_by_id(&sender.id).await?;
     // The messaging tier Meta reports is the number's daily limit of unique recipients:
     // the sender follows it, so campaigns pause at the limit instead of being refused.
-    let tier = value["current_limit"].as_str().and_then(super::senders::tier_limit);
+    let tier = value["current_limit"]
+        .as_str()
+        .and_then(MessagingTier::parse)
+        .map(MessagingTier::daily_limit);
     if let Some(limit) = tier.filter(|limit| *limit != current.daily_limit) {
         let patch = pregon_store::SenderPatch {
             daily_limit: Some(limit),
@@ -278,7 +282,8 @@ async fn account_change(
         tracing::warn!(sender = %sender.id, daily_limit = ?limit, "daily limit follows the messaging tier Meta reports");
     }
     // Reinstating lifts only what the provider did: a sender paused by a person stays paused.
-    let status = status.filter(|s| *s != current.status && (*s != "active" || current.status == "suspended"));
+    let status =
+        status.filter(|s| *s != current.status && (!s.is_active() || current.status == SenderStatus::Suspended));
     let quality = quality.filter(|q| current.quality_rating.as_deref() != Some(*q));
     if quality.is_none() && status.is_none() {
         return Ok(());
@@ -290,11 +295,11 @@ async fn account_change(
         .store
         .update_sender_quality(&sender.id, quality, status, now)
         .await?;
-    if status == Some("suspended") {
+    if status == Some(SenderStatus::Suspended) {
         let event = value["event"].as_str().unwrap_or(field);
         tracing::error!(sender = %sender.id, event, "sender suspended by its provider; its campaigns wait for it");
     }
-    state.webhooks.forget_senders();
+    state.reports.forget_senders();
     state.wake.notify_waiters();
     Ok(())
 }
@@ -303,7 +308,7 @@ async fn account_change(
 /// `http://` + the Host header + path (+ query).
 fn signed_url(state: &AppState, headers: &HeaderMap, uri: &Uri) -> Option<String> {
     let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
-    match &state.webhooks.config.public_url {
+    match &state.reports.config.public_url {
         Some(base) => Some(format!("{base}{path}")),
         None => {
             let host = headers.get(header::HOST)?.to_str().ok()?;
@@ -346,16 +351,16 @@ pub async fn twilio_event(
         signed_url(&state, &headers, &uri).ok_or_else(|| unauthorized("no Host header to rebuild the signed URL"))?;
     let check =
         |secret: &[u8]| std::str::from_utf8(secret).is_ok_and(|token| verify_twilio(token, &url, &form.0, signature));
-    let dir = &state.webhooks.directory;
+    let dir = &state.reports.directory;
     let mut senders = dir
-        .lookup("twilio", Some(account))
+        .lookup(ProviderKind::Twilio, Some(account))
         .await
         .map_err(lookup_failed)?
         .senders;
     let mut ok = verified(senders.iter(), check);
     if ok.is_empty() {
         senders = dir
-            .lookup_fresh("twilio", Some(account))
+            .lookup_fresh(ProviderKind::Twilio, Some(account))
             .await
             .map_err(lookup_failed)?
             .senders;
@@ -414,7 +419,7 @@ pub async fn twilio_event(
         Some(twilio::Event::Ignored(_)) | None => (Vec::new(), Vec::new()),
     };
     state
-        .webhooks
+        .reports
         .record(statuses, inbound)
         .await
         .map_err(|_| not_recorded())?;

@@ -1,68 +1,16 @@
-//! Batched writes, the same for every database: the JSON rows one statement expands
-//! (`json_each` in SQLite, `jsonb_array_elements` in PostgreSQL), and what the rows a batch
-//! changed mean for the per-campaign counters and the event log.
+//! The dispatcher's batched writes, decided once for every database: the JSON rows one
+//! statement expands ([`crate::db::Dialect::json_rows`]), and what the rows a batch changed
+//! mean for the per-campaign counters and the event log.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use pregon_domain::MessageStatus;
 use serde_json::json;
 
+use crate::campaigns::counts::Deltas;
+use crate::error::Result;
+use crate::records::{Millis, Outcome, OutcomeKind, Skip};
 use crate::rows::{parse_enum, RecordRow};
-use crate::*;
-
-/// Count changes per campaign, applied in campaign id order (one statement each).
-#[derive(Debug, Default)]
-pub(crate) struct Deltas(BTreeMap<String, Counts>);
-
-impl Deltas {
-    /// `n` messages of one campaign moved from `from` to `to`.
-    pub(crate) fn one(campaign_id: &str, from: MessageStatus, to: MessageStatus, n: i64) -> Self {
-        let mut d = Deltas::default();
-        d.shift(Some(campaign_id.to_string()), from, to, n);
-        d
-    }
-
-    /// Records `n` messages moving; single messages (no campaign) and `n == 0` change nothing.
-    pub(crate) fn shift(&mut self, campaign_id: Option<String>, from: MessageStatus, to: MessageStatus, n: i64) {
-        if let (Some(cid), true) = (campaign_id, n != 0) {
-            self.0.entry(cid).or_default().shift(from, to, n);
-        }
-    }
-
-    pub(crate) fn iter(&self) -> impl Iterator<Item = (&String, &Counts)> {
-        self.0.iter()
-    }
-
-    /// The campaigns touched, in id order.
-    pub(crate) fn campaigns(&self) -> impl Iterator<Item = &String> {
-        self.0.keys()
-    }
-
-    pub(crate) fn len(&self) -> usize {
-        self.0.len()
-    }
-}
-
-/// A JSON array of message ids.
-pub(crate) fn ids_json(ids: &[i64]) -> String {
-    serde_json::to_string(ids).unwrap_or_else(|_| "[]".into())
-}
-
-/// `[phone, variables, status, skip reason]` per new campaign message, in order.
-pub(crate) fn message_rows(messages: &[NewMessage]) -> String {
-    let rows: Vec<serde_json::Value> = messages
-        .iter()
-        .map(|m| {
-            json!([
-                m.phone,
-                m.variables,
-                if m.skip_reason.is_some() { "skipped" } else { "queued" },
-                m.skip_reason.map(|r| r.as_str())
-            ])
-        })
-        .collect();
-    serde_json::Value::Array(rows).to_string()
-}
 
 /// `[id, status, provider id, error code, error message, next attempt, spend attempt]` per
 /// outcome.

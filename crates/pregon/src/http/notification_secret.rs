@@ -21,7 +21,7 @@ pub struct WebhookSecretView {
 #[utoipa::path(post, path = "/api/v1/webhook-secret/rotate", tag = "notifications",
     responses((status = 200, body = WebhookSecretView), (status = 401, body = super::ErrorBody)), security(("api_key" = [])))]
 pub async fn rotate(State(state): State<AppState>, Auth(tenant): Auth) -> Result<Json<WebhookSecretView>, ApiError> {
-    let secret = crate::notify::new_webhook_secret();
+    let secret = crate::notifications::new_webhook_secret();
     state.store.set_webhook_secret(&tenant.id, &secret).await?;
     tracing::info!(tenant = %tenant.id, "webhook secret rotated");
     Ok(Json(WebhookSecretView { webhook_secret: secret }))

@@ -1,27 +1,61 @@
-//! When a campaign may send: its daily window (in one time zone, or in each recipient's), its
-//! own rate plan, and its sender's daily limit, as kept in the campaign's settings, and the
-//! scheduler that pauses and resumes campaigns by them.
+//! A campaign's settings, as the API takes them and the store keeps them: its schedule
+//! (start, daily window, per-recipient time zones), rate plan, retry policy, auto-pause rule,
+//! consent rule and notification URL.
 //!
-//! The store does the enforcing: a campaign is claimed from only while it is `running` and
-//! its `recheck_at` lies ahead, so nothing leaves outside a window even in the moment before
-//! the scheduler pauses the campaign. The scheduler, run by every dispatcher on every poll,
-//! looks again at each campaign whose `recheck_at` has come and gives a verdict: send until
-//! the window closes, or hold (`outside_window` until it opens, `daily_limit` until room
-//! frees up). Verdicts are conditional writes, so any number of processes may run it.
+//! [`CampaignSettings`] is the one shape of the `settings` the store keeps for a campaign,
+//! written and read through serde in one place (the store). Every reader matches its fields;
+//! none looks a key up by name.
 
 use chrono_tz::Tz;
-use pregon_domain::pacing::RatePlan;
-use pregon_domain::schedule::{parse_zone, zone_for_region, SendingWindow, Window, WindowState};
-use pregon_domain::{PausedReason, PhoneNumber};
-use pregon_store::{CampaignRecord, Millis, Store, StoreError, Verdict};
 use serde::{Deserialize, Serialize};
 
-/// How many campaigns one pass of the scheduler looks at.
-const RECHECK_BATCH: usize = 200;
+use crate::phone::PhoneNumber;
+use crate::rate_plan::RatePlan;
+use crate::retry::{AutoPause, RetryPolicy};
+use crate::window::{parse_zone, zone_for_region, Millis, SendingWindow, Window, WindowState};
 
-/// How long a campaign held by a daily limit waits when the store cannot say when room frees
-/// up (it always can while anyone is counted; this is a floor against busy loops).
-const DAILY_LIMIT_FLOOR_MILLIS: Millis = 1_000;
+/// Everything a campaign was created with beyond its name, sender, template and contacts.
+///
+/// Every field has a default, so that campaigns stored by an earlier version, before a
+/// field existed, still read (`#[serde(default)]`): those defaults are the behaviour such
+/// campaigns had.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CampaignSettings {
+    /// The region digits-only phones were read in (ISO 3166 code), if one was given.
+    pub default_region: Option<String>,
+    pub retry: RetryPolicy,
+    pub auto_pause: AutoPause,
+    /// Where the campaign's outbound notification goes when it ends.
+    pub webhook_url: Option<String>,
+    /// Only contacts the tenant holds an opt-in for are sent to.
+    pub require_consent: bool,
+    pub schedule: Option<ScheduleSettings>,
+    /// The campaign's own rate plan below the sender's rate, when it is paced.
+    pub rate: Option<RatePlan>,
+}
+
+impl CampaignSettings {
+    /// The notification URL, when one is set.
+    pub fn notification_url(&self) -> Option<&str> {
+        self.webhook_url.as_deref().map(str::trim).filter(|u| !u.is_empty())
+    }
+
+    /// The rate plan that paces the campaign (`None`: the sender's rate alone).
+    pub fn rate_plan(&self) -> Option<&RatePlan> {
+        self.rate.as_ref().filter(|plan| plan.is_paced())
+    }
+
+    /// The window the whole campaign keeps, unless it is applied per recipient.
+    pub fn campaign_window(&self) -> Option<SendingWindow> {
+        self.schedule.as_ref()?.campaign_window()
+    }
+
+    /// The window each recipient keeps in their own time zone, when asked for.
+    pub fn recipient_window(&self) -> Option<RecipientWindow> {
+        self.schedule.as_ref()?.recipient_window()
+    }
+}
 
 /// The contact field that names a recipient's time zone unless the campaign names another.
 pub const DEFAULT_TIMEZONE_FIELD: &str = "timezone";
@@ -168,77 +202,51 @@ impl RecipientWindow {
     }
 }
 
-/// A campaign's schedule, from its settings.
-pub fn schedule_of(settings: &serde_json::Value) -> Option<ScheduleSettings> {
-    serde_json::from_value(settings.get("schedule")?.clone()).ok()
-}
-
-/// A campaign's own rate plan, from its settings (`None`: the sender's rate alone).
-pub fn rate_plan_of(settings: &serde_json::Value) -> Option<RatePlan> {
-    let plan: RatePlan = serde_json::from_value(settings.get("rate")?.clone()).ok()?;
-    plan.is_paced().then_some(plan)
-}
-
-/// What the scheduler decides for a campaign whose `recheck_at` has come.
-pub async fn verdict_for(store: &dyn Store, c: &CampaignRecord, now: Millis) -> Result<Verdict, StoreError> {
-    let sender = store.sender_by_id(&c.sender_id).await?;
-    if sender.status != "active" {
-        // Its sender stopped: it waits for the sender instead, which resumes it.
-        return Ok(Verdict::Hold {
-            reason: PausedReason::SenderPaused,
-            recheck_at: now + pregon_store::DAY_MILLIS,
-        });
-    }
-    let mut run_until = None;
-    if c.windowed {
-        if let Some(window) = schedule_of(&c.settings).and_then(|s| s.campaign_window()) {
-            match window.state_at(now) {
-                WindowState::Closed { opens_at } => {
-                    return Ok(Verdict::Hold {
-                        reason: PausedReason::OutsideWindow,
-                        recheck_at: opens_at,
-                    })
-                }
-                WindowState::Open { closes_at } => run_until = Some(closes_at),
-            }
-        }
-    }
-    if c.paused_reason == Some(PausedReason::DailyLimit) {
-        if let Some(limit) = sender.daily_limit {
-            let usage = store.daily_usage(&sender.limit_key(), now).await?;
-            if usage.used >= limit {
-                let room_at = usage.room_at.unwrap_or(now).max(now + DAILY_LIMIT_FLOOR_MILLIS);
-                return Ok(Verdict::Hold {
-                    reason: PausedReason::DailyLimit,
-                    recheck_at: room_at,
-                });
-            }
-        }
-    }
-    Ok(Verdict::Run { recheck_at: run_until })
-}
-
-/// Looks again at every campaign whose `recheck_at` has come; returns how many changed.
-pub async fn recheck_due(store: &dyn Store, now: Millis) -> Result<usize, StoreError> {
-    let mut changed = 0;
-    let due = store.campaigns_to_recheck(now, RECHECK_BATCH).await?;
-    for c in &due {
-        let verdict = verdict_for(store, c, now).await?;
-        if store.apply_verdict(&c.id, verdict, now).await? {
-            let was_running = c.status == pregon_domain::CampaignStatus::Running;
-            let runs = matches!(verdict, Verdict::Run { .. });
-            if was_running != runs {
-                tracing::info!(campaign = %c.id, ?verdict, "campaign schedule changed");
-                changed += 1;
-            }
-        }
-    }
-    Ok(changed)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn settings_stored_by_earlier_versions_still_read() {
+        // As 0.1 stored them: every key, nulls for what was not given.
+        let stored = serde_json::json!({"default_region": "VE", "retry": {"max_attempts": 2, "backoff_seconds": [5]},
+            "auto_pause": {"min_failures": 10, "max_failure_rate": 0.2}, "webhook_url": null,
+            "require_consent": false, "schedule": null, "rate": null});
+        let s: CampaignSettings = serde_json::from_value(stored).unwrap();
+        assert_eq!(s.default_region.as_deref(), Some("VE"));
+        assert_eq!(s.retry.max_attempts, 2);
+        assert_eq!(s.auto_pause.min_failures, 10);
+        assert!(s.rate_plan().is_none() && s.campaign_window().is_none());
+        // Before `require_consent` and `rate` existed, and the schema's own default.
+        let older: CampaignSettings =
+            serde_json::from_str(r#"{"retry": {"max_attempts": 3, "backoff_seconds": [60]}}"#).unwrap();
+        assert!(!older.require_consent);
+        assert_eq!(
+            serde_json::from_str::<CampaignSettings>("{}").unwrap(),
+            CampaignSettings::default()
+        );
+        // What is written reads back the same.
+        let again: CampaignSettings = serde_json::from_str(&serde_json::to_string(&s).unwrap()).unwrap();
+        assert_eq!(again, s);
+    }
+
+    #[test]
+    fn only_a_paced_plan_paces_and_a_blank_url_is_none() {
+        let mut s = CampaignSettings {
+            rate: Some(RatePlan::default()),
+            webhook_url: Some("  ".into()),
+            ..Default::default()
+        };
+        assert!(s.rate_plan().is_none());
+        assert_eq!(s.notification_url(), None);
+        s.rate = Some(RatePlan {
+            messages_per_second: Some(2.0),
+            ..Default::default()
+        });
+        s.webhook_url = Some(" https://example.com/h ".into());
+        assert!(s.rate_plan().is_some());
+        assert_eq!(s.notification_url(), Some("https://example.com/h"));
+    }
 
     fn schedule(json: serde_json::Value) -> ScheduleSettings {
         serde_json::from_value(json).unwrap()

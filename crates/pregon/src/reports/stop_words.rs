@@ -45,7 +45,7 @@ mod tests {
     use super::*;
 
     fn defaults() -> StopWords {
-        StopWords::new(&crate::config::WebhookConfig::default().stop_words)
+        StopWords::new(&crate::config::ReportConfig::default().stop_words)
     }
 
     #[test]

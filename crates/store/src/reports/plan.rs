@@ -1,4 +1,4 @@
-//! Provider webhooks, the same for every database: which message each status report is
+//! Provider reports, decided once for every database: which message each status report is
 //! about, what it changes (monotonically), the events it records and the counter changes it
 //! makes; and the JSON rows of inbound replies.
 //!
@@ -13,9 +13,10 @@ use std::collections::{HashMap, HashSet};
 use pregon_domain::MessageStatus;
 use serde_json::json;
 
-use crate::batch::Deltas;
+use crate::campaigns::counts::Deltas;
+use crate::error::Result;
+use crate::records::{InboundRecord, Millis, NewInbound, StatusEffect, StatusUpdate};
 use crate::rows::{parse_enum, RecordRow};
-use crate::*;
 
 /// Whether a provider's report of `to` moves a message that is `from`, when the report is
 /// about the message's current attempt: never down the rank sent < delivered < read;

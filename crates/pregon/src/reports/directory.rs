@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use pregon_domain::{ProviderKind, SenderStatus};
 use pregon_providers::Credentials;
 use pregon_store::{SenderRecord, Store, StoreError};
 
@@ -30,7 +31,7 @@ pub struct KnownSender {
     pub id: String,
     pub tenant_id: String,
     pub phone_number: String,
-    pub status: String,
+    pub status: SenderStatus,
     /// What verifies its webhooks: Meta `app_secret`, Twilio `auth_token`.
     pub secret: Option<Vec<u8>>,
     /// Meta: the WhatsApp Business Account the number belongs to.
@@ -54,7 +55,7 @@ pub struct Lookup {
     pub fetched: Instant,
 }
 
-type Key = (String, Option<String>);
+type Key = (ProviderKind, Option<String>);
 
 /// The cache.
 pub struct Directory {
@@ -74,8 +75,8 @@ impl Directory {
 
     /// The senders of `provider` with that account id (every sender of the provider for
     /// `None`), from the cache when fresh.
-    pub async fn lookup(&self, provider: &str, account: Option<&str>) -> Result<Lookup, StoreError> {
-        let key = (provider.to_string(), account.map(str::to_string));
+    pub async fn lookup(&self, provider: ProviderKind, account: Option<&str>) -> Result<Lookup, StoreError> {
+        let key = (provider, account.map(str::to_string));
         if let Some(hit) = self.cached(&key) {
             if hit.fetched.elapsed() < TTL {
                 return Ok(hit);
@@ -85,8 +86,8 @@ impl Directory {
     }
 
     /// Reads the senders again (after a signature failed against an older lookup).
-    pub async fn lookup_fresh(&self, provider: &str, account: Option<&str>) -> Result<Lookup, StoreError> {
-        self.refresh((provider.to_string(), account.map(str::to_string))).await
+    pub async fn lookup_fresh(&self, provider: ProviderKind, account: Option<&str>) -> Result<Lookup, StoreError> {
+        self.refresh((provider, account.map(str::to_string))).await
     }
 
     fn cached(&self, key: &Key) -> Option<Lookup> {
@@ -94,7 +95,7 @@ impl Directory {
     }
 
     async fn refresh(&self, key: Key) -> Result<Lookup, StoreError> {
-        let records = self.store.senders_by_provider_account(&key.0, key.1.as_deref()).await?;
+        let records = self.store.senders_by_provider_account(key.0, key.1.as_deref()).await?;
         let lookup = Lookup {
             senders: Arc::new(records.iter().map(|r| self.known(r)).collect()),
             fetched: Instant::now(),
@@ -115,16 +116,16 @@ impl Directory {
                 Credentials::default()
             }
         };
-        let secret = match r.provider.as_str() {
-            "meta" => credentials.app_secret,
-            "twilio" => credentials.auth_token,
-            _ => None,
+        let secret = match r.provider {
+            ProviderKind::Meta => credentials.app_secret,
+            ProviderKind::Twilio => credentials.auth_token,
+            ProviderKind::Sandbox => None,
         };
         KnownSender {
             id: r.id.clone(),
             tenant_id: r.tenant_id.clone(),
             phone_number: r.phone_number.clone(),
-            status: r.status.clone(),
+            status: r.status,
             secret: secret.filter(|s| !s.is_empty()).map(String::into_bytes),
             waba_id: credentials.waba_id,
         }

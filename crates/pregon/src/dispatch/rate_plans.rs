@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use pregon_domain::pacing::{Pacer, RatePlan};
+use pregon_domain::rate_plan::{Pacer, RatePlan};
 use pregon_store::ClaimedMessage;
 
 /// How far ahead a paced campaign's messages are claimed.

@@ -5,14 +5,15 @@
 //! moves its campaign to a final state, so it is never lost and never sent for a change
 //! that rolled back. The body is rendered then, once: it is the campaign as it was at that
 //! moment, and the bytes signed on every delivery attempt are the same. A background
-//! deliverer (pregon's `notify` module) POSTs it, at least once: the body's `id` is unique
+//! deliverer (pregon's `notifications` module) POSTs it, at least once: the body's `id` is unique
 //! per notification so that receivers can drop repeats.
 
 use pregon_domain::CampaignStatus;
 use serde_json::json;
 
+use crate::error::Result;
+use crate::records::{CampaignRecord, Millis, NotificationDelivery, NotificationRecord};
 use crate::rows::RecordRow;
-use crate::*;
 
 /// A notification to insert, rendered.
 pub(crate) struct NewNotification {
@@ -32,15 +33,6 @@ pub fn event_name(status: CampaignStatus) -> Option<&'static str> {
         CampaignStatus::Failed => Some("campaign.failed"),
         _ => None,
     }
-}
-
-/// The campaign's `webhook_url` setting, when it has one.
-pub fn webhook_url(c: &CampaignRecord) -> Option<&str> {
-    c.settings
-        .get("webhook_url")
-        .and_then(|u| u.as_str())
-        .map(str::trim)
-        .filter(|u| !u.is_empty())
 }
 
 fn rfc3339(millis: Millis) -> String {
@@ -89,7 +81,7 @@ pub fn campaign_object(c: &CampaignRecord) -> serde_json::Value {
 /// webhook URL: `{"id", "event", "created_at", "campaign": {…}}`.
 pub(crate) fn notification_for(c: &CampaignRecord, now: Millis) -> Option<NewNotification> {
     let event = event_name(c.status)?;
-    let url = webhook_url(c)?.to_string();
+    let url = c.settings.notification_url()?.to_string();
     let id = pregon_domain::id::new_id("ntf");
     let body = json!({
         "id": id,

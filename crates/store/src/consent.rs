@@ -1,0 +1,231 @@
+//! Consent: a tenant's two registers of phone numbers, the opt-outs it must not message and
+//! the opt-ins that consented to be messaged. Both are kept and read the same way, so one
+//! set of statements serves both ([`Register`]); only what a row holds differs.
+
+use std::collections::HashSet;
+
+use async_trait::async_trait;
+
+use crate::db::{sql, DbRow, Texts};
+use crate::error::{Result, StoreError};
+use crate::records::{Millis, OptInRecord, OptOutRecord, Page, PageRequest};
+use crate::rows::{opt_in_from_row, opt_out_from_row, page_of, RecordRow};
+use crate::SqlStore;
+
+/// A tenant's opt-outs and opt-ins, as the API and the import use them.
+#[async_trait]
+pub trait ConsentStore: Send + Sync {
+    /// Adds (or refreshes) an opt-out.
+    async fn add_opt_out(
+        &self,
+        tenant_id: &str,
+        phone: &str,
+        reason: Option<&str>,
+        source: &str,
+        now: Millis,
+    ) -> Result<OptOutRecord>;
+    async fn list_opt_outs(&self, tenant_id: &str, page: &PageRequest) -> Result<Page<OptOutRecord>>;
+    async fn delete_opt_out(&self, tenant_id: &str, phone: &str) -> Result<()>;
+    async fn opted_out_phones(&self, tenant_id: &str) -> Result<HashSet<String>>;
+    /// Records (or refreshes) a phone's consent to be messaged.
+    async fn add_opt_in(
+        &self,
+        tenant_id: &str,
+        phone: &str,
+        source: &str,
+        evidence: Option<&str>,
+        now: Millis,
+    ) -> Result<OptInRecord>;
+    async fn list_opt_ins(&self, tenant_id: &str, page: &PageRequest) -> Result<Page<OptInRecord>>;
+    async fn delete_opt_in(&self, tenant_id: &str, phone: &str) -> Result<()>;
+    async fn opted_in_phones(&self, tenant_id: &str) -> Result<HashSet<String>>;
+}
+
+/// One of the two registers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Register {
+    OptOut,
+    OptIn,
+}
+
+impl Register {
+    fn table(self) -> &'static str {
+        match self {
+            Register::OptOut => "opt_out",
+            Register::OptIn => "opt_in",
+        }
+    }
+
+    /// What a row holds, as its record reads it.
+    fn columns(self) -> &'static str {
+        match self {
+            Register::OptOut => "phone, reason, source, created_at",
+            Register::OptIn => "phone, source, evidence, created_at",
+        }
+    }
+}
+
+impl SqlStore {
+    /// Adds a phone to a register, or refreshes it: `note` is the opt-out's reason or the
+    /// opt-in's evidence, kept when a later addition gives none; an opt-in's source is the
+    /// latest, an opt-out's the first.
+    async fn register_add(
+        &self,
+        register: Register,
+        tenant_id: &str,
+        phone: &str,
+        source: &str,
+        note: Option<&str>,
+        now: Millis,
+    ) -> Result<DbRow> {
+        let (table, columns) = (register.table(), register.columns());
+        let (note_column, refresh) = match register {
+            Register::OptOut => ("reason", "reason = coalesce(excluded.reason, opt_out.reason)"),
+            Register::OptIn => (
+                "evidence",
+                "source = excluded.source, evidence = coalesce(excluded.evidence, opt_in.evidence)",
+            ),
+        };
+        let mut tx = self.db.write().await?;
+        let row = tx
+            .fetch_one(
+                sql(format!(
+                    "insert into {table} (tenant_id, phone, source, {note_column}, created_at) \
+                     values ($1, $2, $3, $4, $5) on conflict (tenant_id, phone) do update set {refresh} \
+                     returning {columns}"
+                ))
+                .bind(tenant_id)
+                .bind(phone)
+                .bind(source)
+                .bind(note)
+                .bind(now),
+            )
+            .await?;
+        tx.commit().await?;
+        Ok(row)
+    }
+
+    async fn register_list(&self, register: Register, tenant_id: &str, page: &PageRequest) -> Result<Vec<DbRow>> {
+        let (table, columns) = (register.table(), register.columns());
+        self.db
+            .fetch_all(
+                sql(format!(
+                    "select {columns} from {table} where tenant_id = $1 and phone > $2 order by phone limit $3"
+                ))
+                .bind(tenant_id)
+                .bind(page.cursor.as_deref().unwrap_or(""))
+                .bind(page.limit + 1),
+            )
+            .await
+    }
+
+    async fn register_delete(&self, register: Register, tenant_id: &str, phone: &str) -> Result<()> {
+        let mut tx = self.db.write().await?;
+        let done = tx
+            .execute(
+                sql(format!(
+                    "delete from {} where tenant_id = $1 and phone = $2",
+                    register.table()
+                ))
+                .bind(tenant_id)
+                .bind(phone),
+            )
+            .await?;
+        if done == 0 {
+            return Err(StoreError::NotFound);
+        }
+        tx.commit().await
+    }
+
+    async fn register_phones(&self, register: Register, tenant_id: &str) -> Result<HashSet<String>> {
+        let rows = self
+            .db
+            .fetch_all(sql(format!("select phone from {} where tenant_id = $1", register.table())).bind(tenant_id))
+            .await?;
+        rows.iter().map(|r| r.text("phone")).collect()
+    }
+
+    /// Of `phones`, those in the register (one query).
+    pub(crate) async fn register_among(
+        &self,
+        register: Register,
+        tenant_id: &str,
+        phones: &[String],
+    ) -> Result<HashSet<String>> {
+        if phones.is_empty() {
+            return Ok(HashSet::new());
+        }
+        let among = self.db.dialect().in_list("phone", "$2");
+        let rows = self
+            .db
+            .fetch_all(
+                sql(format!(
+                    "select phone from {} where tenant_id = $1 and {among}",
+                    register.table()
+                ))
+                .bind(tenant_id)
+                .bind(Texts(phones)),
+            )
+            .await?;
+        rows.iter().map(|r| r.text("phone")).collect()
+    }
+}
+
+#[async_trait]
+impl ConsentStore for SqlStore {
+    async fn add_opt_out(
+        &self,
+        tenant_id: &str,
+        phone: &str,
+        reason: Option<&str>,
+        source: &str,
+        now: Millis,
+    ) -> Result<OptOutRecord> {
+        let row = self
+            .register_add(Register::OptOut, tenant_id, phone, source, reason, now)
+            .await?;
+        opt_out_from_row(&row)
+    }
+
+    async fn list_opt_outs(&self, tenant_id: &str, page: &PageRequest) -> Result<Page<OptOutRecord>> {
+        let rows = self.register_list(Register::OptOut, tenant_id, page).await?;
+        let items = rows.iter().map(opt_out_from_row).collect::<Result<Vec<_>>>()?;
+        Ok(page_of(items, page.limit, |o| o.phone.clone()))
+    }
+
+    async fn delete_opt_out(&self, tenant_id: &str, phone: &str) -> Result<()> {
+        self.register_delete(Register::OptOut, tenant_id, phone).await
+    }
+
+    async fn opted_out_phones(&self, tenant_id: &str) -> Result<HashSet<String>> {
+        self.register_phones(Register::OptOut, tenant_id).await
+    }
+
+    async fn add_opt_in(
+        &self,
+        tenant_id: &str,
+        phone: &str,
+        source: &str,
+        evidence: Option<&str>,
+        now: Millis,
+    ) -> Result<OptInRecord> {
+        let row = self
+            .register_add(Register::OptIn, tenant_id, phone, source, evidence, now)
+            .await?;
+        opt_in_from_row(&row)
+    }
+
+    async fn list_opt_ins(&self, tenant_id: &str, page: &PageRequest) -> Result<Page<OptInRecord>> {
+        let rows = self.register_list(Register::OptIn, tenant_id, page).await?;
+        let items = rows.iter().map(opt_in_from_row).collect::<Result<Vec<_>>>()?;
+        Ok(page_of(items, page.limit, |o| o.phone.clone()))
+    }
+
+    async fn delete_opt_in(&self, tenant_id: &str, phone: &str) -> Result<()> {
+        self.register_delete(Register::OptIn, tenant_id, phone).await
+    }
+
+    async fn opted_in_phones(&self, tenant_id: &str) -> Result<HashSet<String>> {
+        self.register_phones(Register::OptIn, tenant_id).await
+    }
+}

@@ -1,0 +1,91 @@
+//! Templates: a tenant's message shapes (provider name and language, body with
+//! placeholders, optional header image), soft-deleted so that messages created with one keep
+//! rendering with it.
+
+use async_trait::async_trait;
+
+use crate::db::sql;
+use crate::error::{Result, StoreError};
+use crate::records::{Millis, Page, PageRequest, TemplateRecord};
+use crate::rows::{page_of, template_from_row};
+use crate::SqlStore;
+
+/// A tenant's templates, as the API manages them.
+#[async_trait]
+pub trait TemplateStore: Send + Sync {
+    async fn insert_template(&self, template: &TemplateRecord) -> Result<()>;
+    async fn list_templates(&self, tenant_id: &str, page: &PageRequest) -> Result<Page<TemplateRecord>>;
+    async fn get_template(&self, tenant_id: &str, template_id: &str) -> Result<TemplateRecord>;
+    async fn delete_template(&self, tenant_id: &str, template_id: &str, now: Millis) -> Result<()>;
+}
+
+#[async_trait]
+impl TemplateStore for SqlStore {
+    async fn insert_template(&self, t: &TemplateRecord) -> Result<()> {
+        let mut tx = self.db.write().await?;
+        tx.execute(
+            sql(
+                "insert into template (template_id, tenant_id, name, language, body, header_image, \
+                 twilio_content_sid, created_at) values ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )
+            .bind(&t.id)
+            .bind(&t.tenant_id)
+            .bind(&t.name)
+            .bind(&t.language)
+            .bind(&t.body)
+            .bind(&t.header_image)
+            .bind(&t.twilio_content_sid)
+            .bind(t.created_at),
+        )
+        .await?;
+        tx.commit().await
+    }
+
+    async fn list_templates(&self, tenant_id: &str, page: &PageRequest) -> Result<Page<TemplateRecord>> {
+        let rows = self
+            .db
+            .fetch_all(
+                sql(
+                    "select * from template where tenant_id = $1 and deleted_at is null and template_id > $2 \
+                     order by template_id limit $3",
+                )
+                .bind(tenant_id)
+                .bind(page.cursor.as_deref().unwrap_or(""))
+                .bind(page.limit + 1),
+            )
+            .await?;
+        let items = rows.iter().map(template_from_row).collect::<Result<Vec<_>>>()?;
+        Ok(page_of(items, page.limit, |t| t.id.clone()))
+    }
+
+    async fn get_template(&self, tenant_id: &str, template_id: &str) -> Result<TemplateRecord> {
+        let row = self
+            .db
+            .fetch_one(
+                sql("select * from template where tenant_id = $1 and template_id = $2 and deleted_at is null")
+                    .bind(tenant_id)
+                    .bind(template_id),
+            )
+            .await?;
+        template_from_row(&row)
+    }
+
+    async fn delete_template(&self, tenant_id: &str, template_id: &str, now: Millis) -> Result<()> {
+        let mut tx = self.db.write().await?;
+        let done = tx
+            .execute(
+                sql(
+                    "update template set deleted_at = $1 where tenant_id = $2 and template_id = $3 \
+                     and deleted_at is null",
+                )
+                .bind(now)
+                .bind(tenant_id)
+                .bind(template_id),
+            )
+            .await?;
+        if done == 0 {
+            return Err(StoreError::NotFound);
+        }
+        tx.commit().await
+    }
+}
