@@ -13,8 +13,10 @@
 //! - [`settings`]: everything a campaign is created with beyond its contacts
 //!   ([`CampaignSettings`]): schedule, rate plan, retry, auto-pause, consent, notification URL.
 //! - [`sender`]: a sender's provider, status and messaging tier.
+//! - [`access`]: roles, and the names of the changes the audit log records.
 //! - [`id`]: opaque identifiers.
 
+pub mod access;
 pub mod id;
 pub mod phone;
 pub mod rate;
@@ -26,6 +28,7 @@ pub mod state;
 pub mod template;
 pub mod window;
 
+pub use access::{ActorKind, AuditAction, Role};
 pub use phone::{PhoneError, PhoneNumber, Region};
 pub use rate::RateLimiter;
 pub use rate_plan::{Pacer, RatePlan, RatePlanError, WarmupTier};

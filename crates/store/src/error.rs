@@ -67,6 +67,13 @@ pub enum Constraint {
     OneDefaultSender,
     /// A sender with unfinished campaigns cannot be deleted.
     SenderInUse { unfinished: i64 },
+    /// An email signs in to one user.
+    UserEmail,
+    /// A tenant keeps at least one owner.
+    LastOwner,
+    /// The request's `Idempotency-Key` was taken over by another request since it reserved
+    /// it (its lock ran out): only one of them may commit.
+    IdempotencyKeyTaken,
     /// Any other uniqueness rule.
     Unique,
 }
@@ -81,6 +88,11 @@ impl std::fmt::Display for Constraint {
                     f,
                     "the sender has {unfinished} unfinished campaign(s); cancel them first"
                 )
+            }
+            Constraint::UserEmail => f.write_str("a user with that email exists"),
+            Constraint::LastOwner => f.write_str("the tenant's last owner cannot be removed or demoted"),
+            Constraint::IdempotencyKeyTaken => {
+                f.write_str("another request with the same Idempotency-Key is in progress")
             }
             Constraint::Unique => f.write_str("that value is already taken"),
         }
@@ -97,6 +109,8 @@ impl Constraint {
             Constraint::TenantName
         } else if named == "sender_one_default" || message.ends_with("sender.tenant_id") {
             Constraint::OneDefaultSender
+        } else if named == "app_user_email_key" || message.ends_with("app_user.email") {
+            Constraint::UserEmail
         } else {
             Constraint::Unique
         }

@@ -12,7 +12,11 @@
 //!
 //! # Layout
 //! One module per aggregate, each with the trait its consumers see and its transactions:
-//! - [`tenants`]: tenants, API keys, webhook secrets ([`TenantStore`]);
+//! - [`tenants`]: tenants and their webhook secrets ([`TenantStore`]);
+//! - [`accounts`]: a tenant's users, sessions and API keys ([`AccountStore`]);
+//! - [`audit`]: the audit log, written in the transaction of each change ([`AuditStore`]);
+//! - [`idempotency`]: `Idempotency-Key`s, reserved, committed with the change, answered
+//!   again ([`IdempotencyStore`]);
 //! - [`senders`]: a tenant's numbers ([`SenderStore`]);
 //! - [`templates`]: message shapes ([`TemplateStore`]);
 //! - [`campaigns`]: campaigns, their messages and single messages ([`CampaignStore`]); the
@@ -68,11 +72,14 @@
 //!    `record_outcomes` does so after its commit, in a transaction of its own;
 //! 4. message rows last. Claims lock theirs with `for update skip locked`.
 
+pub mod accounts;
+pub mod audit;
 pub mod campaigns;
 pub mod consent;
 mod db;
 pub mod dispatch;
 pub mod error;
+pub mod idempotency;
 pub mod lookup;
 pub mod notifications;
 pub mod records;
@@ -87,10 +94,15 @@ pub mod tenants;
 
 use std::sync::Arc;
 
+pub use accounts::{
+    AccountStore, ApiKeyRecord, KeyAuth, Login, NewApiKey, NewSession, NewUser, SessionAuth, UserPatch, UserRecord,
+};
+pub use audit::{Actor, AuditEntry, AuditFilter, AuditRecord, AuditStore, Change, Reservation};
 pub use campaigns::CampaignStore;
 pub use consent::ConsentStore;
 pub use dispatch::DispatchStore;
 pub use error::{Constraint, Result, StoreError, Unavailability};
+pub use idempotency::{IdempotencyStore, KeyRequest, Reserved};
 pub use lookup::Lookup;
 pub use notifications::NotificationStore;
 pub use records::*;
@@ -150,6 +162,9 @@ impl<T: ReportStore + Lookup> ReportWriterStore for T {}
 /// system's state, and reads by id (webhook routing, previews).
 pub trait ApiStore:
     TenantStore
+    + AccountStore
+    + AuditStore
+    + IdempotencyStore
     + SenderStore
     + TemplateStore
     + ConsentStore
@@ -162,6 +177,9 @@ pub trait ApiStore:
 }
 impl<T> ApiStore for T where
     T: TenantStore
+        + AccountStore
+        + AuditStore
+        + IdempotencyStore
         + SenderStore
         + TemplateStore
         + ConsentStore

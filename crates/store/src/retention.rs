@@ -1,11 +1,12 @@
-//! Retention: deleting finished campaigns and single messages once they are old enough,
-//! a bounded amount per transaction so that no transaction holds the database for long.
+//! Retention: deleting finished campaigns and single messages once they are old enough, and
+//! audit rows, idempotency keys, sessions and failed sign-ins once they have served, a
+//! bounded amount per transaction so that no transaction holds the database for long.
 
 use async_trait::async_trait;
 
 use crate::db::{sql, Ids};
 use crate::error::Result;
-use crate::records::{Millis, PurgeReport};
+use crate::records::{Millis, PurgeReport, DAY_MILLIS};
 use crate::rows::{single_purge_limit, RecordRow, FINAL_MESSAGE_STATES};
 use crate::SqlStore;
 
@@ -23,6 +24,11 @@ pub trait RetentionStore: Send + Sync {
     /// repeat until the report is empty; a small `limit` keeps each transaction (SQLite's one
     /// writer) short.
     async fn purge_finished(&self, before: Millis, limit: usize) -> Result<PurgeReport>;
+    /// Deletes what outlived its use, up to `limit` rows of each kind: audit rows older than
+    /// `audit_before`, idempotency keys older than a day, sessions past their end or unused
+    /// for `session_idle_ms`, and failed sign-ins older than a day. Returns the rows deleted.
+    async fn purge_expired(&self, now: Millis, audit_before: Millis, session_idle_ms: i64, limit: usize)
+        -> Result<u64>;
 }
 
 fn ids(rows: &[crate::db::DbRow], column: &str) -> Result<Vec<i64>> {
@@ -111,5 +117,40 @@ impl RetentionStore for SqlStore {
         }
         tx.commit().await?;
         Ok(report)
+    }
+
+    async fn purge_expired(
+        &self,
+        now: Millis,
+        audit_before: Millis,
+        session_idle_ms: i64,
+        limit: usize,
+    ) -> Result<u64> {
+        let mut tx = self.db.write().await?;
+        let limit = limit as i64;
+        let mut deleted = 0;
+        deleted += tx
+            .execute(
+                sql("delete from audit_event where audit_event_id in \
+                     (select audit_event_id from audit_event where at < $1 order by audit_event_id limit $2)")
+                .bind(audit_before)
+                .bind(limit),
+            )
+            .await?;
+        deleted += tx
+            .execute(sql("delete from idempotency_key where created_at <= $1").bind(now - DAY_MILLIS))
+            .await?;
+        deleted += tx
+            .execute(
+                sql("delete from user_session where expires_at <= $1 or last_seen_at <= $2")
+                    .bind(now)
+                    .bind(now - session_idle_ms),
+            )
+            .await?;
+        deleted += tx
+            .execute(sql("delete from login_failure where at <= $1").bind(now - DAY_MILLIS))
+            .await?;
+        tx.commit().await?;
+        Ok(deleted)
     }
 }
