@@ -14,6 +14,8 @@ use crate::SqlStore;
 pub trait TenantStore: Send + Sync {
     async fn create_tenant(&self, name: &str, webhook_secret: &str, now: Millis) -> Result<Tenant>;
     async fn tenant_count(&self) -> Result<i64>;
+    /// Every tenant, by name (for the CLI, which names tenants).
+    async fn list_tenants(&self) -> Result<Vec<Tenant>>;
     async fn add_api_key(&self, tenant_id: &str, key_hash: &str, prefix: &str, now: Millis) -> Result<()>;
     async fn tenant_by_api_key(&self, key_hash: &str) -> Result<Option<Tenant>>;
     /// Replaces the tenant's webhook secret (the key of `X-Pregon-Signature`).
@@ -47,6 +49,14 @@ impl TenantStore for SqlStore {
             .fetch_one(sql("select count(*) as n from tenant"))
             .await?
             .int("n")
+    }
+
+    async fn list_tenants(&self) -> Result<Vec<Tenant>> {
+        let rows = self
+            .db
+            .fetch_all(sql("select tenant_id, name, webhook_secret, created_at from tenant order by name"))
+            .await?;
+        rows.iter().map(tenant_from_row).collect()
     }
 
     async fn add_api_key(&self, tenant_id: &str, key_hash: &str, prefix: &str, now: Millis) -> Result<()> {
