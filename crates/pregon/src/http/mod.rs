@@ -151,6 +151,7 @@ pub fn router(state: AppState) -> Router {
         .route("/webhooks/twilio", post(reports::twilio_event))
         .merge(Scalar::with_url("/docs", ApiDoc::openapi()))
         .nest("/api/v1", api)
+        .merge(crate::console::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(limit))
