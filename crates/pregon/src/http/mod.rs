@@ -1,5 +1,6 @@
 //! The HTTP interface: the JSON API under `/api/v1` (api.md), health, metrics, the OpenAPI
-//! document at `/openapi.json` and its interactive page at `/docs`.
+//! document at `/openapi.json` and its interactive page at `/docs`; the operator console
+//! ([`crate::console`]) is merged in, and its security headers cover every answer.
 
 pub mod campaigns;
 pub mod error;
@@ -143,7 +144,6 @@ pub fn router(state: AppState) -> Router {
         .route("/system", get(system::system));
     let limit = state.limits.max_body_bytes;
     Router::new()
-        .route("/", get(system::index))
         .route("/health", get(system::health))
         .route("/metrics", get(system::metrics))
         .route("/openapi.json", get(|| async { Json(ApiDoc::openapi()) }))
@@ -158,6 +158,7 @@ pub fn router(state: AppState) -> Router {
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
             axum::response::IntoResponse::into_response(ApiError::internal("handler panicked", &"panic"))
         }))
+        .layer(axum::middleware::from_fn(crate::console::security::headers))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
 }
