@@ -5,7 +5,7 @@
 //! it can be cached for a year (`immutable`) and a new build is fetched at once. Pages get
 //! the URL from [`url`]. A module importing another (`import … from "./api.js"`) has the
 //! import rewritten to the other's hashed name when the table is built, so a change to an
-//! imported module changes its importer's hash too; [`SOURCES`] lists imported modules
+//! imported module changes its importer's hash too; `SOURCES` lists imported modules
 //! before their importers. A name or hash we do not have is a 404.
 
 use std::collections::HashMap;
