@@ -3,6 +3,8 @@
 //! # Layout
 //! - [`config`]: settings from flags and environment.
 //! - [`startup`]: wiring: open the store, bootstrap the first tenant, run API and dispatcher.
+//! - [`console`]: the operator console: server-rendered pages in Spanish and English, their
+//!   assets and the security headers.
 //! - [`http`]: the JSON API under `/api/v1`, health, metrics, OpenAPI and `/docs`.
 //! - [`import`]: contacts from JSON or CSV into messages, with the skip report.
 //! - [`dispatch`]: per-sender leases, rate limiting, attempts and their outcomes.
@@ -18,6 +20,7 @@
 
 pub mod clock;
 pub mod config;
+pub mod console;
 pub mod crypto;
 pub mod dispatch;
 pub mod http;

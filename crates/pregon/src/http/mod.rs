@@ -1,5 +1,6 @@
 //! The HTTP interface: the JSON API under `/api/v1` (api.md), health, metrics, the OpenAPI
-//! document at `/openapi.json` and its interactive page at `/docs`.
+//! document at `/openapi.json` and its interactive page at `/docs`; the operator console
+//! ([`crate::console`]) is merged in, and its security headers cover every answer.
 
 pub mod campaigns;
 pub mod error;
@@ -143,7 +144,6 @@ pub fn router(state: AppState) -> Router {
         .route("/system", get(system::system));
     let limit = state.limits.max_body_bytes;
     Router::new()
-        .route("/", get(system::index))
         .route("/health", get(system::health))
         .route("/metrics", get(system::metrics))
         .route("/openapi.json", get(|| async { Json(ApiDoc::openapi()) }))
@@ -151,12 +151,14 @@ pub fn router(state: AppState) -> Router {
         .route("/webhooks/twilio", post(reports::twilio_event))
         .merge(Scalar::with_url("/docs", ApiDoc::openapi()))
         .nest("/api/v1", api)
+        .merge(crate::console::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(limit))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
             axum::response::IntoResponse::into_response(ApiError::internal("handler panicked", &"panic"))
         }))
+        .layer(axum::middleware::from_fn(crate::console::security::headers))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
 }

@@ -2,7 +2,7 @@
 
 use axum::extract::State;
 use axum::http::{header, StatusCode};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
 use serde_json::json;
@@ -127,9 +127,4 @@ pub async fn system(State(state): State<AppState>, Auth(_tenant): Auth) -> Resul
         queue_depth: state.store.queue_depth().await?,
         running_campaigns: state.store.running_campaigns().await?,
     }))
-}
-
-/// The web dashboard: campaigns with live progress and controls, and a CSV import form.
-pub async fn index() -> Html<&'static str> {
-    Html(include_str!("index.html"))
 }

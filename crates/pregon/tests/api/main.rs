@@ -7,6 +7,7 @@ mod auth;
 mod bad_input;
 mod campaigns;
 mod consent;
+mod console;
 mod dispatch;
 mod helpers;
 mod messages;

@@ -1,4 +1,5 @@
-//! Health, metrics, the OpenAPI document, `/docs` and the dispatcher overview.
+//! Health, metrics, the OpenAPI document, `/docs`, the console's front page and the
+//! dispatcher overview.
 
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -66,7 +67,7 @@ async fn openapi_document_lists_the_api() {
 }
 
 #[tokio::test]
-async fn docs_and_dashboard_are_html() {
+async fn docs_and_console_are_html() {
     let app = spawn_app().await;
     for path in ["/docs", "/"] {
         let reply = app.call(Method::GET, path, None, None).await;
@@ -78,6 +79,13 @@ async fn docs_and_dashboard_are_html() {
         );
         assert!(reply.text.to_lowercase().contains("<html"), "{path}");
     }
+    // `/` is the console's campaigns page, rendered on the server; it no longer asks for
+    // an API key nor keeps one in the browser.
+    let console = app.call(Method::GET, "/", None, None).await;
+    assert!(console.text.contains(r#"<html lang="es">"#), "{}", console.text);
+    assert!(console.text.contains("<h1>Campañas</h1>"), "{}", console.text);
+    assert!(!console.text.contains("localStorage"), "{}", console.text);
+    assert!(!console.text.contains(r#"type="password""#), "{}", console.text);
 }
 
 #[tokio::test]

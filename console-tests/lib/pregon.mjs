@@ -1,0 +1,102 @@
+// Starts the real `pregon serve` for a test file: a free loopback port, a fresh SQLite
+// database in a temporary directory, the bootstrap API key below. Waits for /health.
+//
+// The binary is PREGON_BIN (default target/debug/pregon from the repository root); this
+// harness builds nothing.
+
+import { spawn } from "node:child_process";
+import { existsSync, mkdtempSync, openSync, readFileSync, rmSync, closeSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+
+/** The repository's root. */
+export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
+
+/** The API key of the tenant `default`, set through PREGON_BOOTSTRAP_API_KEY. */
+export const API_KEY = "pgn_console_tests_0123456789";
+
+/** The pregon binary the tests run. */
+export function pregonBinary() {
+  return resolve(ROOT, process.env.PREGON_BIN || "target/debug/pregon");
+}
+
+async function freePort() {
+  return new Promise((ok, fail) => {
+    const server = createServer();
+    server.unref();
+    server.on("error", fail);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address();
+      server.close(() => ok(port));
+    });
+  });
+}
+
+const sleep = (ms) => new Promise((ok) => setTimeout(ok, ms));
+
+/**
+ * Starts pregon. Resolves to { url, apiKey, log(), stop() } once /health answers 200.
+ * `env` adds or overrides settings.
+ */
+export async function startPregon(env = {}) {
+  const binary = pregonBinary();
+  if (!existsSync(binary)) {
+    throw new Error(`no pregon binary at ${binary}: build it (cargo build -p pregon) or set PREGON_BIN`);
+  }
+  const dir = mkdtempSync(join(tmpdir(), "pregon-console-"));
+  const port = await freePort();
+  const logPath = join(dir, "pregon.log");
+  const logFd = openSync(logPath, "w");
+  const child = spawn(binary, ["serve"], {
+    cwd: dir,
+    env: {
+      ...process.env,
+      PREGON_DATABASE_URL: `sqlite://${join(dir, "pregon.db")}`,
+      PREGON_LISTEN: `127.0.0.1:${port}`,
+      PREGON_BOOTSTRAP_API_KEY: API_KEY,
+      PREGON_SANDBOX_LATENCY_MS: "0",
+      PREGON_LOG: process.env.PREGON_LOG || "warn",
+      ...env,
+    },
+    stdio: ["ignore", logFd, logFd],
+  });
+  closeSync(logFd);
+  let exited = null;
+  child.on("exit", (code, signal) => {
+    exited = { code, signal };
+  });
+  const url = `http://127.0.0.1:${port}`;
+  const log = () => (existsSync(logPath) ? readFileSync(logPath, "utf8") : "");
+  const stop = async () => {
+    if (exited === null) {
+      child.kill("SIGTERM");
+      for (let i = 0; i < 100 && exited === null; i++) await sleep(50);
+      if (exited === null) child.kill("SIGKILL");
+      for (let i = 0; i < 40 && exited === null; i++) await sleep(50);
+    }
+    rmSync(dir, { recursive: true, force: true });
+  };
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    if (exited !== null) {
+      const output = log();
+      await stop();
+      throw new Error(`pregon serve exited (${JSON.stringify(exited)}) before answering /health:\n${output}`);
+    }
+    try {
+      const response = await fetch(`${url}/health`);
+      if (response.status === 200) break;
+    } catch {
+      // Not listening yet.
+    }
+    if (Date.now() > deadline) {
+      const output = log();
+      await stop();
+      throw new Error(`pregon serve did not answer /health within 30 s:\n${output}`);
+    }
+    await sleep(100);
+  }
+  return { url, apiKey: API_KEY, log, stop };
+}
