@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use pregon_domain::{ProviderKind, SenderStatus};
-use pregon_store::{SenderRecord, Store, Tenant};
+use pregon_store::{ApiStore, SenderRecord, SenderStore, Store, Tenant, TenantStore};
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -58,7 +58,7 @@ impl AppConfig {
 
 /// Fills `provider_account` (the id webhooks name a sender by) for senders created before
 /// it existed, from their credentials.
-async fn backfill_provider_accounts(store: &dyn Store, master_key: &MasterKey, now: i64) -> anyhow::Result<()> {
+async fn backfill_provider_accounts(store: &dyn ApiStore, master_key: &MasterKey, now: i64) -> anyhow::Result<()> {
     for provider in [ProviderKind::Meta, ProviderKind::Twilio] {
         for sender in store.senders_by_provider_account(provider, None).await? {
             if sender.provider_account.is_some() {
@@ -84,7 +84,9 @@ async fn backfill_provider_accounts(store: &dyn Store, master_key: &MasterKey, n
     Ok(())
 }
 
-/// Opens the store named by a URL, migrated. `PREGON_DB_POOL_SIZE` sets the PostgreSQL
+/// Opens the store named by a URL, migrated: the one store of a process, which hands each
+/// part its own view of it (the API an [`ApiStore`], the dispatcher a
+/// [`pregon_store::DispatcherStore`], …). `PREGON_DB_POOL_SIZE` sets the PostgreSQL
 /// connection pool (default 16 per process).
 pub async fn open_store(url: &str) -> anyhow::Result<Arc<dyn Store>> {
     let pool_size = match std::env::var("PREGON_DB_POOL_SIZE") {
@@ -103,8 +105,8 @@ pub async fn open_store(url: &str) -> anyhow::Result<Arc<dyn Store>> {
 
 /// Creates a tenant with its first API key and a sandbox sender as its default; returns the
 /// key, which is shown only this once (as is the tenant's webhook secret, in the record).
-pub async fn create_tenant(
-    store: &dyn Store,
+pub async fn create_tenant<S: TenantStore + SenderStore + ?Sized>(
+    store: &S,
     master_key: &MasterKey,
     name: &str,
     api_key: Option<String>,
@@ -192,6 +194,9 @@ impl Application {
             .with_context(|| format!("listening on {}", config.listen))?;
         let wake = Arc::new(Notify::new());
         let metrics = Arc::new(Metrics::default());
+        // One store; each part takes its own view of it (the API an `ApiStore`, the report
+        // writer a `ReportWriterStore`, the notifier a `NotificationStore`, retention a
+        // `RetentionStore`, the dispatcher a `DispatcherStore`).
         let state = AppState {
             store: store.clone(),
             master_key: master_key.clone(),

@@ -22,7 +22,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use pregon_store::Store;
+use pregon_store::DispatcherStore;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -61,7 +61,7 @@ impl Metrics {
 
 /// One dispatcher process's view of the work.
 pub struct Dispatcher {
-    pub(crate) store: Arc<dyn Store>,
+    pub(crate) store: Arc<dyn DispatcherStore>,
     pub(crate) id: String,
     pub(crate) host: String,
     pub(crate) config: DispatchConfig,
@@ -74,7 +74,7 @@ pub struct Dispatcher {
 
 impl Dispatcher {
     pub fn new(
-        store: Arc<dyn Store>,
+        store: Arc<dyn DispatcherStore>,
         config: DispatchConfig,
         master_key: MasterKey,
         clock: Arc<dyn Clock>,
