@@ -11,6 +11,7 @@
 //! return claimed messages to the queue, release the leases.
 
 mod consent;
+mod context;
 mod limits;
 mod outcome;
 pub mod process;

@@ -1,19 +1,20 @@
 //! One owned sender: claim, pace, mark `sending`, request, report.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashSet, VecDeque};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use pregon_domain::{PausedReason, RateLimiter, RatePlan, RecipientWindow, RetryPolicy, Template};
+use pregon_domain::{PausedReason, RateLimiter};
 use pregon_providers::{Credentials, ErrorClass, OutboundMessage, Provider};
-use pregon_store::{ClaimRequest, ClaimedMessage, Lease, Outcome, OutcomeKind, StoreError, TemplateRecord};
+use pregon_store::{ClaimRequest, ClaimedMessage, Lease, Outcome, OutcomeKind, StoreError};
 use tokio::sync::{mpsc, Semaphore};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::consent::Gate;
+use super::context::{context_for, prepare, Campaigns, Prepared, Templates};
 use super::limits::{hold_back, PairGap};
 use super::outcome::{write_outcomes, Report};
 use super::rate_plans::Pacing;
@@ -86,22 +87,6 @@ impl Hold {
             self.streak.store(0, Ordering::Relaxed);
         }
     }
-}
-
-/// What an attempt needs to know about its campaign.
-pub(crate) struct CampaignContext {
-    pub retry: RetryPolicy,
-    /// Single API messages have no campaign to pause; a sender error retries them instead.
-    pub is_campaign: bool,
-    /// The campaign's own rate plan, and how many of its messages went out before.
-    pub rate_plan: Option<(RatePlan, u64)>,
-    /// A sending window kept in each recipient's own time zone.
-    pub recipient_window: Option<RecipientWindow>,
-}
-
-struct Prepared {
-    template: Arc<(TemplateRecord, Template)>,
-    campaign: Arc<CampaignContext>,
 }
 
 /// Runs a sender until its work is done, the lease is lost, or shutdown.
@@ -224,8 +209,8 @@ async fn send_loop(
     let writer = tokio::spawn(write_outcomes(d.clone(), lease.clone(), rx));
     let start = Instant::now();
     let mut buffer: VecDeque<ClaimedMessage> = VecDeque::new();
-    let mut templates: HashMap<String, Arc<(TemplateRecord, Template)>> = HashMap::new();
-    let mut campaigns: HashMap<Option<String>, Arc<CampaignContext>> = HashMap::new();
+    let mut templates = Templates::new();
+    let mut campaigns = Campaigns::new();
     let mut round = 0u64;
     let mut gate = Gate::new(&sender.tenant_id);
     let mut pacing = Pacing::default();
@@ -479,65 +464,6 @@ fn joined<T>(result: Result<Result<T, StoreError>, tokio::task::JoinError>) -> R
         // Cancelled: the task is never aborted, so only if the runtime is shutting down.
         Err(_) => Err(StoreError::LeaseLost),
     }
-}
-
-/// Loads (once per sender run) what a message's attempt needs.
-async fn prepare(
-    d: &Dispatcher,
-    message: &ClaimedMessage,
-    templates: &mut HashMap<String, Arc<(TemplateRecord, Template)>>,
-    campaigns: &mut HashMap<Option<String>, Arc<CampaignContext>>,
-) -> Result<Prepared, String> {
-    let template = match templates.get(&message.template_id) {
-        Some(t) => t.clone(),
-        None => {
-            let record = d
-                .store
-                .template_by_id(&message.template_id)
-                .await
-                .map_err(|e| format!("template: {e}"))?;
-            let parsed =
-                Template::parse(&record.body, record.header_image.as_deref()).map_err(|e| format!("template: {e}"))?;
-            let t = Arc::new((record, parsed));
-            templates.insert(message.template_id.clone(), t.clone());
-            t
-        }
-    };
-    let campaign = context_for(d, &message.campaign_id, campaigns).await?;
-    Ok(Prepared { template, campaign })
-}
-
-/// Loads (once per sender run) what sending a campaign's messages needs to know.
-async fn context_for(
-    d: &Dispatcher,
-    campaign_id: &Option<String>,
-    campaigns: &mut HashMap<Option<String>, Arc<CampaignContext>>,
-) -> Result<Arc<CampaignContext>, String> {
-    if let Some(c) = campaigns.get(campaign_id) {
-        return Ok(c.clone());
-    }
-    let ctx = match campaign_id {
-        None => CampaignContext {
-            retry: RetryPolicy::default(),
-            is_campaign: false,
-            rate_plan: None,
-            recipient_window: None,
-        },
-        Some(id) => {
-            let c = d.store.campaign_by_id(id).await.map_err(|e| format!("campaign: {e}"))?;
-            let n = &c.counts;
-            let already_sent = (n.sending + n.sent + n.delivered + n.read + n.failed + n.unknown).max(0) as u64;
-            CampaignContext {
-                retry: c.settings.retry.clone(),
-                is_campaign: true,
-                rate_plan: c.settings.rate_plan().map(|plan| (plan.clone(), already_sent)),
-                recipient_window: c.settings.recipient_window(),
-            }
-        }
-    };
-    let ctx = Arc::new(ctx);
-    campaigns.insert(campaign_id.clone(), ctx.clone());
-    Ok(ctx)
 }
 
 /// Makes one attempt and decides what becomes of the message.
