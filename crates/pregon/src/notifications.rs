@@ -38,7 +38,12 @@ pub struct Notifier {
 }
 
 impl Notifier {
-    pub fn new(store: Arc<dyn NotificationStore>, config: NotifyConfig, clock: Arc<dyn Clock>, wake: Arc<Notify>) -> Self {
+    pub fn new(
+        store: Arc<dyn NotificationStore>,
+        config: NotifyConfig,
+        clock: Arc<dyn Clock>,
+        wake: Arc<Notify>,
+    ) -> Self {
         let http = reqwest::Client::builder()
             .timeout(config.timeout)
             .connect_timeout(config.timeout)
