@@ -21,6 +21,21 @@ use crate::keys;
 use crate::notifications::Notifier;
 use crate::retention::Retention;
 
+/// What works in the background beside the API: the dispatcher, the notifier that delivers
+/// campaign notifications, and retention, which always go together.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Background {
+    /// Each polls on its own until shutdown (`serve`).
+    Run,
+    /// None of them here (`serve --no-dispatcher`): another process does the work.
+    Off,
+    /// The dispatcher and the notifier are built but work only when told
+    /// ([`Application::dispatcher`]'s [`Dispatcher::run_once`], [`Application::notifier`]'s
+    /// [`Notifier::deliver_due`]); retention does not run. For tests that decide when work
+    /// happens.
+    Stepped,
+}
+
 /// Everything `serve` needs, resolved.
 #[derive(Clone)]
 pub struct AppConfig {
@@ -30,7 +45,7 @@ pub struct AppConfig {
     pub limits: Limits,
     pub master_key: Option<String>,
     pub bootstrap_api_key: Option<String>,
-    pub run_dispatcher: bool,
+    pub background: Background,
     pub clock: Arc<dyn Clock>,
     /// Provider reports: Meta verify token, public URL, stop words.
     pub reports: ReportConfig,
@@ -48,7 +63,7 @@ impl AppConfig {
             limits: Limits::default(),
             master_key: None,
             bootstrap_api_key: None,
-            run_dispatcher: true,
+            background: Background::Run,
             clock: Arc::new(SystemClock),
             reports: ReportConfig::default(),
             retention: RetentionConfig::default(),
@@ -152,6 +167,7 @@ pub async fn create_tenant<S: TenantStore + SenderStore + ?Sized>(
 pub struct Application {
     listener: TcpListener,
     state: AppState,
+    background: Background,
     dispatcher: Option<Arc<Dispatcher>>,
     /// Delivers campaign webhooks; runs wherever a dispatcher does.
     notifier: Option<Arc<Notifier>>,
@@ -213,7 +229,8 @@ impl Application {
                 config.reports.clone(),
             ),
         };
-        let notifier = config.run_dispatcher.then(|| {
+        let dispatching = config.background != Background::Off;
+        let notifier = dispatching.then(|| {
             Arc::new(Notifier::new(
                 store.clone(),
                 config.dispatch.notify.clone(),
@@ -221,10 +238,9 @@ impl Application {
                 wake.clone(),
             ))
         });
-        let retention = config
-            .run_dispatcher
+        let retention = (config.background == Background::Run)
             .then(|| Retention::new(store.clone(), config.retention.clone(), config.clock.clone()));
-        let dispatcher = config.run_dispatcher.then(|| {
+        let dispatcher = dispatching.then(|| {
             Arc::new(Dispatcher::new(
                 store,
                 config.dispatch.clone(),
@@ -237,6 +253,7 @@ impl Application {
         Ok(Application {
             listener,
             state,
+            background: config.background,
             dispatcher,
             notifier,
             retention,
@@ -253,8 +270,21 @@ impl Application {
         &self.state
     }
 
+    /// The dispatcher, unless built [`Background::Off`]. Built [`Background::Stepped`], it
+    /// sends only when its [`Dispatcher::run_once`] is called.
+    pub fn dispatcher(&self) -> Option<&Arc<Dispatcher>> {
+        self.dispatcher.as_ref()
+    }
+
+    /// The notification deliverer, unless built [`Background::Off`]. Built
+    /// [`Background::Stepped`], it delivers only when its [`Notifier::deliver_due`] is called.
+    pub fn notifier(&self) -> Option<&Arc<Notifier>> {
+        self.notifier.as_ref()
+    }
+
     /// Serves until `shutdown` is cancelled, then stops accepting, lets the dispatcher finish
-    /// its in-flight requests, and returns.
+    /// its in-flight requests, and returns. The background work runs beside it when built
+    /// [`Background::Run`].
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let state = self.state.clone();
         let app_shutdown = state.shutdown.clone();
@@ -265,11 +295,14 @@ impl Application {
                 .with_graceful_shutdown(server_stop.cancelled_owned())
                 .await
         });
+        let background = self.background == Background::Run;
         let dispatcher = self
             .dispatcher
+            .filter(|_| background)
             .map(|d| tokio::spawn(d.run_until_stopped(shutdown.clone())));
         let notifier = self
             .notifier
+            .filter(|_| background)
             .map(|n| tokio::spawn(n.run_until_stopped(shutdown.clone())));
         let retention = self
             .retention

@@ -97,8 +97,8 @@ impl Hold {
     }
 }
 
-/// Runs a sender until its work is done, the lease is lost, or shutdown.
-pub(crate) async fn run(d: Arc<Dispatcher>, lease: Lease, stop: CancellationToken) {
+/// Runs a sender until `until` (its work done, or nothing due), the lease is lost, or shutdown.
+pub(crate) async fn run(d: Arc<Dispatcher>, lease: Lease, until: Until, stop: CancellationToken) {
     let lost = CancellationToken::new();
     let heartbeat_stop = CancellationToken::new();
     let heartbeat = tokio::spawn(keep_lease(
@@ -116,7 +116,7 @@ pub(crate) async fn run(d: Arc<Dispatcher>, lease: Lease, stop: CancellationToke
             _ = tokio::time::sleep(TAKEOVER_HOLD) => {}
         }
     }
-    if let Err(e) = send_loop(&d, &lease, &stop, &lost).await {
+    if let Err(e) = send_loop(&d, &lease, until, &stop, &lost).await {
         tracing::warn!(error = %e, sender = %lease.sender_id, "sender loop ended with an error");
     }
     heartbeat_stop.cancel();
@@ -183,15 +183,26 @@ fn provider_for(d: &Dispatcher, sender: &SenderRecord) -> Result<Arc<dyn Provide
     .map_err(|e| e.to_string())
 }
 
-/// Sends for a leased sender until its work is done, shutdown or the lease is lost, then
-/// winds down.
+/// When a sender's run ends by itself, short of shutdown or a lost lease.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Until {
+    /// Once the sender has no work at all: no running campaign, no due single message. The
+    /// dispatcher's own loop runs senders so.
+    NoWork,
+    /// Once nothing is due now: nothing is buffered, paced or in flight, and a claim found
+    /// nothing. [`Dispatcher::run_once`] runs senders so.
+    NothingDue,
+}
+
+/// Sends for a leased sender until `until`, shutdown or the lease is lost, then winds down.
 async fn send_loop(
     d: &Arc<Dispatcher>,
     lease: &Lease,
+    until: Until,
     stop: &CancellationToken,
     lost: &CancellationToken,
 ) -> Result<(), StoreError> {
-    let Some(mut run) = SenderRun::begin(d, lease, stop, lost).await? else {
+    let Some(mut run) = SenderRun::begin(d, lease, until, stop, lost).await? else {
         return Ok(());
     };
     let result = run.send().await;
@@ -202,6 +213,7 @@ async fn send_loop(
 struct SenderRun<'a> {
     d: &'a Arc<Dispatcher>,
     lease: &'a Lease,
+    until: Until,
     stop: &'a CancellationToken,
     lost: &'a CancellationToken,
     /// The sender as last read ([`SENDER_REFRESH`]).
@@ -246,6 +258,7 @@ impl<'a> SenderRun<'a> {
     async fn begin(
         d: &'a Arc<Dispatcher>,
         lease: &'a Lease,
+        until: Until,
         stop: &'a CancellationToken,
         lost: &'a CancellationToken,
     ) -> Result<Option<SenderRun<'a>>, StoreError> {
@@ -270,6 +283,7 @@ impl<'a> SenderRun<'a> {
         Ok(Some(SenderRun {
             d,
             lease,
+            until,
             stop,
             lost,
             gate: Gate::new(&sender.tenant_id),
@@ -311,12 +325,13 @@ impl<'a> SenderRun<'a> {
             if self.refreshed.elapsed() >= SENDER_REFRESH && !self.refresh_sender().await? {
                 return Ok(());
             }
+            let mut claimed = None;
             if self.buffer.len() <= self.batch / 2 {
-                self.claim(now).await?;
+                claimed = Some(self.claim(now).await?);
             }
             let due_paced = self.pacing.due(self.start.elapsed());
             if self.buffer.is_empty() && due_paced == 0 {
-                if self.is_over(now).await? {
+                if self.is_over(now, claimed).await? {
                     return Ok(());
                 }
                 self.wait_for_work().await;
@@ -375,8 +390,8 @@ impl<'a> SenderRun<'a> {
     }
 
     /// Claims (or takes the claim made ahead) and sorts what came: paced campaigns' messages
-    /// wait for their slots, the rest join the buffer.
-    async fn claim(&mut self, now: Millis) -> Result<(), StoreError> {
+    /// wait for their slots, the rest join the buffer. Returns how many came.
+    async fn claim(&mut self, now: Millis) -> Result<usize, StoreError> {
         let fresh = match self.next_claim.take() {
             Some(claim) => joined(claim.await)?,
             None => {
@@ -385,6 +400,7 @@ impl<'a> SenderRun<'a> {
             }
         };
         self.round += 1;
+        let claimed = fresh.len();
         // Any claimed beyond a paced campaign's slots (a campaign seen for the first time)
         // go back to the queue.
         let mut over = Vec::new();
@@ -414,15 +430,19 @@ impl<'a> SenderRun<'a> {
                 .release_claimed(self.lease, &over, self.d.clock.now_millis())
                 .await?;
         }
-        Ok(())
+        Ok(claimed)
     }
 
     /// With nothing to send: whether the run is over. Nothing may wait here (paced) or be
-    /// in flight, and the sender must have no work left.
-    async fn is_over(&self, now: Millis) -> Result<bool, StoreError> {
-        Ok(self.pacing.is_idle()
-            && self.in_flight.available_permits() == self.max_in_flight
-            && !self.d.store.sender_has_work(&self.sender.id, now).await?)
+    /// in flight; then the sender must have no work left ([`Until::NoWork`]), or the claim
+    /// just made (`claimed`) must have found nothing ([`Until::NothingDue`]).
+    async fn is_over(&self, now: Millis, claimed: Option<usize>) -> Result<bool, StoreError> {
+        if !self.pacing.is_idle() || self.in_flight.available_permits() != self.max_in_flight {
+            return Ok(false);
+        }
+        // Asked whatever `until` says: it also completes campaigns left with nothing to send.
+        let has_work = self.d.store.sender_has_work(&self.sender.id, now).await?;
+        Ok(!has_work || (self.until == Until::NothingDue && claimed == Some(0)))
     }
 
     /// Waits for the next paced slot, new work, or a poll interval, whichever comes first.
