@@ -1,7 +1,7 @@
 //! The campaign object: a campaign as the world outside pregon sees it, built in this one
 //! place. The API answers with it (`GET /api/v1/campaigns/{id}` and every campaign route),
 //! and a campaign's outbound notification carries it, rendered in the transaction that ends
-//! the campaign ([`super::super::notifications::body`]).
+//! the campaign ([`crate::notifications::body`]).
 //!
 //! With the `openapi` feature it is also the `CampaignView` schema of pregon's OpenAPI
 //! document.
