@@ -1,7 +1,7 @@
 //! Provider webhooks: status reports and replies from Meta and Twilio, recorded in group
 //! commits.
 //!
-//! A handler (`http::webhooks`) reads the request, finds the senders it may be about
+//! A handler (`http::reports`) reads the request, finds the senders it may be about
 //! ([`directory`]), checks the signature against their secrets, and turns what it says into
 //! [`StatusUpdate`]s and [`NewInbound`] replies ([`meta`], [`twilio`]). It then hands them to
 //! the single writer task ([`Reports::record`]) and waits: the writer takes whatever has
