@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use pregon_domain::{PausedReason, RateLimiter};
-use pregon_providers::{Credentials, ErrorClass, OutboundMessage, Provider};
+use pregon_providers::{Credentials, OutboundMessage, Provider, ProviderError};
 use pregon_store::{ClaimRequest, ClaimedMessage, Lease, Millis, Outcome, OutcomeKind, SenderRecord, StoreError};
 use tokio::sync::{mpsc, Semaphore};
 use tokio::task::JoinHandle;
@@ -22,7 +22,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::consent::Gate;
-use super::context::{context_for, prepare, Campaigns, Prepared, Templates};
+use super::context::{context_for, prepare, CampaignContext, Campaigns, Prepared, Templates};
 use super::limits::{hold_back, Held, PairGap};
 use super::outcome::{write_outcomes, Report};
 use super::rate_plans::Pacing;
@@ -698,7 +698,6 @@ async fn attempt(
         content_sid: record.twilio_content_sid.clone(),
         status_callback: wire.status_callback.clone(),
     };
-    let attempts = message.attempts + 1;
     match provider.send(&outbound).await {
         Ok(accepted) => {
             hold.succeeded();
@@ -710,79 +709,117 @@ async fn attempt(
                 },
             )
         }
-        Err(e) if e.ambiguous => Report::new(
+        Err(e) => refused(d, message, &prepared.campaign, hold, e),
+    }
+}
+
+/// What becomes of a message the provider did not take, and of its sender.
+fn refused(
+    d: &Dispatcher,
+    message: &ClaimedMessage,
+    campaign: &CampaignContext,
+    hold: &Hold,
+    e: ProviderError,
+) -> Report {
+    let attempts = message.attempts as u32 + 1;
+    // Another attempt after the campaign's backoff (never sooner than the provider asked),
+    // or failed once the attempts are spent.
+    let retry_or_fail = |code: String, text: String, retry_after: Option<Duration>| {
+        let policy = &campaign.retry;
+        if policy.can_retry(attempts) {
+            let wait = policy.backoff(attempts, retry_after, &mut rand::thread_rng());
+            OutcomeKind::Retry {
+                next_attempt_at: d.clock.now_millis() + wait.as_millis() as i64,
+                error_code: code,
+                error_message: text,
+            }
+        } else {
+            OutcomeKind::Failed {
+                error_code: code,
+                error_message: text,
+            }
+        }
+    };
+    // Refused for the sender or the campaign as a whole: not attempted after all.
+    let requeue = |code: String, text: String| OutcomeKind::Requeue {
+        error_code: code,
+        error_message: text,
+        next_attempt_at: None,
+    };
+    // A refusal that asks for a wait besides holds the sender off, without escalating.
+    let hold_off = |retry_after: Option<Duration>| {
+        if let Some(wait) = retry_after {
+            hold.hold(wait, false);
+        }
+    };
+    match e {
+        ProviderError::Ambiguous { code, message: text } => Report::new(
             message,
             OutcomeKind::Unknown {
-                error_code: e.code,
-                error_message: e.message,
+                error_code: code,
+                error_message: text,
             },
         ),
         // The provider asked the sender to slow down: the message is not at fault. It goes
         // back to the queue, due when the hold ends, without spending its attempt.
-        Err(e) if e.throttled && e.class == ErrorClass::Retryable => {
-            let wait = hold.hold(e.retry_after.unwrap_or(Duration::from_secs(1)), true);
+        ProviderError::Throttled {
+            code,
+            message: text,
+            retry_after,
+        } => {
+            let wait = hold.hold(retry_after, true);
             Report::new(
                 message,
                 OutcomeKind::Requeue {
-                    error_code: e.code,
-                    error_message: e.message,
+                    error_code: code,
+                    error_message: text,
                     next_attempt_at: Some(d.clock.now_millis() + wait.as_millis() as i64),
                 },
             )
         }
-        Err(e) => {
-            if let Some(wait) = e.retry_after {
-                hold.hold(wait, false);
-            }
-            let policy = &prepared.campaign.retry;
-            let retry_or_fail = |code: String, text: String| {
-                if policy.can_retry(attempts as u32) {
-                    let wait = policy.backoff(attempts as u32, e.retry_after, &mut rand::thread_rng());
-                    let next = d.clock.now_millis() + wait.as_millis() as i64;
-                    OutcomeKind::Retry {
-                        next_attempt_at: next,
-                        error_code: code,
-                        error_message: text,
-                    }
-                } else {
-                    OutcomeKind::Failed {
-                        error_code: code,
-                        error_message: text,
-                    }
-                }
-            };
-            // Refused for the sender or the campaign as a whole: not attempted after all.
-            let requeue = |code: String, text: String| OutcomeKind::Requeue {
-                error_code: code,
-                error_message: text,
-                next_attempt_at: None,
-            };
-            match e.class {
-                ErrorClass::Permanent => Report::new(
-                    message,
-                    OutcomeKind::Failed {
-                        error_code: e.code,
-                        error_message: e.message,
-                    },
-                ),
-                ErrorClass::Retryable => Report::new(message, retry_or_fail(e.code, e.message)),
-                ErrorClass::Sender if prepared.campaign.is_campaign => {
-                    let detail = format!("{}: {}", e.code, e.message);
-                    let mut r = Report::new(message, requeue(e.code, e.message));
-                    r.sender_error = Some(detail);
-                    r
-                }
-                ErrorClass::Campaign => match &message.campaign_id {
-                    Some(campaign_id) => {
-                        let detail = format!("{}: {}", e.code, e.message);
-                        let mut r = Report::new(message, requeue(e.code, e.message));
-                        r.campaign_error = Some((campaign_id.clone(), detail));
-                        r
-                    }
-                    None => Report::new(message, retry_or_fail(e.code, e.message)),
+        ProviderError::Retryable { code, message: text } => Report::new(message, retry_or_fail(code, text, None)),
+        ProviderError::Permanent {
+            code,
+            message: text,
+            retry_after,
+        } => {
+            hold_off(retry_after);
+            Report::new(
+                message,
+                OutcomeKind::Failed {
+                    error_code: code,
+                    error_message: text,
                 },
-                ErrorClass::Sender => Report::new(message, retry_or_fail(e.code, e.message)),
+            )
+        }
+        ProviderError::SenderLevel {
+            code,
+            message: text,
+            retry_after,
+        } => {
+            hold_off(retry_after);
+            // Single API messages have no campaign to pause: they retry instead.
+            if !campaign.is_campaign {
+                return Report::new(message, retry_or_fail(code, text, retry_after));
             }
+            let detail = format!("{code}: {text}");
+            let mut r = Report::new(message, requeue(code, text));
+            r.sender_error = Some(detail);
+            r
+        }
+        ProviderError::CampaignLevel {
+            code,
+            message: text,
+            retry_after,
+        } => {
+            hold_off(retry_after);
+            let Some(campaign_id) = &message.campaign_id else {
+                return Report::new(message, retry_or_fail(code, text, retry_after));
+            };
+            let detail = format!("{code}: {text}");
+            let mut r = Report::new(message, requeue(code, text));
+            r.campaign_error = Some((campaign_id.clone(), detail));
+            r
         }
     }
 }

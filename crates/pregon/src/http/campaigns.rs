@@ -240,8 +240,8 @@ async fn preflight(state: &AppState, sender: &SenderRecord, template: &TemplateR
         .preflight(&template.name, &template.language)
         .await
         .map_err(|e| {
-            tracing::warn!(sender = %sender.id, code = %e.code, reason = %e.message, "pre-flight check failed");
-            failed(&e.code, e.message)
+            tracing::warn!(sender = %sender.id, code = %e.code(), reason = %e.message(), "pre-flight check failed");
+            failed(e.code(), e.message().to_string())
         })
 }
 
