@@ -1,5 +1,9 @@
 //! Wiring: open the store, bootstrap a new database, run the API and the dispatcher until
 //! shutdown.
+//!
+//! One store is opened per process; each part gets the narrow view of it that it uses. The
+//! background work (dispatcher, notifier, retention) runs beside the API, stays off, or is
+//! left to a test to step ([`Background`]).
 
 use std::net::SocketAddr;
 use std::sync::Arc;

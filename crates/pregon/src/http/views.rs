@@ -1,4 +1,5 @@
-//! The JSON shapes the API answers with (api.md), built from store records.
+//! The JSON shapes the API answers with (api.md), built from store records. The campaign
+//! object is the store's [`CampaignObject`], the very one campaign notifications carry.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
