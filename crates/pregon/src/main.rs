@@ -10,7 +10,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use clap::{Parser, Subcommand};
 use pregon::clock::{Clock, SystemClock};
 use pregon::config::{DatabaseArgs, Limits, ServeArgs, WorkerArgs};
-use pregon::startup::{self, AppConfig, Application};
+use pregon::startup::{self, AppConfig, Application, Background};
 use pregon_cli::{CampaignCommand, ClientArgs, MessageCommand};
 
 /// pregon: a durable dispatcher for WhatsApp Business campaigns.
@@ -163,7 +163,11 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 },
                 master_key: args.dispatch.master_key.clone(),
                 bootstrap_api_key: std::env::var("PREGON_BOOTSTRAP_API_KEY").ok(),
-                run_dispatcher: !args.no_dispatcher,
+                background: if args.no_dispatcher {
+                    Background::Off
+                } else {
+                    Background::Run
+                },
                 clock: std::sync::Arc::new(SystemClock),
                 reports: args.reports.report_config(args.dispatch.public_url.as_deref()),
                 retention: args.retention.retention_config(),

@@ -17,7 +17,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use pregon_store::{NotificationDelivery, NotificationResult, Store, StoreError};
+use pregon_store::{NotificationDelivery, NotificationResult, NotificationStore, StoreError};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -29,7 +29,7 @@ pub const SIGNATURE_HEADER: &str = "X-Pregon-Signature";
 
 /// Delivers due notifications until stopped.
 pub struct Notifier {
-    store: Arc<dyn Store>,
+    store: Arc<dyn NotificationStore>,
     config: NotifyConfig,
     clock: Arc<dyn Clock>,
     http: reqwest::Client,
@@ -38,7 +38,12 @@ pub struct Notifier {
 }
 
 impl Notifier {
-    pub fn new(store: Arc<dyn Store>, config: NotifyConfig, clock: Arc<dyn Clock>, wake: Arc<Notify>) -> Self {
+    pub fn new(
+        store: Arc<dyn NotificationStore>,
+        config: NotifyConfig,
+        clock: Arc<dyn Clock>,
+        wake: Arc<Notify>,
+    ) -> Self {
         let http = reqwest::Client::builder()
             .timeout(config.timeout)
             .connect_timeout(config.timeout)

@@ -16,7 +16,7 @@
 
 use std::sync::Arc;
 
-use pregon_store::{PurgeReport, Store, StoreError};
+use pregon_store::{PurgeReport, RetentionStore, StoreError};
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
@@ -27,7 +27,7 @@ const DAY_MS: i64 = 24 * 60 * 60 * 1000;
 
 /// Deletes everything finished before `now` minus `days` days, batch after batch until
 /// nothing that old is left; returns what went. `days == 0` deletes nothing.
-pub async fn purge(store: &dyn Store, days: u32, batch: usize, now: i64) -> Result<PurgeReport, StoreError> {
+pub async fn purge(store: &dyn RetentionStore, days: u32, batch: usize, now: i64) -> Result<PurgeReport, StoreError> {
     let mut total = PurgeReport::default();
     if days == 0 {
         return Ok(total);
@@ -46,13 +46,13 @@ pub async fn purge(store: &dyn Store, days: u32, batch: usize, now: i64) -> Resu
 
 /// The retention task of one process.
 pub struct Retention {
-    store: Arc<dyn Store>,
+    store: Arc<dyn RetentionStore>,
     config: RetentionConfig,
     clock: Arc<dyn Clock>,
 }
 
 impl Retention {
-    pub fn new(store: Arc<dyn Store>, config: RetentionConfig, clock: Arc<dyn Clock>) -> Self {
+    pub fn new(store: Arc<dyn RetentionStore>, config: RetentionConfig, clock: Arc<dyn Clock>) -> Self {
         Retention { store, config, clock }
     }
 
@@ -101,7 +101,7 @@ mod tests {
 
     use super::*;
     use pregon_domain::CampaignStatus;
-    use pregon_store::{NewCampaign, NewMessage, NewSingleMessage, SenderRecord, TemplateRecord};
+    use pregon_store::{NewCampaign, NewMessage, NewSingleMessage, SenderRecord, Store, TemplateRecord};
 
     const T0: i64 = 1_767_225_600_000; // 2026-01-01T00:00:00Z
 

@@ -1,5 +1,9 @@
 //! Wiring: open the store, bootstrap a new database, run the API and the dispatcher until
 //! shutdown.
+//!
+//! One store is opened per process; each part gets the narrow view of it that it uses. The
+//! background work (dispatcher, notifier, retention) runs beside the API, stays off, or is
+//! left to a test to step ([`Background`]).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -7,7 +11,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use pregon_domain::{ProviderKind, SenderStatus};
-use pregon_store::{SenderRecord, Store, Tenant};
+use pregon_store::{ApiStore, SenderRecord, SenderStore, Store, Tenant, TenantStore};
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -21,6 +25,21 @@ use crate::keys;
 use crate::notifications::Notifier;
 use crate::retention::Retention;
 
+/// What works in the background beside the API: the dispatcher, the notifier that delivers
+/// campaign notifications, and retention, which always go together.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Background {
+    /// Each polls on its own until shutdown (`serve`).
+    Run,
+    /// None of them here (`serve --no-dispatcher`): another process does the work.
+    Off,
+    /// The dispatcher and the notifier are built but work only when told
+    /// ([`Application::dispatcher`]'s [`Dispatcher::run_once`], [`Application::notifier`]'s
+    /// [`Notifier::deliver_due`]); retention does not run. For tests that decide when work
+    /// happens.
+    Stepped,
+}
+
 /// Everything `serve` needs, resolved.
 #[derive(Clone)]
 pub struct AppConfig {
@@ -30,7 +49,7 @@ pub struct AppConfig {
     pub limits: Limits,
     pub master_key: Option<String>,
     pub bootstrap_api_key: Option<String>,
-    pub run_dispatcher: bool,
+    pub background: Background,
     pub clock: Arc<dyn Clock>,
     /// Provider reports: Meta verify token, public URL, stop words.
     pub reports: ReportConfig,
@@ -48,7 +67,7 @@ impl AppConfig {
             limits: Limits::default(),
             master_key: None,
             bootstrap_api_key: None,
-            run_dispatcher: true,
+            background: Background::Run,
             clock: Arc::new(SystemClock),
             reports: ReportConfig::default(),
             retention: RetentionConfig::default(),
@@ -58,7 +77,7 @@ impl AppConfig {
 
 /// Fills `provider_account` (the id webhooks name a sender by) for senders created before
 /// it existed, from their credentials.
-async fn backfill_provider_accounts(store: &dyn Store, master_key: &MasterKey, now: i64) -> anyhow::Result<()> {
+async fn backfill_provider_accounts(store: &dyn ApiStore, master_key: &MasterKey, now: i64) -> anyhow::Result<()> {
     for provider in [ProviderKind::Meta, ProviderKind::Twilio] {
         for sender in store.senders_by_provider_account(provider, None).await? {
             if sender.provider_account.is_some() {
@@ -84,7 +103,9 @@ async fn backfill_provider_accounts(store: &dyn Store, master_key: &MasterKey, n
     Ok(())
 }
 
-/// Opens the store named by a URL, migrated. `PREGON_DB_POOL_SIZE` sets the PostgreSQL
+/// Opens the store named by a URL, migrated: the one store of a process, which hands each
+/// part its own view of it (the API an [`ApiStore`], the dispatcher a
+/// [`pregon_store::DispatcherStore`], …). `PREGON_DB_POOL_SIZE` sets the PostgreSQL
 /// connection pool (default 16 per process).
 pub async fn open_store(url: &str) -> anyhow::Result<Arc<dyn Store>> {
     let pool_size = match std::env::var("PREGON_DB_POOL_SIZE") {
@@ -103,8 +124,8 @@ pub async fn open_store(url: &str) -> anyhow::Result<Arc<dyn Store>> {
 
 /// Creates a tenant with its first API key and a sandbox sender as its default; returns the
 /// key, which is shown only this once (as is the tenant's webhook secret, in the record).
-pub async fn create_tenant(
-    store: &dyn Store,
+pub async fn create_tenant<S: TenantStore + SenderStore + ?Sized>(
+    store: &S,
     master_key: &MasterKey,
     name: &str,
     api_key: Option<String>,
@@ -150,6 +171,7 @@ pub async fn create_tenant(
 pub struct Application {
     listener: TcpListener,
     state: AppState,
+    background: Background,
     dispatcher: Option<Arc<Dispatcher>>,
     /// Delivers campaign webhooks; runs wherever a dispatcher does.
     notifier: Option<Arc<Notifier>>,
@@ -192,6 +214,9 @@ impl Application {
             .with_context(|| format!("listening on {}", config.listen))?;
         let wake = Arc::new(Notify::new());
         let metrics = Arc::new(Metrics::default());
+        // One store; each part takes its own view of it (the API an `ApiStore`, the report
+        // writer a `ReportWriterStore`, the notifier a `NotificationStore`, retention a
+        // `RetentionStore`, the dispatcher a `DispatcherStore`).
         let state = AppState {
             store: store.clone(),
             master_key: master_key.clone(),
@@ -208,7 +233,8 @@ impl Application {
                 config.reports.clone(),
             ),
         };
-        let notifier = config.run_dispatcher.then(|| {
+        let dispatching = config.background != Background::Off;
+        let notifier = dispatching.then(|| {
             Arc::new(Notifier::new(
                 store.clone(),
                 config.dispatch.notify.clone(),
@@ -216,10 +242,9 @@ impl Application {
                 wake.clone(),
             ))
         });
-        let retention = config
-            .run_dispatcher
+        let retention = (config.background == Background::Run)
             .then(|| Retention::new(store.clone(), config.retention.clone(), config.clock.clone()));
-        let dispatcher = config.run_dispatcher.then(|| {
+        let dispatcher = dispatching.then(|| {
             Arc::new(Dispatcher::new(
                 store,
                 config.dispatch.clone(),
@@ -232,6 +257,7 @@ impl Application {
         Ok(Application {
             listener,
             state,
+            background: config.background,
             dispatcher,
             notifier,
             retention,
@@ -248,8 +274,21 @@ impl Application {
         &self.state
     }
 
+    /// The dispatcher, unless built [`Background::Off`]. Built [`Background::Stepped`], it
+    /// sends only when its [`Dispatcher::run_once`] is called.
+    pub fn dispatcher(&self) -> Option<&Arc<Dispatcher>> {
+        self.dispatcher.as_ref()
+    }
+
+    /// The notification deliverer, unless built [`Background::Off`]. Built
+    /// [`Background::Stepped`], it delivers only when its [`Notifier::deliver_due`] is called.
+    pub fn notifier(&self) -> Option<&Arc<Notifier>> {
+        self.notifier.as_ref()
+    }
+
     /// Serves until `shutdown` is cancelled, then stops accepting, lets the dispatcher finish
-    /// its in-flight requests, and returns.
+    /// its in-flight requests, and returns. The background work runs beside it when built
+    /// [`Background::Run`].
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let state = self.state.clone();
         let app_shutdown = state.shutdown.clone();
@@ -260,11 +299,14 @@ impl Application {
                 .with_graceful_shutdown(server_stop.cancelled_owned())
                 .await
         });
+        let background = self.background == Background::Run;
         let dispatcher = self
             .dispatcher
+            .filter(|_| background)
             .map(|d| tokio::spawn(d.run_until_stopped(shutdown.clone())));
         let notifier = self
             .notifier
+            .filter(|_| background)
             .map(|n| tokio::spawn(n.run_until_stopped(shutdown.clone())));
         let retention = self
             .retention

@@ -8,24 +8,23 @@ use pregon_domain::ErrorClass;
 /// Classifies a Meta Cloud API error code, falling back on the HTTP status for codes the
 /// table does not know.
 pub fn meta(code: i64, http_status: u16) -> ErrorClass {
-    use ErrorClass::*;
     match code {
         // Token expired or revoked, permissions, number deleted or unregistered, account
         // locked or blocked, payment: the sender itself cannot send.
-        0 | 190 | 3 | 10 | 200..=299 | 33 | 368 | 131031 | 131042 | 133010 => Sender,
+        0 | 190 | 3 | 10 | 200..=299 | 33 | 368 | 131031 | 131042 | 133010 => ErrorClass::Sender,
         // Spam rate limit: quality-based restriction on the number.
-        131048 => Sender,
+        131048 => ErrorClass::Sender,
         // Throttling, pair rate, maintenance, transient and unknown server errors.
-        4 | 80007 | 130429 | 131056 | 131057 | 1 | 2 | 131000 | 131016 => Retryable,
+        4 | 80007 | 130429 | 131056 | 131057 | 1 | 2 | 131000 | 131016 => ErrorClass::Retryable,
         // The template is missing or not approved in that language, paused or disabled:
         // every message of the campaign would fail the same way.
-        132001 | 132015 | 132016 => Campaign,
+        132001 | 132015 | 132016 => ErrorClass::Campaign,
         // This message (or recipient) will not go through.
         131026 | 131047 | 131049 | 131050 | 130472 | 131051 | 131053 | 100 | 131008 | 131009 | 130497 | 470 => {
-            Permanent
+            ErrorClass::Permanent
         }
         // Parameter count, text length, format policy, parameter format.
-        132000..=132099 => Permanent,
+        132000..=132099 => ErrorClass::Permanent,
         _ => by_status(http_status),
     }
 }
@@ -33,15 +32,14 @@ pub fn meta(code: i64, http_status: u16) -> ErrorClass {
 /// Classifies a Twilio error code, falling back on the HTTP status for codes the table does
 /// not know.
 pub fn twilio(code: i64, http_status: u16) -> ErrorClass {
-    use ErrorClass::*;
     match code {
         // Authentication failed.
-        20003 => Sender,
+        20003 => ErrorClass::Sender,
         // Too many concurrent requests; channel, sender or portfolio rate limit.
-        20429 | 63018 => Retryable,
+        20429 | 63018 => ErrorClass::Retryable,
         // Invalid `To`, opted out, outside the 24 h window (or a template sent as text), not
         // on WhatsApp, in a Meta experiment, marketing message not delivered.
-        21211 | 21610 | 63016 | 63024 | 63032 | 63049 => Permanent,
+        21211 | 21610 | 63016 | 63024 | 63032 | 63049 => ErrorClass::Permanent,
         _ => by_status(http_status),
     }
 }

@@ -5,8 +5,9 @@
 //! - [`twilio`]: Twilio Programmable Messaging for WhatsApp (Content SID templates or text).
 //!
 //! A provider turns one rendered message into one request and classifies whatever comes
-//! back ([`ErrorClass`]): the dispatcher decides what to do with the class, never with a
-//! provider's raw codes.
+//! back ([`ErrorClass`], then [`ProviderError`]: throttled, ambiguous, retryable, permanent,
+//! the sender's or the campaign's): the dispatcher decides what to do with the kind, never
+//! with a provider's raw codes.
 
 pub mod classify;
 pub mod meta;
@@ -51,24 +52,137 @@ pub struct Accepted {
     pub recorded_text: Option<String>,
 }
 
-/// The provider refused the message, or its answer never came.
+/// The provider refused the message, or its answer never came: what that means for the
+/// message, each with the provider's own code (`131026`, `http_503`, `timeout`, …) and words.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{code}: {message}")]
-pub struct ProviderError {
-    pub class: ErrorClass,
-    /// The provider's own code (`131026`, `http_503`, `timeout`, …).
-    pub code: String,
-    /// The provider's own words.
-    pub message: String,
-    /// How long the provider asked us to wait (`Retry-After`).
-    pub retry_after: Option<Duration>,
-    /// The request may have reached the provider and been accepted (a timeout after it was
-    /// sent): retrying could send the message twice, so the message becomes `unknown`.
-    pub ambiguous: bool,
+pub enum ProviderError {
     /// The provider asked us to slow down (a throttling code, 429, `Retry-After`): the
     /// message is not at fault. It goes back to the queue without spending an attempt while
     /// the sender holds off for `retry_after`.
-    pub throttled: bool,
+    #[error("{code}: {message}")]
+    Throttled {
+        code: String,
+        message: String,
+        retry_after: Duration,
+    },
+    /// The request may have reached the provider and been accepted (a timeout after it was
+    /// sent, a success answer that cannot be read): retrying could send the message twice,
+    /// so the message becomes `unknown`.
+    #[error("{code}: {message}")]
+    Ambiguous { code: String, message: String },
+    /// Worth trying again after a backoff (a server error, a connection that never opened).
+    #[error("{code}: {message}")]
+    Retryable { code: String, message: String },
+    /// This message (or recipient) will not go through.
+    #[error("{code}: {message}")]
+    Permanent {
+        code: String,
+        message: String,
+        /// How long the provider asked the sender to hold off besides (`Retry-After`).
+        retry_after: Option<Duration>,
+    },
+    /// The sender itself cannot send (credentials, account, number): its campaigns pause.
+    #[error("{code}: {message}")]
+    SenderLevel {
+        code: String,
+        message: String,
+        /// How long the provider asked the sender to hold off besides (`Retry-After`).
+        retry_after: Option<Duration>,
+    },
+    /// Every message of the campaign would fail the same way (its template): it pauses.
+    #[error("{code}: {message}")]
+    CampaignLevel {
+        code: String,
+        message: String,
+        /// How long the provider asked the sender to hold off besides (`Retry-After`).
+        retry_after: Option<Duration>,
+    },
+}
+
+impl ProviderError {
+    /// A refusal the provider answered, by the class of its code: a retryable one that
+    /// comes with a wait (the provider's `Retry-After`, or the hold its code implies) is
+    /// throttling.
+    pub fn answered(class: ErrorClass, code: String, message: String, retry_after: Option<Duration>) -> Self {
+        match (class, retry_after) {
+            (ErrorClass::Retryable, Some(retry_after)) => ProviderError::Throttled {
+                code,
+                message,
+                retry_after,
+            },
+            (ErrorClass::Retryable, None) => ProviderError::Retryable { code, message },
+            (ErrorClass::Permanent, retry_after) => ProviderError::Permanent {
+                code,
+                message,
+                retry_after,
+            },
+            (ErrorClass::Sender, retry_after) => ProviderError::SenderLevel {
+                code,
+                message,
+                retry_after,
+            },
+            (ErrorClass::Campaign, retry_after) => ProviderError::CampaignLevel {
+                code,
+                message,
+                retry_after,
+            },
+        }
+    }
+
+    /// The provider's own code.
+    pub fn code(&self) -> &str {
+        match self {
+            ProviderError::Throttled { code, .. }
+            | ProviderError::Ambiguous { code, .. }
+            | ProviderError::Retryable { code, .. }
+            | ProviderError::Permanent { code, .. }
+            | ProviderError::SenderLevel { code, .. }
+            | ProviderError::CampaignLevel { code, .. } => code,
+        }
+    }
+
+    /// The provider's own words.
+    pub fn message(&self) -> &str {
+        match self {
+            ProviderError::Throttled { message, .. }
+            | ProviderError::Ambiguous { message, .. }
+            | ProviderError::Retryable { message, .. }
+            | ProviderError::Permanent { message, .. }
+            | ProviderError::SenderLevel { message, .. }
+            | ProviderError::CampaignLevel { message, .. } => message,
+        }
+    }
+
+    /// How long the provider asked us to wait, if it did.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            ProviderError::Throttled { retry_after, .. } => Some(*retry_after),
+            ProviderError::Ambiguous { .. } | ProviderError::Retryable { .. } => None,
+            ProviderError::Permanent { retry_after, .. }
+            | ProviderError::SenderLevel { retry_after, .. }
+            | ProviderError::CampaignLevel { retry_after, .. } => *retry_after,
+        }
+    }
+
+    /// The class of the code: throttling and ambiguous answers are retryable ones.
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            ProviderError::Throttled { .. } | ProviderError::Ambiguous { .. } | ProviderError::Retryable { .. } => {
+                ErrorClass::Retryable
+            }
+            ProviderError::Permanent { .. } => ErrorClass::Permanent,
+            ProviderError::SenderLevel { .. } => ErrorClass::Sender,
+            ProviderError::CampaignLevel { .. } => ErrorClass::Campaign,
+        }
+    }
+
+    pub fn is_throttled(&self) -> bool {
+        matches!(self, ProviderError::Throttled { .. })
+    }
+
+    pub fn is_ambiguous(&self) -> bool {
+        matches!(self, ProviderError::Ambiguous { .. })
+    }
 }
 
 /// A provider of WhatsApp messages for one sender.
@@ -188,25 +302,19 @@ pub(crate) fn transport_error(e: &reqwest::Error) -> ProviderError {
     } else {
         ("transport", true)
     };
-    ProviderError {
-        class: ErrorClass::Retryable,
-        code: code.to_string(),
-        message: e.to_string(),
-        retry_after: None,
-        ambiguous,
-        throttled: false,
+    let (code, message) = (code.to_string(), e.to_string());
+    if ambiguous {
+        ProviderError::Ambiguous { code, message }
+    } else {
+        ProviderError::Retryable { code, message }
     }
 }
 
 /// A 2xx answer that cannot be read: the message may well have been accepted.
 pub(crate) fn unreadable_success(bytes: &[u8]) -> ProviderError {
-    ProviderError {
-        class: ErrorClass::Retryable,
+    ProviderError::Ambiguous {
         code: "bad_response".into(),
         message: format!("unreadable success answer: {}", excerpt(bytes)),
-        retry_after: None,
-        ambiguous: true,
-        throttled: false,
     }
 }
 

@@ -7,7 +7,6 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use pregon_domain::ErrorClass;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -228,15 +227,12 @@ fn error_answer(status: u16, wait: Option<Duration>, bytes: &[u8]) -> ProviderEr
     let hold = code
         .and_then(classify::meta_throttle)
         .or_else(|| (status == 429).then(|| Duration::from_secs(1)));
-    let throttled = class == ErrorClass::Retryable && (hold.is_some() || wait.is_some());
-    ProviderError {
+    ProviderError::answered(
         class,
-        code: code.map(|c| c.to_string()).unwrap_or_else(|| format!("http_{status}")),
-        message: text,
-        retry_after: wait.or(hold),
-        ambiguous: false,
-        throttled,
-    }
+        code.map(|c| c.to_string()).unwrap_or_else(|| format!("http_{status}")),
+        text,
+        wait.or(hold),
+    )
 }
 
 /// Language codes compare case-insensitively, `-` and `_` alike (`en_US` = `en-us`).
@@ -286,21 +282,14 @@ impl Provider for Meta {
                 &[("name", template_name), ("limit", "100")],
             )
             .await?;
-        let list: TemplateList = serde_json::from_slice(&bytes).map_err(|e| ProviderError {
-            class: ErrorClass::Retryable,
+        let list: TemplateList = serde_json::from_slice(&bytes).map_err(|e| ProviderError::Retryable {
             code: "bad_response".into(),
             message: format!("unreadable template list ({e}): {}", excerpt(&bytes)),
-            retry_after: None,
-            ambiguous: false,
-            throttled: false,
         })?;
-        let refused = |code: &str, message: String| ProviderError {
-            class: ErrorClass::Campaign,
+        let refused = |code: &str, message: String| ProviderError::CampaignLevel {
             code: code.into(),
             message,
             retry_after: None,
-            ambiguous: false,
-            throttled: false,
         };
         let named: Vec<&TemplateEntry> = list.data.iter().filter(|t| t.name == template_name).collect();
         let Some(entry) = named.iter().find(|t| same_language(&t.language, language)) else {
@@ -416,28 +405,28 @@ mod tests {
     #[tokio::test]
     async fn classifies_errors_by_code() {
         let e = error_for(400, meta_error(130429, "(#130429) Rate limit hit"), &[]).await;
-        assert_eq!((e.class, e.code.as_str()), (ErrorClass::Retryable, "130429"));
-        assert_eq!(e.message, "(#130429) Rate limit hit (more)");
-        assert_eq!(e.retry_after, Some(Duration::from_secs(1)), "throttling slows down");
-        assert!(e.throttled);
+        assert_eq!((e.class(), e.code()), (ErrorClass::Retryable, "130429"));
+        assert_eq!(e.message(), "(#130429) Rate limit hit (more)");
+        assert_eq!(e.retry_after(), Some(Duration::from_secs(1)), "throttling slows down");
+        assert!(e.is_throttled());
 
         let e = error_for(400, meta_error(131026, "Message undeliverable"), &[]).await;
-        assert_eq!((e.class, e.code.as_str()), (ErrorClass::Permanent, "131026"));
+        assert_eq!((e.class(), e.code()), (ErrorClass::Permanent, "131026"));
 
         let e = error_for(401, meta_error(190, "Access token has expired"), &[]).await;
-        assert_eq!(e.class, ErrorClass::Sender);
-        assert!(!e.ambiguous && !e.throttled);
+        assert_eq!(e.class(), ErrorClass::Sender);
+        assert!(!e.is_ambiguous() && !e.is_throttled());
 
         let e = error_for(400, meta_error(131057, "Account in maintenance mode"), &[]).await;
-        assert_eq!((e.class, e.throttled), (ErrorClass::Retryable, true));
-        assert_eq!(e.retry_after, Some(Duration::from_secs(60)));
+        assert_eq!((e.class(), e.is_throttled()), (ErrorClass::Retryable, true));
+        assert_eq!(e.retry_after(), Some(Duration::from_secs(60)));
 
         let e = error_for(400, meta_error(132015, "Template is paused"), &[]).await;
-        assert_eq!((e.class, e.code.as_str()), (ErrorClass::Campaign, "132015"));
+        assert_eq!((e.class(), e.code()), (ErrorClass::Campaign, "132015"));
 
         // A pair-rate limit concerns one recipient: it spends the message's attempt.
         let e = error_for(400, meta_error(131056, "Pair rate limit hit"), &[]).await;
-        assert_eq!((e.class, e.throttled), (ErrorClass::Retryable, false));
+        assert_eq!((e.class(), e.is_throttled()), (ErrorClass::Retryable, false));
 
         // A Retry-After wins over the default hold.
         let e = error_for(
@@ -446,21 +435,24 @@ mod tests {
             &[("retry-after", "12")],
         )
         .await;
-        assert_eq!((e.retry_after, e.throttled), (Some(Duration::from_secs(12)), true));
+        assert_eq!(
+            (e.retry_after(), e.is_throttled()),
+            (Some(Duration::from_secs(12)), true)
+        );
     }
 
     #[tokio::test]
     async fn falls_back_on_status_and_reads_retry_after() {
         let e = error_for(503, json!({"oops": true}), &[("retry-after", "7")]).await;
-        assert_eq!((e.class, e.code.as_str()), (ErrorClass::Retryable, "http_503"));
-        assert_eq!(e.retry_after, Some(Duration::from_secs(7)));
-        assert!(e.throttled, "the provider asked us to wait");
+        assert_eq!((e.class(), e.code()), (ErrorClass::Retryable, "http_503"));
+        assert_eq!(e.retry_after(), Some(Duration::from_secs(7)));
+        assert!(e.is_throttled(), "the provider asked us to wait");
         let e = error_for(503, json!({"oops": true}), &[]).await;
-        assert_eq!((e.retry_after, e.throttled), (None, false));
+        assert_eq!((e.retry_after(), e.is_throttled()), (None, false));
         let e = error_for(429, json!({}), &[]).await;
-        assert_eq!((e.class, e.throttled), (ErrorClass::Retryable, true));
+        assert_eq!((e.class(), e.is_throttled()), (ErrorClass::Retryable, true));
         let e = error_for(404, json!({}), &[]).await;
-        assert_eq!(e.class, ErrorClass::Permanent);
+        assert_eq!(e.class(), ErrorClass::Permanent);
     }
 
     #[tokio::test]
@@ -474,7 +466,7 @@ mod tests {
             .send(&message())
             .await
             .unwrap_err();
-        assert_eq!((e.code.as_str(), e.ambiguous), ("timeout", true));
+        assert_eq!((e.code(), e.is_ambiguous()), ("timeout", true));
 
         let closed = Meta::new(
             crate::http_client(Duration::from_secs(1)),
@@ -484,7 +476,7 @@ mod tests {
         )
         .unwrap();
         let e = closed.send(&message()).await.unwrap_err();
-        assert_eq!((e.class, e.ambiguous), (ErrorClass::Retryable, false));
+        assert_eq!((e.class(), e.is_ambiguous()), (ErrorClass::Retryable, false));
     }
 
     #[tokio::test]
@@ -498,7 +490,7 @@ mod tests {
             .send(&message())
             .await
             .unwrap_err();
-        assert!(e.ambiguous);
+        assert!(e.is_ambiguous());
     }
 
     fn templates(entries: Value) -> ResponseTemplate {
@@ -547,23 +539,20 @@ mod tests {
         ])))
         .await;
         let e = with_waba(&server).preflight("order_update", "en_US").await.unwrap_err();
-        assert_eq!(
-            (e.class, e.code.as_str()),
-            (ErrorClass::Campaign, "template_not_approved")
-        );
-        assert!(e.message.contains("PENDING"), "{}", e.message);
+        assert_eq!((e.class(), e.code()), (ErrorClass::Campaign, "template_not_approved"));
+        assert!(e.message().contains("PENDING"), "{}", e.message());
 
         let e = with_waba(&server).preflight("order_update", "es").await.unwrap_err();
-        assert_eq!(e.code, "template_not_found");
+        assert_eq!(e.code(), "template_not_found");
         assert!(
-            e.message.contains("en_US"),
+            e.message().contains("en_US"),
             "names the languages it exists in: {}",
-            e.message
+            e.message()
         );
 
         let server = preflight_server(templates(json!([]))).await;
         let e = with_waba(&server).preflight("order_update", "en_US").await.unwrap_err();
-        assert_eq!(e.code, "template_not_found");
+        assert_eq!(e.code(), "template_not_found");
     }
 
     #[tokio::test]
@@ -576,8 +565,8 @@ mod tests {
             .mount(&server)
             .await;
         let e = with_waba(&server).preflight("order_update", "en_US").await.unwrap_err();
-        assert_eq!((e.class, e.code.as_str()), (ErrorClass::Sender, "190"));
-        assert!(e.message.contains("Error validating access token"), "{}", e.message);
+        assert_eq!((e.class(), e.code()), (ErrorClass::Sender, "190"));
+        assert!(e.message().contains("Error validating access token"), "{}", e.message());
     }
 
     #[tokio::test]
@@ -606,7 +595,7 @@ mod tests {
         )))
         .await;
         let e = with_waba(&server).preflight("order_update", "en_US").await.unwrap_err();
-        assert_eq!((e.class, e.code.as_str()), (ErrorClass::Permanent, "100"));
-        assert!(e.message.contains("does not exist"));
+        assert_eq!((e.class(), e.code()), (ErrorClass::Permanent, "100"));
+        assert!(e.message().contains("does not exist"));
     }
 }

@@ -9,7 +9,6 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use pregon_domain::ErrorClass;
 use serde::Deserialize;
 
 use crate::{
@@ -114,14 +113,12 @@ fn error_answer(status: u16, wait: Option<Duration>, bytes: &[u8]) -> ProviderEr
     let hold = code
         .and_then(classify::twilio_throttle)
         .or_else(|| (status == 429).then(|| Duration::from_secs(1)));
-    ProviderError {
+    ProviderError::answered(
         class,
-        code: code.map(|c| c.to_string()).unwrap_or_else(|| format!("http_{status}")),
-        message: text,
-        retry_after: wait.or(hold),
-        ambiguous: false,
-        throttled: class == ErrorClass::Retryable && (hold.is_some() || wait.is_some()),
-    }
+        code.map(|c| c.to_string()).unwrap_or_else(|| format!("http_{status}")),
+        text,
+        wait.or(hold),
+    )
 }
 
 #[async_trait]
@@ -167,13 +164,10 @@ impl Provider for Twilio {
             return Err(error_answer(status.as_u16(), wait, &bytes));
         }
         match serde_json::from_slice::<Account>(&bytes).ok().and_then(|a| a.status) {
-            Some(s) if !s.eq_ignore_ascii_case("active") => Err(ProviderError {
-                class: ErrorClass::Sender,
+            Some(s) if !s.eq_ignore_ascii_case("active") => Err(ProviderError::SenderLevel {
                 code: format!("account_{}", s.to_ascii_lowercase()),
                 message: format!("the Twilio account {} is {s}", self.account_sid),
                 retry_after: None,
-                ambiguous: false,
-                throttled: false,
             }),
             _ => Ok(()),
         }
@@ -183,6 +177,7 @@ impl Provider for Twilio {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ErrorClass;
     use pregon_domain::template::Rendered;
     use serde_json::{json, Value};
     use std::collections::HashMap;
@@ -367,13 +362,13 @@ mod tests {
         for &(code, status, class, throttled) in cases {
             let text = format!("Twilio says {code}");
             let e = error_for(status, twilio_error(code, status, &text), &[]).await;
-            assert_eq!(e.class, class, "{code}");
-            assert_eq!(e.code, code.to_string());
-            assert_eq!(e.message, text);
-            assert_eq!(e.throttled, throttled, "{code}");
-            assert!(!e.ambiguous);
+            assert_eq!(e.class(), class, "{code}");
+            assert_eq!(e.code(), code.to_string());
+            assert_eq!(e.message(), text);
+            assert_eq!(e.is_throttled(), throttled, "{code}");
+            assert!(!e.is_ambiguous());
             if throttled {
-                assert_eq!(e.retry_after, Some(Duration::from_secs(1)), "{code}");
+                assert_eq!(e.retry_after(), Some(Duration::from_secs(1)), "{code}");
             }
         }
     }
@@ -386,14 +381,20 @@ mod tests {
             &[("retry-after", "9")],
         )
         .await;
-        assert_eq!((e.retry_after, e.throttled), (Some(Duration::from_secs(9)), true));
+        assert_eq!(
+            (e.retry_after(), e.is_throttled()),
+            (Some(Duration::from_secs(9)), true)
+        );
         let e = error_for(503, json!({"oops": 1}), &[("retry-after", "3")]).await;
-        assert_eq!((e.class, e.code.as_str()), (ErrorClass::Retryable, "http_503"));
-        assert_eq!((e.retry_after, e.throttled), (Some(Duration::from_secs(3)), true));
+        assert_eq!((e.class(), e.code()), (ErrorClass::Retryable, "http_503"));
+        assert_eq!(
+            (e.retry_after(), e.is_throttled()),
+            (Some(Duration::from_secs(3)), true)
+        );
         let e = error_for(500, json!({}), &[]).await;
-        assert_eq!((e.class, e.throttled), (ErrorClass::Retryable, false));
+        assert_eq!((e.class(), e.is_throttled()), (ErrorClass::Retryable, false));
         let e = error_for(401, json!({}), &[]).await;
-        assert_eq!((e.class, e.code.as_str()), (ErrorClass::Sender, "http_401"));
+        assert_eq!((e.class(), e.code()), (ErrorClass::Sender, "http_401"));
     }
 
     #[tokio::test]
@@ -408,7 +409,7 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(
-            (e.class, e.code.as_str(), e.ambiguous),
+            (e.class(), e.code(), e.is_ambiguous()),
             (ErrorClass::Retryable, "timeout", true)
         );
 
@@ -421,7 +422,7 @@ mod tests {
             .send(&message(None, None, None))
             .await
             .unwrap_err();
-        assert_eq!((e.code.as_str(), e.ambiguous), ("bad_response", true));
+        assert_eq!((e.code(), e.is_ambiguous()), ("bad_response", true));
 
         let closed = Twilio::new(
             crate::http_client(Duration::from_secs(1)),
@@ -431,7 +432,7 @@ mod tests {
         )
         .unwrap();
         let e = closed.send(&message(None, None, None)).await.unwrap_err();
-        assert_eq!((e.class, e.ambiguous), (ErrorClass::Retryable, false));
+        assert_eq!((e.class(), e.is_ambiguous()), (ErrorClass::Retryable, false));
     }
 
     #[test]
@@ -472,7 +473,7 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(
-            (e.class, e.code.as_str(), e.message.as_str()),
+            (e.class(), e.code(), e.message()),
             (ErrorClass::Sender, "20003", "Authenticate")
         );
 
@@ -482,6 +483,6 @@ mod tests {
             .preflight("order_update", "en")
             .await
             .unwrap_err();
-        assert_eq!((e.class, e.code.as_str()), (ErrorClass::Sender, "account_suspended"));
+        assert_eq!((e.class(), e.code()), (ErrorClass::Sender, "account_suspended"));
     }
 }

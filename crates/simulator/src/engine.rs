@@ -8,6 +8,7 @@
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
+use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -83,6 +84,9 @@ pub(crate) struct Engine {
     fail_numbers: HashSet<String>,
     inner: Mutex<Inner>,
     pub webhooks: Arc<Queue>,
+    /// How far [`Engine::now`] runs ahead of the monotonic clock, in nanoseconds: moved by
+    /// [`Engine::skip_ahead`], so that a test steps past a rate window instead of sleeping.
+    skipped: AtomicU64,
 }
 
 /// A stable hash (SipHash with fixed keys): the same in every run.
@@ -117,7 +121,18 @@ impl Engine {
                 counters: Counters::default(),
             }),
             webhooks,
+            skipped: AtomicU64::new(0),
         }
+    }
+
+    /// The time the limits and the statistics go by.
+    fn now(&self) -> Instant {
+        Instant::now() + Duration::from_nanos(self.skipped.load(Relaxed))
+    }
+
+    /// Moves the limits' and the statistics' time `by` ahead, as if it had passed.
+    pub(crate) fn skip_ahead(&self, by: Duration) {
+        self.skipped.fetch_add(by.as_nanos() as u64, Relaxed);
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -127,8 +142,9 @@ impl Engine {
 
     /// Counts a send request and draws its answer's latency.
     pub(crate) fn request(&self, sender: &str) -> Duration {
+        let now = self.now();
         let mut inner = self.lock();
-        inner.counters.request(sender, Instant::now());
+        inner.counters.request(sender, now);
         self.latency(&mut inner.rng)
     }
 
@@ -172,7 +188,7 @@ impl Engine {
     /// throughput, then the pair rate, then the failing numbers. An accepted send is counted
     /// and its fate drawn; a refused one is not counted here (the caller knows the code).
     pub(crate) fn decide(&self, send: &Send<'_>) -> Result<Admission, Refusal> {
-        let now = Instant::now();
+        let now = self.now();
         let c = &self.config;
         let mut guard = self.lock();
         let inner = &mut *guard;

@@ -95,6 +95,18 @@ impl Simulator {
         self.engine.stats()
     }
 
+    /// Moves the simulator's time ahead by `by` for its limits and statistics, as if it had
+    /// passed: rate windows and pair gaps run out at once. For tests, instead of sleeping
+    /// through them; status webhooks keep their own time.
+    pub fn skip_ahead(&self, by: std::time::Duration) {
+        self.engine.skip_ahead(by);
+    }
+
+    /// Status webhooks planned and not yet posted or given up: zero means none is coming.
+    pub fn webhooks_pending(&self) -> u64 {
+        self.engine.webhooks.pending.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// What `POST /stats/reset` does.
     pub fn reset_stats(&self) {
         self.engine.reset_stats();

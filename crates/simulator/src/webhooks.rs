@@ -118,6 +118,9 @@ pub(crate) struct Queue {
     pub sent: AtomicU64,
     pub failed: AtomicU64,
     pub dropped: AtomicU64,
+    /// Webhooks planned and neither posted nor given up yet (a message's next status is
+    /// planned before the one before it counts as done): none means nothing more is sent.
+    pub pending: AtomicU64,
 }
 
 impl Queue {
@@ -148,7 +151,10 @@ impl Queue {
             seq: self.seq.fetch_add(1, Relaxed),
             job,
         };
+        // Counted before it can be done (and counted off).
+        self.pending.fetch_add(1, Relaxed);
         if self.tx.try_send(item).is_err() {
+            self.pending.fetch_sub(1, Relaxed);
             self.dropped.fetch_add(lost, Relaxed);
         }
     }
@@ -187,6 +193,7 @@ pub(crate) fn start(config: &WebhookConfig, cancel: CancellationToken) -> (Arc<Q
         sent: AtomicU64::new(0),
         failed: AtomicU64::new(0),
         dropped: AtomicU64::new(0),
+        pending: AtomicU64::new(0),
     });
     let client = reqwest::Client::builder()
         .timeout(config.timeout)
@@ -266,6 +273,8 @@ async fn worker(
             queue.failed.fetch_add(1, Relaxed);
             queue.follow(job);
         }
+        // Its follower (or retry) is planned: this one is done.
+        queue.pending.fetch_sub(1, Relaxed);
     }
 }
 

@@ -335,8 +335,11 @@ async fn sending_faster_than_mps_is_throttled_and_the_peak_reported() {
         .filter(|(s, _)| *s != StatusCode::CREATED)
         .all(|(s, b)| *s == StatusCode::TOO_MANY_REQUESTS && b["code"] == 63018));
 
+    // Still within the second (half of it skipped): no budget left.
+    sim.sim.skip_ahead(Duration::from_millis(500));
+    assert_eq!(meta_code(&sim.meta(&template("16505558888")).await.1), 130429);
     // The next second has a fresh budget.
-    tokio::time::sleep(Duration::from_millis(1050)).await;
+    sim.sim.skip_ahead(Duration::from_millis(550));
     assert_eq!(sim.meta(&template("16505558888")).await.0, StatusCode::OK);
 
     // --mps-burst lets a second hold a few more.
@@ -372,15 +375,21 @@ async fn a_second_message_to_the_same_recipient_within_the_gap_hits_the_pair_rat
         (StatusCode::TOO_MANY_REQUESTS, Some(63018))
     );
 
-    // With a short gap, the same pair is allowed again once it has passed.
+    // The same pair is allowed again once the gap has passed (skipped, not slept through).
     let sim = start(Config {
-        pair_gap: Duration::from_millis(150),
+        pair_gap: Duration::from_secs(10),
         ..config()
     })
     .await;
     assert_eq!(sim.meta(&template("16505551234")).await.0, StatusCode::OK);
     assert_eq!(meta_code(&sim.meta(&template("16505551234")).await.1), 131056);
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    sim.sim.skip_ahead(Duration::from_secs(5));
+    assert_eq!(
+        meta_code(&sim.meta(&template("16505551234")).await.1),
+        131056,
+        "within the gap"
+    );
+    sim.sim.skip_ahead(Duration::from_secs(5));
     assert_eq!(sim.meta(&template("16505551234")).await.0, StatusCode::OK);
 }
 
@@ -473,8 +482,12 @@ async fn chosen_numbers_can_fail_later_through_a_failed_webhook() {
     assert_eq!(status["errors"][0]["code"], 131026);
     assert!(status["errors"][0]["title"].is_string());
     assert!(status["errors"][0]["error_data"]["details"].is_string());
-    // Nothing follows a failure.
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // Nothing follows a failure: once nothing is planned any more, it was the only one.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while sim.sim.webhooks_pending() > 0 {
+        assert!(Instant::now() < deadline, "webhooks still planned");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     assert_eq!(receiver.received_requests().await.unwrap().len(), 1);
 }
 

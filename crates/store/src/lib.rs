@@ -21,7 +21,8 @@
 //! - [`templates`]: message shapes ([`TemplateStore`]);
 //! - [`campaigns`]: campaigns, their messages and single messages ([`CampaignStore`]); the
 //!   steps that move a campaign (`transitions`), its opening state and actions (`plan`), its
-//!   exact counts (`counts`);
+//!   exact counts (`counts`), and the campaign object of the API and notifications
+//!   ([`CampaignObject`]);
 //! - [`consent`]: opt-outs and opt-ins ([`ConsentStore`]);
 //! - [`dispatch`]: leases, claims, attempts, daily limits ([`DispatchStore`]);
 //! - [`scheduler`]: scheduled starts and window verdicts ([`ScheduleStore`]);
@@ -98,6 +99,7 @@ pub use accounts::{
     AccountStore, ApiKeyRecord, KeyAuth, Login, NewApiKey, NewSession, NewUser, SessionAuth, UserPatch, UserRecord,
 };
 pub use audit::{Actor, AuditEntry, AuditFilter, AuditRecord, AuditStore, Change, Reservation};
+pub use campaigns::object::CampaignObject;
 pub use campaigns::CampaignStore;
 pub use consent::ConsentStore;
 pub use dispatch::DispatchStore;

@@ -106,6 +106,7 @@ pub struct OptOutRecord {
 
 /// Exact message counts per state.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = CountsView))]
 pub struct Counts {
     pub queued: i64,
     pub claimed: i64,

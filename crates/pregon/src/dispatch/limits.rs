@@ -5,14 +5,13 @@
 //! a daily limit reached, their campaigns pause with `daily_limit` until room frees up.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
 use std::time::Duration;
 
 use pregon_domain::WindowState;
 use pregon_store::{ClaimedMessage, Deferral, Lease, Millis, SenderRecord, StoreError};
 use tokio::time::Instant;
 
-use super::sender::CampaignContext;
+use super::context::Campaigns;
 use super::Dispatcher;
 
 /// The least wait before a held-back message is looked at again.
@@ -99,7 +98,7 @@ pub(crate) async fn hold_back(
     lease: &Lease,
     sender: &SenderRecord,
     picked: Vec<ClaimedMessage>,
-    contexts: &HashMap<Option<String>, Arc<CampaignContext>>,
+    contexts: &Campaigns,
     pairs: &PairGap,
 ) -> Result<Held, StoreError> {
     if picked.is_empty() {

@@ -4,13 +4,23 @@
 //! expiry) and then alone sends for it, so the sender's rate limit is local and exact. The
 //! lease is renewed by heartbeat; a dispatcher that dies loses its senders when their leases
 //! expire, at once when it ran on this host and its process is gone. Each owned sender runs
-//! in [`sender`]'s loop: claim a batch, wait for the rate limiter, durably mark `sending`,
+//! in `sender`'s loop: claim a batch, wait for the rate limiter, durably mark `sending`,
 //! make the requests, group-commit their outcomes.
 //!
 //! Shutdown is graceful: stop claiming, let in-flight requests finish and record them,
 //! return claimed messages to the queue, release the leases.
+//!
+//! [`Dispatcher::run_until_stopped`] polls for work on its own; [`Dispatcher::run_once`] is
+//! one step of it, which sends what is due now and returns, for callers (tests) that decide
+//! when work happens.
+//!
+//! The modules: `sender` (one owned sender's loop), `context` (what an attempt needs to know
+//! about its template and campaign), `consent` and `limits` (the checks just before
+//! `sending`), `rate_plans` (campaigns' own pace), `outcome` (the group-committed outcomes),
+//! [`process`] (which dispatchers are alive).
 
 mod consent;
+mod context;
 mod limits;
 mod outcome;
 pub mod process;
@@ -22,7 +32,8 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use pregon_store::Store;
+use anyhow::Context;
+use pregon_store::{DispatcherStore, StoreError};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -30,6 +41,10 @@ use tokio_util::sync::CancellationToken;
 use crate::clock::Clock;
 use crate::config::DispatchConfig;
 use crate::crypto::MasterKey;
+use sender::Until;
+
+/// The sender tasks of a dispatcher, by sender id: each with the token that stops it.
+type SenderTasks = HashMap<String, (CancellationToken, JoinHandle<()>)>;
 
 /// Counters of this process, for `/metrics` and the dispatcher's heartbeat.
 #[derive(Debug, Default)]
@@ -57,11 +72,15 @@ impl Metrics {
     pub fn senders_owned(&self) -> i64 {
         self.senders_owned.load(Ordering::Relaxed)
     }
+    /// Attempts whose outcome is recorded: sent, failed, retried or unknown.
+    pub(crate) fn attempted(&self) -> u64 {
+        self.sent() + self.failed() + self.retried() + self.unknown()
+    }
 }
 
 /// One dispatcher process's view of the work.
 pub struct Dispatcher {
-    pub(crate) store: Arc<dyn Store>,
+    pub(crate) store: Arc<dyn DispatcherStore>,
     pub(crate) id: String,
     pub(crate) host: String,
     pub(crate) config: DispatchConfig,
@@ -74,7 +93,7 @@ pub struct Dispatcher {
 
 impl Dispatcher {
     pub fn new(
-        store: Arc<dyn Store>,
+        store: Arc<dyn DispatcherStore>,
         config: DispatchConfig,
         master_key: MasterKey,
         clock: Arc<dyn Clock>,
@@ -102,16 +121,9 @@ impl Dispatcher {
 
     /// Runs until `shutdown` is cancelled, then winds down gracefully.
     pub async fn run_until_stopped(self: Arc<Self>, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let info = pregon_store::DispatcherInfo {
-            id: self.id.clone(),
-            host: self.host.clone(),
-            pid: std::process::id() as i64,
-            version: env!("CARGO_PKG_VERSION").to_string(),
-            now: self.clock.now_millis(),
-        };
-        self.store.register_dispatcher(&info).await?;
+        self.register().await?;
         tracing::info!(dispatcher = %self.id, host = %self.host, "dispatcher started");
-        let mut tasks: HashMap<String, (CancellationToken, JoinHandle<()>)> = HashMap::new();
+        let mut tasks = SenderTasks::new();
         let heartbeat_every = (self.config.lease_ttl / 3).max(Duration::from_millis(200));
         let mut last_heartbeat: Option<tokio::time::Instant> = None;
         let mut sent_at_heartbeat = self.metrics.sent();
@@ -135,43 +147,7 @@ impl Dispatcher {
                 }
                 self.reap_dead_dispatchers(now).await;
             }
-            if let Err(e) = self.store.start_due_campaigns(now).await {
-                tracing::warn!(error = %e, "starting scheduled campaigns failed");
-            }
-            if let Err(e) = crate::scheduler::recheck_due(self.store.as_ref(), now).await {
-                tracing::warn!(error = %e, "checking campaign windows and limits failed");
-            }
-            match self.store.senders_with_work(now).await {
-                Ok(senders) => {
-                    let share = if senders.iter().any(|s| !tasks.contains_key(s)) {
-                        fair_share(senders.len(), self.live_dispatchers(now).await)
-                    } else {
-                        usize::MAX
-                    };
-                    for sender_id in senders {
-                        if tasks.contains_key(&sender_id) {
-                            continue;
-                        }
-                        // Leave the rest to the others: a sender not taken by anyone within
-                        // a poll is free again for whoever looks next.
-                        if tasks.len() >= share {
-                            break;
-                        }
-                        let ttl = self.config.lease_ttl.as_millis() as i64;
-                        match self.store.acquire_lease(&sender_id, &self.id, ttl, now).await {
-                            Ok(Some(lease)) => {
-                                tracing::info!(sender = %sender_id, epoch = lease.epoch, "took sender lease");
-                                let token = shutdown.child_token();
-                                let handle = tokio::spawn(sender::run(self.clone(), lease, token.clone()));
-                                tasks.insert(sender_id, (token, handle));
-                            }
-                            Ok(None) => {}
-                            Err(e) => tracing::warn!(error = %e, sender = %sender_id, "lease acquisition failed"),
-                        }
-                    }
-                }
-                Err(e) => tracing::warn!(error = %e, "looking for work failed"),
-            }
+            self.poll(&mut tasks, Until::NoWork, &shutdown, now).await;
             self.metrics.senders_owned.store(tasks.len() as i64, Ordering::Relaxed);
             tokio::select! {
                 _ = shutdown.cancelled() => {}
@@ -193,6 +169,94 @@ impl Dispatcher {
         self.metrics.senders_owned.store(0, Ordering::Relaxed);
         tracing::info!("dispatcher stopped");
         Ok(())
+    }
+
+    /// Sends what is due now and returns once it is sent and every outcome recorded: the
+    /// step of [`run_until_stopped`](Self::run_until_stopped)'s loop, for callers (tests)
+    /// that decide when work happens. Scheduled campaigns that are due start, windows and
+    /// limits are looked at again, and every sender with work is taken and run until nothing
+    /// of it is due; then again while that sent anything (an attempt may leave a retry due
+    /// at once). What comes due later (a backoff, a window, a pace) waits for the next call.
+    ///
+    /// Not beside [`run_until_stopped`](Self::run_until_stopped) of the same dispatcher:
+    /// one of them would find the other's leases taken.
+    pub async fn run_once(self: &Arc<Self>) -> anyhow::Result<()> {
+        self.register().await?;
+        let stop = CancellationToken::new();
+        let result = async {
+            loop {
+                let before = self.metrics.attempted();
+                let mut tasks = SenderTasks::new();
+                self.poll(&mut tasks, Until::NothingDue, &stop, self.clock.now_millis())
+                    .await;
+                for (sender, (_, handle)) in tasks {
+                    handle.await.with_context(|| format!("the task of sender {sender}"))?;
+                }
+                if self.metrics.attempted() == before {
+                    return Ok(());
+                }
+            }
+        }
+        .await;
+        self.store.remove_dispatcher(&self.id).await?;
+        result
+    }
+
+    /// Makes this dispatcher known to the others (`GET /api/v1/system`, fair shares).
+    async fn register(&self) -> Result<(), StoreError> {
+        let info = pregon_store::DispatcherInfo {
+            id: self.id.clone(),
+            host: self.host.clone(),
+            pid: std::process::id() as i64,
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            now: self.clock.now_millis(),
+        };
+        self.store.register_dispatcher(&info).await
+    }
+
+    /// One look for work: scheduled campaigns that are due start, campaigns' windows and
+    /// limits are looked at again, and senders with work that no one owns are taken, up to
+    /// this dispatcher's fair share, each run in a task of its own until `until`.
+    async fn poll(self: &Arc<Self>, tasks: &mut SenderTasks, until: Until, shutdown: &CancellationToken, now: i64) {
+        if let Err(e) = self.store.start_due_campaigns(now).await {
+            tracing::warn!(error = %e, "starting scheduled campaigns failed");
+        }
+        if let Err(e) = crate::scheduler::recheck_due(self.store.as_ref(), now).await {
+            tracing::warn!(error = %e, "checking campaign windows and limits failed");
+        }
+        let senders = match self.store.senders_with_work(now).await {
+            Ok(senders) => senders,
+            Err(e) => {
+                tracing::warn!(error = %e, "looking for work failed");
+                return;
+            }
+        };
+        let share = if senders.iter().any(|s| !tasks.contains_key(s)) {
+            fair_share(senders.len(), self.live_dispatchers(now).await)
+        } else {
+            usize::MAX
+        };
+        for sender_id in senders {
+            if tasks.contains_key(&sender_id) {
+                continue;
+            }
+            // Leave the rest to the others: a sender not taken by anyone within a poll is
+            // free again for whoever looks next.
+            if tasks.len() >= share {
+                break;
+            }
+            let ttl = self.config.lease_ttl.as_millis() as i64;
+            match self.store.acquire_lease(&sender_id, &self.id, ttl, now).await {
+                Ok(Some(lease)) => {
+                    tracing::info!(sender = %sender_id, epoch = lease.epoch, "took sender lease");
+                    let token = shutdown.child_token();
+                    let handle = tokio::spawn(sender::run(self.clone(), lease, until, token.clone()));
+                    tasks.insert(sender_id, (token, handle));
+                }
+                Ok(None) => {}
+                Err(e) => tracing::warn!(error = %e, sender = %sender_id, "lease acquisition failed"),
+            }
+        }
     }
 
     /// How many dispatchers are alive (heard from within a lease lifetime, and on this host

@@ -1,20 +1,29 @@
 //! One owned sender: claim, pace, mark `sending`, request, report.
+//!
+//! [`run`] holds the lease (renewed beside it) while a [`SenderRun`] sends, one named step
+//! after another: refresh the sender's settings, claim and sort the claim into the buffer
+//! and the paced campaigns' slots, wait for a grant (the provider's hold, the requests in
+//! flight, the rate limiter), pick, screen (opt-outs and consent, windows, pair gap, daily
+//! limit), mark `sending`, start the requests, claim ahead; and at the end wind down. Each
+//! request runs in a task of its own and reports its outcome to the group-committing writer
+//! ([`super::outcome`]).
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashSet, VecDeque};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use pregon_domain::{PausedReason, RateLimiter, RatePlan, RecipientWindow, RetryPolicy, Template};
-use pregon_providers::{Credentials, ErrorClass, OutboundMessage, Provider};
-use pregon_store::{ClaimRequest, ClaimedMessage, Lease, Outcome, OutcomeKind, StoreError, TemplateRecord};
+use pregon_domain::{PausedReason, RateLimiter};
+use pregon_providers::{Credentials, OutboundMessage, Provider, ProviderError};
+use pregon_store::{ClaimRequest, ClaimedMessage, Lease, Millis, Outcome, OutcomeKind, SenderRecord, StoreError};
 use tokio::sync::{mpsc, Semaphore};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::consent::Gate;
-use super::limits::{hold_back, PairGap};
+use super::context::{context_for, prepare, CampaignContext, Campaigns, Prepared, Templates};
+use super::limits::{hold_back, Held, PairGap};
 use super::outcome::{write_outcomes, Report};
 use super::rate_plans::Pacing;
 use super::Dispatcher;
@@ -37,7 +46,7 @@ struct Wire {
 }
 
 impl Wire {
-    fn of(d: &Dispatcher, sender: &pregon_store::SenderRecord) -> Arc<Self> {
+    fn of(d: &Dispatcher, sender: &SenderRecord) -> Arc<Self> {
         Arc::new(Wire {
             from: sender.phone_number.clone(),
             status_callback: d.config.status_callback(sender.provider),
@@ -88,24 +97,8 @@ impl Hold {
     }
 }
 
-/// What an attempt needs to know about its campaign.
-pub(crate) struct CampaignContext {
-    pub retry: RetryPolicy,
-    /// Single API messages have no campaign to pause; a sender error retries them instead.
-    pub is_campaign: bool,
-    /// The campaign's own rate plan, and how many of its messages went out before.
-    pub rate_plan: Option<(RatePlan, u64)>,
-    /// A sending window kept in each recipient's own time zone.
-    pub recipient_window: Option<RecipientWindow>,
-}
-
-struct Prepared {
-    template: Arc<(TemplateRecord, Template)>,
-    campaign: Arc<CampaignContext>,
-}
-
-/// Runs a sender until its work is done, the lease is lost, or shutdown.
-pub(crate) async fn run(d: Arc<Dispatcher>, lease: Lease, stop: CancellationToken) {
+/// Runs a sender until `until` (its work done, or nothing due), the lease is lost, or shutdown.
+pub(crate) async fn run(d: Arc<Dispatcher>, lease: Lease, until: Until, stop: CancellationToken) {
     let lost = CancellationToken::new();
     let heartbeat_stop = CancellationToken::new();
     let heartbeat = tokio::spawn(keep_lease(
@@ -123,7 +116,7 @@ pub(crate) async fn run(d: Arc<Dispatcher>, lease: Lease, stop: CancellationToke
             _ = tokio::time::sleep(TAKEOVER_HOLD) => {}
         }
     }
-    if let Err(e) = send_loop(&d, &lease, &stop, &lost).await {
+    if let Err(e) = send_loop(&d, &lease, until, &stop, &lost).await {
         tracing::warn!(error = %e, sender = %lease.sender_id, "sender loop ended with an error");
     }
     heartbeat_stop.cancel();
@@ -176,7 +169,7 @@ async fn pause_sender(d: &Dispatcher, sender_id: &str, detail: &str) {
     }
 }
 
-fn provider_for(d: &Dispatcher, sender: &pregon_store::SenderRecord) -> Result<Arc<dyn Provider>, String> {
+fn provider_for(d: &Dispatcher, sender: &SenderRecord) -> Result<Arc<dyn Provider>, String> {
     let plain = d.master_key.open(&sender.credentials).map_err(|e| e.to_string())?;
     let credentials: Credentials =
         serde_json::from_slice(&plain).map_err(|e| format!("stored credentials are unreadable: {e}"))?;
@@ -190,284 +183,468 @@ fn provider_for(d: &Dispatcher, sender: &pregon_store::SenderRecord) -> Result<A
     .map_err(|e| e.to_string())
 }
 
+/// When a sender's run ends by itself, short of shutdown or a lost lease.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Until {
+    /// Once the sender has no work at all: no running campaign, no due single message. The
+    /// dispatcher's own loop runs senders so.
+    NoWork,
+    /// Once nothing is due now: nothing is buffered, paced or in flight, and a claim found
+    /// nothing. [`Dispatcher::run_once`] runs senders so.
+    NothingDue,
+}
+
+/// Sends for a leased sender until `until`, shutdown or the lease is lost, then winds down.
 async fn send_loop(
     d: &Arc<Dispatcher>,
     lease: &Lease,
+    until: Until,
     stop: &CancellationToken,
     lost: &CancellationToken,
 ) -> Result<(), StoreError> {
-    let mut sender = d.store.sender_by_id(&lease.sender_id).await?;
-    let mut provider = match provider_for(d, &sender) {
-        Ok(p) => p,
-        Err(detail) => {
-            pause_sender(d, &sender.id, &detail).await;
-            return Ok(());
-        }
+    let Some(mut run) = SenderRun::begin(d, lease, until, stop, lost).await? else {
+        return Ok(());
     };
-    let rate = sender.messages_per_second;
-    let mut limiter = RateLimiter::new(rate);
-    // The same rule again at the moment each request leaves: the durable `sending` write
-    // between a grant and the requests takes a varying time, which would otherwise let
-    // grants made apart leave together. The provider measures when requests arrive.
-    let mut departures = RateLimiter::new(rate);
-    // Enough requests in flight to hold the rate through 2 s of provider latency.
-    let max_in_flight = d
-        .config
-        .max_in_flight
-        .unwrap_or(((rate * 2.0).ceil() as usize).clamp(4, 4096));
-    // Claim about a quarter second of sending at a time: little to hand back on a pause.
-    let batch = ((rate / 4.0).ceil() as usize).clamp(1, 1000);
-    let in_flight = Arc::new(Semaphore::new(max_in_flight));
-    let hold = Arc::new(Hold::default());
-    let mut wire = Wire::of(d, &sender);
-    let (tx, rx) = mpsc::unbounded_channel::<Report>();
-    let writer = tokio::spawn(write_outcomes(d.clone(), lease.clone(), rx));
-    let start = Instant::now();
-    let mut buffer: VecDeque<ClaimedMessage> = VecDeque::new();
-    let mut templates: HashMap<String, Arc<(TemplateRecord, Template)>> = HashMap::new();
-    let mut campaigns: HashMap<Option<String>, Arc<CampaignContext>> = HashMap::new();
-    let mut round = 0u64;
-    let mut gate = Gate::new(&sender.tenant_id);
-    let mut pacing = Pacing::default();
-    let mut pairs = PairGap::default();
-    let mut refreshed = Instant::now();
-    // The next claim, started as soon as a batch's requests are on their way, so that its
-    // database round trip overlaps them instead of following them.
-    let mut next_claim: Option<JoinHandle<Result<Vec<ClaimedMessage>, StoreError>>> = None;
-    tracing::info!(sender = %sender.id, rate, max_in_flight, batch, "sending");
+    let result = run.send().await;
+    run.wind_down(result).await
+}
 
-    let result: Result<(), StoreError> = async {
+/// One run of a sender: what its loop keeps from one step to the next.
+struct SenderRun<'a> {
+    d: &'a Arc<Dispatcher>,
+    lease: &'a Lease,
+    until: Until,
+    stop: &'a CancellationToken,
+    lost: &'a CancellationToken,
+    /// The sender as last read ([`SENDER_REFRESH`]).
+    sender: SenderRecord,
+    provider: Arc<dyn Provider>,
+    wire: Arc<Wire>,
+    /// Grants sends at the sender's rate.
+    limiter: RateLimiter,
+    /// The same rule again at the moment each request leaves: the durable `sending` write
+    /// between a grant and the requests takes a varying time, which would otherwise let
+    /// grants made apart leave together. The provider measures when requests arrive.
+    departures: RateLimiter,
+    /// Enough requests in flight to hold the rate through 2 s of provider latency.
+    max_in_flight: usize,
+    in_flight: Arc<Semaphore>,
+    /// About a quarter second of sending: claimed at a time, little to hand back on a pause.
+    batch: usize,
+    hold: Arc<Hold>,
+    /// Where attempts send their reports, for the group-committing writer.
+    reports: mpsc::UnboundedSender<Report>,
+    writer: JoinHandle<()>,
+    /// When the run began: the origin of the limiters' and the pacers' times.
+    start: Instant,
+    /// Claimed messages of unpaced campaigns (and single messages), in claim order.
+    buffer: VecDeque<ClaimedMessage>,
+    templates: Templates,
+    campaigns: Campaigns,
+    /// Claims so far: rotates the round-robin between campaigns of equal priority.
+    round: u64,
+    gate: Gate,
+    pacing: Pacing,
+    pairs: PairGap,
+    refreshed: Instant,
+    /// The next claim, started as soon as a batch's requests are on their way, so that its
+    /// database round trip overlaps them instead of following them.
+    next_claim: Option<JoinHandle<Result<Vec<ClaimedMessage>, StoreError>>>,
+}
+
+impl<'a> SenderRun<'a> {
+    /// Reads the sender and starts the outcome writer; `None` (its campaigns paused) when
+    /// the sender's credentials cannot make a provider.
+    async fn begin(
+        d: &'a Arc<Dispatcher>,
+        lease: &'a Lease,
+        until: Until,
+        stop: &'a CancellationToken,
+        lost: &'a CancellationToken,
+    ) -> Result<Option<SenderRun<'a>>, StoreError> {
+        let sender = d.store.sender_by_id(&lease.sender_id).await?;
+        let provider = match provider_for(d, &sender) {
+            Ok(p) => p,
+            Err(detail) => {
+                pause_sender(d, &sender.id, &detail).await;
+                return Ok(None);
+            }
+        };
+        let rate = sender.messages_per_second;
+        let max_in_flight = d
+            .config
+            .max_in_flight
+            .unwrap_or(((rate * 2.0).ceil() as usize).clamp(4, 4096));
+        let batch = ((rate / 4.0).ceil() as usize).clamp(1, 1000);
+        let wire = Wire::of(d, &sender);
+        let (reports, rx) = mpsc::unbounded_channel::<Report>();
+        let writer = tokio::spawn(write_outcomes(d.clone(), lease.clone(), rx));
+        tracing::info!(sender = %sender.id, rate, max_in_flight, batch, "sending");
+        Ok(Some(SenderRun {
+            d,
+            lease,
+            until,
+            stop,
+            lost,
+            gate: Gate::new(&sender.tenant_id),
+            sender,
+            provider,
+            wire,
+            limiter: RateLimiter::new(rate),
+            departures: RateLimiter::new(rate),
+            max_in_flight,
+            in_flight: Arc::new(Semaphore::new(max_in_flight)),
+            batch,
+            hold: Arc::new(Hold::default()),
+            reports,
+            writer,
+            start: Instant::now(),
+            buffer: VecDeque::new(),
+            templates: Templates::new(),
+            campaigns: Campaigns::new(),
+            round: 0,
+            pacing: Pacing::default(),
+            pairs: PairGap::default(),
+            refreshed: Instant::now(),
+            next_claim: None,
+        }))
+    }
+
+    fn stopped(&self) -> bool {
+        self.stop.is_cancelled() || self.lost.is_cancelled()
+    }
+
+    /// The loop: claim, wait for the limits, check, mark `sending`, request; until the run
+    /// is over. An error ends it (the lease lost, the store unreachable).
+    async fn send(&mut self) -> Result<(), StoreError> {
         loop {
-            if stop.is_cancelled() || lost.is_cancelled() {
+            if self.stopped() {
                 return Ok(());
             }
-            let now = d.clock.now_millis();
-            // Pick up edits to the sender (rate, credentials) made while it sends.
-            if refreshed.elapsed() >= SENDER_REFRESH {
-                refreshed = Instant::now();
-                pairs.forget_before(d.config.pair_gap, refreshed);
-                let fresh = d.store.sender_by_id(&sender.id).await?;
-                // Paused or suspended: it sends nothing more (the store claims nothing for it
-                // either); what is in flight finishes and the claimed rest goes back.
-                if !fresh.status.is_active() {
-                    tracing::info!(sender = %fresh.id, status = %fresh.status, "sender stopped; releasing it");
+            let now = self.d.clock.now_millis();
+            if self.refreshed.elapsed() >= SENDER_REFRESH && !self.refresh_sender().await? {
+                return Ok(());
+            }
+            let mut claimed = None;
+            if self.buffer.len() <= self.batch / 2 {
+                claimed = Some(self.claim(now).await?);
+            }
+            let due_paced = self.pacing.due(self.start.elapsed());
+            if self.buffer.is_empty() && due_paced == 0 {
+                if self.is_over(now, claimed).await? {
                     return Ok(());
                 }
-                if fresh.updated_at != sender.updated_at {
-                    match provider_for(d, &fresh) {
-                        Ok(p) => provider = p,
-                        Err(detail) => {
-                            pause_sender(d, &fresh.id, &detail).await;
-                            return Ok(());
-                        }
-                    }
-                    if fresh.messages_per_second != sender.messages_per_second {
-                        limiter.set_rate(fresh.messages_per_second);
-                        departures.set_rate(fresh.messages_per_second);
-                        tracing::info!(sender = %fresh.id, rate = fresh.messages_per_second, "sender rate changed");
-                    }
-                    wire = Wire::of(d, &fresh);
-                    sender = fresh;
-                }
-            }
-            if buffer.len() <= batch / 2 {
-                let fresh = match next_claim.take() {
-                    Some(claim) => joined(claim.await)?,
-                    None => {
-                        let request = ClaimRequest {
-                            limit: batch - buffer.len(),
-                            round,
-                            caps: pacing.caps(start.elapsed()),
-                        };
-                        d.store.claim(lease, &request, now).await?
-                    }
-                };
-                round += 1;
-                // Paced campaigns' messages wait for their slots; any claimed beyond them
-                // (a campaign seen for the first time) go back to the queue.
-                let mut over = Vec::new();
-                for message in fresh {
-                    let Some(cid) = message.campaign_id.clone() else {
-                        buffer.push_back(message);
-                        continue;
-                    };
-                    if !campaigns.contains_key(&message.campaign_id) {
-                        if let Ok(ctx) = context_for(d, &message.campaign_id, &mut campaigns).await {
-                            if let Some((plan, sent)) = &ctx.rate_plan {
-                                pacing.add(&cid, plan.clone(), *sent);
-                            }
-                        }
-                    }
-                    if pacing.is_paced(&cid) {
-                        if let Some(back) = pacing.offer(&cid, message, start.elapsed()) {
-                            over.push(back.id);
-                        }
-                    } else {
-                        buffer.push_back(message);
-                    }
-                }
-                if !over.is_empty() {
-                    d.store.release_claimed(lease, &over, d.clock.now_millis()).await?;
-                }
-            }
-            let due_paced = pacing.due(start.elapsed());
-            if buffer.is_empty() && due_paced == 0 {
-                if pacing.is_idle()
-                    && in_flight.available_permits() == max_in_flight
-                    && !d.store.sender_has_work(&sender.id, now).await?
-                {
-                    return Ok(());
-                }
-                let wait = pacing
-                    .next_slot()
-                    .map(|slot| slot.saturating_sub(start.elapsed()))
-                    .unwrap_or(d.config.poll_interval)
-                    .min(d.config.poll_interval);
-                tokio::select! {
-                    _ = stop.cancelled() => {}
-                    _ = lost.cancelled() => {}
-                    _ = d.wake.notified() => {}
-                    _ = tokio::time::sleep(wait) => {}
-                }
+                self.wait_for_work().await;
                 continue;
             }
-            if let Some(until) = hold.until().filter(|u| *u > Instant::now()) {
-                tokio::select! {
-                    _ = stop.cancelled() => {}
-                    _ = lost.cancelled() => {}
-                    _ = tokio::time::sleep_until(until) => {}
-                }
+            let Some((n, elapsed)) = self.grant(due_paced).await else {
                 continue;
-            }
-            let slots = in_flight.available_permits();
-            if slots == 0 {
-                tokio::select! {
-                    _ = stop.cancelled() => {}
-                    _ = lost.cancelled() => {}
-                    permit = in_flight.acquire() => drop(permit),
+            };
+            let picked = self.pick(n, elapsed);
+            let held = self.screen(picked).await?;
+            let (picked, moved) = self.mark_sending(held).await?;
+            self.start_requests(picked, &moved).await?;
+            self.claim_ahead();
+        }
+    }
+
+    /// Picks up edits to the sender (rate, credentials) made while it sends. False when the
+    /// run is over: the sender was paused or suspended (the store claims nothing for it
+    /// either; what is in flight finishes and the claimed rest goes back), or its new
+    /// credentials cannot make a provider (its campaigns pause).
+    async fn refresh_sender(&mut self) -> Result<bool, StoreError> {
+        let d = self.d;
+        self.refreshed = Instant::now();
+        self.pairs.forget_before(d.config.pair_gap, self.refreshed);
+        let fresh = d.store.sender_by_id(&self.sender.id).await?;
+        if !fresh.status.is_active() {
+            tracing::info!(sender = %fresh.id, status = %fresh.status, "sender stopped; releasing it");
+            return Ok(false);
+        }
+        if fresh.updated_at != self.sender.updated_at {
+            match provider_for(d, &fresh) {
+                Ok(p) => self.provider = p,
+                Err(detail) => {
+                    pause_sender(d, &fresh.id, &detail).await;
+                    return Ok(false);
                 }
+            }
+            if fresh.messages_per_second != self.sender.messages_per_second {
+                self.limiter.set_rate(fresh.messages_per_second);
+                self.departures.set_rate(fresh.messages_per_second);
+                tracing::info!(sender = %fresh.id, rate = fresh.messages_per_second, "sender rate changed");
+            }
+            self.wire = Wire::of(d, &fresh);
+            self.sender = fresh;
+        }
+        Ok(true)
+    }
+
+    /// The next claim: what the buffer lacks of a batch, paced campaigns up to their slots.
+    fn claim_request(&self) -> ClaimRequest {
+        ClaimRequest {
+            limit: self.batch - self.buffer.len(),
+            round: self.round,
+            caps: self.pacing.caps(self.start.elapsed()),
+        }
+    }
+
+    /// Claims (or takes the claim made ahead) and sorts what came: paced campaigns' messages
+    /// wait for their slots, the rest join the buffer. Returns how many came.
+    async fn claim(&mut self, now: Millis) -> Result<usize, StoreError> {
+        let fresh = match self.next_claim.take() {
+            Some(claim) => joined(claim.await)?,
+            None => {
+                let request = self.claim_request();
+                self.d.store.claim(self.lease, &request, now).await?
+            }
+        };
+        self.round += 1;
+        let claimed = fresh.len();
+        // Any claimed beyond a paced campaign's slots (a campaign seen for the first time)
+        // go back to the queue.
+        let mut over = Vec::new();
+        for message in fresh {
+            let Some(cid) = message.campaign_id.clone() else {
+                self.buffer.push_back(message);
                 continue;
-            }
-            let elapsed = start.elapsed();
-            let n = limiter.acquire(elapsed, (buffer.len() + due_paced).min(slots));
-            if n == 0 {
-                let ready = start + limiter.next_available(elapsed);
-                tokio::select! {
-                    _ = stop.cancelled() => {}
-                    _ = lost.cancelled() => {}
-                    _ = tokio::time::sleep_until(ready) => {}
-                }
-                continue;
-            }
-            let mut picked: Vec<ClaimedMessage> = pacing.take_due(elapsed, n);
-            let rest = (n - picked.len()).min(buffer.len());
-            picked.extend(buffer.drain(..rest));
-            // Opt-outs (and consent, where required) again, just before sending.
-            let picked = gate.admit(d, lease, picked).await?;
-            // Recipients' windows, the pair gap and the daily limit.
-            for m in &picked {
-                if !campaigns.contains_key(&m.campaign_id) {
-                    let _ = context_for(d, &m.campaign_id, &mut campaigns).await;
+            };
+            if !self.campaigns.contains_key(&message.campaign_id) {
+                if let Ok(ctx) = context_for(self.d, &message.campaign_id, &mut self.campaigns).await {
+                    if let Some((plan, sent)) = &ctx.rate_plan {
+                        self.pacing.add(&cid, plan.clone(), *sent);
+                    }
                 }
             }
-            let held = hold_back(d, lease, &sender, picked, &campaigns, &pairs).await?;
-            let picked = held.keep;
-            let ids: Vec<i64> = picked.iter().map(|m| m.id).collect();
-            // Durable before any request: a crash from here on leaves `sending`, which
-            // recovery turns into `unknown`, never into a second send.
-            let moved: HashSet<i64> = d
+            if self.pacing.is_paced(&cid) {
+                if let Some(back) = self.pacing.offer(&cid, message, self.start.elapsed()) {
+                    over.push(back.id);
+                }
+            } else {
+                self.buffer.push_back(message);
+            }
+        }
+        if !over.is_empty() {
+            self.d
                 .store
-                .mark_sending(lease, &ids, d.clock.now_millis())
-                .await?
-                .into_iter()
-                .collect();
-            if let Some(room_at) = held.limit_reached {
-                let now = d.clock.now_millis();
-                let paused = d.store.pause_for_daily_limit(&sender, room_at, now).await?;
-                tracing::warn!(sender = %sender.id, campaigns = ?paused, "campaigns paused until the daily limit has room");
-            }
-            let stale: Vec<i64> = ids.iter().copied().filter(|id| !moved.contains(id)).collect();
-            if !stale.is_empty() {
-                d.store.release_claimed(lease, &stale, d.clock.now_millis()).await?;
-            }
-            let mut started = HashSet::with_capacity(moved.len());
-            let departed = Instant::now();
-            for message in picked {
-                if !moved.contains(&message.id) || !started.insert(message.id) {
-                    continue;
-                }
-                if !d.config.pair_gap.is_zero() {
-                    pairs.departed(&message.phone, message.id, departed);
-                }
-                let prepared = prepare(d, &message, &mut templates, &mut campaigns).await;
-                // Already `sending`: it goes out whatever happens now, at most a moment late.
-                loop {
-                    let t = start.elapsed();
-                    if departures.acquire(t, 1) == 1 {
-                        break;
-                    }
-                    tokio::time::sleep_until(start + departures.next_available(t)).await;
-                }
-                let permit = in_flight
-                    .clone()
-                    .acquire_owned()
-                    .await
-                    .map_err(|_| StoreError::LeaseLost)?;
-                let (d2, provider, tx, hold, wire) =
-                    (d.clone(), provider.clone(), tx.clone(), hold.clone(), wire.clone());
-                tokio::spawn(async move {
-                    let report = attempt(&d2, provider.as_ref(), &wire, &message, prepared, &hold).await;
-                    let _ = tx.send(report);
-                    drop(permit);
-                });
-            }
-            // Unpaced sending that will want more soon: claim it now, while these requests
-            // are in flight. (Paced campaigns claim only what their next slots need.)
-            if next_claim.is_none()
-                && buffer.len() <= batch / 2
-                && pacing.is_idle()
-                && !stop.is_cancelled()
-                && !lost.is_cancelled()
-            {
-                let request = ClaimRequest {
-                    limit: batch - buffer.len(),
-                    round,
-                    caps: pacing.caps(start.elapsed()),
-                };
-                let (d2, lease2, now) = (d.clone(), lease.clone(), d.clock.now_millis());
-                next_claim = Some(tokio::spawn(async move { d2.store.claim(&lease2, &request, now).await }));
-            }
+                .release_claimed(self.lease, &over, self.d.clock.now_millis())
+                .await?;
         }
+        Ok(claimed)
     }
-    .await;
 
-    // A claim made ahead and not yet used goes back with the rest of the buffer.
-    if let Some(claim) = next_claim.take() {
-        match joined(claim.await) {
-            Ok(claimed) => buffer.extend(claimed),
-            Err(StoreError::LeaseLost) => lost.cancel(),
-            Err(e) => tracing::warn!(error = %e, "a claim made ahead failed"),
+    /// With nothing to send: whether the run is over. Nothing may wait here (paced) or be
+    /// in flight; then the sender must have no work left ([`Until::NoWork`]), or the claim
+    /// just made (`claimed`) must have found nothing ([`Until::NothingDue`]).
+    async fn is_over(&self, now: Millis, claimed: Option<usize>) -> Result<bool, StoreError> {
+        if !self.pacing.is_idle() || self.in_flight.available_permits() != self.max_in_flight {
+            return Ok(false);
+        }
+        // Asked whatever `until` says: it also completes campaigns left with nothing to send.
+        let has_work = self.d.store.sender_has_work(&self.sender.id, now).await?;
+        Ok(!has_work || (self.until == Until::NothingDue && claimed == Some(0)))
+    }
+
+    /// Waits for the next paced slot, new work, or a poll interval, whichever comes first.
+    async fn wait_for_work(&self) {
+        let poll = self.d.config.poll_interval;
+        let wait = self
+            .pacing
+            .next_slot()
+            .map(|slot| slot.saturating_sub(self.start.elapsed()))
+            .unwrap_or(poll)
+            .min(poll);
+        tokio::select! {
+            _ = self.stop.cancelled() => {}
+            _ = self.lost.cancelled() => {}
+            _ = self.d.wake.notified() => {}
+            _ = tokio::time::sleep(wait) => {}
         }
     }
 
-    // Wind down: in-flight requests finish and are recorded (unless the lease is gone, in
-    // which case the new owner will find them `sending` and mark them `unknown`).
-    if !lost.is_cancelled() {
-        let _ = in_flight.acquire_many(max_in_flight as u32).await;
-    }
-    drop(tx);
-    let _ = writer.await;
-    buffer.extend(pacing.drain());
-    if !lost.is_cancelled() && !buffer.is_empty() {
-        let ids: Vec<i64> = buffer.iter().map(|m| m.id).collect();
-        d.store.release_claimed(lease, &ids, d.clock.now_millis()).await?;
-    }
-    match result {
-        Err(StoreError::LeaseLost) => {
-            lost.cancel();
-            Ok(())
+    /// How many messages may leave now (and the moment that was decided), by the provider's
+    /// hold, the requests in flight and the rate limiter; `None` after waiting for whichever
+    /// of them said no, for the loop to look again.
+    async fn grant(&mut self, due_paced: usize) -> Option<(usize, Duration)> {
+        if let Some(until) = self.hold.until().filter(|u| *u > Instant::now()) {
+            tokio::select! {
+                _ = self.stop.cancelled() => {}
+                _ = self.lost.cancelled() => {}
+                _ = tokio::time::sleep_until(until) => {}
+            }
+            return None;
         }
-        other => other,
+        let slots = self.in_flight.available_permits();
+        if slots == 0 {
+            tokio::select! {
+                _ = self.stop.cancelled() => {}
+                _ = self.lost.cancelled() => {}
+                permit = self.in_flight.acquire() => drop(permit),
+            }
+            return None;
+        }
+        let elapsed = self.start.elapsed();
+        let n = self
+            .limiter
+            .acquire(elapsed, (self.buffer.len() + due_paced).min(slots));
+        if n == 0 {
+            let ready = self.start + self.limiter.next_available(elapsed);
+            tokio::select! {
+                _ = self.stop.cancelled() => {}
+                _ = self.lost.cancelled() => {}
+                _ = tokio::time::sleep_until(ready) => {}
+            }
+            return None;
+        }
+        Some((n, elapsed))
+    }
+
+    /// Takes `n` granted messages: paced ones whose slot has come first, then the buffer's.
+    fn pick(&mut self, n: usize, elapsed: Duration) -> Vec<ClaimedMessage> {
+        let mut picked = self.pacing.take_due(elapsed, n);
+        let rest = (n - picked.len()).min(self.buffer.len());
+        picked.extend(self.buffer.drain(..rest));
+        picked
+    }
+
+    /// The checks just before sending: opt-outs (and consent, where required), then the
+    /// recipients' windows, the pair gap and the daily limit. What fails them is skipped or
+    /// deferred; the rest may leave.
+    async fn screen(&mut self, picked: Vec<ClaimedMessage>) -> Result<Held, StoreError> {
+        let picked = self.gate.admit(self.d, self.lease, picked).await?;
+        for m in &picked {
+            if !self.campaigns.contains_key(&m.campaign_id) {
+                let _ = context_for(self.d, &m.campaign_id, &mut self.campaigns).await;
+            }
+        }
+        hold_back(self.d, self.lease, &self.sender, picked, &self.campaigns, &self.pairs).await
+    }
+
+    /// Durably marks what may leave `sending`, before any request: a crash from here on
+    /// leaves `sending`, which recovery turns into `unknown`, never into a second send.
+    /// Pauses the campaigns a daily limit turned away, and hands back what did not move (its
+    /// campaign paused or cancelled meanwhile). Returns the messages and the ids that moved.
+    async fn mark_sending(&mut self, held: Held) -> Result<(Vec<ClaimedMessage>, HashSet<i64>), StoreError> {
+        let d = self.d;
+        let picked = held.keep;
+        let ids: Vec<i64> = picked.iter().map(|m| m.id).collect();
+        let moved: HashSet<i64> = d
+            .store
+            .mark_sending(self.lease, &ids, d.clock.now_millis())
+            .await?
+            .into_iter()
+            .collect();
+        if let Some(room_at) = held.limit_reached {
+            let now = d.clock.now_millis();
+            let paused = d.store.pause_for_daily_limit(&self.sender, room_at, now).await?;
+            tracing::warn!(sender = %self.sender.id, campaigns = ?paused, "campaigns paused until the daily limit has room");
+        }
+        let stale: Vec<i64> = ids.iter().copied().filter(|id| !moved.contains(id)).collect();
+        if !stale.is_empty() {
+            d.store
+                .release_claimed(self.lease, &stale, d.clock.now_millis())
+                .await?;
+        }
+        Ok((picked, moved))
+    }
+
+    /// Starts the request of every message that moved to `sending`, each in a task of its
+    /// own that reports to the writer, at the departure rate.
+    async fn start_requests(&mut self, picked: Vec<ClaimedMessage>, moved: &HashSet<i64>) -> Result<(), StoreError> {
+        let d = self.d;
+        let mut started = HashSet::with_capacity(moved.len());
+        let departed = Instant::now();
+        for message in picked {
+            if !moved.contains(&message.id) || !started.insert(message.id) {
+                continue;
+            }
+            if !d.config.pair_gap.is_zero() {
+                self.pairs.departed(&message.phone, message.id, departed);
+            }
+            let prepared = prepare(d, &message, &mut self.templates, &mut self.campaigns).await;
+            // Already `sending`: it goes out whatever happens now, at most a moment late.
+            loop {
+                let t = self.start.elapsed();
+                if self.departures.acquire(t, 1) == 1 {
+                    break;
+                }
+                tokio::time::sleep_until(self.start + self.departures.next_available(t)).await;
+            }
+            let permit = self
+                .in_flight
+                .clone()
+                .acquire_owned()
+                .await
+                .map_err(|_| StoreError::LeaseLost)?;
+            let (d2, provider, tx, hold, wire) = (
+                d.clone(),
+                self.provider.clone(),
+                self.reports.clone(),
+                self.hold.clone(),
+                self.wire.clone(),
+            );
+            tokio::spawn(async move {
+                let report = attempt(&d2, provider.as_ref(), &wire, &message, prepared, &hold).await;
+                let _ = tx.send(report);
+                drop(permit);
+            });
+        }
+        Ok(())
+    }
+
+    /// Unpaced sending that will want more soon: claims it now, while these requests are in
+    /// flight. (Paced campaigns claim only what their next slots need.)
+    fn claim_ahead(&mut self) {
+        if self.next_claim.is_none() && self.buffer.len() <= self.batch / 2 && self.pacing.is_idle() && !self.stopped()
+        {
+            let request = self.claim_request();
+            let (d, lease, now) = (self.d.clone(), self.lease.clone(), self.d.clock.now_millis());
+            self.next_claim = Some(tokio::spawn(async move { d.store.claim(&lease, &request, now).await }));
+        }
+    }
+
+    /// Winds down after the loop, whatever ended it: in-flight requests finish and are
+    /// recorded (unless the lease is gone, in which case the new owner will find them
+    /// `sending` and mark them `unknown`), and what is still claimed goes back to the queue.
+    async fn wind_down(self, result: Result<(), StoreError>) -> Result<(), StoreError> {
+        let SenderRun {
+            d,
+            lease,
+            lost,
+            max_in_flight,
+            in_flight,
+            reports,
+            writer,
+            mut buffer,
+            mut pacing,
+            next_claim,
+            ..
+        } = self;
+        // A claim made ahead and not yet used goes back with the rest of the buffer.
+        if let Some(claim) = next_claim {
+            match joined(claim.await) {
+                Ok(claimed) => buffer.extend(claimed),
+                Err(StoreError::LeaseLost) => lost.cancel(),
+                Err(e) => tracing::warn!(error = %e, "a claim made ahead failed"),
+            }
+        }
+        if !lost.is_cancelled() {
+            let _ = in_flight.acquire_many(max_in_flight as u32).await;
+        }
+        drop(reports);
+        let _ = writer.await;
+        buffer.extend(pacing.drain());
+        if !lost.is_cancelled() && !buffer.is_empty() {
+            let ids: Vec<i64> = buffer.iter().map(|m| m.id).collect();
+            d.store.release_claimed(lease, &ids, d.clock.now_millis()).await?;
+        }
+        match result {
+            Err(StoreError::LeaseLost) => {
+                lost.cancel();
+                Ok(())
+            }
+            other => other,
+        }
     }
 }
 
@@ -479,65 +656,6 @@ fn joined<T>(result: Result<Result<T, StoreError>, tokio::task::JoinError>) -> R
         // Cancelled: the task is never aborted, so only if the runtime is shutting down.
         Err(_) => Err(StoreError::LeaseLost),
     }
-}
-
-/// Loads (once per sender run) what a message's attempt needs.
-async fn prepare(
-    d: &Dispatcher,
-    message: &ClaimedMessage,
-    templates: &mut HashMap<String, Arc<(TemplateRecord, Template)>>,
-    campaigns: &mut HashMap<Option<String>, Arc<CampaignContext>>,
-) -> Result<Prepared, String> {
-    let template = match templates.get(&message.template_id) {
-        Some(t) => t.clone(),
-        None => {
-            let record = d
-                .store
-                .template_by_id(&message.template_id)
-                .await
-                .map_err(|e| format!("template: {e}"))?;
-            let parsed =
-                Template::parse(&record.body, record.header_image.as_deref()).map_err(|e| format!("template: {e}"))?;
-            let t = Arc::new((record, parsed));
-            templates.insert(message.template_id.clone(), t.clone());
-            t
-        }
-    };
-    let campaign = context_for(d, &message.campaign_id, campaigns).await?;
-    Ok(Prepared { template, campaign })
-}
-
-/// Loads (once per sender run) what sending a campaign's messages needs to know.
-async fn context_for(
-    d: &Dispatcher,
-    campaign_id: &Option<String>,
-    campaigns: &mut HashMap<Option<String>, Arc<CampaignContext>>,
-) -> Result<Arc<CampaignContext>, String> {
-    if let Some(c) = campaigns.get(campaign_id) {
-        return Ok(c.clone());
-    }
-    let ctx = match campaign_id {
-        None => CampaignContext {
-            retry: RetryPolicy::default(),
-            is_campaign: false,
-            rate_plan: None,
-            recipient_window: None,
-        },
-        Some(id) => {
-            let c = d.store.campaign_by_id(id).await.map_err(|e| format!("campaign: {e}"))?;
-            let n = &c.counts;
-            let already_sent = (n.sending + n.sent + n.delivered + n.read + n.failed + n.unknown).max(0) as u64;
-            CampaignContext {
-                retry: c.settings.retry.clone(),
-                is_campaign: true,
-                rate_plan: c.settings.rate_plan().map(|plan| (plan.clone(), already_sent)),
-                recipient_window: c.settings.recipient_window(),
-            }
-        }
-    };
-    let ctx = Arc::new(ctx);
-    campaigns.insert(campaign_id.clone(), ctx.clone());
-    Ok(ctx)
 }
 
 /// Makes one attempt and decides what becomes of the message.
@@ -580,7 +698,6 @@ async fn attempt(
         content_sid: record.twilio_content_sid.clone(),
         status_callback: wire.status_callback.clone(),
     };
-    let attempts = message.attempts + 1;
     match provider.send(&outbound).await {
         Ok(accepted) => {
             hold.succeeded();
@@ -592,79 +709,117 @@ async fn attempt(
                 },
             )
         }
-        Err(e) if e.ambiguous => Report::new(
+        Err(e) => refused(d, message, &prepared.campaign, hold, e),
+    }
+}
+
+/// What becomes of a message the provider did not take, and of its sender.
+fn refused(
+    d: &Dispatcher,
+    message: &ClaimedMessage,
+    campaign: &CampaignContext,
+    hold: &Hold,
+    e: ProviderError,
+) -> Report {
+    let attempts = message.attempts as u32 + 1;
+    // Another attempt after the campaign's backoff (never sooner than the provider asked),
+    // or failed once the attempts are spent.
+    let retry_or_fail = |code: String, text: String, retry_after: Option<Duration>| {
+        let policy = &campaign.retry;
+        if policy.can_retry(attempts) {
+            let wait = policy.backoff(attempts, retry_after, &mut rand::thread_rng());
+            OutcomeKind::Retry {
+                next_attempt_at: d.clock.now_millis() + wait.as_millis() as i64,
+                error_code: code,
+                error_message: text,
+            }
+        } else {
+            OutcomeKind::Failed {
+                error_code: code,
+                error_message: text,
+            }
+        }
+    };
+    // Refused for the sender or the campaign as a whole: not attempted after all.
+    let requeue = |code: String, text: String| OutcomeKind::Requeue {
+        error_code: code,
+        error_message: text,
+        next_attempt_at: None,
+    };
+    // A refusal that asks for a wait besides holds the sender off, without escalating.
+    let hold_off = |retry_after: Option<Duration>| {
+        if let Some(wait) = retry_after {
+            hold.hold(wait, false);
+        }
+    };
+    match e {
+        ProviderError::Ambiguous { code, message: text } => Report::new(
             message,
             OutcomeKind::Unknown {
-                error_code: e.code,
-                error_message: e.message,
+                error_code: code,
+                error_message: text,
             },
         ),
         // The provider asked the sender to slow down: the message is not at fault. It goes
         // back to the queue, due when the hold ends, without spending its attempt.
-        Err(e) if e.throttled && e.class == ErrorClass::Retryable => {
-            let wait = hold.hold(e.retry_after.unwrap_or(Duration::from_secs(1)), true);
+        ProviderError::Throttled {
+            code,
+            message: text,
+            retry_after,
+        } => {
+            let wait = hold.hold(retry_after, true);
             Report::new(
                 message,
                 OutcomeKind::Requeue {
-                    error_code: e.code,
-                    error_message: e.message,
+                    error_code: code,
+                    error_message: text,
                     next_attempt_at: Some(d.clock.now_millis() + wait.as_millis() as i64),
                 },
             )
         }
-        Err(e) => {
-            if let Some(wait) = e.retry_after {
-                hold.hold(wait, false);
-            }
-            let policy = &prepared.campaign.retry;
-            let retry_or_fail = |code: String, text: String| {
-                if policy.can_retry(attempts as u32) {
-                    let wait = policy.backoff(attempts as u32, e.retry_after, &mut rand::thread_rng());
-                    let next = d.clock.now_millis() + wait.as_millis() as i64;
-                    OutcomeKind::Retry {
-                        next_attempt_at: next,
-                        error_code: code,
-                        error_message: text,
-                    }
-                } else {
-                    OutcomeKind::Failed {
-                        error_code: code,
-                        error_message: text,
-                    }
-                }
-            };
-            // Refused for the sender or the campaign as a whole: not attempted after all.
-            let requeue = |code: String, text: String| OutcomeKind::Requeue {
-                error_code: code,
-                error_message: text,
-                next_attempt_at: None,
-            };
-            match e.class {
-                ErrorClass::Permanent => Report::new(
-                    message,
-                    OutcomeKind::Failed {
-                        error_code: e.code,
-                        error_message: e.message,
-                    },
-                ),
-                ErrorClass::Retryable => Report::new(message, retry_or_fail(e.code, e.message)),
-                ErrorClass::Sender if prepared.campaign.is_campaign => {
-                    let detail = format!("{}: {}", e.code, e.message);
-                    let mut r = Report::new(message, requeue(e.code, e.message));
-                    r.sender_error = Some(detail);
-                    r
-                }
-                ErrorClass::Campaign => match &message.campaign_id {
-                    Some(campaign_id) => {
-                        let detail = format!("{}: {}", e.code, e.message);
-                        let mut r = Report::new(message, requeue(e.code, e.message));
-                        r.campaign_error = Some((campaign_id.clone(), detail));
-                        r
-                    }
-                    None => Report::new(message, retry_or_fail(e.code, e.message)),
+        ProviderError::Retryable { code, message: text } => Report::new(message, retry_or_fail(code, text, None)),
+        ProviderError::Permanent {
+            code,
+            message: text,
+            retry_after,
+        } => {
+            hold_off(retry_after);
+            Report::new(
+                message,
+                OutcomeKind::Failed {
+                    error_code: code,
+                    error_message: text,
                 },
-                ErrorClass::Sender => Report::new(message, retry_or_fail(e.code, e.message)),
+            )
+        }
+        ProviderError::SenderLevel {
+            code,
+            message: text,
+            retry_after,
+        } => {
+            hold_off(retry_after);
+            // Single API messages have no campaign to pause: they retry instead.
+            if !campaign.is_campaign {
+                return Report::new(message, retry_or_fail(code, text, retry_after));
             }
+            let detail = format!("{code}: {text}");
+            let mut r = Report::new(message, requeue(code, text));
+            r.sender_error = Some(detail);
+            r
+        }
+        ProviderError::CampaignLevel {
+            code,
+            message: text,
+            retry_after,
+        } => {
+            hold_off(retry_after);
+            let Some(campaign_id) = &message.campaign_id else {
+                return Report::new(message, retry_or_fail(code, text, retry_after));
+            };
+            let detail = format!("{code}: {text}");
+            let mut r = Report::new(message, requeue(code, text));
+            r.campaign_error = Some((campaign_id.clone(), detail));
+            r
         }
     }
 }

@@ -16,7 +16,9 @@ use pregon_domain::{
     ScheduleSettings, Template, WarmupTier, WindowSettings,
 };
 use pregon_providers::Credentials;
-use pregon_store::{CampaignRecord, NewCampaign, PageRequest, SenderRecord, TemplateRecord};
+use pregon_store::{
+    CampaignRecord, Millis, NewCampaign, NewMessage, PageRequest, SenderRecord, StoreError, TemplateRecord,
+};
 use serde::Deserialize;
 use serde_json::json;
 use utoipa::ToSchema;
@@ -26,7 +28,7 @@ use super::extract::{ApiJson, ApiQuery, Auth, PageParams};
 use super::views::{CampaignView, CreatedCampaignView, ListView, MessageView};
 use super::AppState;
 use crate::clock::{parse_rfc3339, rfc3339};
-use crate::import::{self, Contact, ImportError};
+use crate::import::{self, Contact, ImportError, ImportReport};
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -238,12 +240,14 @@ async fn preflight(state: &AppState, sender: &SenderRecord, template: &TemplateR
         .preflight(&template.name, &template.language)
         .await
         .map_err(|e| {
-            tracing::warn!(sender = %sender.id, code = %e.code, reason = %e.message, "pre-flight check failed");
-            failed(&e.code, e.message)
+            tracing::warn!(sender = %sender.id, code = %e.code(), reason = %e.message(), "pre-flight check failed");
+            failed(e.code(), e.message().to_string())
         })
 }
 
-/// Validates the options, classifies the contacts and creates the campaign, all or nothing.
+/// Validates the options, classifies the contacts and creates the campaign, all or nothing:
+/// the name, the template and sender it names, the rest of its options, the pre-flight
+/// check (unless it stays a draft), the contacts, then one transaction.
 async fn create_campaign(
     state: &AppState,
     tenant_id: &str,
@@ -251,24 +255,66 @@ async fn create_campaign(
     contacts: Vec<Contact>,
 ) -> Result<CreatedCampaignView, ApiError> {
     let now = state.clock.now_millis();
-    let name = o.name.trim().to_string();
+    let name = campaign_name(&o.name)?;
+    let (template, sender) = resolve(state, tenant_id, &o).await?;
+    let checked = check_options(o, now)?;
+    if checked.status != CampaignStatus::Draft {
+        preflight(state, &sender, &template).await?;
+    }
+    let (messages, report) = classify(state, tenant_id, &template, &checked, contacts).await?;
+    let campaign = state
+        .store
+        .create_campaign(NewCampaign {
+            id: pregon_domain::id::new_id("cmp"),
+            tenant_id: tenant_id.to_string(),
+            name,
+            sender_id: sender.id,
+            template_id: template.id,
+            status: checked.status,
+            priority: checked.priority,
+            max_attempts: checked.settings.retry.max_attempts as i64,
+            settings: checked.settings,
+            start_at: checked.start_at,
+            windowed: checked.windowed,
+            messages,
+            now,
+        })
+        .await?;
+    state.wake.notify_waiters();
+    Ok(CreatedCampaignView {
+        campaign: CampaignView::new(&campaign, 0.0),
+        import: report,
+    })
+}
+
+/// A campaign's name, trimmed: 1 to 200 characters.
+fn campaign_name(name: &str) -> Result<String, ApiError> {
+    let name = name.trim();
     if name.is_empty() || name.chars().count() > 200 {
         return Err(ApiError::invalid_field("name", "must be 1 to 200 characters"));
     }
+    Ok(name.to_string())
+}
+
+/// The template and the sender the options name (the tenant's default sender when they
+/// name none), both the tenant's own.
+async fn resolve(
+    state: &AppState,
+    tenant_id: &str,
+    o: &CampaignOptions,
+) -> Result<(TemplateRecord, SenderRecord), ApiError> {
     let template_id = o.template_id.trim();
     let template = state
         .store
         .get_template(tenant_id, template_id)
         .await
         .map_err(|e| match e {
-            pregon_store::StoreError::NotFound => {
-                ApiError::invalid("unknown_template", format!("no template {template_id:?}"))
-            }
+            StoreError::NotFound => ApiError::invalid("unknown_template", format!("no template {template_id:?}")),
             other => other.into(),
         })?;
     let sender = match o.sender_id.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         Some(id) => state.store.get_sender(tenant_id, id).await.map_err(|e| match e {
-            pregon_store::StoreError::NotFound => ApiError::invalid("unknown_sender", format!("no sender {id:?}")),
+            StoreError::NotFound => ApiError::invalid("unknown_sender", format!("no sender {id:?}")),
             other => other.into(),
         })?,
         None => state.store.default_sender(tenant_id).await?.ok_or_else(|| {
@@ -278,6 +324,25 @@ async fn create_campaign(
             )
         })?,
     };
+    Ok((template, sender))
+}
+
+/// The options of a campaign, checked and turned into what is stored.
+struct CheckedOptions {
+    priority: i64,
+    /// Where digits-only phones are read (also kept in `settings`).
+    region: Option<Region>,
+    settings: CampaignSettings,
+    start_at: Option<Millis>,
+    /// Sends only inside a campaign-wide daily window.
+    windowed: bool,
+    /// What it starts as: a draft, scheduled, or running.
+    status: CampaignStatus,
+}
+
+/// Checks every option but the template and sender, in the order the API reports the first
+/// that is wrong: priority, region, retry, auto-pause, schedule, rate, notification URL.
+fn check_options(o: CampaignOptions, now: Millis) -> Result<CheckedOptions, ApiError> {
     let priority = o.priority.unwrap_or(5);
     if !(1..=10).contains(&priority) {
         return Err(ApiError::invalid_field("priority", "must be between 1 and 10"));
@@ -289,78 +354,14 @@ async fn create_campaign(
         .map(Region::parse)
         .transpose()
         .map_err(|e| ApiError::invalid_field("default_region", e.to_string()))?;
-    let defaults = RetryPolicy::default();
-    let retry = match o.retry {
-        None => defaults,
-        Some(r) => RetryPolicy {
-            max_attempts: r.max_attempts.unwrap_or(defaults.max_attempts),
-            backoff_seconds: r.backoff_seconds.unwrap_or(defaults.backoff_seconds),
-        },
+    let retry = retry_policy(o.retry)?;
+    let auto_pause = auto_pause(o.auto_pause)?;
+    let (start_at, schedule) = match o.schedule {
+        None => (None, None),
+        Some(s) => schedule(s)?,
     };
-    retry
-        .validate()
-        .map_err(|e| ApiError::invalid_field("retry", e.to_string()))?;
-    let auto_defaults = AutoPause::default();
-    let auto_pause = match o.auto_pause {
-        None => auto_defaults,
-        Some(a) => AutoPause {
-            min_failures: a.min_failures.unwrap_or(auto_defaults.min_failures),
-            max_failure_rate: a.max_failure_rate.unwrap_or(auto_defaults.max_failure_rate),
-        },
-    };
-    auto_pause
-        .validate()
-        .map_err(|e| ApiError::invalid_field("auto_pause", e.to_string()))?;
-    let mut start_at = None;
-    let mut schedule = None;
-    if let Some(s) = o.schedule {
-        if let Some(at) = &s.start_at {
-            start_at = Some(
-                parse_rfc3339(at)
-                    .ok_or_else(|| ApiError::invalid_field("schedule.start_at", "must be an RFC 3339 time"))?,
-            );
-        }
-        let settings = ScheduleSettings {
-            timezone: s.timezone.map(|t| t.trim().to_string()),
-            window: s.window.map(|w| WindowSettings {
-                start: w.start,
-                end: w.end,
-                days: w.days,
-            }),
-            recipient_timezone: s.recipient_timezone.unwrap_or(false),
-            timezone_field: s.timezone_field,
-        };
-        settings
-            .validate()
-            .map_err(|e| ApiError::invalid_field(e.field, e.message))?;
-        schedule = Some(settings);
-    }
     let windowed = schedule.as_ref().is_some_and(|s| s.campaign_window().is_some());
-    let rate = match o.rate {
-        None => None,
-        Some(r) => {
-            let plan = RatePlan {
-                messages_per_second: r.messages_per_second,
-                warmup: match r.warmup {
-                    None | Some(WarmupRequest::Preset(false)) => None,
-                    Some(WarmupRequest::Preset(true)) => Some(RatePlan::warmup_preset()),
-                    Some(WarmupRequest::Tiers(tiers)) => Some(
-                        tiers
-                            .into_iter()
-                            .map(|t| WarmupTier {
-                                up_to: t.up_to,
-                                interval_ms: t.interval_ms,
-                            })
-                            .collect(),
-                    ),
-                },
-                jitter_ms: r.jitter_ms.filter(|j| j[1] > 0),
-            };
-            plan.validate()
-                .map_err(|e| ApiError::invalid_field("rate", e.to_string()))?;
-            plan.is_paced().then_some(plan)
-        }
-    };
+    let rate = o.rate.map(rate_plan).transpose()?.flatten();
     if let Some(url) = &o.webhook_url {
         if !(url.starts_with("http://") || url.starts_with("https://")) || url.len() > 2048 {
             return Err(ApiError::invalid_field(
@@ -374,54 +375,127 @@ async fn create_campaign(
         (true, Some(at)) if at > now => CampaignStatus::Scheduled,
         (true, _) => CampaignStatus::Running,
     };
-    if status != CampaignStatus::Draft {
-        preflight(state, &sender, &template).await?;
-    }
+    Ok(CheckedOptions {
+        priority,
+        region,
+        settings: CampaignSettings {
+            default_region: region.map(|r| r.code()),
+            retry,
+            auto_pause,
+            webhook_url: o.webhook_url,
+            require_consent: o.require_consent.unwrap_or(false),
+            schedule,
+            rate,
+        },
+        start_at,
+        windowed,
+        status,
+    })
+}
+
+/// The retry policy: the defaults, with what the request changes.
+fn retry_policy(r: Option<RetryRequest>) -> Result<RetryPolicy, ApiError> {
+    let defaults = RetryPolicy::default();
+    let retry = match r {
+        None => defaults,
+        Some(r) => RetryPolicy {
+            max_attempts: r.max_attempts.unwrap_or(defaults.max_attempts),
+            backoff_seconds: r.backoff_seconds.unwrap_or(defaults.backoff_seconds),
+        },
+    };
+    retry
+        .validate()
+        .map_err(|e| ApiError::invalid_field("retry", e.to_string()))?;
+    Ok(retry)
+}
+
+/// The auto-pause rule: the defaults, with what the request changes.
+fn auto_pause(a: Option<AutoPauseRequest>) -> Result<AutoPause, ApiError> {
+    let defaults = AutoPause::default();
+    let auto_pause = match a {
+        None => defaults,
+        Some(a) => AutoPause {
+            min_failures: a.min_failures.unwrap_or(defaults.min_failures),
+            max_failure_rate: a.max_failure_rate.unwrap_or(defaults.max_failure_rate),
+        },
+    };
+    auto_pause
+        .validate()
+        .map_err(|e| ApiError::invalid_field("auto_pause", e.to_string()))?;
+    Ok(auto_pause)
+}
+
+/// The start time and the sending window of a schedule.
+fn schedule(s: ScheduleRequest) -> Result<(Option<Millis>, Option<ScheduleSettings>), ApiError> {
+    let start_at = match &s.start_at {
+        None => None,
+        Some(at) => Some(
+            parse_rfc3339(at)
+                .ok_or_else(|| ApiError::invalid_field("schedule.start_at", "must be an RFC 3339 time"))?,
+        ),
+    };
+    let settings = ScheduleSettings {
+        timezone: s.timezone.map(|t| t.trim().to_string()),
+        window: s.window.map(|w| WindowSettings {
+            start: w.start,
+            end: w.end,
+            days: w.days,
+        }),
+        recipient_timezone: s.recipient_timezone.unwrap_or(false),
+        timezone_field: s.timezone_field,
+    };
+    settings
+        .validate()
+        .map_err(|e| ApiError::invalid_field(e.field, e.message))?;
+    Ok((start_at, Some(settings)))
+}
+
+/// The campaign's own rate plan; `None` when it does not pace the campaign after all.
+fn rate_plan(r: RateRequest) -> Result<Option<RatePlan>, ApiError> {
+    let plan = RatePlan {
+        messages_per_second: r.messages_per_second,
+        warmup: match r.warmup {
+            None | Some(WarmupRequest::Preset(false)) => None,
+            Some(WarmupRequest::Preset(true)) => Some(RatePlan::warmup_preset()),
+            Some(WarmupRequest::Tiers(tiers)) => Some(
+                tiers
+                    .into_iter()
+                    .map(|t| WarmupTier {
+                        up_to: t.up_to,
+                        interval_ms: t.interval_ms,
+                    })
+                    .collect(),
+            ),
+        },
+        jitter_ms: r.jitter_ms.filter(|j| j[1] > 0),
+    };
+    plan.validate()
+        .map_err(|e| ApiError::invalid_field("rate", e.to_string()))?;
+    Ok(plan.is_paced().then_some(plan))
+}
+
+/// Sorts the contacts into messages to send and skipped ones (invalid or duplicate phones,
+/// missing variables, opted out, no consent where it is required), with the report.
+async fn classify(
+    state: &AppState,
+    tenant_id: &str,
+    template: &TemplateRecord,
+    checked: &CheckedOptions,
+    contacts: Vec<Contact>,
+) -> Result<(Vec<NewMessage>, ImportReport), ApiError> {
     let parsed = Template::parse(&template.body, template.header_image.as_deref())
         .map_err(|e| ApiError::internal("stored template does not parse", &e))?;
     let opted_out = state.store.opted_out_phones(tenant_id).await?;
-    let require_consent = o.require_consent.unwrap_or(false);
-    let opted_in = match require_consent {
+    let opted_in = match checked.settings.require_consent {
         true => Some(state.store.opted_in_phones(tenant_id).await?),
         false => None,
     };
-    let (messages, report) = tokio::task::spawn_blocking(move || {
+    let region = checked.region;
+    tokio::task::spawn_blocking(move || {
         import::classify_with_consent(contacts, &parsed, region, &opted_out, opted_in.as_ref())
     })
     .await
-    .map_err(|e| ApiError::internal("import task", &e))?;
-    let settings = CampaignSettings {
-        default_region: region.map(|r| r.code()),
-        retry: retry.clone(),
-        auto_pause,
-        webhook_url: o.webhook_url,
-        require_consent,
-        schedule,
-        rate,
-    };
-    let campaign = state
-        .store
-        .create_campaign(NewCampaign {
-            id: pregon_domain::id::new_id("cmp"),
-            tenant_id: tenant_id.to_string(),
-            name,
-            sender_id: sender.id,
-            template_id: template.id,
-            status,
-            priority,
-            settings,
-            start_at,
-            windowed,
-            max_attempts: retry.max_attempts as i64,
-            messages,
-            now,
-        })
-        .await?;
-    state.wake.notify_waiters();
-    Ok(CreatedCampaignView {
-        campaign: CampaignView::new(&campaign, 0.0),
-        import: report,
-    })
+    .map_err(|e| ApiError::internal("import task", &e))
 }
 
 #[utoipa::path(post, path = "/api/v1/campaigns", tag = "campaigns", request_body = CreateCampaign,

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use pregon_store::Store;
+use pregon_store::ApiStore;
 use serde::Serialize;
 use tokio::sync::Notify;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
@@ -37,7 +37,8 @@ use error::ApiError;
 /// What every handler shares.
 #[derive(Clone)]
 pub struct AppState {
-    pub store: Arc<dyn Store>,
+    /// The API's view of the store: every tenant-scoped aggregate, no dispatcher writes.
+    pub store: Arc<dyn ApiStore>,
     pub master_key: MasterKey,
     pub limits: Limits,
     pub clock: Arc<dyn Clock>,

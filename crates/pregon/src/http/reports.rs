@@ -1,5 +1,5 @@
 //! `/webhooks/meta` and `/webhooks/twilio`: provider status reports, replies and account
-//! changes (see [`crate::webhooks`] for how they are recorded).
+//! changes (see [`crate::reports`] for how they are recorded).
 //!
 //! Every POST is checked against the secret of a sender it names (Meta: `X-Hub-Signature-256`
 //! over the raw body with the sender's `app_secret`; Twilio: `X-Twilio-Signature` over the

@@ -1,10 +1,12 @@
-//! The JSON shapes the API answers with (api.md), built from store records.
+//! The JSON shapes the API answers with (api.md), built from store records. The campaign
+//! object is the store's [`CampaignObject`], the very one campaign notifications carry.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 
 use pregon_store::{
-    CampaignRecord, Counts, EventRecord, MessageRecord, OptInRecord, OptOutRecord, SenderRecord, TemplateRecord,
+    CampaignObject, CampaignRecord, Counts, EventRecord, MessageRecord, OptInRecord, OptOutRecord, SenderRecord,
+    TemplateRecord,
 };
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -114,75 +116,9 @@ impl TemplateView {
     }
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-pub struct CountsView {
-    pub queued: i64,
-    pub claimed: i64,
-    pub sending: i64,
-    pub sent: i64,
-    pub delivered: i64,
-    pub read: i64,
-    pub failed: i64,
-    pub unknown: i64,
-    pub skipped: i64,
-    pub cancelled: i64,
-}
-
-impl From<Counts> for CountsView {
-    fn from(c: Counts) -> Self {
-        CountsView {
-            queued: c.queued,
-            claimed: c.claimed,
-            sending: c.sending,
-            sent: c.sent,
-            delivered: c.delivered,
-            read: c.read,
-            failed: c.failed,
-            unknown: c.unknown,
-            skipped: c.skipped,
-            cancelled: c.cancelled,
-        }
-    }
-}
-
-/// A campaign with its exact progress.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct CampaignView {
-    pub id: String,
-    pub name: String,
-    /// `draft`, `scheduled`, `running`, `paused`, `completed`, `cancelled` or `failed`.
-    pub status: String,
-    /// Why it is not sending: `user`, `too_many_failures`, `sender_error`,
-    /// `template_error`, `daily_limit`, `outside_window` or `sender_paused` (its sender is
-    /// paused or suspended; it resumes by itself when the sender is active again) while
-    /// `paused`, and `scheduled` while `scheduled` (waiting for `start_at`).
-    pub paused_reason: Option<String>,
-    /// The provider's or pregon's words on why it paused.
-    pub paused_detail: Option<String>,
-    pub sender_id: String,
-    pub template_id: String,
-    pub priority: i64,
-    /// Every contact received: the sum of `counts`.
-    pub total: i64,
-    pub counts: CountsView,
-    /// Finished messages (everything but queued, claimed, sending) over total.
-    pub progress_percent: f64,
-    pub created_at: String,
-    pub start_at: Option<String>,
-    pub started_at: Option<String>,
-    pub completed_at: Option<String>,
-    pub last_sent_at: Option<String>,
-    /// When it goes on by itself: its start time while `scheduled`, the opening of its window
-    /// (`outside_window`), or when room frees up under its sender's daily limit.
-    pub resumes_at: Option<String>,
-    /// Messages finished per second lately (0 unless running).
-    pub current_rate: f64,
-    /// Seconds until the queue is empty at the current rate.
-    pub eta_seconds: Option<i64>,
-    /// The campaign's options as given: retry policy, auto-pause rule, webhook URL, region.
-    #[schema(value_type = Object)]
-    pub settings: serde_json::Value,
-}
+/// A campaign with its exact progress: the store's campaign object, which notifications
+/// carry too (built in one place, `pregon_store::campaigns::object`).
+pub type CampaignView = CampaignObject;
 
 /// Recent progress samples per campaign, to tell the current rate rather than the average.
 #[derive(Debug, Default)]
@@ -221,41 +157,6 @@ impl RateTracker {
                 Some(started) if now - started >= 1_000 => done as f64 * 1000.0 / (now - started) as f64,
                 _ => 0.0,
             },
-        }
-    }
-}
-
-impl CampaignView {
-    pub fn new(c: &CampaignRecord, current_rate: f64) -> Self {
-        let total = c.counts.total();
-        let pending = c.counts.pending();
-        let progress = if total == 0 {
-            100.0
-        } else {
-            ((total - pending) as f64 * 1000.0 / total as f64).round() / 10.0
-        };
-        let eta = (current_rate > 0.0 && pending > 0).then(|| (pending as f64 / current_rate).ceil() as i64);
-        CampaignView {
-            id: c.id.clone(),
-            name: c.name.clone(),
-            status: c.status.as_str().to_string(),
-            paused_reason: c.waiting_reason().map(str::to_string),
-            paused_detail: c.paused_detail.clone(),
-            sender_id: c.sender_id.clone(),
-            template_id: c.template_id.clone(),
-            priority: c.priority,
-            total,
-            counts: c.counts.into(),
-            progress_percent: progress,
-            created_at: rfc3339(c.created_at),
-            start_at: time(c.start_at),
-            started_at: time(c.started_at),
-            completed_at: time(c.completed_at),
-            last_sent_at: time(c.last_sent_at),
-            resumes_at: time(c.resumes_at()),
-            current_rate: (current_rate * 10.0).round() / 10.0,
-            eta_seconds: eta,
-            settings: serde_json::to_value(&c.settings).unwrap_or_default(),
         }
     }
 }
@@ -392,55 +293,63 @@ mod tests {
     use super::*;
     use pregon_domain::{CampaignStatus, PausedReason};
 
-    /// The campaign in a webhook body is the campaign object of `GET /api/v1/campaigns/{id}`.
-    #[test]
-    fn the_notified_campaign_is_the_api_campaign_object() {
-        let mut c = CampaignRecord {
-            id: "cmp_1".into(),
+    /// A campaign waiting for its window, with every field the object has set.
+    fn waiting() -> CampaignRecord {
+        CampaignRecord {
+            id: "cmp_2".into(),
             tenant_id: "ten_1".into(),
-            name: "promo".into(),
+            name: "office hours".into(),
             sender_id: "snd_1".into(),
             template_id: "tpl_1".into(),
-            status: CampaignStatus::Completed,
-            paused_reason: None,
-            paused_detail: None,
-            priority: 5,
+            status: CampaignStatus::Paused,
+            paused_reason: Some(PausedReason::OutsideWindow),
+            paused_detail: Some("outside its window".into()),
+            priority: 7,
             settings: pregon_domain::CampaignSettings {
+                default_region: Some("EC".into()),
                 webhook_url: Some("https://example.com/h".into()),
+                require_consent: true,
+                schedule: Some(pregon_domain::ScheduleSettings {
+                    timezone: Some("America/Guayaquil".into()),
+                    window: Some(pregon_domain::WindowSettings {
+                        start: "09:00".into(),
+                        end: "18:00".into(),
+                        days: vec![1, 2, 3, 4, 5],
+                    }),
+                    recipient_timezone: false,
+                    timezone_field: None,
+                }),
                 ..Default::default()
             },
-            start_at: Some(1_767_225_600_000),
-            windowed: false,
-            recheck_at: None,
+            start_at: None,
+            windowed: true,
+            recheck_at: Some(1_767_279_600_000),
             counts: Counts {
-                sent: 7,
-                delivered: 2,
+                queued: 5,
+                sent: 2,
                 failed: 1,
-                skipped: 3,
+                skipped: 1,
                 ..Counts::default()
             },
             created_at: 1_767_225_600_123,
             started_at: Some(1_767_225_601_000),
-            completed_at: Some(1_767_225_609_999),
+            completed_at: None,
             last_sent_at: Some(1_767_225_609_000),
             updated_at: 1_767_225_609_999,
-        };
-        for status in [
-            CampaignStatus::Completed,
-            CampaignStatus::Cancelled,
-            CampaignStatus::Paused,
-        ] {
-            c.status = status;
-            c.paused_reason = (status == CampaignStatus::Paused).then_some(PausedReason::User);
-            let view = serde_json::to_value(CampaignView::new(&c, 0.0)).unwrap();
-            assert_eq!(view, pregon_store::notifications::body::campaign_object(&c));
         }
-        c.counts = Counts {
-            queued: 2,
-            sent: 1,
-            ..Counts::default()
-        };
-        let view = serde_json::to_value(CampaignView::new(&c, 0.0)).unwrap();
-        assert_eq!(view, pregon_store::notifications::body::campaign_object(&c));
     }
+
+    /// The campaign object, byte for byte as the API has always written it.
+    #[test]
+    fn the_campaign_object_is_written_as_it_always_was() {
+        let c = waiting();
+        let running_at = serde_json::to_string(&CampaignView::new(&c, 2.46)).unwrap();
+        assert_eq!(running_at, GOLDEN_AT_RATE);
+        let at_rest = serde_json::to_string(&CampaignView::new(&c, 0.0)).unwrap();
+        assert_eq!(at_rest, GOLDEN_AT_REST);
+    }
+
+    const GOLDEN_AT_RATE: &str = r#"{"id":"cmp_2","name":"office hours","status":"paused","paused_reason":"outside_window","paused_detail":"outside its window","sender_id":"snd_1","template_id":"tpl_1","priority":7,"total":9,"counts":{"queued":5,"claimed":0,"sending":0,"sent":2,"delivered":0,"read":0,"failed":1,"unknown":0,"skipped":1,"cancelled":0},"progress_percent":44.4,"created_at":"2026-01-01T00:00:00.123Z","start_at":null,"started_at":"2026-01-01T00:00:01.000Z","completed_at":null,"last_sent_at":"2026-01-01T00:00:09.000Z","resumes_at":"2026-01-01T15:00:00.000Z","current_rate":2.5,"eta_seconds":3,"settings":{"auto_pause":{"max_failure_rate":0.5,"min_failures":50},"default_region":"EC","rate":null,"require_consent":true,"retry":{"backoff_seconds":[60,300,1800],"max_attempts":3},"schedule":{"recipient_timezone":false,"timezone":"America/Guayaquil","window":{"days":[1,2,3,4,5],"end":"18:00","start":"09:00"}},"webhook_url":"https://example.com/h"}}"#;
+
+    const GOLDEN_AT_REST: &str = r#"{"id":"cmp_2","name":"office hours","status":"paused","paused_reason":"outside_window","paused_detail":"outside its window","sender_id":"snd_1","template_id":"tpl_1","priority":7,"total":9,"counts":{"queued":5,"claimed":0,"sending":0,"sent":2,"delivered":0,"read":0,"failed":1,"unknown":0,"skipped":1,"cancelled":0},"progress_percent":44.4,"created_at":"2026-01-01T00:00:00.123Z","start_at":null,"started_at":"2026-01-01T00:00:01.000Z","completed_at":null,"last_sent_at":"2026-01-01T00:00:09.000Z","resumes_at":"2026-01-01T15:00:00.000Z","current_rate":0.0,"eta_seconds":null,"settings":{"auto_pause":{"max_failure_rate":0.5,"min_failures":50},"default_region":"EC","rate":null,"require_consent":true,"retry":{"backoff_seconds":[60,300,1800],"max_attempts":3},"schedule":{"recipient_timezone":false,"timezone":"America/Guayaquil","window":{"days":[1,2,3,4,5],"end":"18:00","start":"09:00"}},"webhook_url":"https://example.com/h"}}"#;
 }

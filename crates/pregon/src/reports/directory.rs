@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use pregon_domain::{ProviderKind, SenderStatus};
 use pregon_providers::Credentials;
-use pregon_store::{SenderRecord, Store, StoreError};
+use pregon_store::{ReportWriterStore, SenderRecord, StoreError};
 
 use crate::crypto::MasterKey;
 
@@ -59,13 +59,13 @@ type Key = (ProviderKind, Option<String>);
 
 /// The cache.
 pub struct Directory {
-    store: Arc<dyn Store>,
+    store: Arc<dyn ReportWriterStore>,
     master_key: MasterKey,
     entries: Mutex<HashMap<Key, Lookup>>,
 }
 
 impl Directory {
-    pub fn new(store: Arc<dyn Store>, master_key: MasterKey) -> Self {
+    pub fn new(store: Arc<dyn ReportWriterStore>, master_key: MasterKey) -> Self {
         Directory {
             store,
             master_key,

@@ -1,7 +1,7 @@
 //! Provider webhooks: status reports and replies from Meta and Twilio, recorded in group
 //! commits.
 //!
-//! A handler (`http::webhooks`) reads the request, finds the senders it may be about
+//! A handler (`http::reports`) reads the request, finds the senders it may be about
 //! ([`directory`]), checks the signature against their secrets, and turns what it says into
 //! [`StatusUpdate`]s and [`NewInbound`] replies ([`meta`], [`twilio`]). It then hands them to
 //! the single writer task ([`Reports::record`]) and waits: the writer takes whatever has
@@ -23,7 +23,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use pregon_domain::PhoneNumber;
-use pregon_store::{NewInbound, StatusEffect, StatusUpdate, Store};
+use pregon_store::{NewInbound, ReportWriterStore, StatusEffect, StatusUpdate};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::clock::Clock;
@@ -74,7 +74,7 @@ pub struct NotRecorded;
 impl Reports {
     /// Starts the writer; it stops once every handle to these webhooks is gone.
     pub fn start(
-        store: Arc<dyn Store>,
+        store: Arc<dyn ReportWriterStore>,
         master_key: MasterKey,
         clock: Arc<dyn Clock>,
         config: ReportConfig,
@@ -143,7 +143,7 @@ pub fn e164(text: &str) -> Option<String> {
 }
 
 struct Writer {
-    store: Arc<dyn Store>,
+    store: Arc<dyn ReportWriterStore>,
     clock: Arc<dyn Clock>,
     /// Where reports about unknown messages go back to; weak, so the writer still stops.
     retry: mpsc::WeakSender<Job>,

@@ -2,14 +2,13 @@
 //! retries, auto-pause, sender errors, pause/resume/cancel/retry and illegal transitions.
 
 use std::sync::atomic::Ordering;
-use std::time::Duration;
 
 use serde_json::{json, Value};
 use wiremock::{MockServer, ResponseTemplate};
 
 use crate::helpers::{
     contacts, counts, digits, eventually, meta_bodies, meta_error, meta_request, meta_server, mount_meta_accept,
-    mount_meta_switch, phones, requests_per_phone, sent_requests, spawn_app, TestApp,
+    mount_meta_switch, phones, requests_per_phone, sent_requests, spawn_app, spawn_stepped_app, TestApp,
 };
 
 fn id(v: &Value) -> String {
@@ -50,11 +49,13 @@ async fn assert_requests_per_phone(server: &MockServer, list: &[String], times: 
 
 #[tokio::test]
 async fn a_campaign_completes_with_one_request_per_phone() {
-    let app = spawn_app().await;
+    let app = spawn_stepped_app().await;
     let server = meta_server().await;
     mount_meta_accept(&server).await;
     let (cid, list) = meta_campaign(&app, &server, 1000.0, 12, json!({})).await;
-    let done = app.wait_status(&cid, "completed").await;
+    app.dispatch_all_pending().await;
+    let done = app.campaign(&cid).await;
+    assert_eq!(done["status"], "completed", "{done}");
     assert_eq!(counts(&done)["sent"], 12, "{done}");
     assert_eq!(done["progress_percent"].as_f64(), Some(100.0));
     assert_requests_per_phone(&server, &list, 1).await;
@@ -67,6 +68,7 @@ async fn a_campaign_completes_with_one_request_per_phone() {
         assert_eq!(m["error_code"], Value::Null);
     }
     // Nothing more is sent once complete.
+    app.dispatch_all_pending().await;
     assert_eq!(request_count(&server).await, 12);
 }
 
@@ -332,30 +334,41 @@ async fn pause_then_resume_completes_without_duplicates() {
 
 #[tokio::test]
 async fn cancel_stops_sending() {
-    let app = spawn_app().await;
+    let app = spawn_stepped_app().await;
     let server = meta_server().await;
     mount_meta_accept(&server).await;
     let (cid, _) = meta_campaign(&app, &server, 10.0, 10, json!({})).await;
+    // Ten messages at ten a second: the cancel comes a moment after the first.
+    let sending = app.dispatch_in_background();
     wait_requests(&server, 1).await;
     let answer = app
         .post_empty(&format!("/api/v1/campaigns/{cid}/cancel"))
         .await
         .expect(200);
     assert_eq!(answer["status"], "cancelled");
+    // What was `sending` when the cancel committed is all that may still leave.
+    let at_cancel = counts(&answer);
+    sending.await.expect("the dispatch pass ends");
 
-    let cancelled = app.wait_status(&cid, "cancelled").await;
+    // The pass is over and recorded: no wait.
+    let cancelled = app.campaign(&cid).await;
     let n = counts(&cancelled);
-    assert_eq!(n["queued"], 0, "{cancelled}");
+    assert_eq!((n["queued"], n["claimed"], n["sending"]), (0, 0, 0), "{cancelled}");
     assert!(n["cancelled"] > 0, "{cancelled}");
     assert_eq!(n["sent"] + n["cancelled"], 10, "{cancelled}");
     assert!(cancelled["completed_at"].is_string());
     let requests = request_count(&server).await;
-    assert_eq!(n["sent"] as usize, requests);
+    assert_eq!(
+        requests as i64,
+        at_cancel["sent"] + at_cancel["sending"],
+        "no request left after the cancel but those already in flight"
+    );
+    assert_eq!(n["sent"] as usize, requests, "the in-flight requests were recorded");
     for m in app.messages(&cid, Some("cancelled")).await {
         assert_eq!(m["attempts"], 0, "{m}");
     }
-    // Give the dispatcher time to (wrongly) go on: several poll intervals, then nothing new.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // A dispatcher that looks again finds nothing to send.
+    app.dispatch_all_pending().await;
     assert_eq!(request_count(&server).await, requests, "no request after the cancel");
     assert_eq!(app.campaign(&cid).await["counts"], cancelled["counts"]);
 }

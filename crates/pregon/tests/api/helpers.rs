@@ -1,5 +1,10 @@
 //! The harness: a real pregon (API + dispatcher) on a loopback port with its own SQLite file,
 //! a second tenant, an HTTP client, and a wiremock server standing in for the Meta Cloud API.
+//!
+//! [`spawn_app`] runs the dispatcher and the notifier in the background, as `serve` does.
+//! [`spawn_stepped_app`] leaves them to the test, which says when work happens
+//! ([`TestApp::dispatch_all_pending`], [`TestApp::deliver_notifications`]): what did not
+//! happen then, did not happen, with no wait standing in for the proof.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -7,7 +12,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use pregon::startup::{AppConfig, Application};
+use pregon::dispatch::Dispatcher;
+use pregon::notifications::Notifier;
+use pregon::startup::{AppConfig, Application, Background};
 use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -30,6 +37,8 @@ pub struct TestApp {
     /// `http://127.0.0.1:PORT`
     pub address: String,
     pub client: reqwest::Client,
+    /// The dispatcher and the notifier of a stepped app ([`spawn_stepped_app`]).
+    stepped: Option<(Arc<Dispatcher>, Arc<Notifier>)>,
     stop: CancellationToken,
     _dir: TempDir,
 }
@@ -124,6 +133,20 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
 }
 
+/// Starts pregon with its dispatcher and notifier stepped by the test.
+pub async fn spawn_stepped_app() -> TestApp {
+    spawn_stepped_app_with(|_| {}).await
+}
+
+/// Starts pregon with its dispatcher and notifier stepped by the test, changed by `configure`.
+pub async fn spawn_stepped_app_with(configure: impl FnOnce(&mut AppConfig)) -> TestApp {
+    spawn_app_with(|c| {
+        c.background = Background::Stepped;
+        configure(c);
+    })
+    .await
+}
+
 /// Starts pregon with the test defaults, changed by `configure`.
 pub async fn spawn_app_with(configure: impl FnOnce(&mut AppConfig)) -> TestApp {
     let dir = tempfile::tempdir().expect("a temporary directory");
@@ -132,6 +155,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut AppConfig)) -> TestApp {
     config.dispatch.sandbox_latency = Duration::ZERO;
     config.dispatch.poll_interval = Duration::from_millis(20);
     configure(&mut config);
+    let config_is_stepped = config.background == Background::Stepped;
     let app = Application::build(config).await.expect("the application builds");
     let now = chrono::Utc::now().timestamp_millis();
     pregon::startup::create_tenant(
@@ -144,6 +168,10 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut AppConfig)) -> TestApp {
     .await
     .expect("a second tenant");
     let addr = app.local_addr();
+    let stepped = match (app.dispatcher(), app.notifier()) {
+        (Some(d), Some(n)) if config_is_stepped => Some((d.clone(), n.clone())),
+        _ => None,
+    };
     let stop = CancellationToken::new();
     tokio::spawn(app.run_until_stopped(stop.clone()));
     TestApp {
@@ -152,6 +180,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut AppConfig)) -> TestApp {
             .timeout(Duration::from_secs(30))
             .build()
             .expect("an HTTP client"),
+        stepped,
         stop,
         _dir: dir,
     }
@@ -236,6 +265,36 @@ pub fn assert_total_is_sum(campaign: &Value) {
 }
 
 impl TestApp {
+    fn stepped(&self) -> &(Arc<Dispatcher>, Arc<Notifier>) {
+        self.stepped
+            .as_ref()
+            .expect("a stepped app (spawn_stepped_app) to step its dispatcher and notifier")
+    }
+
+    /// Sends what is due now; returns once it is sent and every outcome recorded.
+    pub async fn dispatch_all_pending(&self) {
+        self.stepped().0.run_once().await.expect("a dispatch pass");
+    }
+
+    /// [`Self::dispatch_all_pending`] in a task of its own, for a test that acts while it
+    /// sends; awaiting the handle waits for the pass to end.
+    pub fn dispatch_in_background(&self) -> tokio::task::JoinHandle<()> {
+        let dispatcher = self.stepped().0.clone();
+        tokio::spawn(async move { dispatcher.run_once().await.expect("a dispatch pass") })
+    }
+
+    /// Delivers the notifications due now (until none is); returns how many attempts it made.
+    pub async fn deliver_notifications(&self) -> usize {
+        let notifier = &self.stepped().1;
+        let mut attempts = 0;
+        loop {
+            match notifier.deliver_due().await.expect("a delivery pass") {
+                0 => return attempts,
+                n => attempts += n,
+            }
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.address, path)
     }

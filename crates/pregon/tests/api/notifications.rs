@@ -1,8 +1,14 @@
 //! Campaign webhooks out: one signed POST per final state, retried with backoff, keyed with
 //! the tenant's (rotatable) webhook secret.
+//!
+//! The dispatcher and the deliverer are stepped by the tests, under a clock they move: a
+//! notification that is not delivered when a test delivers everything due, with the clock
+//! past every backoff, is never delivered.
 
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
+use pregon::clock::{Clock, ManualClock, SystemClock};
 use pregon::config::NotifyConfig;
 use pregon_providers::signature::verify_sha256_header;
 use reqwest::Method;
@@ -10,16 +16,25 @@ use serde_json::{json, Value};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
-use crate::helpers::{contacts, counts, eventually, phones, spawn_app_with, TestApp, OTHER_KEY};
+use crate::helpers::{contacts, counts, phones, spawn_stepped_app_with, TestApp, OTHER_KEY};
 
 const HOOK: &str = "/hooks/pregon";
 
-/// pregon with a deliverer that polls often and retries after 100 ms.
-async fn app() -> TestApp {
-    spawn_app_with(|c| {
+/// Longer than every backoff and claim lease of the deliverer.
+const LATER: i64 = 24 * 3_600_000;
+
+/// A clock at the time the test starts, moved by the test.
+fn clock() -> ManualClock {
+    ManualClock::new(SystemClock.now_millis())
+}
+
+/// pregon stepped by the test under `clock`, with a deliverer that retries after 100 ms.
+async fn app(clock: &ManualClock) -> TestApp {
+    let clock = clock.clone();
+    spawn_stepped_app_with(move |c| {
+        c.clock = Arc::new(clock);
         c.dispatch.notify = NotifyConfig {
             backoff: vec![Duration::from_millis(100)],
-            poll_interval: Duration::from_millis(20),
             ..NotifyConfig::default()
         };
     })
@@ -41,16 +56,25 @@ async fn hooks(server: &MockServer) -> Vec<Request> {
     server.received_requests().await.expect("request recording is on")
 }
 
-/// Waits for `n` notifications, then makes sure no more arrive.
-async fn exactly(server: &MockServer, n: usize) -> Vec<Request> {
-    eventually(&format!("{n} notification(s)"), || async {
-        (hooks(server).await.len() >= n).then_some(())
-    })
-    .await;
-    tokio::time::sleep(Duration::from_millis(400)).await;
+/// Delivers what is due, then finds nothing left to deliver even once every backoff and
+/// claim lease has run out: so no more will ever arrive. Asserts the receiver got exactly
+/// `n` in all, and returns them.
+async fn exactly(app: &TestApp, clock: &ManualClock, server: &MockServer, n: usize) -> Vec<Request> {
+    app.deliver_notifications().await;
+    clock.advance(LATER);
+    let again = app.deliver_notifications().await;
     let got = hooks(server).await;
+    assert_eq!(again, 0, "nothing left to deliver; received: {:?}", bodies(&got));
     assert_eq!(got.len(), n, "notifications received: {:?}", bodies(&got));
     got
+}
+
+/// Sends the campaign's messages; it is then `completed`.
+async fn complete(app: &TestApp, id: &str) -> Value {
+    app.dispatch_all_pending().await;
+    let done = app.campaign(id).await;
+    assert_eq!(done["status"], "completed", "{done}");
+    done
 }
 
 fn bodies(requests: &[Request]) -> Vec<String> {
@@ -103,13 +127,14 @@ async fn hooked_campaign(app: &TestApp, server: &MockServer, list: &[String], ex
 
 #[tokio::test]
 async fn completion_posts_one_signed_notification_with_the_final_campaign() {
-    let app = app().await;
+    let clock = clock();
+    let app = app(&clock).await;
     let server = receiver().await;
     let secret = rotate(&app).await;
     let id = hooked_campaign(&app, &server, &phones(3), json!({})).await;
-    let done = app.wait_status(&id, "completed").await;
+    let done = complete(&app, &id).await;
 
-    let got = exactly(&server, 1).await;
+    let got = exactly(&app, &clock, &server, 1).await;
     let r = &got[0];
     assert_signed(r, &secret);
     assert_eq!(
@@ -133,23 +158,14 @@ async fn completion_posts_one_signed_notification_with_the_final_campaign() {
             "read": 0, "failed": 0, "unknown": 0, "skipped": 1, "cancelled": 0}})
         )
     );
-    // The campaign object as the API answers it.
-    for field in [
-        "name",
-        "status",
-        "total",
-        "counts",
-        "progress_percent",
-        "completed_at",
-        "settings",
-    ] {
-        assert_eq!(campaign[field], done[field], "{field}: {campaign} vs {done}");
-    }
+    // The campaign object exactly as the API answers it, every field.
+    assert_eq!(campaign, &done, "notified vs GET /api/v1/campaigns/{{id}}");
 }
 
 #[tokio::test]
 async fn a_failing_receiver_is_retried_until_it_answers() {
-    let app = app().await;
+    let clock = clock();
+    let app = app(&clock).await;
     let server = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path(HOOK))
@@ -165,15 +181,18 @@ async fn a_failing_receiver_is_retried_until_it_answers() {
         .mount(&server)
         .await;
     let secret = rotate(&app).await;
-    let started = Instant::now();
     let id = hooked_campaign(&app, &server, &phones(2), json!({})).await;
-    app.wait_status(&id, "completed").await;
+    complete(&app, &id).await;
 
-    let got = exactly(&server, 3).await;
-    assert!(
-        started.elapsed() < Duration::from_secs(5),
-        "the backoff is the configured one"
-    );
+    assert_eq!(app.deliver_notifications().await, 1, "the first attempt (500)");
+    // The configured backoff, 100 ms, to the millisecond.
+    clock.advance(99);
+    assert_eq!(app.deliver_notifications().await, 0, "no retry before the backoff");
+    clock.advance(1);
+    assert_eq!(app.deliver_notifications().await, 1, "the second attempt (500)");
+    clock.advance(100);
+    assert_eq!(app.deliver_notifications().await, 1, "the third attempt (200)");
+    let got = exactly(&app, &clock, &server, 3).await;
     let sent = bodies(&got);
     assert!(
         sent.iter().all(|b| *b == sent[0]),
@@ -188,7 +207,8 @@ async fn a_failing_receiver_is_retried_until_it_answers() {
 
 #[tokio::test]
 async fn cancelling_sends_campaign_cancelled() {
-    let app = app().await;
+    let clock = clock();
+    let app = app(&clock).await;
     let server = receiver().await;
     let secret = rotate(&app).await;
     let id = hooked_campaign(&app, &server, &phones(3), json!({"start": false})).await;
@@ -196,7 +216,7 @@ async fn cancelling_sends_campaign_cancelled() {
         .await
         .expect(200);
 
-    let got = exactly(&server, 1).await;
+    let got = exactly(&app, &clock, &server, 1).await;
     assert_signed(&got[0], &secret);
     let body: Value = serde_json::from_slice(&got[0].body).unwrap();
     assert_eq!(body["event"], "campaign.cancelled");
@@ -207,19 +227,20 @@ async fn cancelling_sends_campaign_cancelled() {
 
 #[tokio::test]
 async fn rotating_the_secret_changes_the_signing_key() {
-    let app = app().await;
+    let clock = clock();
+    let app = app(&clock).await;
     let server = receiver().await;
     let first = rotate(&app).await;
     let a = hooked_campaign(&app, &server, &phones(1), json!({})).await;
-    app.wait_status(&a, "completed").await;
-    let got = exactly(&server, 1).await;
+    complete(&app, &a).await;
+    let got = exactly(&app, &clock, &server, 1).await;
     assert_signed(&got[0], &first);
 
     let second = rotate(&app).await;
     assert_ne!(first, second, "a new secret each time");
     let b = hooked_campaign(&app, &server, &phones(2), json!({})).await;
-    app.wait_status(&b, "completed").await;
-    let got = exactly(&server, 2).await;
+    complete(&app, &b).await;
+    let got = exactly(&app, &clock, &server, 2).await;
     let r = got
         .iter()
         .find(|r| serde_json::from_slice::<Value>(&r.body).unwrap()["campaign"]["id"] == b.as_str())
@@ -243,7 +264,7 @@ async fn rotating_the_secret_changes_the_signing_key() {
 
 #[tokio::test]
 async fn the_new_routes_are_documented() {
-    let app = app().await;
+    let app = app(&clock()).await;
     let doc = app.get("/openapi.json").await.expect(200);
     for route in [
         "/api/v1/webhook-secret/rotate",

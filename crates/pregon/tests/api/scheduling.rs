@@ -9,7 +9,8 @@ use pregon::clock::{parse_rfc3339, ManualClock};
 use serde_json::{json, Value};
 
 use crate::helpers::{
-    contacts, counts, digits, meta_server, mount_meta_accept, sent_requests, spawn_app, spawn_app_with, TestApp,
+    contacts, counts, digits, meta_server, mount_meta_accept, sent_requests, spawn_app, spawn_app_with,
+    spawn_stepped_app_with, TestApp,
 };
 
 fn id(v: &Value) -> String {
@@ -30,6 +31,16 @@ async fn app_at(clock: &ManualClock) -> TestApp {
     .await
 }
 
+/// The same, with its dispatcher stepped by the test.
+async fn stepped_app_at(clock: &ManualClock) -> TestApp {
+    let clock = clock.clone();
+    spawn_stepped_app_with(move |c| {
+        c.clock = Arc::new(clock);
+        c.dispatch.pair_gap = Duration::ZERO;
+    })
+    .await
+}
+
 fn numbers(prefix: &str, n: usize) -> Vec<String> {
     (1..=n).map(|i| format!("+58412{prefix}{i:06}")).collect()
 }
@@ -38,7 +49,7 @@ fn numbers(prefix: &str, n: usize) -> Vec<String> {
 async fn outside_its_window_a_campaign_waits_and_then_goes_on_by_itself() {
     // Saturday 2026-12-05, 10:00 in Guayaquil (UTC-5).
     let clock = ManualClock::new(at("2026-12-05T15:00:00Z"));
-    let app = app_at(&clock).await;
+    let app = stepped_app_at(&clock).await;
     let template = app.template().await;
     let list = numbers("1", 5);
     let created = app
@@ -50,9 +61,9 @@ async fn outside_its_window_a_campaign_waits_and_then_goes_on_by_itself() {
         .await;
     let cid = id(&created);
     assert_eq!(created["settings"]["schedule"]["timezone"], "America/Guayaquil");
-    let waiting = app
-        .wait_campaign(&cid, "outside_window", |c| c["paused_reason"] == "outside_window")
-        .await;
+    app.dispatch_all_pending().await;
+    let waiting = app.campaign(&cid).await;
+    assert_eq!(waiting["paused_reason"], "outside_window", "{waiting}");
     assert_eq!(waiting["status"], "paused");
     // Monday 09:00 in Guayaquil.
     assert_eq!(waiting["resumes_at"], "2026-12-07T14:00:00.000Z");
@@ -63,11 +74,15 @@ async fn outside_its_window_a_campaign_waits_and_then_goes_on_by_itself() {
     );
     // A second before the window opens, still nothing.
     clock.set(at("2026-12-07T13:59:59Z"));
+    app.dispatch_all_pending().await;
     let still = app.campaign(&cid).await;
-    assert_eq!(counts(&still)["queued"], 5);
+    assert_eq!(counts(&still)["queued"], 5, "{still}");
+    assert_eq!(still["paused_reason"], "outside_window");
 
     clock.set(at("2026-12-07T14:00:00Z"));
-    let done = app.wait_status(&cid, "completed").await;
+    app.dispatch_all_pending().await;
+    let done = app.campaign(&cid).await;
+    assert_eq!(done["status"], "completed", "{done}");
     assert_eq!(counts(&done)["sent"], 5, "{done}");
     assert_eq!(done["paused_reason"], Value::Null);
 }

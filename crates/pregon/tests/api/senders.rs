@@ -1,8 +1,10 @@
 //! `/api/v1/senders`: create, list, get, patch, delete, validation; credentials never leave.
 
+use std::time::Duration;
+
 use serde_json::{json, Value};
 
-use crate::helpers::{contacts, ids, phones, spawn_app, TestApp};
+use crate::helpers::{contacts, ids, phones, spawn_app, spawn_stepped_app_with, TestApp};
 
 const SECRET: &str = "EAAG-very-secret-token-9f3a";
 const APP_SECRET: &str = "app-secret-77c1";
@@ -409,7 +411,8 @@ async fn state(app: &TestApp, campaign: &str) -> (String, Value) {
 
 #[tokio::test]
 async fn a_paused_sender_holds_its_campaigns_until_it_is_active_again() {
-    let app = spawn_app().await;
+    // No pair gap: the campaigns share their phones, and each is to finish in one dispatch.
+    let app = spawn_stepped_app_with(|c| c.dispatch.pair_gap = Duration::ZERO).await;
     let template = app.template().await;
     // One message a second: still running when the sender is paused.
     let sender = app
@@ -436,6 +439,9 @@ async fn a_paused_sender_holds_its_campaigns_until_it_is_active_again() {
         .await
         .expect(200);
     assert_eq!(state(&app, &running).await.0, "running");
+    let sending = app.dispatch_in_background();
+    app.wait_campaign(&running, "a first message sent", |c| c["counts"]["sent"] != 0)
+        .await;
 
     let patched = app
         .patch(&format!("/api/v1/senders/{sender}"), &json!({"status": "paused"}))
@@ -454,8 +460,12 @@ async fn a_paused_sender_holds_its_campaigns_until_it_is_active_again() {
         "{held}"
     );
     assert_eq!(state(&app, &by_user).await, ("paused".into(), json!("user")));
-    // Nothing more is sent: once in-flight requests are done, the counts stand still.
-    let settled = app.wait_status(&running, "paused").await;
+    // The dispatch ends once what was in flight is recorded: nothing more is sent.
+    sending.await.expect("the dispatch pass ends");
+    let settled = app.campaign(&running).await;
+    let n = &settled["counts"];
+    assert_eq!((&n["claimed"], &n["sending"]), (&json!(0), &json!(0)), "{settled}");
+    assert!(n["sent"].as_i64().unwrap() < 20, "paused before the end: {settled}");
     let new_one = create("n").await;
     assert_eq!(state(&app, &new_one).await, ("paused".into(), json!("sender_paused")));
     // Resuming while the sender is paused keeps it waiting for the sender (200).
@@ -467,6 +477,7 @@ async fn a_paused_sender_holds_its_campaigns_until_it_is_active_again() {
         (resumed["status"].as_str(), resumed["paused_reason"].as_str()),
         (Some("paused"), Some("sender_paused"))
     );
+    app.dispatch_all_pending().await;
     assert_eq!(app.campaign(&running).await["counts"], settled["counts"]);
 
     // Active again (and fast): the held campaigns resume and complete; the user's stays.
@@ -479,8 +490,10 @@ async fn a_paused_sender_holds_its_campaigns_until_it_is_active_again() {
         .expect(200);
     assert_eq!(patched["status"], "active");
     assert_eq!(state(&app, &running).await.1, Value::Null);
+    app.dispatch_all_pending().await;
     for id in [&running, &new_one] {
-        let done = app.wait_status(id, "completed").await;
+        let done = app.campaign(id).await;
+        assert_eq!(done["status"], "completed", "{done}");
         assert_eq!(done["counts"]["sent"], 20, "{done}");
         assert_eq!(done["paused_reason"], Value::Null);
     }

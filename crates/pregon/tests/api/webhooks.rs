@@ -8,7 +8,10 @@ use serde_json::{json, Value};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
-use crate::helpers::*;
+use crate::helpers::{
+    contacts, counts, digits, meta_server, mount_meta_accept, phones, spawn_app, spawn_app_with, Reply, TestApp,
+    OTHER_KEY,
+};
 
 const APP_SECRET: &str = "meta-app-secret";
 const PHONE_NUMBER_ID: &str = "1142";

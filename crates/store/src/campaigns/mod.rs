@@ -3,9 +3,11 @@
 //!
 //! A campaign is created with all its messages in one transaction, all or nothing. A
 //! person's action runs the steps [`plan::action_steps`] gives, in one transaction under the
-//! campaign's lock. Counts change with the messages they count ([`counts`]).
+//! campaign's lock. Counts change with the messages they count ([`counts`]). The campaign
+//! object the API answers with, and notifications carry, is built in [`object`].
 
 pub(crate) mod counts;
+pub mod object;
 pub(crate) mod plan;
 pub(crate) mod transitions;
 

@@ -6,11 +6,13 @@
 //! that rolled back. The body is rendered then, once: it is the campaign as it was at that
 //! moment, and the bytes signed on every delivery attempt are the same. A background
 //! deliverer (pregon's `notifications` module) POSTs it, at least once: the body's `id` is unique
-//! per notification so that receivers can drop repeats.
+//! per notification so that receivers can drop repeats. The campaign in it is the
+//! [`CampaignObject`] the API answers with, built by the same code.
 
 use pregon_domain::CampaignStatus;
 use serde_json::json;
 
+use crate::campaigns::object::{rfc3339, CampaignObject};
 use crate::error::Result;
 use crate::records::{CampaignRecord, Millis, NotificationDelivery, NotificationRecord};
 use crate::rows::RecordRow;
@@ -35,48 +37,6 @@ pub fn event_name(status: CampaignStatus) -> Option<&'static str> {
     }
 }
 
-fn rfc3339(millis: Millis) -> String {
-    chrono::DateTime::<chrono::Utc>::from_timestamp_millis(millis)
-        .unwrap_or_default()
-        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-}
-
-/// The campaign object exactly as `GET /api/v1/campaigns/{id}` answers it for a campaign
-/// that is not running (no current rate, no ETA). pregon's API view is held to the same
-/// shape by a test (`http::views`).
-pub fn campaign_object(c: &CampaignRecord) -> serde_json::Value {
-    let total = c.counts.total();
-    let pending = c.counts.pending();
-    let progress = if total == 0 {
-        100.0
-    } else {
-        ((total - pending) as f64 * 1000.0 / total as f64).round() / 10.0
-    };
-    let time = |ms: Option<Millis>| ms.map(rfc3339);
-    json!({
-        "id": c.id,
-        "name": c.name,
-        "status": c.status.as_str(),
-        "paused_reason": c.waiting_reason(),
-        "paused_detail": c.paused_detail,
-        "sender_id": c.sender_id,
-        "template_id": c.template_id,
-        "priority": c.priority,
-        "total": total,
-        "counts": c.counts,
-        "progress_percent": progress,
-        "created_at": rfc3339(c.created_at),
-        "start_at": time(c.start_at),
-        "started_at": time(c.started_at),
-        "completed_at": time(c.completed_at),
-        "last_sent_at": time(c.last_sent_at),
-        "resumes_at": time(c.resumes_at()),
-        "current_rate": 0.0,
-        "eta_seconds": null,
-        "settings": c.settings,
-    })
-}
-
 /// The notification a campaign that has just reached a final state owes, if it has a
 /// webhook URL: `{"id", "event", "created_at", "campaign": {…}}`.
 pub(crate) fn notification_for(c: &CampaignRecord, now: Millis) -> Option<NewNotification> {
@@ -87,7 +47,8 @@ pub(crate) fn notification_for(c: &CampaignRecord, now: Millis) -> Option<NewNot
         "id": id,
         "event": event,
         "created_at": rfc3339(now),
-        "campaign": campaign_object(c),
+        // Through a JSON value, as ever: every key of the body in alphabetical order.
+        "campaign": CampaignObject::new(c, 0.0),
     })
     .to_string();
     Some(NewNotification {
@@ -133,4 +94,81 @@ pub(crate) fn delivery_from_row(row: &impl RecordRow) -> Result<NotificationDeli
         attempt: row.int("attempts")?,
         webhook_secret: row.text("webhook_secret")?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use pregon_domain::{CampaignSettings, PausedReason, ScheduleSettings, WindowSettings};
+
+    use super::*;
+    use crate::records::Counts;
+
+    /// A campaign cancelled while it waited for its window, every field of its object set.
+    fn cancelled() -> CampaignRecord {
+        CampaignRecord {
+            id: "cmp_2".into(),
+            tenant_id: "ten_1".into(),
+            name: "office hours".into(),
+            sender_id: "snd_1".into(),
+            template_id: "tpl_1".into(),
+            status: CampaignStatus::Cancelled,
+            paused_reason: Some(PausedReason::OutsideWindow),
+            paused_detail: Some("outside its window".into()),
+            priority: 7,
+            settings: CampaignSettings {
+                default_region: Some("EC".into()),
+                webhook_url: Some("https://example.com/h".into()),
+                require_consent: true,
+                schedule: Some(ScheduleSettings {
+                    timezone: Some("America/Guayaquil".into()),
+                    window: Some(WindowSettings {
+                        start: "09:00".into(),
+                        end: "18:00".into(),
+                        days: vec![1, 2, 3, 4, 5],
+                    }),
+                    recipient_timezone: false,
+                    timezone_field: None,
+                }),
+                ..Default::default()
+            },
+            start_at: Some(1_767_225_600_000),
+            windowed: true,
+            recheck_at: Some(1_767_279_600_000),
+            counts: Counts {
+                sent: 2,
+                failed: 1,
+                skipped: 1,
+                cancelled: 5,
+                ..Counts::default()
+            },
+            created_at: 1_767_225_600_123,
+            started_at: Some(1_767_225_601_000),
+            completed_at: Some(1_767_225_700_000),
+            last_sent_at: Some(1_767_225_609_000),
+            updated_at: 1_767_225_700_000,
+        }
+    }
+
+    /// The body, byte for byte as it has been written since notifications began (its keys
+    /// in alphabetical order): receivers check signatures over these bytes, and may compare.
+    #[test]
+    fn the_body_is_written_as_it_always_was() {
+        let n = notification_for(&cancelled(), 1_767_225_700_001).expect("a notification URL");
+        assert_eq!(n.event, "campaign.cancelled");
+        assert_eq!(n.url, "https://example.com/h");
+        assert!(n.id.starts_with("ntf_"), "{}", n.id);
+        assert_eq!(n.body.replace(&n.id, "ntf_ID"), GOLDEN_BODY);
+    }
+
+    #[test]
+    fn campaigns_without_a_url_or_not_final_owe_none() {
+        let mut c = cancelled();
+        c.status = CampaignStatus::Paused;
+        assert!(notification_for(&c, 0).is_none());
+        c.status = CampaignStatus::Completed;
+        c.settings.webhook_url = Some("  ".into());
+        assert!(notification_for(&c, 0).is_none());
+    }
+
+    const GOLDEN_BODY: &str = r#"{"campaign":{"completed_at":"2026-01-01T00:01:40.000Z","counts":{"cancelled":5,"claimed":0,"delivered":0,"failed":1,"queued":0,"read":0,"sending":0,"sent":2,"skipped":1,"unknown":0},"created_at":"2026-01-01T00:00:00.123Z","current_rate":0.0,"eta_seconds":null,"id":"cmp_2","last_sent_at":"2026-01-01T00:00:09.000Z","name":"office hours","paused_detail":"outside its window","paused_reason":"outside_window","priority":7,"progress_percent":100.0,"resumes_at":null,"sender_id":"snd_1","settings":{"auto_pause":{"max_failure_rate":0.5,"min_failures":50},"default_region":"EC","rate":null,"require_consent":true,"retry":{"backoff_seconds":[60,300,1800],"max_attempts":3},"schedule":{"recipient_timezone":false,"timezone":"America/Guayaquil","window":{"days":[1,2,3,4,5],"end":"18:00","start":"09:00"}},"webhook_url":"https://example.com/h"},"start_at":"2026-01-01T00:00:00.000Z","started_at":"2026-01-01T00:00:01.000Z","status":"cancelled","template_id":"tpl_1","total":9},"created_at":"2026-01-01T00:01:40.001Z","event":"campaign.cancelled","id":"ntf_ID"}"#;
 }

@@ -23,12 +23,14 @@ use crate::rows::{parse_enum, RecordRow};
 /// `failed` only before the message was delivered; `delivered` and `read` also after a
 /// `failed` (the handset acknowledged it after all).
 pub(crate) fn report_moves(from: MessageStatus, to: MessageStatus) -> bool {
-    use MessageStatus::*;
     match to {
-        Delivered | Read => {
-            matches!(from, Sent | Delivered | Read | Failed) && from.delivery_rank() < to.delivery_rank()
+        MessageStatus::Delivered | MessageStatus::Read => {
+            matches!(
+                from,
+                MessageStatus::Sent | MessageStatus::Delivered | MessageStatus::Read | MessageStatus::Failed
+            ) && from.delivery_rank() < to.delivery_rank()
         }
-        Failed => from == Sent,
+        MessageStatus::Failed => from == MessageStatus::Sent,
         _ => false,
     }
 }
@@ -91,14 +93,16 @@ impl Tracked {
 
     /// Applies one report; returns whether the status moved.
     fn apply(&mut self, u: &StatusUpdate) -> bool {
-        use MessageStatus::*;
         let moved = if self.awaits_provider_id() {
             // The first we hear of this attempt: whatever the report says, the provider took it.
             self.provider_message_id = Some(u.provider_message_id.clone());
             self.sent_at = self.sent_at.or(Some(u.at));
             true
         } else if self.provider_message_id.as_deref() == Some(u.provider_message_id.as_str())
-            && matches!(self.status, Sent | Delivered | Read | Failed)
+            && matches!(
+                self.status,
+                MessageStatus::Sent | MessageStatus::Delivered | MessageStatus::Read | MessageStatus::Failed
+            )
         {
             report_moves(self.status, u.status)
         } else {
@@ -107,7 +111,7 @@ impl Tracked {
         };
         if moved {
             match u.status {
-                Failed => {
+                MessageStatus::Failed => {
                     self.error_code = u.error_code.clone();
                     self.error_message = u.error_message.clone();
                 }
@@ -119,9 +123,9 @@ impl Tracked {
             self.status = u.status;
         }
         match u.status {
-            Delivered => self.delivered_at = earliest(self.delivered_at, u.at),
-            // Read implies delivered: a `delivered` that comes later only makes it earlier.
-            Read => {
+            MessageStatus::Delivered => self.delivered_at = earliest(self.delivered_at, u.at),
+            // MessageStatus::Read implies delivered: a `delivered` that comes later only makes it earlier.
+            MessageStatus::Read => {
                 self.read_at = earliest(self.read_at, u.at);
                 self.delivered_at = earliest(self.delivered_at, u.at);
             }

@@ -1,0 +1,100 @@
+//! The campaign object: a campaign as the world outside pregon sees it, built in this one
+//! place. The API answers with it (`GET /api/v1/campaigns/{id}` and every campaign route),
+//! and a campaign's outbound notification carries it, rendered in the transaction that ends
+//! the campaign ([`crate::notifications::body`]).
+//!
+//! With the `openapi` feature it is also the `CampaignView` schema of pregon's OpenAPI
+//! document.
+
+use pregon_domain::CampaignStatus;
+use serde::Serialize;
+
+use crate::records::{CampaignRecord, Counts, Millis};
+
+/// Formats milliseconds as RFC 3339 UTC with milliseconds, as every time pregon writes.
+pub(crate) fn rfc3339(millis: Millis) -> String {
+    chrono::DateTime::<chrono::Utc>::from_timestamp_millis(millis)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// A campaign with its exact progress.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = CampaignView))]
+pub struct CampaignObject {
+    pub id: String,
+    pub name: String,
+    /// `draft`, `scheduled`, `running`, `paused`, `completed`, `cancelled` or `failed`.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub status: CampaignStatus,
+    /// Why it is not sending: `user`, `too_many_failures`, `sender_error`,
+    /// `template_error`, `daily_limit`, `outside_window` or `sender_paused` (its sender is
+    /// paused or suspended; it resumes by itself when the sender is active again) while
+    /// `paused`, and `scheduled` while `scheduled` (waiting for `start_at`).
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub paused_reason: Option<&'static str>,
+    /// The provider's or pregon's words on why it paused.
+    pub paused_detail: Option<String>,
+    pub sender_id: String,
+    pub template_id: String,
+    pub priority: i64,
+    /// Every contact received: the sum of `counts`.
+    pub total: i64,
+    pub counts: Counts,
+    /// Finished messages (everything but queued, claimed, sending) over total.
+    pub progress_percent: f64,
+    pub created_at: String,
+    pub start_at: Option<String>,
+    pub started_at: Option<String>,
+    pub completed_at: Option<String>,
+    pub last_sent_at: Option<String>,
+    /// When it goes on by itself: its start time while `scheduled`, the opening of its window
+    /// (`outside_window`), or when room frees up under its sender's daily limit.
+    pub resumes_at: Option<String>,
+    /// Messages finished per second lately (0 unless running).
+    pub current_rate: f64,
+    /// Seconds until the queue is empty at the current rate.
+    pub eta_seconds: Option<i64>,
+    /// The campaign's options as given: retry policy, auto-pause rule, webhook URL, region.
+    // A JSON value, so that its keys come in alphabetical order, as they always have.
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub settings: serde_json::Value,
+}
+
+impl CampaignObject {
+    /// The campaign as it is now, sending at `current_rate` messages a second (0 when that
+    /// is not known, or it is not running: then it has no ETA either, as in a notification).
+    pub fn new(c: &CampaignRecord, current_rate: f64) -> Self {
+        let total = c.counts.total();
+        let pending = c.counts.pending();
+        let progress = if total == 0 {
+            100.0
+        } else {
+            ((total - pending) as f64 * 1000.0 / total as f64).round() / 10.0
+        };
+        let eta = (current_rate > 0.0 && pending > 0).then(|| (pending as f64 / current_rate).ceil() as i64);
+        let time = |ms: Option<Millis>| ms.map(rfc3339);
+        CampaignObject {
+            id: c.id.clone(),
+            name: c.name.clone(),
+            status: c.status,
+            paused_reason: c.waiting_reason(),
+            paused_detail: c.paused_detail.clone(),
+            sender_id: c.sender_id.clone(),
+            template_id: c.template_id.clone(),
+            priority: c.priority,
+            total,
+            counts: c.counts,
+            progress_percent: progress,
+            created_at: rfc3339(c.created_at),
+            start_at: time(c.start_at),
+            started_at: time(c.started_at),
+            completed_at: time(c.completed_at),
+            last_sent_at: time(c.last_sent_at),
+            resumes_at: time(c.resumes_at()),
+            current_rate: (current_rate * 10.0).round() / 10.0,
+            eta_seconds: eta,
+            settings: serde_json::to_value(&c.settings).unwrap_or_default(),
+        }
+    }
+}
