@@ -17,6 +17,10 @@ pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_millis(500);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 const UPLOAD_TIMEOUT: Duration = Duration::from_secs(600);
+/// How often a create is sent again, with the same `Idempotency-Key`, after a timeout or a
+/// broken connection, and how long it waits first each time (doubling).
+const CREATE_RETRIES: u32 = 4;
+const CREATE_RETRY_WAIT: Duration = Duration::from_secs(1);
 const BODY_SNIPPET_CHARS: usize = 200;
 
 /// Everything that can go wrong talking to the server.
@@ -220,11 +224,8 @@ impl Client {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "recipients.csv".to_owned());
-        let file = Part::bytes(bytes).file_name(file_name).mime_str("text/csv")?;
-        let mut form = Form::new()
-            .part("file", file)
-            .text("name", req.name.clone())
-            .text("template_id", req.template_id.clone());
+        let mut fields: Vec<(&'static str, String)> =
+            vec![("name", req.name.clone()), ("template_id", req.template_id.clone())];
         let optional = [
             ("sender_id", req.sender_id.clone()),
             ("phone_column", req.phone_column.clone()),
@@ -235,16 +236,27 @@ impl Client {
         ];
         for (field, value) in optional {
             if let Some(value) = value {
-                form = form.text(field, value);
+                fields.push((field, value));
             }
         }
-        form = form.text("start", req.start.to_string());
+        fields.push(("start", req.start.to_string()));
 
-        let builder = self
-            .request(Method::POST, &["campaigns", "import"])
-            .timeout(UPLOAD_TIMEOUT)
-            .multipart(form);
-        let raw = self.send(builder, "the campaign import").await?;
+        let build = || {
+            let file = Part::bytes(bytes.clone())
+                .file_name(file_name.clone())
+                .mime_str("text/csv")
+                .map_err(ClientError::from)?;
+            Ok(self
+                .request(Method::POST, &["campaigns", "import"])
+                .timeout(UPLOAD_TIMEOUT)
+                .multipart(
+                    fields
+                        .clone()
+                        .into_iter()
+                        .fold(Form::new().part("file", file), |f, (k, v)| f.text(k, v)),
+                ))
+        };
+        let raw = self.send_create(build, "the campaign import").await?;
         let campaign: Campaign = decode(&raw, "the campaign import")?;
         let import: ImportReport = match raw.get("import") {
             Some(v) => decode(v, "the campaign import")?,
@@ -319,6 +331,34 @@ impl Client {
             path.pop_if_empty().extend(["api", "v1"]).extend(segments);
         }
         self.http.request(method, url).bearer_auth(&self.api_key)
+    }
+
+    /// Sends a request that creates something, with a fresh `Idempotency-Key`; on a timeout
+    /// or a broken connection, and while the server says the first is still in progress, it
+    /// sends it again with the same key, so that the thing is made once however often it is
+    /// sent. `build` makes the request anew for each attempt.
+    pub(crate) async fn send_create(
+        &self,
+        build: impl Fn() -> Result<RequestBuilder, ClientError>,
+        what: &str,
+    ) -> Result<Value, ClientError> {
+        let key = uuid::Uuid::now_v7().to_string();
+        let mut wait = CREATE_RETRY_WAIT;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let result = self.send(build()?.header("Idempotency-Key", &key), what).await;
+            let again = match &result {
+                Err(ClientError::Transport(e)) => e.is_timeout() || e.is_connect() || e.is_request(),
+                Err(ClientError::Api { code, .. }) => code == "idempotency_key_in_progress",
+                _ => false,
+            };
+            if !again || attempt > CREATE_RETRIES {
+                return result;
+            }
+            tokio::time::sleep(wait).await;
+            wait *= 2;
+        }
     }
 
     pub(crate) async fn send(&self, builder: RequestBuilder, what: &str) -> Result<Value, ClientError> {

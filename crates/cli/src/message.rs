@@ -77,8 +77,8 @@ impl Client {
 
     /// Accepts a single message (`POST /api/v1/messages`); answers its id and status.
     pub async fn send_message(&self, body: &Value) -> Result<Value, ClientError> {
-        let builder = self.request(Method::POST, &["messages"]).json(body);
-        self.send(builder, "the message").await
+        let build = || Ok(self.request(Method::POST, &["messages"]).json(body));
+        self.send_create(build, "the message").await
     }
 
     /// Cancels a message not yet attempted (`DELETE /api/v1/messages/{id}`).

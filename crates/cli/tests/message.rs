@@ -89,3 +89,47 @@ async fn list_send_and_cancel_talk_to_the_messages_api() {
         "{refused}"
     );
 }
+
+/// A create carries an `Idempotency-Key`, and while the server says the first attempt is
+/// still in progress, the CLI asks again with the same key: the message is made once.
+#[tokio::test]
+async fn a_send_retries_with_the_same_idempotency_key() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/api/v1/messages"))
+        .respond_with(ResponseTemplate::new(409).set_body_json(json!({"error": {
+            "code": "idempotency_key_in_progress", "message": "still in progress", "details": []}})))
+        .up_to_n_times(1)
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/api/v1/messages"))
+        .respond_with(ResponseTemplate::new(202).set_body_json(json!({"id": "12", "status": "queued"})))
+        .expect(2)
+        .mount(&server)
+        .await;
+    let client = Client::new(&server.uri(), "test-key").unwrap();
+    let answer = client
+        .send_message(&json!({"to": "+584121234567", "template_id": "tpl_1"}))
+        .await
+        .unwrap();
+    assert_eq!(answer["id"], "12");
+    let keys: Vec<String> = server
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.headers.get("idempotency-key").unwrap().to_str().unwrap().to_string())
+        .collect();
+    assert_eq!(keys.len(), 2);
+    assert_eq!(keys[0], keys[1], "the retry reuses the key");
+    assert!(!keys[0].is_empty() && keys[0].len() <= 255);
+    // A new create gets a new key.
+    client
+        .send_message(&json!({"to": "+584121234567", "template_id": "tpl_1"}))
+        .await
+        .unwrap();
+    let third = server.received_requests().await.unwrap()[2].headers["idempotency-key"].clone();
+    assert_ne!(third.to_str().unwrap(), keys[0]);
+}

@@ -57,6 +57,9 @@ wire_enum!(
         /// An operator at the command line, working on the database directly
         /// (`pregon tenant create`, `pregon user create`).
         Cli => "cli",
+        /// pregon itself, acting on what a provider reported (a messaging tier, an account
+        /// suspended) or on its own start.
+        System => "system",
     }
 );
 

@@ -85,6 +85,10 @@ pub struct ServeArgs {
     /// Most contacts in one campaign.
     #[arg(long, env = "PREGON_MAX_CONTACTS", default_value_t = 100_000)]
     pub max_contacts: usize,
+    /// Requests a second each API key or console session may make (bursts of twice that);
+    /// above it, 429 with `Retry-After`.
+    #[arg(long, env = "PREGON_API_RATE_LIMIT", default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub api_rate_limit: u32,
     /// Serve the API only, without a dispatcher in this process.
     #[arg(long, env = "PREGON_NO_DISPATCHER")]
     pub no_dispatcher: bool,
@@ -171,12 +175,16 @@ pub struct RetentionArgs {
     /// messages and events; 0 keeps them forever.
     #[arg(long, env = "PREGON_RETENTION_DAYS", default_value_t = 30, value_parser = clap::value_parser!(u32).range(0..=36_500))]
     pub retention_days: u32,
+    /// Days the audit log keeps each change; 0 keeps it forever.
+    #[arg(long, env = "PREGON_AUDIT_RETENTION_DAYS", default_value_t = 365, value_parser = clap::value_parser!(u32).range(0..=36_500))]
+    pub audit_retention_days: u32,
 }
 
 impl RetentionArgs {
     pub fn retention_config(&self) -> RetentionConfig {
         RetentionConfig {
             days: self.retention_days,
+            audit_days: self.audit_retention_days,
             ..RetentionConfig::default()
         }
     }
@@ -187,6 +195,8 @@ impl RetentionArgs {
 pub struct RetentionConfig {
     /// Days finished work is kept; 0 keeps it forever. Default 30.
     pub days: u32,
+    /// Days audit rows are kept; 0 keeps them forever. Default 365.
+    pub audit_days: u32,
     /// Wait after start before the first purge. Default 1 minute.
     pub first_run_after: Duration,
     /// Wait between purges. Default 1 hour.
@@ -200,6 +210,7 @@ impl Default for RetentionConfig {
     fn default() -> Self {
         RetentionConfig {
             days: 30,
+            audit_days: 365,
             first_run_after: Duration::from_secs(60),
             interval: Duration::from_secs(3600),
             batch: 4,
@@ -303,6 +314,8 @@ impl Default for NotifyConfig {
 pub struct Limits {
     pub max_body_bytes: usize,
     pub max_contacts: usize,
+    /// Requests a second per API key or session (`PREGON_API_RATE_LIMIT`).
+    pub api_rate_limit: u32,
 }
 
 impl Default for Limits {
@@ -310,6 +323,7 @@ impl Default for Limits {
         Limits {
             max_body_bytes: 50 * 1024 * 1024,
             max_contacts: 100_000,
+            api_rate_limit: 50,
         }
     }
 }

@@ -25,6 +25,7 @@
 //! - [`keys`]: API keys: generation and hashing.
 //! - [`clock`]: the time source, injectable for tests.
 
+pub mod accounts;
 pub mod clock;
 pub mod config;
 pub mod console;
@@ -34,6 +35,7 @@ pub mod http;
 pub mod import;
 pub mod keys;
 pub mod notifications;
+pub mod passwords;
 pub mod reports;
 pub mod retention;
 pub mod scheduler;

@@ -38,6 +38,11 @@ enum Command {
         #[command(subcommand)]
         command: TenantCommand,
     },
+    /// Manage the people who sign in to the console (on the database directly).
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
     /// Show every dispatcher sharing the database (id, host, pid, senders, rate) and the queue.
     System {
         #[command(flatten)]
@@ -70,6 +75,35 @@ enum TenantCommand {
         /// Credential encryption key (64 hex characters).
         #[arg(long, env = "PREGON_MASTER_KEY", hide_env_values = true)]
         master_key: Option<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum UserCommand {
+    /// Create a user. Its password is `PREGON_USER_PASSWORD` when set, else generated and
+    /// printed once.
+    Create {
+        /// The email the user signs in with.
+        email: String,
+        /// viewer, operator, admin or owner.
+        #[arg(long, value_parser = ["viewer", "operator", "admin", "owner"])]
+        role: String,
+        /// The user's name (default: the email's local part).
+        #[arg(long)]
+        name: Option<String>,
+        /// The tenant (needed when there are several).
+        #[arg(long)]
+        tenant: Option<String>,
+        #[command(flatten)]
+        db: DatabaseArgs,
+    },
+    /// List a tenant's users.
+    List {
+        /// The tenant (needed when there are several).
+        #[arg(long)]
+        tenant: Option<String>,
+        #[command(flatten)]
+        db: DatabaseArgs,
     },
 }
 
@@ -160,9 +194,16 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 limits: Limits {
                     max_body_bytes: args.max_body_bytes,
                     max_contacts: args.max_contacts,
+                    api_rate_limit: args.api_rate_limit,
                 },
                 master_key: args.dispatch.master_key.clone(),
                 bootstrap_api_key: std::env::var("PREGON_BOOTSTRAP_API_KEY").ok(),
+                bootstrap_email: std::env::var("PREGON_BOOTSTRAP_EMAIL")
+                    .ok()
+                    .filter(|e| !e.trim().is_empty()),
+                bootstrap_password: std::env::var("PREGON_BOOTSTRAP_PASSWORD")
+                    .ok()
+                    .filter(|p| !p.is_empty()),
                 background: if args.no_dispatcher {
                     Background::Off
                 } else {
@@ -182,14 +223,20 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 println!("Its webhook secret (the key of X-Pregon-Signature), shown only this once:");
                 println!("{secret}");
             }
+            if let Some((email, password)) = &app.bootstrap_owner {
+                match password {
+                    Some(password) => {
+                        println!("Sign in to the console as {email} with this password, shown only this once:");
+                        println!("{password}");
+                    }
+                    None => println!("Sign in to the console as {email} with PREGON_BOOTSTRAP_PASSWORD."),
+                }
+            }
             if let Some(key) = &app.bootstrap_key {
-                println!("Its API key, shown only this once:");
+                println!("Its API key (an owner's), shown only this once:");
                 println!("{key}");
             }
-            println!(
-                "Dashboard: http://{0}/  API reference: http://{0}/docs",
-                app.local_addr()
-            );
+            println!("Console: http://{0}/  API reference: http://{0}/docs", app.local_addr());
             println!("pregon listening on http://{}", app.local_addr());
             app.run_until_stopped(shutdown).await
         }
@@ -219,8 +266,15 @@ async fn run(command: Command) -> anyhow::Result<()> {
             }
             let store = startup::open_store(&db.database_url).await?;
             let key = pregon::crypto::MasterKey::load(master_key.as_deref(), &db.database_url)?;
-            let (tenant, api_key) =
-                startup::create_tenant(store.as_ref(), &key, name, None, SystemClock.now_millis()).await?;
+            let (tenant, api_key) = startup::create_tenant(
+                store.as_ref(),
+                &key,
+                name,
+                None,
+                SystemClock.now_millis(),
+                pregon::accounts::cli_actor(),
+            )
+            .await?;
             println!(
                 "Created tenant {:?} ({}) with a sandbox sender as its default.",
                 tenant.name, tenant.id
@@ -229,6 +283,58 @@ async fn run(command: Command) -> anyhow::Result<()> {
             println!("{}", tenant.webhook_secret);
             println!("Its API key, shown only this once:");
             println!("{api_key}");
+            Ok(())
+        }
+        Command::User {
+            command:
+                UserCommand::Create {
+                    email,
+                    role,
+                    name,
+                    tenant,
+                    db,
+                },
+        } => {
+            let store = startup::open_store(&db.database_url).await?;
+            let tenant = pregon::accounts::tenant_named(store.as_ref(), tenant.as_deref()).await?;
+            let role = role
+                .parse()
+                .map_err(|_| anyhow::anyhow!("the role must be viewer, operator, admin or owner"))?;
+            let password = std::env::var("PREGON_USER_PASSWORD").ok();
+            let person = pregon::accounts::Person {
+                email: &email,
+                name: name.as_deref(),
+                role,
+                password,
+            };
+            let (user, generated) = pregon::accounts::create_user(
+                store.as_ref(),
+                &tenant,
+                person,
+                pregon::accounts::cli_actor(),
+                SystemClock.now_millis(),
+            )
+            .await?;
+            println!(
+                "Created user {} ({}, {}) of tenant {:?}.",
+                user.email, user.role, user.id, tenant.name
+            );
+            if let Some(password) = generated {
+                println!("Its password, shown only this once:");
+                println!("{password}");
+            }
+            Ok(())
+        }
+        Command::User {
+            command: UserCommand::List { tenant, db },
+        } => {
+            let store = startup::open_store(&db.database_url).await?;
+            let tenant = pregon::accounts::tenant_named(store.as_ref(), tenant.as_deref()).await?;
+            let users = pregon::accounts::list_users(store.as_ref(), &tenant).await?;
+            println!("{:<34}  {:<8}  {:<24}  EMAIL", "ID", "ROLE", "NAME");
+            for u in users {
+                println!("{:<34}  {:<8}  {:<24}  {}", u.id, u.role.as_str(), u.name, u.email);
+            }
             Ok(())
         }
         Command::Campaign { .. } | Command::System { .. } | Command::Message { .. } => {

@@ -7,6 +7,10 @@
 //! that is not finished (a draft, a scheduled, running or paused campaign; a queued single
 //! message) is never touched, however old. `0` days keeps everything.
 //!
+//! What served its purpose goes too, whatever `PREGON_RETENTION_DAYS` says: idempotency keys
+//! after a day, sessions once they ended, failed sign-ins after a day, and audit rows after
+//! `PREGON_AUDIT_RETENTION_DAYS` (365 by default; 0 keeps them forever).
+//!
 //! Every `serve` and `worker` process runs the [`Retention`] task: once shortly after start,
 //! then every hour. Processes sharing a database may purge at the same time; each deletion is
 //! a transaction of its own (PostgreSQL skips rows another one holds), so they only share the
@@ -44,6 +48,25 @@ pub async fn purge(store: &dyn RetentionStore, days: u32, batch: usize, now: i64
     }
 }
 
+/// Deletes what served its purpose (see the module's documentation), batch after batch;
+/// returns the rows deleted.
+pub async fn purge_expired(store: &dyn RetentionStore, audit_days: u32, now: i64) -> Result<u64, StoreError> {
+    let audit_before = match audit_days {
+        0 => i64::MIN,
+        days => now - i64::from(days) * DAY_MS,
+    };
+    let idle = crate::http::auth::SESSION_IDLE.as_millis() as i64;
+    let mut total = 0;
+    loop {
+        let deleted = store.purge_expired(now, audit_before, idle, 5_000).await?;
+        total += deleted;
+        if deleted == 0 {
+            return Ok(total);
+        }
+        tokio::task::yield_now().await;
+    }
+}
+
 /// The retention task of one process.
 pub struct Retention {
     store: Arc<dyn RetentionStore>,
@@ -61,7 +84,6 @@ impl Retention {
     pub async fn run_until_stopped(self, shutdown: CancellationToken) {
         if self.config.days == 0 {
             tracing::info!("retention is off (PREGON_RETENTION_DAYS=0): finished work is kept");
-            return;
         }
         let mut wait = self.config.first_run_after;
         loop {
@@ -70,6 +92,14 @@ impl Retention {
                 _ = tokio::time::sleep(wait) => {}
             }
             wait = self.config.interval;
+            match purge_expired(self.store.as_ref(), self.config.audit_days, self.clock.now_millis()).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(rows = n, "retention: deleted expired keys, sessions and audit rows"),
+                Err(e) => tracing::warn!(error = %e, "retention: purging expired rows failed; trying again later"),
+            }
+            if self.config.days == 0 {
+                continue;
+            }
             let run = purge(
                 self.store.as_ref(),
                 self.config.days,
@@ -110,6 +140,7 @@ mod tests {
             .await
             .unwrap();
         let tenant = store.create_tenant("acme", "s", T0).await.unwrap().id;
+        let by = pregon_store::Change::by(pregon_store::Actor::cli("test"));
         let sender = SenderRecord {
             id: pregon_domain::id::new_id("snd"),
             tenant_id: tenant.clone(),
@@ -128,7 +159,7 @@ mod tests {
             created_at: T0,
             updated_at: T0,
         };
-        store.insert_sender(&sender).await.unwrap();
+        store.insert_sender(&sender, &by).await.unwrap();
         let template = TemplateRecord {
             id: pregon_domain::id::new_id("tpl"),
             tenant_id: tenant.clone(),
@@ -139,46 +170,52 @@ mod tests {
             twilio_content_sid: None,
             created_at: T0,
         };
-        store.insert_template(&template).await.unwrap();
+        store.insert_template(&template, &by).await.unwrap();
         // Nothing to send: completed at T0.
         let campaign = store
-            .create_campaign(NewCampaign {
-                id: pregon_domain::id::new_id("cmp"),
-                tenant_id: tenant.clone(),
-                name: "done".into(),
-                sender_id: sender.id.clone(),
-                template_id: template.id.clone(),
-                status: CampaignStatus::Running,
-                priority: 5,
-                settings: pregon_domain::CampaignSettings::default(),
-                start_at: None,
-                windowed: false,
-                max_attempts: 3,
-                messages: vec![NewMessage {
-                    phone: "junk".into(),
-                    variables: "{}".into(),
-                    skip_reason: Some(pregon_domain::SkipReason::InvalidPhone),
-                }],
-                now: T0,
-            })
+            .create_campaign(
+                NewCampaign {
+                    id: pregon_domain::id::new_id("cmp"),
+                    tenant_id: tenant.clone(),
+                    name: "done".into(),
+                    sender_id: sender.id.clone(),
+                    template_id: template.id.clone(),
+                    status: CampaignStatus::Running,
+                    priority: 5,
+                    settings: pregon_domain::CampaignSettings::default(),
+                    start_at: None,
+                    windowed: false,
+                    max_attempts: 3,
+                    messages: vec![NewMessage {
+                        phone: "junk".into(),
+                        variables: "{}".into(),
+                        skip_reason: Some(pregon_domain::SkipReason::InvalidPhone),
+                    }],
+                    now: T0,
+                },
+                &by,
+            )
             .await
             .unwrap();
         assert_eq!(campaign.status, CampaignStatus::Completed);
         let single = store
-            .insert_single_message(NewSingleMessage {
-                tenant_id: tenant.clone(),
-                sender_id: sender.id,
-                template_id: template.id,
-                phone: "+584121234567".into(),
-                variables: "{}".into(),
-                priority: 5,
-                max_attempts: 3,
-                send_at: T0,
-                now: T0,
-            })
+            .insert_single_message(
+                NewSingleMessage {
+                    tenant_id: tenant.clone(),
+                    sender_id: sender.id,
+                    template_id: template.id,
+                    phone: "+584121234567".into(),
+                    variables: "{}".into(),
+                    priority: 5,
+                    max_attempts: 3,
+                    send_at: T0,
+                    now: T0,
+                },
+                &by,
+            )
             .await
             .unwrap();
-        store.cancel_message(&tenant, single.id, T0).await.unwrap();
+        store.cancel_message(&tenant, single.id, T0, &by).await.unwrap();
         (store, tenant, campaign.id, single.id)
     }
 
@@ -219,6 +256,7 @@ mod tests {
         let clock = crate::clock::ManualClock::new(T0 + 31 * DAY_MS);
         let config = RetentionConfig {
             days: 30,
+            audit_days: 365,
             first_run_after: Duration::ZERO,
             interval: Duration::from_secs(3600),
             batch: 2,

@@ -10,8 +10,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use pregon_domain::{ProviderKind, SenderStatus};
-use pregon_store::{ApiStore, SenderRecord, SenderStore, Store, Tenant, TenantStore};
+use pregon_domain::{ProviderKind, Role, SenderStatus};
+use pregon_store::{Actor, ApiStore, AuditStore, Change, SenderRecord, SenderStore, Store, Tenant, TenantStore};
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -20,6 +20,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::{DispatchConfig, Limits, ReportConfig, RetentionConfig};
 use crate::crypto::MasterKey;
 use crate::dispatch::{Dispatcher, Metrics};
+use crate::http::auth::AuthState;
 use crate::http::{self, AppState};
 use crate::keys;
 use crate::notifications::Notifier;
@@ -49,6 +50,11 @@ pub struct AppConfig {
     pub limits: Limits,
     pub master_key: Option<String>,
     pub bootstrap_api_key: Option<String>,
+    /// The first owner's email and password on a new database (`PREGON_BOOTSTRAP_EMAIL`,
+    /// `PREGON_BOOTSTRAP_PASSWORD`); by default `owner@pregon.local` and a generated
+    /// password, printed once.
+    pub bootstrap_email: Option<String>,
+    pub bootstrap_password: Option<String>,
     pub background: Background,
     pub clock: Arc<dyn Clock>,
     /// Provider reports: Meta verify token, public URL, stop words.
@@ -67,6 +73,8 @@ impl AppConfig {
             limits: Limits::default(),
             master_key: None,
             bootstrap_api_key: None,
+            bootstrap_email: None,
+            bootstrap_password: None,
             background: Background::Run,
             clock: Arc::new(SystemClock),
             reports: ReportConfig::default(),
@@ -94,7 +102,11 @@ async fn backfill_provider_accounts(store: &dyn ApiStore, master_key: &MasterKey
                 provider_account: Some(Some(account)),
                 ..Default::default()
             };
-            match store.update_sender(&sender.tenant_id, &sender.id, &patch, now).await {
+            let change = pregon_store::Change::by(pregon_store::Actor::system());
+            match store
+                .update_sender(&sender.tenant_id, &sender.id, &patch, now, &change)
+                .await
+            {
                 Ok(_) | Err(pregon_store::StoreError::NotFound) => {}
                 Err(e) => return Err(e.into()),
             }
@@ -124,13 +136,15 @@ pub async fn open_store(url: &str) -> anyhow::Result<Arc<dyn Store>> {
 
 /// Creates a tenant with its first API key and a sandbox sender as its default; returns the
 /// key, which is shown only this once (as is the tenant's webhook secret, in the record).
-pub async fn create_tenant<S: TenantStore + SenderStore + ?Sized>(
+pub async fn create_tenant<S: TenantStore + SenderStore + AuditStore + ?Sized>(
     store: &S,
     master_key: &MasterKey,
     name: &str,
     api_key: Option<String>,
     now: i64,
+    actor: Actor,
 ) -> anyhow::Result<(Tenant, String)> {
+    let change = Change::by(actor);
     let webhook_secret = crate::notifications::new_webhook_secret();
     let tenant = store
         .create_tenant(name, &webhook_secret, now)
@@ -163,7 +177,10 @@ pub async fn create_tenant<S: TenantStore + SenderStore + ?Sized>(
         created_at: now,
         updated_at: now,
     };
-    store.insert_sender(&sandbox).await?;
+    let entry = pregon_store::AuditEntry::new(pregon_domain::AuditAction::TenantCreate, "tenant", &tenant.id)
+        .with(serde_json::json!({"name": tenant.name}));
+    store.record_audit(&tenant.id, entry, now, &change).await?;
+    store.insert_sender(&sandbox, &change).await?;
     Ok((tenant, key))
 }
 
@@ -181,6 +198,9 @@ pub struct Application {
     pub bootstrap_key: Option<String>,
     /// The webhook secret of the first tenant, when this run created it (shown once).
     pub bootstrap_webhook_secret: Option<String>,
+    /// The first owner's email, and its password when it was generated (shown once), when
+    /// this run created it.
+    pub bootstrap_owner: Option<(String, Option<String>)>,
 }
 
 impl Application {
@@ -189,11 +209,36 @@ impl Application {
         let master_key = MasterKey::load(config.master_key.as_deref(), &config.database_url)?;
         let mut bootstrap_key = None;
         let mut bootstrap_webhook_secret = None;
+        let mut bootstrap_owner = None;
         if store.tenant_count().await? == 0 {
             let given = config.bootstrap_api_key.clone();
             let now = config.clock.now_millis();
-            match create_tenant(store.as_ref(), &master_key, "default", given.clone(), now).await {
+            match create_tenant(
+                store.as_ref(),
+                &master_key,
+                "default",
+                given.clone(),
+                now,
+                Actor::system(),
+            )
+            .await
+            {
                 Ok((tenant, key)) => {
+                    let email = config
+                        .bootstrap_email
+                        .as_deref()
+                        .unwrap_or(crate::accounts::BOOTSTRAP_EMAIL);
+                    let owner = crate::accounts::Person {
+                        email,
+                        name: Some("Owner"),
+                        role: Role::Owner,
+                        password: config.bootstrap_password.clone(),
+                    };
+                    let (owner, password) =
+                        crate::accounts::create_user(store.as_ref(), &tenant, owner, Actor::system(), now)
+                            .await
+                            .context("creating the first owner")?;
+                    bootstrap_owner = Some((owner.email, password));
                     bootstrap_webhook_secret = Some(tenant.webhook_secret);
                     if given.is_none() {
                         bootstrap_key = Some(key);
@@ -226,6 +271,14 @@ impl Application {
             rates: Arc::default(),
             metrics: metrics.clone(),
             shutdown: CancellationToken::new(),
+            auth: Arc::new(AuthState::new(
+                config.limits.api_rate_limit,
+                config
+                    .reports
+                    .public_url
+                    .as_deref()
+                    .is_some_and(|u| u.starts_with("https://")),
+            )),
             reports: crate::reports::Reports::start(
                 store.clone(),
                 master_key.clone(),
@@ -263,6 +316,7 @@ impl Application {
             retention,
             bootstrap_key,
             bootstrap_webhook_secret,
+            bootstrap_owner,
         })
     }
 

@@ -132,11 +132,11 @@ pub trait AccountStore: Send + Sync {
         tenant_id: &str,
         user_id: &str,
         patch: &UserPatch,
-        change: &Change,
         now: Millis,
+        change: &Change,
     ) -> Result<UserRecord>;
     /// Deletes a user and its sessions; the tenant's last owner is a `Conflict`.
-    async fn delete_user(&self, tenant_id: &str, user_id: &str, change: &Change, now: Millis) -> Result<()>;
+    async fn delete_user(&self, tenant_id: &str, user_id: &str, now: Millis, change: &Change) -> Result<()>;
     /// The user an email signs in to, for checking its password.
     async fn user_for_login(&self, email: &str) -> Result<Option<Login>>;
     /// The times of an email's failed sign-ins since `since`, oldest first.
@@ -151,11 +151,11 @@ pub trait AccountStore: Send + Sync {
     /// writes once a minute, not once a request); true when it wrote.
     async fn touch_session(&self, session_id: &str, every_ms: i64, now: Millis) -> Result<bool>;
     /// Ends a session (signing out).
-    async fn delete_session(&self, tenant_id: &str, session_id: &str, change: &Change, now: Millis) -> Result<()>;
+    async fn delete_session(&self, tenant_id: &str, session_id: &str, now: Millis, change: &Change) -> Result<()>;
     async fn create_api_key(&self, key: &NewApiKey, change: &Change) -> Result<ApiKeyRecord>;
     async fn list_api_keys(&self, tenant_id: &str, page: &PageRequest) -> Result<Page<ApiKeyRecord>>;
     /// Revokes a key: it answers 401 from the next request on, in every process.
-    async fn delete_api_key(&self, tenant_id: &str, key_id: &str, change: &Change, now: Millis) -> Result<()>;
+    async fn delete_api_key(&self, tenant_id: &str, key_id: &str, now: Millis, change: &Change) -> Result<()>;
     /// The live key of a key hash.
     async fn api_key_by_hash(&self, key_hash: &str) -> Result<Option<KeyAuth>>;
     /// Marks a key used now, unless it was within `every_ms`; true when it wrote.
@@ -302,8 +302,8 @@ impl AccountStore for SqlStore {
         tenant_id: &str,
         user_id: &str,
         p: &UserPatch,
-        change: &Change,
         now: Millis,
+        change: &Change,
     ) -> Result<UserRecord> {
         let mut tx = self.db.write().await?;
         let before = read_user(&mut tx, tenant_id, user_id).await?;
@@ -328,7 +328,7 @@ impl AccountStore for SqlStore {
         )
         .await?;
         if p.password_hash.is_some() {
-            // A new password signs every other session out.
+            // A new password ends the user's sessions: it may have been changed because one leaked.
             tx.execute(sql("delete from user_session where user_id = $1").bind(user_id))
                 .await?;
         }
@@ -352,7 +352,7 @@ impl AccountStore for SqlStore {
         Ok(after)
     }
 
-    async fn delete_user(&self, tenant_id: &str, user_id: &str, change: &Change, now: Millis) -> Result<()> {
+    async fn delete_user(&self, tenant_id: &str, user_id: &str, now: Millis, change: &Change) -> Result<()> {
         let mut tx = self.db.write().await?;
         let user = read_user(&mut tx, tenant_id, user_id).await?;
         keep_an_owner(&mut tx, &user).await?;
@@ -478,7 +478,7 @@ impl AccountStore for SqlStore {
         Ok(done == 1)
     }
 
-    async fn delete_session(&self, tenant_id: &str, session_id: &str, change: &Change, now: Millis) -> Result<()> {
+    async fn delete_session(&self, tenant_id: &str, session_id: &str, now: Millis, change: &Change) -> Result<()> {
         let mut tx = self.db.write().await?;
         let done = tx
             .execute(
@@ -545,7 +545,7 @@ impl AccountStore for SqlStore {
         Ok(page_of(items, page.limit, |k| k.id.clone()))
     }
 
-    async fn delete_api_key(&self, tenant_id: &str, key_id: &str, change: &Change, now: Millis) -> Result<()> {
+    async fn delete_api_key(&self, tenant_id: &str, key_id: &str, now: Millis, change: &Change) -> Result<()> {
         let mut tx = self.db.write().await?;
         let row = tx
             .fetch_one(

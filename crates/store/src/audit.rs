@@ -26,6 +26,15 @@ pub struct Actor {
 }
 
 impl Actor {
+    /// pregon itself (see [`ActorKind::System`]).
+    pub fn system() -> Self {
+        Actor {
+            kind: ActorKind::System,
+            id: None,
+            name: "pregon".into(),
+        }
+    }
+
     /// An operator at the command line.
     pub fn cli(name: impl Into<String>) -> Self {
         Actor {
@@ -166,7 +175,7 @@ pub trait AuditStore: Send + Sync {
     /// The tenant's audit rows, newest first.
     async fn list_audit(&self, tenant_id: &str, filter: &AuditFilter, page: &PageRequest) -> Result<Page<AuditRecord>>;
     /// Records an action that changes nothing else (an export), in a transaction of its own.
-    async fn record_audit(&self, tenant_id: &str, change: &Change, entry: AuditEntry, now: Millis) -> Result<()>;
+    async fn record_audit(&self, tenant_id: &str, entry: AuditEntry, now: Millis, change: &Change) -> Result<()>;
 }
 
 fn audit_from_row(row: &impl RecordRow) -> Result<AuditRecord> {
@@ -210,7 +219,7 @@ impl AuditStore for SqlStore {
         Ok(page_of(items, page.limit, |a| a.id.to_string()))
     }
 
-    async fn record_audit(&self, tenant_id: &str, change: &Change, entry: AuditEntry, now: Millis) -> Result<()> {
+    async fn record_audit(&self, tenant_id: &str, entry: AuditEntry, now: Millis, change: &Change) -> Result<()> {
         let mut tx = self.db.write().await?;
         record(&mut tx, tenant_id, change, entry, now).await?;
         tx.commit().await

@@ -5,7 +5,10 @@
 use std::collections::HashSet;
 
 use async_trait::async_trait;
+use pregon_domain::AuditAction;
+use serde_json::json;
 
+use crate::audit::{self, AuditEntry, Change};
 use crate::db::{sql, DbRow, Texts};
 use crate::error::{Result, StoreError};
 use crate::records::{Millis, OptInRecord, OptOutRecord, Page, PageRequest};
@@ -23,9 +26,10 @@ pub trait ConsentStore: Send + Sync {
         reason: Option<&str>,
         source: &str,
         now: Millis,
+        change: &Change,
     ) -> Result<OptOutRecord>;
     async fn list_opt_outs(&self, tenant_id: &str, page: &PageRequest) -> Result<Page<OptOutRecord>>;
-    async fn delete_opt_out(&self, tenant_id: &str, phone: &str) -> Result<()>;
+    async fn delete_opt_out(&self, tenant_id: &str, phone: &str, now: Millis, change: &Change) -> Result<()>;
     async fn opted_out_phones(&self, tenant_id: &str) -> Result<HashSet<String>>;
     /// Records (or refreshes) a phone's consent to be messaged.
     async fn add_opt_in(
@@ -35,9 +39,10 @@ pub trait ConsentStore: Send + Sync {
         source: &str,
         evidence: Option<&str>,
         now: Millis,
+        change: &Change,
     ) -> Result<OptInRecord>;
     async fn list_opt_ins(&self, tenant_id: &str, page: &PageRequest) -> Result<Page<OptInRecord>>;
-    async fn delete_opt_in(&self, tenant_id: &str, phone: &str) -> Result<()>;
+    async fn delete_opt_in(&self, tenant_id: &str, phone: &str, now: Millis, change: &Change) -> Result<()>;
     async fn opted_in_phones(&self, tenant_id: &str) -> Result<HashSet<String>>;
 }
 
@@ -63,12 +68,23 @@ impl Register {
             Register::OptIn => "phone, source, evidence, created_at",
         }
     }
+
+    /// How the audit log names an addition and a removal, and what it names.
+    fn audit(self, added: bool) -> (AuditAction, &'static str) {
+        match (self, added) {
+            (Register::OptOut, true) => (AuditAction::OptOutCreate, "opt_out"),
+            (Register::OptOut, false) => (AuditAction::OptOutDelete, "opt_out"),
+            (Register::OptIn, true) => (AuditAction::OptInCreate, "opt_in"),
+            (Register::OptIn, false) => (AuditAction::OptInDelete, "opt_in"),
+        }
+    }
 }
 
 impl SqlStore {
     /// Adds a phone to a register, or refreshes it: `note` is the opt-out's reason or the
     /// opt-in's evidence, kept when a later addition gives none; an opt-in's source is the
     /// latest, an opt-out's the first.
+    #[allow(clippy::too_many_arguments)]
     async fn register_add(
         &self,
         register: Register,
@@ -77,6 +93,7 @@ impl SqlStore {
         source: &str,
         note: Option<&str>,
         now: Millis,
+        change: &Change,
     ) -> Result<DbRow> {
         let (table, columns) = (register.table(), register.columns());
         let (note_column, refresh) = match register {
@@ -101,6 +118,9 @@ impl SqlStore {
                 .bind(now),
             )
             .await?;
+        let (action, kind) = register.audit(true);
+        let entry = AuditEntry::new(action, kind, phone).with(json!({"source": source, note_column: note}));
+        audit::record(&mut tx, tenant_id, change, entry, now).await?;
         tx.commit().await?;
         Ok(row)
     }
@@ -119,7 +139,14 @@ impl SqlStore {
             .await
     }
 
-    async fn register_delete(&self, register: Register, tenant_id: &str, phone: &str) -> Result<()> {
+    async fn register_delete(
+        &self,
+        register: Register,
+        tenant_id: &str,
+        phone: &str,
+        now: Millis,
+        change: &Change,
+    ) -> Result<()> {
         let mut tx = self.db.write().await?;
         let done = tx
             .execute(
@@ -134,6 +161,8 @@ impl SqlStore {
         if done == 0 {
             return Err(StoreError::NotFound);
         }
+        let (action, kind) = register.audit(false);
+        audit::record(&mut tx, tenant_id, change, AuditEntry::new(action, kind, phone), now).await?;
         tx.commit().await
     }
 
@@ -180,9 +209,10 @@ impl ConsentStore for SqlStore {
         reason: Option<&str>,
         source: &str,
         now: Millis,
+        change: &Change,
     ) -> Result<OptOutRecord> {
         let row = self
-            .register_add(Register::OptOut, tenant_id, phone, source, reason, now)
+            .register_add(Register::OptOut, tenant_id, phone, source, reason, now, change)
             .await?;
         opt_out_from_row(&row)
     }
@@ -193,8 +223,9 @@ impl ConsentStore for SqlStore {
         Ok(page_of(items, page.limit, |o| o.phone.clone()))
     }
 
-    async fn delete_opt_out(&self, tenant_id: &str, phone: &str) -> Result<()> {
-        self.register_delete(Register::OptOut, tenant_id, phone).await
+    async fn delete_opt_out(&self, tenant_id: &str, phone: &str, now: Millis, change: &Change) -> Result<()> {
+        self.register_delete(Register::OptOut, tenant_id, phone, now, change)
+            .await
     }
 
     async fn opted_out_phones(&self, tenant_id: &str) -> Result<HashSet<String>> {
@@ -208,9 +239,10 @@ impl ConsentStore for SqlStore {
         source: &str,
         evidence: Option<&str>,
         now: Millis,
+        change: &Change,
     ) -> Result<OptInRecord> {
         let row = self
-            .register_add(Register::OptIn, tenant_id, phone, source, evidence, now)
+            .register_add(Register::OptIn, tenant_id, phone, source, evidence, now, change)
             .await?;
         opt_in_from_row(&row)
     }
@@ -221,8 +253,9 @@ impl ConsentStore for SqlStore {
         Ok(page_of(items, page.limit, |o| o.phone.clone()))
     }
 
-    async fn delete_opt_in(&self, tenant_id: &str, phone: &str) -> Result<()> {
-        self.register_delete(Register::OptIn, tenant_id, phone).await
+    async fn delete_opt_in(&self, tenant_id: &str, phone: &str, now: Millis, change: &Change) -> Result<()> {
+        self.register_delete(Register::OptIn, tenant_id, phone, now, change)
+            .await
     }
 
     async fn opted_in_phones(&self, tenant_id: &str) -> Result<HashSet<String>> {

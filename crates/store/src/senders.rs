@@ -5,8 +5,10 @@
 //! ([`transitions::follow_sender`]).
 
 use async_trait::async_trait;
-use pregon_domain::SenderStatus;
+use pregon_domain::{AuditAction, SenderStatus};
+use serde_json::json;
 
+use crate::audit::{self, AuditEntry, Change};
 use crate::campaigns::transitions;
 use crate::db::{sql, Tx};
 use crate::error::{Constraint, Result, StoreError};
@@ -18,7 +20,7 @@ use crate::SqlStore;
 #[async_trait]
 pub trait SenderStore: Send + Sync {
     /// Inserts a sender; when it is the default, the tenant's previous default stops being one.
-    async fn insert_sender(&self, sender: &SenderRecord) -> Result<()>;
+    async fn insert_sender(&self, sender: &SenderRecord, change: &Change) -> Result<()>;
     async fn list_senders(&self, tenant_id: &str, page: &PageRequest) -> Result<Page<SenderRecord>>;
     async fn get_sender(&self, tenant_id: &str, sender_id: &str) -> Result<SenderRecord>;
     async fn default_sender(&self, tenant_id: &str) -> Result<Option<SenderRecord>>;
@@ -31,9 +33,10 @@ pub trait SenderStore: Send + Sync {
         sender_id: &str,
         patch: &SenderPatch,
         now: Millis,
+        change: &Change,
     ) -> Result<SenderRecord>;
     /// Soft-deletes; refused while the sender has unfinished campaigns.
-    async fn delete_sender(&self, tenant_id: &str, sender_id: &str, now: Millis) -> Result<()>;
+    async fn delete_sender(&self, tenant_id: &str, sender_id: &str, now: Millis, change: &Change) -> Result<()>;
 }
 
 /// Locks the tenant's row for a change of its default sender (PostgreSQL): one such change
@@ -77,7 +80,7 @@ pub(crate) async fn lock_status(tx: &mut Tx, sender_id: &str, tenant_id: Option<
 
 #[async_trait]
 impl SenderStore for SqlStore {
-    async fn insert_sender(&self, s: &SenderRecord) -> Result<()> {
+    async fn insert_sender(&self, s: &SenderRecord, change: &Change) -> Result<()> {
         let mut tx = self.db.write().await?;
         if s.is_default {
             lock_tenant(&mut tx, &s.tenant_id).await?;
@@ -106,6 +109,11 @@ impl SenderStore for SqlStore {
             .bind(s.updated_at),
         )
         .await?;
+        let entry = AuditEntry::new(AuditAction::SenderCreate, "sender", &s.id).with(json!({
+            "name": s.name, "provider": s.provider, "phone_number": s.phone_number,
+            "messages_per_second": s.messages_per_second, "daily_limit": s.daily_limit, "is_default": s.is_default,
+        }));
+        audit::record(&mut tx, &s.tenant_id, change, entry, s.created_at).await?;
         tx.commit().await
     }
 
@@ -161,6 +169,7 @@ impl SenderStore for SqlStore {
         sender_id: &str,
         p: &SenderPatch,
         now: Millis,
+        change: &Change,
     ) -> Result<SenderRecord> {
         let mut tx = self.db.write().await?;
         if p.is_default == Some(true) {
@@ -206,11 +215,13 @@ impl SenderStore for SqlStore {
         .await?;
         let updated = read(&mut tx, sender_id).await?;
         transitions::follow_sender(&mut tx, sender_id, before, updated.status, now).await?;
+        let entry = AuditEntry::new(AuditAction::SenderUpdate, "sender", sender_id).with(patch_details(p));
+        audit::record(&mut tx, tenant_id, change, entry, now).await?;
         tx.commit().await?;
         Ok(updated)
     }
 
-    async fn delete_sender(&self, tenant_id: &str, sender_id: &str, now: Millis) -> Result<()> {
+    async fn delete_sender(&self, tenant_id: &str, sender_id: &str, now: Millis, change: &Change) -> Result<()> {
         let mut tx = self.db.write().await?;
         // `for update` conflicts with the key-share lock a new campaign's foreign key takes:
         // a campaign created concurrently is either counted below or created after the delete.
@@ -250,6 +261,45 @@ impl SenderStore for SqlStore {
         if done == 0 {
             return Err(StoreError::NotFound);
         }
+        let entry = AuditEntry::new(AuditAction::SenderDelete, "sender", sender_id);
+        audit::record(&mut tx, tenant_id, change, entry, now).await?;
         tx.commit().await
     }
+}
+
+/// What an update changed, for the audit log: the new values, and only that credentials
+/// were replaced, never them.
+fn patch_details(p: &SenderPatch) -> serde_json::Value {
+    let mut changed = serde_json::Map::new();
+    let mut put = |name: &str, value: serde_json::Value| {
+        changed.insert(name.into(), value);
+    };
+    if let Some(v) = &p.name {
+        put("name", json!(v));
+    }
+    if let Some(v) = &p.phone_number {
+        put("phone_number", json!(v));
+    }
+    if p.credentials.is_some() {
+        put("credentials", json!("replaced"));
+    }
+    if let Some(v) = &p.base_url {
+        put("base_url", json!(v));
+    }
+    if let Some(v) = p.messages_per_second {
+        put("messages_per_second", json!(v));
+    }
+    if let Some(v) = p.daily_limit {
+        put("daily_limit", json!(v));
+    }
+    if let Some(v) = p.is_default {
+        put("is_default", json!(v));
+    }
+    if let Some(v) = p.status {
+        put("status", json!(v));
+    }
+    if let Some(v) = &p.limit_group {
+        put("daily_limit_group", json!(v));
+    }
+    changed.into()
 }

@@ -3,7 +3,10 @@
 //! rendering with it.
 
 use async_trait::async_trait;
+use pregon_domain::AuditAction;
+use serde_json::json;
 
+use crate::audit::{self, AuditEntry, Change};
 use crate::db::sql;
 use crate::error::{Result, StoreError};
 use crate::records::{Millis, Page, PageRequest, TemplateRecord};
@@ -13,15 +16,15 @@ use crate::SqlStore;
 /// A tenant's templates, as the API manages them.
 #[async_trait]
 pub trait TemplateStore: Send + Sync {
-    async fn insert_template(&self, template: &TemplateRecord) -> Result<()>;
+    async fn insert_template(&self, template: &TemplateRecord, change: &Change) -> Result<()>;
     async fn list_templates(&self, tenant_id: &str, page: &PageRequest) -> Result<Page<TemplateRecord>>;
     async fn get_template(&self, tenant_id: &str, template_id: &str) -> Result<TemplateRecord>;
-    async fn delete_template(&self, tenant_id: &str, template_id: &str, now: Millis) -> Result<()>;
+    async fn delete_template(&self, tenant_id: &str, template_id: &str, now: Millis, change: &Change) -> Result<()>;
 }
 
 #[async_trait]
 impl TemplateStore for SqlStore {
-    async fn insert_template(&self, t: &TemplateRecord) -> Result<()> {
+    async fn insert_template(&self, t: &TemplateRecord, change: &Change) -> Result<()> {
         let mut tx = self.db.write().await?;
         tx.execute(
             sql(
@@ -38,6 +41,9 @@ impl TemplateStore for SqlStore {
             .bind(t.created_at),
         )
         .await?;
+        let entry = AuditEntry::new(AuditAction::TemplateCreate, "template", &t.id)
+            .with(json!({"name": t.name, "language": t.language}));
+        audit::record(&mut tx, &t.tenant_id, change, entry, t.created_at).await?;
         tx.commit().await
     }
 
@@ -70,7 +76,7 @@ impl TemplateStore for SqlStore {
         template_from_row(&row)
     }
 
-    async fn delete_template(&self, tenant_id: &str, template_id: &str, now: Millis) -> Result<()> {
+    async fn delete_template(&self, tenant_id: &str, template_id: &str, now: Millis, change: &Change) -> Result<()> {
         let mut tx = self.db.write().await?;
         let done = tx
             .execute(
@@ -86,6 +92,8 @@ impl TemplateStore for SqlStore {
         if done == 0 {
             return Err(StoreError::NotFound);
         }
+        let entry = AuditEntry::new(AuditAction::TemplateDelete, "template", template_id);
+        audit::record(&mut tx, tenant_id, change, entry, now).await?;
         tx.commit().await
     }
 }

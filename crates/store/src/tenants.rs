@@ -1,7 +1,9 @@
 //! Tenants: the businesses using pregon, their API keys and their webhook secrets.
 
 use async_trait::async_trait;
+use pregon_domain::AuditAction;
 
+use crate::audit::{self, AuditEntry, Change};
 use crate::db::sql;
 use crate::error::{Result, StoreError};
 use crate::records::{Millis, Tenant};
@@ -19,7 +21,13 @@ pub trait TenantStore: Send + Sync {
     async fn add_api_key(&self, tenant_id: &str, key_hash: &str, prefix: &str, now: Millis) -> Result<()>;
     async fn tenant_by_api_key(&self, key_hash: &str) -> Result<Option<Tenant>>;
     /// Replaces the tenant's webhook secret (the key of `X-Pregon-Signature`).
-    async fn set_webhook_secret(&self, tenant_id: &str, webhook_secret: &str) -> Result<()>;
+    async fn set_webhook_secret(
+        &self,
+        tenant_id: &str,
+        webhook_secret: &str,
+        now: Millis,
+        change: &Change,
+    ) -> Result<()>;
 }
 
 #[async_trait]
@@ -54,7 +62,9 @@ impl TenantStore for SqlStore {
     async fn list_tenants(&self) -> Result<Vec<Tenant>> {
         let rows = self
             .db
-            .fetch_all(sql("select tenant_id, name, webhook_secret, created_at from tenant order by name"))
+            .fetch_all(sql(
+                "select tenant_id, name, webhook_secret, created_at from tenant order by name",
+            ))
             .await?;
         rows.iter().map(tenant_from_row).collect()
     }
@@ -90,7 +100,13 @@ impl TenantStore for SqlStore {
         row.as_ref().map(tenant_from_row).transpose()
     }
 
-    async fn set_webhook_secret(&self, tenant_id: &str, webhook_secret: &str) -> Result<()> {
+    async fn set_webhook_secret(
+        &self,
+        tenant_id: &str,
+        webhook_secret: &str,
+        now: Millis,
+        change: &Change,
+    ) -> Result<()> {
         let mut tx = self.db.write().await?;
         let done = tx
             .execute(
@@ -102,6 +118,9 @@ impl TenantStore for SqlStore {
         if done == 0 {
             return Err(StoreError::NotFound);
         }
+        // Never the secret itself.
+        let entry = AuditEntry::new(AuditAction::WebhookSecretRotate, "tenant", tenant_id);
+        audit::record(&mut tx, tenant_id, change, entry, now).await?;
         tx.commit().await
     }
 }

@@ -122,13 +122,13 @@ macro_rules! accounts {
                 ..UserPatch::default()
             };
             assert!(matches!(
-                f.store.update_user(&f.tenant, &owner.id, &demote, &cli(), T0 + 1).await,
+                f.store.update_user(&f.tenant, &owner.id, &demote, T0 + 1, &cli()).await,
                 Err(StoreError::Conflict {
                     constraint: Constraint::LastOwner
                 })
             ));
             assert!(matches!(
-                f.store.delete_user(&f.tenant, &owner.id, &cli(), T0 + 1).await,
+                f.store.delete_user(&f.tenant, &owner.id, T0 + 1, &cli()).await,
                 Err(StoreError::Conflict {
                     constraint: Constraint::LastOwner
                 })
@@ -140,13 +140,13 @@ macro_rules! accounts {
                 name: Some("Luis".into()),
                 ..UserPatch::default()
             };
-            let luis = f.store.update_user(&f.tenant, &op.id, &promote, &cli(), T0 + 2).await.unwrap();
+            let luis = f.store.update_user(&f.tenant, &op.id, &promote, T0 + 2, &cli()).await.unwrap();
             assert_eq!((luis.role, luis.name.as_str(), luis.updated_at), (Role::Owner, "Luis", T0 + 2));
-            f.store.update_user(&f.tenant, &owner.id, &demote, &cli(), T0 + 3).await.unwrap();
-            f.store.delete_user(&f.tenant, &owner.id, &cli(), T0 + 4).await.unwrap();
+            f.store.update_user(&f.tenant, &owner.id, &demote, T0 + 3, &cli()).await.unwrap();
+            f.store.delete_user(&f.tenant, &owner.id, T0 + 4, &cli()).await.unwrap();
             assert!(matches!(f.store.get_user(&f.tenant, &owner.id).await, Err(StoreError::NotFound)));
             assert!(matches!(
-                f.store.delete_user(&other.id, &op.id, &cli(), T0 + 5).await,
+                f.store.delete_user(&other.id, &op.id, T0 + 5, &cli()).await,
                 Err(StoreError::NotFound)
             ));
 
@@ -239,10 +239,10 @@ macro_rules! accounts {
             assert!(f.store.session_by_token("h2", idle, end).await.unwrap().is_none());
             // Signing out ends it at once.
             f.store.create_session(&open("ses_3", "h3", T0), &cli()).await.unwrap();
-            f.store.delete_session(&f.tenant, "ses_3", &cli(), T0 + 1).await.unwrap();
+            f.store.delete_session(&f.tenant, "ses_3", T0 + 1, &cli()).await.unwrap();
             assert!(f.store.session_by_token("h3", idle, T0 + 2).await.unwrap().is_none());
             assert!(matches!(
-                f.store.delete_session(&f.tenant, "ses_3", &cli(), T0 + 3).await,
+                f.store.delete_session(&f.tenant, "ses_3", T0 + 3, &cli()).await,
                 Err(StoreError::NotFound)
             ));
             // A new password ends the user's sessions.
@@ -251,7 +251,7 @@ macro_rules! accounts {
                 password_hash: Some("$argon2id$new".into()),
                 ..UserPatch::default()
             };
-            f.store.update_user(&f.tenant, &ana.id, &reset, &cli(), T0 + 5).await.unwrap();
+            f.store.update_user(&f.tenant, &ana.id, &reset, T0 + 5, &cli()).await.unwrap();
             assert!(f.store.session_by_token("h4", idle, T0 + 6).await.unwrap().is_none());
             let actions = f.actions().await;
             assert_eq!(actions.iter().filter(|a| **a == AuditAction::SessionCreate).count(), 4);
@@ -313,10 +313,10 @@ macro_rules! accounts {
             assert_eq!(viewer.last_used_at, Some(T0 + 2 + MINUTE));
             let other = f.store.create_tenant("other", "s", T0).await.unwrap();
             assert!(matches!(
-                f.store.delete_api_key(&other.id, &made.id, &cli(), T0 + 3).await,
+                f.store.delete_api_key(&other.id, &made.id, T0 + 3, &cli()).await,
                 Err(StoreError::NotFound)
             ));
-            f.store.delete_api_key(&f.tenant, &made.id, &cli(), T0 + 3).await.unwrap();
+            f.store.delete_api_key(&f.tenant, &made.id, T0 + 3, &cli()).await.unwrap();
             assert!(f.store.api_key_by_hash("hash-viewer").await.unwrap().is_none());
             assert_eq!(f.actions().await, vec![AuditAction::ApiKeyDelete, AuditAction::ApiKeyCreate]);
         }

@@ -16,6 +16,11 @@ use pregon_domain::{
 use pregon_store::*;
 
 const T0: i64 = 1_767_225_600_000; // 2026-01-01T00:00:00Z
+
+/// Who the suite's changes are made by.
+fn by() -> Change {
+    Change::by(Actor::cli("conformance"))
+}
 const TTL: i64 = 10_000;
 
 struct Fixture {
@@ -47,7 +52,7 @@ async fn fixture(store: Arc<dyn Store>, keep: Box<dyn Any>) -> Fixture {
         created_at: T0,
         updated_at: T0,
     };
-    store.insert_sender(&sender).await.unwrap();
+    store.insert_sender(&sender, &by()).await.unwrap();
     let template = TemplateRecord {
         id: pregon_domain::id::new_id("tpl"),
         tenant_id: tenant.clone(),
@@ -58,7 +63,7 @@ async fn fixture(store: Arc<dyn Store>, keep: Box<dyn Any>) -> Fixture {
         twilio_content_sid: None,
         created_at: T0,
     };
-    store.insert_template(&template).await.unwrap();
+    store.insert_template(&template, &by()).await.unwrap();
     Fixture {
         store,
         tenant,
@@ -83,21 +88,24 @@ impl Fixture {
             skip_reason: Some(SkipReason::InvalidPhone),
         }));
         self.store
-            .create_campaign(NewCampaign {
-                id: pregon_domain::id::new_id("cmp"),
-                tenant_id: self.tenant.clone(),
-                name: "c".into(),
-                sender_id: self.sender.clone(),
-                template_id: self.template.clone(),
-                status: CampaignStatus::Running,
-                priority,
-                settings: CampaignSettings::default(),
-                start_at: None,
-                windowed: false,
-                max_attempts: 3,
-                messages,
-                now: T0,
-            })
+            .create_campaign(
+                NewCampaign {
+                    id: pregon_domain::id::new_id("cmp"),
+                    tenant_id: self.tenant.clone(),
+                    name: "c".into(),
+                    sender_id: self.sender.clone(),
+                    template_id: self.template.clone(),
+                    status: CampaignStatus::Running,
+                    priority,
+                    settings: CampaignSettings::default(),
+                    start_at: None,
+                    windowed: false,
+                    max_attempts: 3,
+                    messages,
+                    now: T0,
+                },
+                &by(),
+            )
             .await
             .unwrap()
     }
@@ -209,21 +217,24 @@ async fn campaign_with(f: &Fixture, queued: usize, skipped: usize, settings: Cam
         skip_reason: Some(SkipReason::InvalidPhone),
     }));
     f.store
-        .create_campaign(NewCampaign {
-            id: pregon_domain::id::new_id("cmp"),
-            tenant_id: f.tenant.clone(),
-            name: "hooked".into(),
-            sender_id: f.sender.clone(),
-            template_id: f.template.clone(),
-            status: CampaignStatus::Running,
-            priority: 5,
-            settings,
-            start_at: None,
-            windowed: false,
-            max_attempts: 3,
-            messages,
-            now: T0,
-        })
+        .create_campaign(
+            NewCampaign {
+                id: pregon_domain::id::new_id("cmp"),
+                tenant_id: f.tenant.clone(),
+                name: "hooked".into(),
+                sender_id: f.sender.clone(),
+                template_id: f.template.clone(),
+                status: CampaignStatus::Running,
+                priority: 5,
+                settings,
+                start_at: None,
+                windowed: false,
+                max_attempts: 3,
+                messages,
+                now: T0,
+            },
+            &by(),
+        )
         .await
         .unwrap()
 }
@@ -239,27 +250,30 @@ async fn campaign_at(
     now: i64,
 ) -> CampaignRecord {
     f.store
-        .create_campaign(NewCampaign {
-            id: pregon_domain::id::new_id("cmp"),
-            tenant_id: f.tenant.clone(),
-            name: "at".into(),
-            sender_id: f.sender.clone(),
-            template_id: f.template.clone(),
-            status,
-            priority: 5,
-            settings: CampaignSettings::default(),
-            start_at,
-            windowed: false,
-            max_attempts: 3,
-            messages: (0..queued)
-                .map(|i| NewMessage {
-                    phone: format!("+58416{i:07}"),
-                    variables: r#"{"n":"x"}"#.into(),
-                    skip_reason: None,
-                })
-                .collect(),
-            now,
-        })
+        .create_campaign(
+            NewCampaign {
+                id: pregon_domain::id::new_id("cmp"),
+                tenant_id: f.tenant.clone(),
+                name: "at".into(),
+                sender_id: f.sender.clone(),
+                template_id: f.template.clone(),
+                status,
+                priority: 5,
+                settings: CampaignSettings::default(),
+                start_at,
+                windowed: false,
+                max_attempts: 3,
+                messages: (0..queued)
+                    .map(|i| NewMessage {
+                        phone: format!("+58416{i:07}"),
+                        variables: r#"{"n":"x"}"#.into(),
+                        skip_reason: None,
+                    })
+                    .collect(),
+                now,
+            },
+            &by(),
+        )
         .await
         .unwrap()
 }
@@ -267,17 +281,20 @@ async fn campaign_at(
 /// A single message of the fixture's tenant to `phone`, due at `send_at`, accepted at `now`.
 async fn single_at(f: &Fixture, tenant: &str, phone: &str, send_at: i64, now: i64) -> MessageRecord {
     f.store
-        .insert_single_message(NewSingleMessage {
-            tenant_id: tenant.to_string(),
-            sender_id: f.sender.clone(),
-            template_id: f.template.clone(),
-            phone: phone.into(),
-            variables: r#"{"n":"x"}"#.into(),
-            priority: 5,
-            max_attempts: 3,
-            send_at,
-            now,
-        })
+        .insert_single_message(
+            NewSingleMessage {
+                tenant_id: tenant.to_string(),
+                sender_id: f.sender.clone(),
+                template_id: f.template.clone(),
+                phone: phone.into(),
+                variables: r#"{"n":"x"}"#.into(),
+                priority: 5,
+                max_attempts: 3,
+                send_at,
+                now,
+            },
+            &by(),
+        )
         .await
         .unwrap()
 }
@@ -307,7 +324,10 @@ async fn set_sender_status(f: &Fixture, status: &str, now: i64) -> SenderRecord 
         status: Some(status.parse().unwrap()),
         ..SenderPatch::default()
     };
-    f.store.update_sender(&f.tenant, &f.sender, &patch, now).await.unwrap()
+    f.store
+        .update_sender(&f.tenant, &f.sender, &patch, now, &by())
+        .await
+        .unwrap()
 }
 
 macro_rules! conformance {
@@ -334,25 +354,28 @@ macro_rules! conformance {
             let Some(f) = $factory().await else { return };
             let result = f
                 .store
-                .create_campaign(NewCampaign {
-                    id: "cmp_bad".into(),
-                    tenant_id: f.tenant.clone(),
-                    name: "c".into(),
-                    sender_id: "snd_missing".into(),
-                    template_id: f.template.clone(),
-                    status: CampaignStatus::Running,
-                    priority: 5,
-                    settings: CampaignSettings::default(),
-                    start_at: None,
-                    windowed: false,
-                    max_attempts: 3,
-                    messages: vec![NewMessage {
-                        phone: "+584121234567".into(),
-                        variables: "{}".into(),
-                        skip_reason: None,
-                    }],
-                    now: T0,
-                })
+                .create_campaign(
+                    NewCampaign {
+                        id: "cmp_bad".into(),
+                        tenant_id: f.tenant.clone(),
+                        name: "c".into(),
+                        sender_id: "snd_missing".into(),
+                        template_id: f.template.clone(),
+                        status: CampaignStatus::Running,
+                        priority: 5,
+                        settings: CampaignSettings::default(),
+                        start_at: None,
+                        windowed: false,
+                        max_attempts: 3,
+                        messages: vec![NewMessage {
+                            phone: "+584121234567".into(),
+                            variables: "{}".into(),
+                            skip_reason: None,
+                        }],
+                        now: T0,
+                    },
+                    &by(),
+                )
                 .await;
             assert!(
                 result.is_err(),
@@ -576,7 +599,7 @@ macro_rules! conformance {
             let ids: Vec<i64> = claimed.iter().map(|m| m.id).collect();
             let paused = f
                 .store
-                .apply_action(&f.tenant, &c.id, CampaignAction::Pause, false, T0)
+                .apply_action(&f.tenant, &c.id, CampaignAction::Pause, false, T0, &by())
                 .await
                 .unwrap();
             assert_eq!(
@@ -596,12 +619,12 @@ macro_rules! conformance {
                 .is_empty());
             assert!(matches!(
                 f.store
-                    .apply_action(&f.tenant, &c.id, CampaignAction::Pause, false, T0)
+                    .apply_action(&f.tenant, &c.id, CampaignAction::Pause, false, T0, &by())
                     .await,
                 Err(StoreError::IllegalTransition { .. })
             ));
             f.store
-                .apply_action(&f.tenant, &c.id, CampaignAction::Resume, false, T0)
+                .apply_action(&f.tenant, &c.id, CampaignAction::Resume, false, T0, &by())
                 .await
                 .unwrap();
             assert_eq!(
@@ -642,7 +665,7 @@ macro_rules! conformance {
                 .unwrap();
             let cancelled = f
                 .store
-                .apply_action(&f.tenant, &c.id, CampaignAction::Cancel, false, T0)
+                .apply_action(&f.tenant, &c.id, CampaignAction::Cancel, false, T0, &by())
                 .await
                 .unwrap();
             assert_eq!(cancelled.status, CampaignStatus::Cancelled);
@@ -656,7 +679,7 @@ macro_rules! conformance {
             );
             assert!(matches!(
                 f.store
-                    .apply_action(&f.tenant, &c.id, CampaignAction::Retry, false, T0)
+                    .apply_action(&f.tenant, &c.id, CampaignAction::Retry, false, T0, &by())
                     .await,
                 Err(StoreError::IllegalTransition { .. })
             ));
@@ -687,7 +710,7 @@ macro_rules! conformance {
             assert_eq!(done[0].status, CampaignStatus::Completed);
             let retried = f
                 .store
-                .apply_action(&f.tenant, &d.id, CampaignAction::Retry, false, T0)
+                .apply_action(&f.tenant, &d.id, CampaignAction::Retry, false, T0, &by())
                 .await
                 .unwrap();
             assert_eq!(
@@ -696,7 +719,7 @@ macro_rules! conformance {
             );
             let retried = f
                 .store
-                .apply_action(&f.tenant, &d.id, CampaignAction::Retry, true, T0)
+                .apply_action(&f.tenant, &d.id, CampaignAction::Retry, true, T0, &by())
                 .await
                 .unwrap();
             assert_eq!((retried.counts.queued, retried.counts.unknown), (2, 0));
@@ -738,7 +761,7 @@ macro_rules! conformance {
             );
             assert_eq!(c.paused_detail.as_deref(), Some("190: token"));
             f.store
-                .apply_action(&f.tenant, &c.id, CampaignAction::Resume, false, T0)
+                .apply_action(&f.tenant, &c.id, CampaignAction::Resume, false, T0, &by())
                 .await
                 .unwrap();
             assert_eq!(
@@ -820,7 +843,7 @@ macro_rules! conformance {
                 twilio_content_sid: Some("HX0123456789abcdef0123456789abcdef".into()),
                 created_at: T0,
             };
-            f.store.insert_template(&t).await.unwrap();
+            f.store.insert_template(&t, &by()).await.unwrap();
             let got = f.store.get_template(&f.tenant, &t.id).await.unwrap();
             assert_eq!(got.twilio_content_sid, t.twilio_content_sid);
             let by_id = f.store.template_by_id(&t.id).await.unwrap();
@@ -863,7 +886,7 @@ macro_rules! conformance {
             ));
             assert!(matches!(
                 f.store
-                    .apply_action(&other, &c.id, CampaignAction::Pause, false, T0)
+                    .apply_action(&other, &c.id, CampaignAction::Pause, false, T0, &by())
                     .await,
                 Err(StoreError::NotFound)
             ));
@@ -896,17 +919,20 @@ macro_rules! conformance {
             let Some(f) = $factory().await else { return };
             let later = f
                 .store
-                .insert_single_message(NewSingleMessage {
-                    tenant_id: f.tenant.clone(),
-                    sender_id: f.sender.clone(),
-                    template_id: f.template.clone(),
-                    phone: "+584121234567".into(),
-                    variables: r#"{"n":"x"}"#.into(),
-                    priority: 5,
-                    max_attempts: 3,
-                    send_at: T0 + 60_000,
-                    now: T0,
-                })
+                .insert_single_message(
+                    NewSingleMessage {
+                        tenant_id: f.tenant.clone(),
+                        sender_id: f.sender.clone(),
+                        template_id: f.template.clone(),
+                        phone: "+584121234567".into(),
+                        variables: r#"{"n":"x"}"#.into(),
+                        priority: 5,
+                        max_attempts: 3,
+                        send_at: T0 + 60_000,
+                        now: T0,
+                    },
+                    &by(),
+                )
                 .await
                 .unwrap();
             assert!(f.store.senders_with_work(T0).await.unwrap().is_empty());
@@ -926,7 +952,7 @@ macro_rules! conformance {
                 .await
                 .unwrap();
             assert!(matches!(
-                f.store.cancel_message(&f.tenant, later.id, T0).await,
+                f.store.cancel_message(&f.tenant, later.id, T0, &by()).await,
                 Err(StoreError::IllegalTransition { .. })
             ));
         }
@@ -963,7 +989,7 @@ macro_rules! conformance {
                 id: pregon_domain::id::new_id("snd"),
                 ..first.clone()
             };
-            f.store.insert_sender(&second).await.unwrap();
+            f.store.insert_sender(&second, &by()).await.unwrap();
             let default = f.store.default_sender(&f.tenant).await.unwrap().unwrap();
             assert_eq!(default.id, second.id, "a new default replaces the old one");
             assert!(!f.store.get_sender(&f.tenant, &f.sender).await.unwrap().is_default);
@@ -977,7 +1003,7 @@ macro_rules! conformance {
             };
             let updated = f
                 .store
-                .update_sender(&f.tenant, &f.sender, &patch, T0 + 1)
+                .update_sender(&f.tenant, &f.sender, &patch, T0 + 1, &by())
                 .await
                 .unwrap();
             assert_eq!(
@@ -1010,7 +1036,7 @@ macro_rules! conformance {
             };
             let updated = f
                 .store
-                .update_sender(&f.tenant, &f.sender, &cleared, T0 + 2)
+                .update_sender(&f.tenant, &f.sender, &cleared, T0 + 2, &by())
                 .await
                 .unwrap();
             assert_eq!((updated.base_url, updated.daily_limit), (None, Some(1_000)));
@@ -1035,25 +1061,28 @@ macro_rules! conformance {
 
             let c = f.campaign(1, 0, 5).await;
             assert!(matches!(
-                f.store.delete_sender(&f.tenant, &f.sender, T0).await,
+                f.store.delete_sender(&f.tenant, &f.sender, T0, &by()).await,
                 Err(StoreError::Conflict { .. })
             ));
             f.store
-                .apply_action(&f.tenant, &c.id, CampaignAction::Cancel, false, T0)
+                .apply_action(&f.tenant, &c.id, CampaignAction::Cancel, false, T0, &by())
                 .await
                 .unwrap();
-            f.store.delete_sender(&f.tenant, &f.sender, T0 + 3).await.unwrap();
+            f.store
+                .delete_sender(&f.tenant, &f.sender, T0 + 3, &by())
+                .await
+                .unwrap();
             assert!(matches!(
                 f.store.get_sender(&f.tenant, &f.sender).await,
                 Err(StoreError::NotFound)
             ));
             assert!(matches!(
-                f.store.delete_sender(&f.tenant, &f.sender, T0 + 3).await,
+                f.store.delete_sender(&f.tenant, &f.sender, T0 + 3, &by()).await,
                 Err(StoreError::NotFound)
             ));
             assert!(matches!(
                 f.store
-                    .update_sender(&f.tenant, &f.sender, &cleared, T0 + 3)
+                    .update_sender(&f.tenant, &f.sender, &cleared, T0 + 3, &by())
                     .await,
                 Err(StoreError::NotFound)
             ));
@@ -1074,7 +1103,10 @@ macro_rules! conformance {
             let listed = f.store.list_templates(&f.tenant, &page).await.unwrap().items;
             assert_eq!(listed.len(), 1);
             assert_eq!(listed[0].body, "Hola {{n}}");
-            f.store.delete_template(&f.tenant, &f.template, T0).await.unwrap();
+            f.store
+                .delete_template(&f.tenant, &f.template, T0, &by())
+                .await
+                .unwrap();
             assert!(f
                 .store
                 .list_templates(&f.tenant, &page)
@@ -1087,7 +1119,7 @@ macro_rules! conformance {
                 Err(StoreError::NotFound)
             ));
             assert!(matches!(
-                f.store.delete_template(&f.tenant, &f.template, T0).await,
+                f.store.delete_template(&f.tenant, &f.template, T0, &by()).await,
                 Err(StoreError::NotFound)
             ));
             assert_eq!(f.store.template_by_id(&f.template).await.unwrap().language, "es");
@@ -1097,12 +1129,12 @@ macro_rules! conformance {
         async fn opt_outs_keep_their_first_reason_and_page_in_byte_order() {
             let Some(f) = $factory().await else { return };
             f.store
-                .add_opt_out(&f.tenant, "+584121234567", Some("STOP"), "reply", T0)
+                .add_opt_out(&f.tenant, "+584121234567", Some("STOP"), "reply", T0, &by())
                 .await
                 .unwrap();
             let again = f
                 .store
-                .add_opt_out(&f.tenant, "+584121234567", None, "api", T0 + 5)
+                .add_opt_out(&f.tenant, "+584121234567", None, "api", T0 + 5, &by())
                 .await
                 .unwrap();
             assert_eq!(
@@ -1111,7 +1143,7 @@ macro_rules! conformance {
             );
             for phone in ["+15555550100", "+442071234567"] {
                 f.store
-                    .add_opt_out(&f.tenant, phone, None, "import", T0)
+                    .add_opt_out(&f.tenant, phone, None, "import", T0, &by())
                     .await
                     .unwrap();
             }
@@ -1131,9 +1163,12 @@ macro_rules! conformance {
             }
             assert_eq!(listed, vec!["+15555550100", "+442071234567", "+584121234567"]);
             assert_eq!(f.store.opted_out_phones(&f.tenant).await.unwrap().len(), 3);
-            f.store.delete_opt_out(&f.tenant, "+15555550100").await.unwrap();
+            f.store
+                .delete_opt_out(&f.tenant, "+15555550100", T0, &by())
+                .await
+                .unwrap();
             assert!(matches!(
-                f.store.delete_opt_out(&f.tenant, "+15555550100").await,
+                f.store.delete_opt_out(&f.tenant, "+15555550100", T0, &by()).await,
                 Err(StoreError::NotFound)
             ));
         }
@@ -1168,7 +1203,7 @@ macro_rules! conformance {
             };
             let scheduled = f
                 .store
-                .create_campaign(new(CampaignStatus::Scheduled, Some(T0 + 1_000)))
+                .create_campaign(new(CampaignStatus::Scheduled, Some(T0 + 1_000)), &by())
                 .await
                 .unwrap();
             assert_eq!(
@@ -1195,7 +1230,7 @@ macro_rules! conformance {
 
             let draft = f
                 .store
-                .create_campaign(new(CampaignStatus::Draft, Some(T0 + 5_000)))
+                .create_campaign(new(CampaignStatus::Draft, Some(T0 + 5_000)), &by())
                 .await
                 .unwrap();
             let page = PageRequest {
@@ -1222,7 +1257,7 @@ macro_rules! conformance {
             );
             let started = f
                 .store
-                .apply_action(&f.tenant, &draft.id, CampaignAction::Start, false, T0)
+                .apply_action(&f.tenant, &draft.id, CampaignAction::Start, false, T0, &by())
                 .await
                 .unwrap();
             assert_eq!(
@@ -1238,27 +1273,30 @@ macro_rules! conformance {
             let Some(f) = $factory().await else { return };
             let c = f
                 .store
-                .create_campaign(NewCampaign {
-                    id: pregon_domain::id::new_id("cmp"),
-                    tenant_id: f.tenant.clone(),
-                    name: "office hours".into(),
-                    sender_id: f.sender.clone(),
-                    template_id: f.template.clone(),
-                    status: CampaignStatus::Running,
-                    priority: 5,
-                    settings: CampaignSettings::default(),
-                    start_at: None,
-                    windowed: true,
-                    max_attempts: 3,
-                    messages: (0..3)
-                        .map(|i| NewMessage {
-                            phone: format!("+58412000000{i}"),
-                            variables: "{}".into(),
-                            skip_reason: None,
-                        })
-                        .collect(),
-                    now: T0,
-                })
+                .create_campaign(
+                    NewCampaign {
+                        id: pregon_domain::id::new_id("cmp"),
+                        tenant_id: f.tenant.clone(),
+                        name: "office hours".into(),
+                        sender_id: f.sender.clone(),
+                        template_id: f.template.clone(),
+                        status: CampaignStatus::Running,
+                        priority: 5,
+                        settings: CampaignSettings::default(),
+                        start_at: None,
+                        windowed: true,
+                        max_attempts: 3,
+                        messages: (0..3)
+                            .map(|i| NewMessage {
+                                phone: format!("+58412000000{i}"),
+                                variables: "{}".into(),
+                                skip_reason: None,
+                            })
+                            .collect(),
+                        now: T0,
+                    },
+                    &by(),
+                )
                 .await
                 .unwrap();
             assert_eq!((c.windowed, c.recheck_at), (true, Some(T0)));
@@ -1347,7 +1385,7 @@ macro_rules! conformance {
             );
             // A person's pause is theirs: the scheduler neither looks at it nor resumes it.
             f.store
-                .apply_action(&f.tenant, &c.id, CampaignAction::Pause, false, T0 + 6_000)
+                .apply_action(&f.tenant, &c.id, CampaignAction::Pause, false, T0 + 6_000, &by())
                 .await
                 .unwrap();
             assert!(f
@@ -1362,7 +1400,14 @@ macro_rules! conformance {
             // Resumed by the person, it waits for the scheduler again.
             let resumed = f
                 .store
-                .apply_action(&f.tenant, &c.id, CampaignAction::Resume, false, T0 + 21_000)
+                .apply_action(
+                    &f.tenant,
+                    &c.id,
+                    CampaignAction::Resume,
+                    false,
+                    T0 + 21_000,
+                    &by(),
+                )
                 .await
                 .unwrap();
             assert_eq!(resumed.recheck_at, Some(T0 + 21_000));
@@ -1439,7 +1484,7 @@ macro_rules! conformance {
                     daily_limit: Some(10),
                     ..base.clone()
                 };
-                f.store.insert_sender(&s).await.unwrap();
+                f.store.insert_sender(&s, &by()).await.unwrap();
                 grouped.push(s);
             }
             assert_eq!(grouped[0].limit_key(), grouped[1].limit_key());
@@ -1448,25 +1493,28 @@ macro_rules! conformance {
             for s in &grouped {
                 let c = f
                     .store
-                    .create_campaign(NewCampaign {
-                        id: pregon_domain::id::new_id("cmp"),
-                        tenant_id: f.tenant.clone(),
-                        name: "c".into(),
-                        sender_id: s.id.clone(),
-                        template_id: f.template.clone(),
-                        status: CampaignStatus::Running,
-                        priority: 5,
-                        settings: CampaignSettings::default(),
-                        start_at: None,
-                        windowed: false,
-                        max_attempts: 3,
-                        messages: vec![NewMessage {
-                            phone: "+584120000001".into(),
-                            variables: "{}".into(),
-                            skip_reason: None,
-                        }],
-                        now: T0,
-                    })
+                    .create_campaign(
+                        NewCampaign {
+                            id: pregon_domain::id::new_id("cmp"),
+                            tenant_id: f.tenant.clone(),
+                            name: "c".into(),
+                            sender_id: s.id.clone(),
+                            template_id: f.template.clone(),
+                            status: CampaignStatus::Running,
+                            priority: 5,
+                            settings: CampaignSettings::default(),
+                            start_at: None,
+                            windowed: false,
+                            max_attempts: 3,
+                            messages: vec![NewMessage {
+                                phone: "+584120000001".into(),
+                                variables: "{}".into(),
+                                skip_reason: None,
+                            }],
+                            now: T0,
+                        },
+                        &by(),
+                    )
                     .await
                     .unwrap();
                 campaigns.push(c.id);
@@ -1593,7 +1641,7 @@ macro_rules! conformance {
             assert_eq!(f.store.queue_depth().await.unwrap(), 3);
             assert!(!f.store.sender_has_work(&f.sender, T0).await.unwrap());
             f.store
-                .apply_action(&f.tenant, &c.id, CampaignAction::Resume, false, T0)
+                .apply_action(&f.tenant, &c.id, CampaignAction::Resume, false, T0, &by())
                 .await
                 .unwrap();
             assert!(f.store.sender_has_work(&f.sender, T0).await.unwrap());
@@ -1610,7 +1658,11 @@ macro_rules! conformance {
                 .await
                 .unwrap()
                 .remove(0);
-            let cancelled = f.store.cancel_message(&f.tenant, m.id, T0 + 1).await.unwrap();
+            let cancelled = f
+                .store
+                .cancel_message(&f.tenant, m.id, T0 + 1, &by())
+                .await
+                .unwrap();
             assert_eq!(cancelled.status, MessageStatus::Cancelled);
             let counts = f.counts(&c.id).await;
             assert_eq!((counts.queued, counts.claimed, counts.cancelled), (1, 0, 1));
@@ -1625,7 +1677,7 @@ macro_rules! conformance {
             let events = f.store.message_events(m.id).await.unwrap();
             assert_eq!(events.last().map(|e| e.status.as_str()), Some("cancelled"));
             assert!(matches!(
-                f.store.cancel_message(&f.tenant, m.id, T0 + 3).await,
+                f.store.cancel_message(&f.tenant, m.id, T0 + 3, &by()).await,
                 Err(StoreError::IllegalTransition { .. })
             ));
         }
@@ -1764,7 +1816,7 @@ macro_rules! conformance {
             assert_eq!(events(&empty).await, ["campaign.completed"]);
             // A retry with nothing to retry ends where it began: no second notification.
             f.store
-                .apply_action(&f.tenant, &empty.id, CampaignAction::Retry, false, T0 + 1)
+                .apply_action(&f.tenant, &empty.id, CampaignAction::Retry, false, T0 + 1, &by())
                 .await
                 .unwrap();
             assert_eq!(events(&empty).await, ["campaign.completed"]);
@@ -1772,7 +1824,14 @@ macro_rules! conformance {
             let cancelled = campaign_with(&f, 3, 0, hook_settings()).await;
             let after = f
                 .store
-                .apply_action(&f.tenant, &cancelled.id, CampaignAction::Cancel, false, T0 + 2)
+                .apply_action(
+                    &f.tenant,
+                    &cancelled.id,
+                    CampaignAction::Cancel,
+                    false,
+                    T0 + 2,
+                    &by(),
+                )
                 .await
                 .unwrap();
             assert_eq!(events(&cancelled).await, ["campaign.cancelled"]);
@@ -1801,31 +1860,37 @@ macro_rules! conformance {
                 .unwrap()
                 .items
                 .remove(0);
-            f.store.cancel_message(&f.tenant, m.id, T0 + 3).await.unwrap();
+            f.store
+                .cancel_message(&f.tenant, m.id, T0 + 3, &by())
+                .await
+                .unwrap();
             assert_eq!(events(&single).await, ["campaign.completed"]);
             // A scheduled campaign with nothing to send completes when it starts.
             let settings = hook_settings();
             let scheduled = f
                 .store
-                .create_campaign(NewCampaign {
-                    id: pregon_domain::id::new_id("cmp"),
-                    tenant_id: f.tenant.clone(),
-                    name: "later".into(),
-                    sender_id: f.sender.clone(),
-                    template_id: f.template.clone(),
-                    status: CampaignStatus::Scheduled,
-                    priority: 5,
-                    settings,
-                    start_at: Some(T0 + 10),
-                    windowed: false,
-                    max_attempts: 3,
-                    messages: vec![NewMessage {
-                        phone: "junk".into(),
-                        variables: "{}".into(),
-                        skip_reason: Some(SkipReason::InvalidPhone),
-                    }],
-                    now: T0,
-                })
+                .create_campaign(
+                    NewCampaign {
+                        id: pregon_domain::id::new_id("cmp"),
+                        tenant_id: f.tenant.clone(),
+                        name: "later".into(),
+                        sender_id: f.sender.clone(),
+                        template_id: f.template.clone(),
+                        status: CampaignStatus::Scheduled,
+                        priority: 5,
+                        settings,
+                        start_at: Some(T0 + 10),
+                        windowed: false,
+                        max_attempts: 3,
+                        messages: vec![NewMessage {
+                            phone: "junk".into(),
+                            variables: "{}".into(),
+                            skip_reason: Some(SkipReason::InvalidPhone),
+                        }],
+                        now: T0,
+                    },
+                    &by(),
+                )
                 .await
                 .unwrap();
             assert!(events(&scheduled).await.is_empty());
@@ -1881,7 +1946,10 @@ macro_rules! conformance {
                 .unwrap()
                 .is_empty());
             // The secret is read at delivery: a rotation applies to the next attempt.
-            f.store.set_webhook_secret(&f.tenant, "rotated").await.unwrap();
+            f.store
+                .set_webhook_secret(&f.tenant, "rotated", T0, &by())
+                .await
+                .unwrap();
             let second = f
                 .store
                 .claim_notifications(10, 30_000, T0 + 10_000)
@@ -1960,7 +2028,7 @@ macro_rules! conformance {
                 .unwrap()
                 .is_empty());
             assert!(matches!(
-                f.store.set_webhook_secret("ten_missing", "x").await,
+                f.store.set_webhook_secret("ten_missing", "x", T0, &by()).await,
                 Err(StoreError::NotFound)
             ));
         }
@@ -1970,7 +2038,14 @@ macro_rules! conformance {
             let Some(f) = $factory().await else { return };
             let a = f
                 .store
-                .add_opt_in(&f.tenant, "+584121234567", "web_form", Some("form #12"), T0)
+                .add_opt_in(
+                    &f.tenant,
+                    "+584121234567",
+                    "web_form",
+                    Some("form #12"),
+                    T0,
+                    &by(),
+                )
                 .await
                 .unwrap();
             assert_eq!(
@@ -1985,7 +2060,7 @@ macro_rules! conformance {
             // Again: the source is refreshed, the evidence kept unless new, the time kept.
             let again = f
                 .store
-                .add_opt_in(&f.tenant, "+584121234567", "whatsapp", None, T0 + 5)
+                .add_opt_in(&f.tenant, "+584121234567", "whatsapp", None, T0 + 5, &by())
                 .await
                 .unwrap();
             assert_eq!(
@@ -1993,7 +2068,7 @@ macro_rules! conformance {
                 ("whatsapp", Some("form #12"), T0)
             );
             f.store
-                .add_opt_in(&f.tenant, "+584129876543", "api", None, T0)
+                .add_opt_in(&f.tenant, "+584129876543", "api", None, T0, &by())
                 .await
                 .unwrap();
             let page = f
@@ -2034,16 +2109,19 @@ macro_rules! conformance {
             assert!(f.store.opted_in_among(&f.tenant, &[]).await.unwrap().is_empty());
             assert_eq!(f.store.opted_in_phones(&f.tenant).await.unwrap().len(), 2);
             f.store
-                .add_opt_out(&f.tenant, "+584120000000", None, "api", T0)
+                .add_opt_out(&f.tenant, "+584120000000", None, "api", T0, &by())
                 .await
                 .unwrap();
             assert_eq!(
                 f.store.opted_out_among(&f.tenant, &asked).await.unwrap(),
                 ["+584120000000".to_string()].into()
             );
-            f.store.delete_opt_in(&f.tenant, "+584121234567").await.unwrap();
+            f.store
+                .delete_opt_in(&f.tenant, "+584121234567", T0, &by())
+                .await
+                .unwrap();
             assert!(matches!(
-                f.store.delete_opt_in(&f.tenant, "+584121234567").await,
+                f.store.delete_opt_in(&f.tenant, "+584121234567", T0, &by()).await,
                 Err(StoreError::NotFound)
             ));
             assert!(f
@@ -2494,7 +2572,7 @@ macro_rules! conformance {
                 is_default: false,
                 ..first.clone()
             };
-            f.store.insert_sender(&meta).await.unwrap();
+            f.store.insert_sender(&meta, &by()).await.unwrap();
             let found = f
                 .store
                 .senders_by_provider_account(ProviderKind::Meta, Some("1142"))
@@ -2530,7 +2608,7 @@ macro_rules! conformance {
             };
             let updated = f
                 .store
-                .update_sender(&f.tenant, &meta.id, &patch, T0 + 1)
+                .update_sender(&f.tenant, &meta.id, &patch, T0 + 1, &by())
                 .await
                 .unwrap();
             assert_eq!(updated.provider_account.as_deref(), Some("2000"));
@@ -2594,12 +2672,12 @@ macro_rules! conformance {
             // … a cancelled one, and finished single messages.
             let cancelled = f.campaign(2, 0, 5).await;
             f.store
-                .apply_action(&f.tenant, &cancelled.id, CampaignAction::Cancel, false, T0)
+                .apply_action(&f.tenant, &cancelled.id, CampaignAction::Cancel, false, T0, &by())
                 .await
                 .unwrap();
             let old_single = single_at(&f, &f.tenant, "+584121111111", T0, T0).await;
             f.store
-                .cancel_message(&f.tenant, old_single.id, T0)
+                .cancel_message(&f.tenant, old_single.id, T0, &by())
                 .await
                 .unwrap();
             // Kept: unfinished campaigns however old, a scheduled single message, and what
@@ -2608,7 +2686,7 @@ macro_rules! conformance {
             let paused = f.campaign(1, 0, 5).await;
             let paused = f
                 .store
-                .apply_action(&f.tenant, &paused.id, CampaignAction::Pause, false, T0)
+                .apply_action(&f.tenant, &paused.id, CampaignAction::Pause, false, T0, &by())
                 .await
                 .unwrap();
             let draft = campaign_at(&f, CampaignStatus::Draft, 1, None, T0).await;
@@ -2618,7 +2696,7 @@ macro_rules! conformance {
             assert_eq!(recent.status, CampaignStatus::Completed);
             let recent_single = single_at(&f, &f.tenant, "+584123333333", T0, T0 + 40 * DAY).await;
             f.store
-                .cancel_message(&f.tenant, recent_single.id, T0 + 40 * DAY)
+                .cancel_message(&f.tenant, recent_single.id, T0 + 40 * DAY, &by())
                 .await
                 .unwrap();
             let depth = f.store.queue_depth().await.unwrap();
@@ -2718,7 +2796,7 @@ macro_rules! conformance {
             let Some(f) = $factory().await else { return };
             let big = f.campaign(2_500, 0, 5).await;
             f.store
-                .apply_action(&f.tenant, &big.id, CampaignAction::Cancel, false, T0)
+                .apply_action(&f.tenant, &big.id, CampaignAction::Cancel, false, T0, &by())
                 .await
                 .unwrap();
             let before = T0 + 30 * DAY;
@@ -2793,7 +2871,7 @@ macro_rules! conformance {
             assert_eq!(single_ids(&f, &other, &scheduled, 10).await, vec![theirs.id]);
             // Cancelled: no longer scheduled, listed as cancelled.
             f.store
-                .cancel_message(&f.tenant, sooner.id, T0 + 1)
+                .cancel_message(&f.tenant, sooner.id, T0 + 1, &by())
                 .await
                 .unwrap();
             assert_eq!(
@@ -2839,7 +2917,7 @@ macro_rules! conformance {
             let running = f.campaign(3, 0, 5).await;
             let by_user = f.campaign(1, 0, 5).await;
             f.store
-                .apply_action(&f.tenant, &by_user.id, CampaignAction::Pause, false, T0)
+                .apply_action(&f.tenant, &by_user.id, CampaignAction::Pause, false, T0, &by())
                 .await
                 .unwrap();
             let scheduled = campaign_at(&f, CampaignStatus::Scheduled, 1, Some(T0 + 60_000), T0).await;
@@ -2931,7 +3009,14 @@ macro_rules! conformance {
             );
             let resumed = f
                 .store
-                .apply_action(&f.tenant, &running.id, CampaignAction::Resume, false, T0 + 5)
+                .apply_action(
+                    &f.tenant,
+                    &running.id,
+                    CampaignAction::Resume,
+                    false,
+                    T0 + 5,
+                    &by(),
+                )
                 .await
                 .unwrap();
             assert_eq!(
@@ -2941,7 +3026,7 @@ macro_rules! conformance {
             let draft = campaign_at(&f, CampaignStatus::Draft, 1, None, T0).await;
             let started = f
                 .store
-                .apply_action(&f.tenant, &draft.id, CampaignAction::Start, false, T0 + 5)
+                .apply_action(&f.tenant, &draft.id, CampaignAction::Start, false, T0 + 5, &by())
                 .await
                 .unwrap();
             assert_eq!(started.paused_reason, Some(PausedReason::SenderPaused));
@@ -2956,7 +3041,7 @@ macro_rules! conformance {
             // A person's pause of a held campaign makes it theirs; a second one is refused.
             let mine = f
                 .store
-                .apply_action(&f.tenant, &draft.id, CampaignAction::Pause, false, T0 + 6)
+                .apply_action(&f.tenant, &draft.id, CampaignAction::Pause, false, T0 + 6, &by())
                 .await
                 .unwrap();
             assert_eq!(
@@ -2965,7 +3050,7 @@ macro_rules! conformance {
             );
             assert!(matches!(
                 f.store
-                    .apply_action(&f.tenant, &draft.id, CampaignAction::Pause, false, T0 + 6)
+                    .apply_action(&f.tenant, &draft.id, CampaignAction::Pause, false, T0 + 6, &by())
                     .await,
                 Err(StoreError::IllegalTransition { .. })
             ));
@@ -3048,13 +3133,13 @@ macro_rules! conformance {
                 is_default: false,
                 ..f.store.get_sender(&f.tenant, &f.sender).await.unwrap()
             };
-            f.store.insert_sender(&second).await.unwrap();
+            f.store.insert_sender(&second, &by()).await.unwrap();
             let patch = SenderPatch {
                 status: Some(SenderStatus::Paused),
                 ..SenderPatch::default()
             };
             f.store
-                .update_sender(&f.tenant, &second.id, &patch, T0 + 12)
+                .update_sender(&f.tenant, &second.id, &patch, T0 + 12, &by())
                 .await
                 .unwrap();
             assert_eq!(

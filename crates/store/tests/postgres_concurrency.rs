@@ -20,6 +20,11 @@ use pregon_domain::{CampaignSettings, CampaignStatus, MessageStatus, PausedReaso
 use pregon_store::*;
 use sqlx::Row;
 
+/// Who the test's changes are made by.
+fn by() -> Change {
+    Change::by(Actor::cli("concurrency"))
+}
+
 const OWNERS: [&str; 2] = ["dispatcher-a", "dispatcher-b"];
 const TASKS_PER_OWNER: u64 = 3;
 /// Short enough that a slow "request" outlives its lease now and then.
@@ -223,7 +228,7 @@ async fn person(store: Arc<dyn Store>, tenant: String, sender: String, campaigns
         match i % 3 {
             0 => tolerated(
                 store
-                    .apply_action(&tenant, c, CampaignAction::Pause, false, now())
+                    .apply_action(&tenant, c, CampaignAction::Pause, false, now(), &by())
                     .await,
             ),
             1 => {
@@ -243,7 +248,7 @@ async fn person(store: Arc<dyn Store>, tenant: String, sender: String, campaigns
         for c in &campaigns {
             tolerated(
                 store
-                    .apply_action(&tenant, c, CampaignAction::Resume, false, now())
+                    .apply_action(&tenant, c, CampaignAction::Resume, false, now(), &by())
                     .await,
             );
         }
@@ -271,7 +276,7 @@ async fn tenant_with_sender(store: &dyn Store, t0: Millis) -> (String, SenderRec
         created_at: t0,
         updated_at: t0,
     };
-    store.insert_sender(&sender).await.unwrap();
+    store.insert_sender(&sender, &by()).await.unwrap();
     let template = TemplateRecord {
         id: pregon_domain::id::new_id("tpl"),
         tenant_id: tenant.clone(),
@@ -282,7 +287,7 @@ async fn tenant_with_sender(store: &dyn Store, t0: Millis) -> (String, SenderRec
         twilio_content_sid: None,
         created_at: t0,
     };
-    store.insert_template(&template).await.unwrap();
+    store.insert_template(&template, &by()).await.unwrap();
     (tenant, sender, template)
 }
 
@@ -304,38 +309,44 @@ async fn two_dispatchers_never_send_a_message_twice_and_counts_stay_exact() {
             })
             .collect();
         let campaign = store
-            .create_campaign(NewCampaign {
-                id: pregon_domain::id::new_id("cmp"),
-                tenant_id: tenant.clone(),
-                name: format!("c{c}"),
-                sender_id: sender.id.clone(),
-                template_id: template.id.clone(),
-                status: CampaignStatus::Running,
-                priority: 5,
-                settings: CampaignSettings::default(),
-                start_at: None,
-                windowed: false,
-                max_attempts: 3,
-                messages,
-                now: t0,
-            })
+            .create_campaign(
+                NewCampaign {
+                    id: pregon_domain::id::new_id("cmp"),
+                    tenant_id: tenant.clone(),
+                    name: format!("c{c}"),
+                    sender_id: sender.id.clone(),
+                    template_id: template.id.clone(),
+                    status: CampaignStatus::Running,
+                    priority: 5,
+                    settings: CampaignSettings::default(),
+                    start_at: None,
+                    windowed: false,
+                    max_attempts: 3,
+                    messages,
+                    now: t0,
+                },
+                &by(),
+            )
             .await
             .unwrap();
         campaigns.push(campaign.id);
     }
     for i in 0..SINGLES {
         store
-            .insert_single_message(NewSingleMessage {
-                tenant_id: tenant.clone(),
-                sender_id: sender.id.clone(),
-                template_id: template.id.clone(),
-                phone: format!("+58414{i:07}"),
-                variables: "{}".into(),
-                priority: if i % 2 == 0 { 5 } else { 8 },
-                max_attempts: 3,
-                send_at: t0,
-                now: t0,
-            })
+            .insert_single_message(
+                NewSingleMessage {
+                    tenant_id: tenant.clone(),
+                    sender_id: sender.id.clone(),
+                    template_id: template.id.clone(),
+                    phone: format!("+58414{i:07}"),
+                    variables: "{}".into(),
+                    priority: if i % 2 == 0 { 5 } else { 8 },
+                    max_attempts: 3,
+                    send_at: t0,
+                    now: t0,
+                },
+                &by(),
+            )
             .await
             .unwrap();
     }
@@ -459,27 +470,30 @@ async fn tallied_counts_fold_and_an_unfinished_completion_is_swept_up() {
     let t0 = now();
     let (tenant, sender, template) = tenant_with_sender(store.as_ref(), t0).await;
     let campaign = store
-        .create_campaign(NewCampaign {
-            id: pregon_domain::id::new_id("cmp"),
-            tenant_id: tenant.clone(),
-            name: "c".into(),
-            sender_id: sender.id.clone(),
-            template_id: template.id.clone(),
-            status: CampaignStatus::Running,
-            priority: 5,
-            settings: CampaignSettings::default(),
-            start_at: None,
-            windowed: false,
-            max_attempts: 3,
-            messages: (0..N)
-                .map(|i| NewMessage {
-                    phone: format!("+58412{i:07}"),
-                    variables: "{}".into(),
-                    skip_reason: None,
-                })
-                .collect(),
-            now: t0,
-        })
+        .create_campaign(
+            NewCampaign {
+                id: pregon_domain::id::new_id("cmp"),
+                tenant_id: tenant.clone(),
+                name: "c".into(),
+                sender_id: sender.id.clone(),
+                template_id: template.id.clone(),
+                status: CampaignStatus::Running,
+                priority: 5,
+                settings: CampaignSettings::default(),
+                start_at: None,
+                windowed: false,
+                max_attempts: 3,
+                messages: (0..N)
+                    .map(|i| NewMessage {
+                        phone: format!("+58412{i:07}"),
+                        variables: "{}".into(),
+                        skip_reason: None,
+                    })
+                    .collect(),
+                now: t0,
+            },
+            &by(),
+        )
         .await
         .unwrap();
     let lease = store

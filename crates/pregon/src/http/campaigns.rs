@@ -17,14 +17,15 @@ use pregon_domain::{
 };
 use pregon_providers::Credentials;
 use pregon_store::{
-    CampaignRecord, Millis, NewCampaign, NewMessage, PageRequest, SenderRecord, StoreError, TemplateRecord,
+    CampaignRecord, Change, Millis, NewCampaign, NewMessage, PageRequest, SenderRecord, StoreError, TemplateRecord,
 };
 use serde::Deserialize;
 use serde_json::json;
 use utoipa::ToSchema;
 
+use super::auth::{Caller, Operator, Viewer, Who};
 use super::error::{ApiError, NotFoundAs};
-use super::extract::{ApiJson, ApiQuery, Auth, PageParams};
+use super::extract::{ApiJson, ApiQuery, PageParams};
 use super::views::{CampaignView, CreatedCampaignView, ListView, MessageView};
 use super::AppState;
 use crate::clock::{parse_rfc3339, rfc3339};
@@ -253,6 +254,7 @@ async fn create_campaign(
     tenant_id: &str,
     o: CampaignOptions,
     contacts: Vec<Contact>,
+    change: &Change,
 ) -> Result<CreatedCampaignView, ApiError> {
     let now = state.clock.now_millis();
     let name = campaign_name(&o.name)?;
@@ -264,21 +266,24 @@ async fn create_campaign(
     let (messages, report) = classify(state, tenant_id, &template, &checked, contacts).await?;
     let campaign = state
         .store
-        .create_campaign(NewCampaign {
-            id: pregon_domain::id::new_id("cmp"),
-            tenant_id: tenant_id.to_string(),
-            name,
-            sender_id: sender.id,
-            template_id: template.id,
-            status: checked.status,
-            priority: checked.priority,
-            max_attempts: checked.settings.retry.max_attempts as i64,
-            settings: checked.settings,
-            start_at: checked.start_at,
-            windowed: checked.windowed,
-            messages,
-            now,
-        })
+        .create_campaign(
+            NewCampaign {
+                id: pregon_domain::id::new_id("cmp"),
+                tenant_id: tenant_id.to_string(),
+                name,
+                sender_id: sender.id,
+                template_id: template.id,
+                status: checked.status,
+                priority: checked.priority,
+                max_attempts: checked.settings.retry.max_attempts as i64,
+                settings: checked.settings,
+                start_at: checked.start_at,
+                windowed: checked.windowed,
+                messages,
+                now,
+            },
+            change,
+        )
         .await?;
     state.wake.notify_waiters();
     Ok(CreatedCampaignView {
@@ -503,7 +508,10 @@ async fn classify(
     security(("api_key" = [])))]
 pub async fn create(
     State(state): State<AppState>,
-    Auth(tenant): Auth,
+    Operator(Who {
+        caller: Caller { tenant, .. },
+        change,
+    }): Operator,
     ApiJson(body): ApiJson<CreateCampaign>,
 ) -> Result<(StatusCode, Json<CreatedCampaignView>), ApiError> {
     let contacts = import::contacts_from_json(body.contacts, state.limits.max_contacts).map_err(import_error)?;
@@ -521,7 +529,7 @@ pub async fn create(
         require_consent: body.require_consent,
         start: body.start,
     };
-    let created = create_campaign(&state, &tenant.id, options, contacts).await?;
+    let created = create_campaign(&state, &tenant.id, options, contacts, &change).await?;
     Ok((StatusCode::CREATED, Json(created)))
 }
 
@@ -545,7 +553,10 @@ fn multipart_error(e: axum::extract::multipart::MultipartError) -> ApiError {
     security(("api_key" = [])))]
 pub async fn import_csv(
     State(state): State<AppState>,
-    Auth(tenant): Auth,
+    Operator(Who {
+        caller: Caller { tenant, .. },
+        change,
+    }): Operator,
     multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> Result<(StatusCode, Json<CreatedCampaignView>), ApiError> {
     let mut multipart = multipart.map_err(|e| {
@@ -627,7 +638,7 @@ pub async fn import_csv(
         .await
         .map_err(|e| ApiError::internal("csv task", &e))?
         .map_err(import_error)?;
-    let created = create_campaign(&state, &tenant.id, options, contacts).await?;
+    let created = create_campaign(&state, &tenant.id, options, contacts, &change).await?;
     Ok((StatusCode::CREATED, Json(created)))
 }
 
@@ -639,7 +650,10 @@ fn view(state: &AppState, c: &CampaignRecord) -> CampaignView {
     responses((status = 200, body = ListView<CampaignView>)), security(("api_key" = [])))]
 pub async fn list(
     State(state): State<AppState>,
-    Auth(tenant): Auth,
+    Viewer(Who {
+        caller: Caller { tenant, .. },
+        ..
+    }): Viewer,
     ApiQuery(f): ApiQuery<CampaignFilter>,
 ) -> Result<Json<ListView<CampaignView>>, ApiError> {
     let status = f
@@ -669,7 +683,10 @@ pub async fn list(
     responses((status = 200, body = CampaignView), (status = 404, body = super::ErrorBody)), security(("api_key" = [])))]
 pub async fn get(
     State(state): State<AppState>,
-    Auth(tenant): Auth,
+    Viewer(Who {
+        caller: Caller { tenant, .. },
+        ..
+    }): Viewer,
     Path(id): Path<String>,
 ) -> Result<Json<CampaignView>, ApiError> {
     let c = state
@@ -686,6 +703,7 @@ async fn act(
     id: &str,
     action: CampaignAction,
     include_unknown: bool,
+    change: &Change,
 ) -> Result<Json<CampaignView>, ApiError> {
     // Starting or resuming asks the provider first; an illegal transition is left to the
     // store to refuse (409).
@@ -699,7 +717,7 @@ async fn act(
     }
     let c = state
         .store
-        .apply_action(tenant_id, id, action, include_unknown, state.clock.now_millis())
+        .apply_action(tenant_id, id, action, include_unknown, state.clock.now_millis(), change)
         .await
         .or_not_found("campaign")?;
     state.wake.notify_waiters();
@@ -712,10 +730,13 @@ async fn act(
     responses((status = 200, body = CampaignView), (status = 404, body = super::ErrorBody), (status = 409, body = super::ErrorBody)), security(("api_key" = [])))]
 pub async fn start(
     State(state): State<AppState>,
-    Auth(tenant): Auth,
+    Operator(Who {
+        caller: Caller { tenant, .. },
+        change,
+    }): Operator,
     Path(id): Path<String>,
 ) -> Result<Json<CampaignView>, ApiError> {
-    act(&state, &tenant.id, &id, CampaignAction::Start, false).await
+    act(&state, &tenant.id, &id, CampaignAction::Start, false, &change).await
 }
 
 /// → paused (reason `user`); in-flight requests finish. Also from `paused` with reason
@@ -725,10 +746,13 @@ pub async fn start(
     responses((status = 200, body = CampaignView), (status = 404, body = super::ErrorBody), (status = 409, body = super::ErrorBody)), security(("api_key" = [])))]
 pub async fn pause(
     State(state): State<AppState>,
-    Auth(tenant): Auth,
+    Operator(Who {
+        caller: Caller { tenant, .. },
+        change,
+    }): Operator,
     Path(id): Path<String>,
 ) -> Result<Json<CampaignView>, ApiError> {
-    act(&state, &tenant.id, &id, CampaignAction::Pause, false).await
+    act(&state, &tenant.id, &id, CampaignAction::Pause, false, &change).await
 }
 
 /// paused → running. While its sender is paused or suspended the campaign keeps waiting
@@ -738,20 +762,26 @@ pub async fn pause(
     responses((status = 200, body = CampaignView), (status = 404, body = super::ErrorBody), (status = 409, body = super::ErrorBody)), security(("api_key" = [])))]
 pub async fn resume(
     State(state): State<AppState>,
-    Auth(tenant): Auth,
+    Operator(Who {
+        caller: Caller { tenant, .. },
+        change,
+    }): Operator,
     Path(id): Path<String>,
 ) -> Result<Json<CampaignView>, ApiError> {
-    act(&state, &tenant.id, &id, CampaignAction::Resume, false).await
+    act(&state, &tenant.id, &id, CampaignAction::Resume, false, &change).await
 }
 
 #[utoipa::path(post, path = "/api/v1/campaigns/{id}/cancel", tag = "campaigns",
     responses((status = 200, body = CampaignView), (status = 404, body = super::ErrorBody), (status = 409, body = super::ErrorBody)), security(("api_key" = [])))]
 pub async fn cancel(
     State(state): State<AppState>,
-    Auth(tenant): Auth,
+    Operator(Who {
+        caller: Caller { tenant, .. },
+        change,
+    }): Operator,
     Path(id): Path<String>,
 ) -> Result<Json<CampaignView>, ApiError> {
-    act(&state, &tenant.id, &id, CampaignAction::Cancel, false).await
+    act(&state, &tenant.id, &id, CampaignAction::Cancel, false, &change).await
 }
 
 /// `failed` (and with `include_unknown`, `unknown`) messages go back to the queue.
@@ -759,7 +789,10 @@ pub async fn cancel(
     responses((status = 200, body = CampaignView), (status = 404, body = super::ErrorBody), (status = 409, body = super::ErrorBody)), security(("api_key" = [])))]
 pub async fn retry(
     State(state): State<AppState>,
-    Auth(tenant): Auth,
+    Operator(Who {
+        caller: Caller { tenant, .. },
+        change,
+    }): Operator,
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> Result<Json<CampaignView>, ApiError> {
@@ -770,7 +803,7 @@ pub async fn retry(
             .map_err(|e| ApiError::bad_request("malformed_json", format!("retry options: {e}")))?
             .include_unknown
     };
-    act(&state, &tenant.id, &id, CampaignAction::Retry, include_unknown).await
+    act(&state, &tenant.id, &id, CampaignAction::Retry, include_unknown, &change).await
 }
 
 fn parse_message_status(s: Option<&str>) -> Result<Option<MessageStatus>, ApiError> {
@@ -783,7 +816,10 @@ fn parse_message_status(s: Option<&str>) -> Result<Option<MessageStatus>, ApiErr
     responses((status = 200, body = ListView<MessageView>), (status = 404, body = super::ErrorBody)), security(("api_key" = [])))]
 pub async fn messages(
     State(state): State<AppState>,
-    Auth(tenant): Auth,
+    Viewer(Who {
+        caller: Caller { tenant, .. },
+        ..
+    }): Viewer,
     Path(id): Path<String>,
     ApiQuery(f): ApiQuery<MessageFilter>,
 ) -> Result<Json<ListView<MessageView>>, ApiError> {
@@ -814,7 +850,10 @@ pub async fn messages(
               (status = 404, body = super::ErrorBody)), security(("api_key" = [])))]
 pub async fn export(
     State(state): State<AppState>,
-    Auth(tenant): Auth,
+    Viewer(Who {
+        caller: Caller { tenant, .. },
+        ..
+    }): Viewer,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let campaign = state
@@ -884,7 +923,10 @@ pub async fn export(
     security(("api_key" = [])))]
 pub async fn events(
     State(state): State<AppState>,
-    Auth(tenant): Auth,
+    Viewer(Who {
+        caller: Caller { tenant, .. },
+        ..
+    }): Viewer,
     Path(id): Path<String>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     state

@@ -13,8 +13,9 @@ use pregon_store::{NewSingleMessage, PageRequest, SingleMessageFilter, StoreErro
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::auth::{Caller, Operator, Viewer, Who};
 use super::error::{ApiError, NotFoundAs};
-use super::extract::{ApiJson, ApiQuery, Auth};
+use super::extract::{ApiJson, ApiQuery};
 use super::templates::variables_from_json;
 use super::views::{ListView, MessageView};
 use super::AppState;
@@ -50,7 +51,10 @@ fn message_id(text: &str) -> Result<i64, ApiError> {
     responses((status = 202, body = Accepted), (status = 422, body = super::ErrorBody)), security(("api_key" = [])))]
 pub async fn send(
     State(state): State<AppState>,
-    Auth(tenant): Auth,
+    Operator(Who {
+        caller: Caller { tenant, .. },
+        change,
+    }): Operator,
     ApiJson(body): ApiJson<SendMessage>,
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
     let now = state.clock.now_millis();
@@ -100,17 +104,20 @@ pub async fn send(
     }
     let message = state
         .store
-        .insert_single_message(NewSingleMessage {
-            tenant_id: tenant.id,
-            sender_id: sender.id,
-            template_id: template.id,
-            phone: phone.as_str().to_string(),
-            variables: serde_json::to_string(&vars).unwrap_or_else(|_| "{}".into()),
-            priority,
-            max_attempts: RetryPolicy::default().max_attempts as i64,
-            send_at,
-            now,
-        })
+        .insert_single_message(
+            NewSingleMessage {
+                tenant_id: tenant.id,
+                sender_id: sender.id,
+                template_id: template.id,
+                phone: phone.as_str().to_string(),
+                variables: serde_json::to_string(&vars).unwrap_or_else(|_| "{}".into()),
+                priority,
+                max_attempts: RetryPolicy::default().max_attempts as i64,
+                send_at,
+                now,
+            },
+            &change,
+        )
         .await?;
     state.wake.notify_waiters();
     Ok((
@@ -126,7 +133,10 @@ pub async fn send(
     responses((status = 200, body = MessageView), (status = 404, body = super::ErrorBody)), security(("api_key" = [])))]
 pub async fn get(
     State(state): State<AppState>,
-    Auth(tenant): Auth,
+    Viewer(Who {
+        caller: Caller { tenant, .. },
+        ..
+    }): Viewer,
     Path(id): Path<String>,
 ) -> Result<Json<MessageView>, ApiError> {
     let m = state
@@ -143,12 +153,15 @@ pub async fn get(
     responses((status = 200, body = MessageView), (status = 404, body = super::ErrorBody), (status = 409, body = super::ErrorBody)), security(("api_key" = [])))]
 pub async fn cancel(
     State(state): State<AppState>,
-    Auth(tenant): Auth,
+    Operator(Who {
+        caller: Caller { tenant, .. },
+        change,
+    }): Operator,
     Path(id): Path<String>,
 ) -> Result<Json<MessageView>, ApiError> {
     let m = state
         .store
-        .cancel_message(&tenant.id, message_id(&id)?, state.clock.now_millis())
+        .cancel_message(&tenant.id, message_id(&id)?, state.clock.now_millis(), &change)
         .await
         .or_not_found("message")?;
     Ok(Json(MessageView::new(&m, None)))
@@ -228,7 +241,10 @@ impl SingleMessageQuery {
     responses((status = 200, body = ListView<MessageView>), (status = 422, body = super::ErrorBody)), security(("api_key" = [])))]
 pub async fn list(
     State(state): State<AppState>,
-    Auth(tenant): Auth,
+    Viewer(Who {
+        caller: Caller { tenant, .. },
+        ..
+    }): Viewer,
     ApiQuery(query): ApiQuery<SingleMessageQuery>,
 ) -> Result<Json<ListView<MessageView>>, ApiError> {
     let (filter, page) = query.parse(state.clock.now_millis())?;

@@ -2,9 +2,13 @@
 //! document at `/openapi.json` and its interactive page at `/docs`; the operator console
 //! ([`crate::console`]) is merged in, and its security headers cover every answer.
 
+pub mod api_keys;
+pub mod audit;
+pub mod auth;
 pub mod campaigns;
 pub mod error;
 pub mod extract;
+pub mod idempotency;
 pub mod messages;
 pub mod notification_secret;
 pub mod opt_ins;
@@ -12,8 +16,10 @@ pub mod opt_outs;
 pub mod replies;
 pub mod reports;
 pub mod senders;
+pub mod sessions;
 pub mod system;
 pub mod templates;
+pub mod users;
 pub mod views;
 
 use std::sync::Arc;
@@ -24,7 +30,7 @@ use axum::{Json, Router};
 use pregon_store::ApiStore;
 use serde::Serialize;
 use tokio::sync::Notify;
-use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 use utoipa_scalar::{Scalar, Servable};
 
@@ -48,6 +54,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Cancelled at shutdown: long-lived responses (event streams) end with it.
     pub shutdown: tokio_util::sync::CancellationToken,
+    /// Who is calling: the API rate limiter, and when keys and sessions were last marked used.
+    pub auth: Arc<auth::AuthState>,
     /// Provider webhooks: settings, sender secrets, the group-commit writer.
     pub reports: Arc<crate::reports::Reports>,
 }
@@ -68,19 +76,26 @@ pub struct ErrorDetail {
     pub details: Vec<serde_json::Value>,
 }
 
-struct BearerAuth;
+struct Security;
 
-impl Modify for BearerAuth {
+impl Modify for Security {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme("api_key", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
+        components.add_security_scheme(
+            "session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                auth::SESSION_COOKIE,
+                "The console's session (POST /api/v1/sessions); a change made with it must carry X-CSRF-Token",
+            ))),
+        );
     }
 }
 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "pregon", description = "Durable dispatcher for WhatsApp Business campaigns."),
-    modifiers(&BearerAuth),
+    modifiers(&Security),
     paths(
         senders::create, senders::list, senders::get, senders::update, senders::delete,
         templates::create, templates::list, templates::get, templates::delete, templates::preview,
@@ -93,6 +108,10 @@ impl Modify for BearerAuth {
         reports::meta_verify, reports::meta_event, reports::twilio_event,
         opt_ins::create, opt_ins::list, opt_ins::delete,
         notification_secret::rotate,
+        sessions::create, sessions::delete, sessions::me, sessions::update_me,
+        users::create, users::list, users::get, users::update, users::delete,
+        api_keys::create, api_keys::list, api_keys::delete,
+        audit::list,
         system::health, system::metrics, system::system,
     ),
     components(schemas(ErrorBody, ErrorDetail))
@@ -142,7 +161,26 @@ pub fn router(state: AppState) -> Router {
         .route("/opt-ins", post(opt_ins::create).get(opt_ins::list))
         .route("/opt-ins/{phone}", axum::routing::delete(opt_ins::delete))
         .route("/webhook-secret/rotate", post(notification_secret::rotate))
-        .route("/system", get(system::system));
+        .route("/system", get(system::system))
+        .route("/sessions/current", axum::routing::delete(sessions::delete))
+        .route("/me", get(sessions::me).patch(sessions::update_me))
+        .route("/users", post(users::create).get(users::list))
+        .route(
+            "/users/{id}",
+            get(users::get).patch(users::update).delete(users::delete),
+        )
+        .route("/api-keys", post(api_keys::create).get(api_keys::list))
+        .route("/api-keys/{id}", axum::routing::delete(api_keys::delete))
+        .route("/audit", get(audit::list))
+        // Every route above needs a caller (its handler says which role); the last layer
+        // runs first.
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            idempotency::idempotent,
+        ))
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::authenticate));
+    // Signing in is the one route that needs no caller.
+    let api = Router::new().route("/sessions", post(sessions::create)).merge(api);
     let limit = state.limits.max_body_bytes;
     Router::new()
         .route("/health", get(system::health))

@@ -6,8 +6,8 @@ use axum::Json;
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use super::auth::Admin;
 use super::error::ApiError;
-use super::extract::Auth;
 use super::AppState;
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -19,10 +19,15 @@ pub struct WebhookSecretView {
 
 /// Replaces the tenant's webhook secret; the old one stops signing at once.
 #[utoipa::path(post, path = "/api/v1/webhook-secret/rotate", tag = "notifications",
-    responses((status = 200, body = WebhookSecretView), (status = 401, body = super::ErrorBody)), security(("api_key" = [])))]
-pub async fn rotate(State(state): State<AppState>, Auth(tenant): Auth) -> Result<Json<WebhookSecretView>, ApiError> {
+    responses((status = 200, body = WebhookSecretView), (status = 401, body = super::ErrorBody),
+        (status = 403, body = super::ErrorBody)),
+    security(("api_key" = []), ("session" = [])))]
+pub async fn rotate(State(state): State<AppState>, Admin(who): Admin) -> Result<Json<WebhookSecretView>, ApiError> {
     let secret = crate::notifications::new_webhook_secret();
-    state.store.set_webhook_secret(&tenant.id, &secret).await?;
-    tracing::info!(tenant = %tenant.id, "webhook secret rotated");
+    state
+        .store
+        .set_webhook_secret(who.tenant_id(), &secret, state.clock.now_millis(), &who.change)
+        .await?;
+    tracing::info!(tenant = %who.tenant_id(), "webhook secret rotated");
     Ok(Json(WebhookSecretView { webhook_secret: secret }))
 }

@@ -8,8 +8,9 @@ use pregon_domain::PhoneNumber;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
+use super::auth::{Caller, Operator, Viewer, Who};
 use super::error::{ApiError, NotFoundAs};
-use super::extract::{ApiJson, ApiQuery, Auth, PageParams};
+use super::extract::{ApiJson, ApiQuery, PageParams};
 use super::views::{ListView, OptInView};
 use super::AppState;
 
@@ -31,7 +32,10 @@ fn parse_phone(text: &str) -> Result<PhoneNumber, ApiError> {
     responses((status = 201, body = OptInView), (status = 422, body = super::ErrorBody)), security(("api_key" = [])))]
 pub async fn create(
     State(state): State<AppState>,
-    Auth(tenant): Auth,
+    Operator(Who {
+        caller: Caller { tenant, .. },
+        change,
+    }): Operator,
     ApiJson(body): ApiJson<CreateOptIn>,
 ) -> Result<(StatusCode, Json<OptInView>), ApiError> {
     let phone = parse_phone(&body.phone)?;
@@ -50,6 +54,7 @@ pub async fn create(
             source,
             body.evidence.as_deref(),
             state.clock.now_millis(),
+            &change,
         )
         .await?;
     Ok((StatusCode::CREATED, Json(OptInView::from(&o))))
@@ -59,7 +64,10 @@ pub async fn create(
     responses((status = 200, body = ListView<OptInView>)), security(("api_key" = [])))]
 pub async fn list(
     State(state): State<AppState>,
-    Auth(tenant): Auth,
+    Viewer(Who {
+        caller: Caller { tenant, .. },
+        ..
+    }): Viewer,
     ApiQuery(page): ApiQuery<PageParams>,
 ) -> Result<Json<ListView<OptInView>>, ApiError> {
     let page = state.store.list_opt_ins(&tenant.id, &page.request()?).await?;
@@ -74,13 +82,16 @@ pub async fn list(
     responses((status = 204), (status = 404, body = super::ErrorBody)), security(("api_key" = [])))]
 pub async fn delete(
     State(state): State<AppState>,
-    Auth(tenant): Auth,
+    Operator(Who {
+        caller: Caller { tenant, .. },
+        change,
+    }): Operator,
     Path(phone): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let phone = parse_phone(&phone).map_err(|_| ApiError::not_found("opt-in"))?;
     state
         .store
-        .delete_opt_in(&tenant.id, phone.as_str())
+        .delete_opt_in(&tenant.id, phone.as_str(), state.clock.now_millis(), &change)
         .await
         .or_not_found("opt-in")?;
     Ok(StatusCode::NO_CONTENT)

@@ -7,8 +7,9 @@ use pregon_domain::PhoneNumber;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
+use super::auth::{Caller, Operator, Viewer, Who};
 use super::error::{ApiError, NotFoundAs};
-use super::extract::{ApiJson, ApiQuery, Auth, PageParams};
+use super::extract::{ApiJson, ApiQuery, PageParams};
 use super::views::{ListView, OptOutView};
 use super::AppState;
 
@@ -26,7 +27,10 @@ fn parse_phone(text: &str) -> Result<PhoneNumber, ApiError> {
     responses((status = 201, body = OptOutView), (status = 422, body = super::ErrorBody)), security(("api_key" = [])))]
 pub async fn create(
     State(state): State<AppState>,
-    Auth(tenant): Auth,
+    Operator(Who {
+        caller: Caller { tenant, .. },
+        change,
+    }): Operator,
     ApiJson(body): ApiJson<CreateOptOut>,
 ) -> Result<(StatusCode, Json<OptOutView>), ApiError> {
     let phone = parse_phone(&body.phone)?;
@@ -41,6 +45,7 @@ pub async fn create(
             body.reason.as_deref(),
             "api",
             state.clock.now_millis(),
+            &change,
         )
         .await?;
     Ok((StatusCode::CREATED, Json(OptOutView::from(&o))))
@@ -50,7 +55,10 @@ pub async fn create(
     responses((status = 200, body = ListView<OptOutView>)), security(("api_key" = [])))]
 pub async fn list(
     State(state): State<AppState>,
-    Auth(tenant): Auth,
+    Viewer(Who {
+        caller: Caller { tenant, .. },
+        ..
+    }): Viewer,
     ApiQuery(page): ApiQuery<PageParams>,
 ) -> Result<Json<ListView<OptOutView>>, ApiError> {
     let page = state.store.list_opt_outs(&tenant.id, &page.request()?).await?;
@@ -64,13 +72,16 @@ pub async fn list(
     responses((status = 204), (status = 404, body = super::ErrorBody)), security(("api_key" = [])))]
 pub async fn delete(
     State(state): State<AppState>,
-    Auth(tenant): Auth,
+    Operator(Who {
+        caller: Caller { tenant, .. },
+        change,
+    }): Operator,
     Path(phone): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let phone = parse_phone(&phone).map_err(|_| ApiError::not_found("opt-out"))?;
     state
         .store
-        .delete_opt_out(&tenant.id, phone.as_str())
+        .delete_opt_out(&tenant.id, phone.as_str(), state.clock.now_millis(), &change)
         .await
         .or_not_found("opt-out")?;
     Ok(StatusCode::NO_CONTENT)

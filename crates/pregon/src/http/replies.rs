@@ -8,8 +8,9 @@ use pregon_store::{InboundRecord, PageRequest, ReplyFilter};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use super::auth::{Caller, Viewer, Who};
 use super::error::{ApiError, NotFoundAs};
-use super::extract::{ApiQuery, Auth, PageParams};
+use super::extract::{ApiQuery, PageParams};
 use super::views::ListView;
 use super::AppState;
 use crate::clock::rfc3339;
@@ -81,7 +82,10 @@ fn list_view(page: pregon_store::Page<InboundRecord>) -> ListView<ReplyView> {
     responses((status = 200, body = ListView<ReplyView>), (status = 422, body = super::ErrorBody)), security(("api_key" = [])))]
 pub async fn list(
     State(state): State<AppState>,
-    Auth(tenant): Auth,
+    Viewer(Who {
+        caller: Caller { tenant, .. },
+        ..
+    }): Viewer,
     ApiQuery(query): ApiQuery<RepliesQuery>,
 ) -> Result<Json<ListView<ReplyView>>, ApiError> {
     let phone = match query.phone.as_deref().map(str::trim).filter(|p| !p.is_empty()) {
@@ -108,7 +112,10 @@ pub async fn list(
     responses((status = 200, body = ListView<ReplyView>), (status = 404, body = super::ErrorBody)), security(("api_key" = [])))]
 pub async fn campaign(
     State(state): State<AppState>,
-    Auth(tenant): Auth,
+    Viewer(Who {
+        caller: Caller { tenant, .. },
+        ..
+    }): Viewer,
     Path(id): Path<String>,
     ApiQuery(page): ApiQuery<PageParams>,
 ) -> Result<Json<ListView<ReplyView>>, ApiError> {

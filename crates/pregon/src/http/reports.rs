@@ -277,7 +277,13 @@ async fn account_change(
         };
         state
             .store
-            .update_sender(&current.tenant_id, &current.id, &patch, state.clock.now_millis())
+            .update_sender(
+                &current.tenant_id,
+                &current.id,
+                &patch,
+                state.clock.now_millis(),
+                &pregon_store::Change::by(pregon_store::Actor::system()),
+            )
             .await?;
         tracing::warn!(sender = %sender.id, daily_limit = ?limit, "daily limit follows the messaging tier Meta reports");
     }

@@ -9,8 +9,9 @@ use pregon_store::{SenderPatch, SenderRecord};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
+use super::auth::{Admin, Caller, Viewer, Who};
 use super::error::{ApiError, NotFoundAs};
-use super::extract::{ApiJson, ApiQuery, Auth, PageParams};
+use super::extract::{ApiJson, ApiQuery, PageParams};
 use super::views::{DailyUsageView, ListView, SenderView};
 use super::AppState;
 
@@ -203,7 +204,10 @@ fn seal_credentials(
     responses((status = 201, body = SenderView), (status = 422, body = super::ErrorBody)), security(("api_key" = [])))]
 pub async fn create(
     State(state): State<AppState>,
-    Auth(tenant): Auth,
+    Admin(Who {
+        caller: Caller { tenant, .. },
+        change,
+    }): Admin,
     ApiJson(body): ApiJson<CreateSender>,
 ) -> Result<(StatusCode, Json<SenderView>), ApiError> {
     let provider: ProviderKind = body
@@ -237,7 +241,7 @@ pub async fn create(
         created_at: now,
         updated_at: now,
     };
-    state.store.insert_sender(&sender).await?;
+    state.store.insert_sender(&sender, &change).await?;
     state.reports.forget_senders();
     Ok((StatusCode::CREATED, Json(view(&state, &sender).await?)))
 }
@@ -246,7 +250,10 @@ pub async fn create(
     responses((status = 200, body = ListView<SenderView>)), security(("api_key" = [])))]
 pub async fn list(
     State(state): State<AppState>,
-    Auth(tenant): Auth,
+    Viewer(Who {
+        caller: Caller { tenant, .. },
+        ..
+    }): Viewer,
     ApiQuery(page): ApiQuery<PageParams>,
 ) -> Result<Json<ListView<SenderView>>, ApiError> {
     let page = state.store.list_senders(&tenant.id, &page.request()?).await?;
@@ -264,7 +271,10 @@ pub async fn list(
     responses((status = 200, body = SenderView), (status = 404, body = super::ErrorBody)), security(("api_key" = [])))]
 pub async fn get(
     State(state): State<AppState>,
-    Auth(tenant): Auth,
+    Viewer(Who {
+        caller: Caller { tenant, .. },
+        ..
+    }): Viewer,
     Path(id): Path<String>,
 ) -> Result<Json<SenderView>, ApiError> {
     let sender = state.store.get_sender(&tenant.id, &id).await.or_not_found("sender")?;
@@ -275,7 +285,10 @@ pub async fn get(
     responses((status = 200, body = SenderView), (status = 404, body = super::ErrorBody), (status = 422, body = super::ErrorBody)), security(("api_key" = [])))]
 pub async fn update(
     State(state): State<AppState>,
-    Auth(tenant): Auth,
+    Admin(Who {
+        caller: Caller { tenant, .. },
+        change,
+    }): Admin,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<UpdateSender>,
 ) -> Result<Json<SenderView>, ApiError> {
@@ -304,7 +317,7 @@ pub async fn update(
     };
     let sender = state
         .store
-        .update_sender(&tenant.id, &id, &patch, state.clock.now_millis())
+        .update_sender(&tenant.id, &id, &patch, state.clock.now_millis(), &change)
         .await
         .or_not_found("sender")?;
     state.reports.forget_senders();
@@ -316,12 +329,15 @@ pub async fn update(
     responses((status = 204), (status = 404, body = super::ErrorBody), (status = 409, body = super::ErrorBody)), security(("api_key" = [])))]
 pub async fn delete(
     State(state): State<AppState>,
-    Auth(tenant): Auth,
+    Admin(Who {
+        caller: Caller { tenant, .. },
+        change,
+    }): Admin,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     state
         .store
-        .delete_sender(&tenant.id, &id, state.clock.now_millis())
+        .delete_sender(&tenant.id, &id, state.clock.now_millis(), &change)
         .await
         .or_not_found("sender")?;
     Ok(StatusCode::NO_CONTENT)

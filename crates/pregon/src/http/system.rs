@@ -8,8 +8,8 @@ use serde::Serialize;
 use serde_json::json;
 use utoipa::ToSchema;
 
+use super::auth::Viewer;
 use super::error::ApiError;
-use super::extract::Auth;
 use super::AppState;
 use crate::clock::rfc3339;
 
@@ -105,7 +105,7 @@ pub struct SystemView {
 
 /// Every dispatcher sharing this database, and the queue.
 #[utoipa::path(get, path = "/api/v1/system", tag = "system", responses((status = 200, body = SystemView)), security(("api_key" = [])))]
-pub async fn system(State(state): State<AppState>, Auth(_tenant): Auth) -> Result<Json<SystemView>, ApiError> {
+pub async fn system(State(state): State<AppState>, Viewer(_who): Viewer) -> Result<Json<SystemView>, ApiError> {
     let dispatchers = state
         .store
         .list_dispatchers()

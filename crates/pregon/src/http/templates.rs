@@ -10,8 +10,9 @@ use pregon_store::TemplateRecord;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::auth::{Admin, Caller, Operator, Viewer, Who};
 use super::error::{ApiError, NotFoundAs};
-use super::extract::{ApiJson, ApiQuery, Auth, PageParams};
+use super::extract::{ApiJson, ApiQuery, PageParams};
 use super::views::{ListView, TemplateView};
 use super::AppState;
 
@@ -75,7 +76,10 @@ pub fn variables_from_json(map: &serde_json::Map<String, serde_json::Value>) -> 
     responses((status = 201, body = TemplateView), (status = 422, body = super::ErrorBody)), security(("api_key" = [])))]
 pub async fn create(
     State(state): State<AppState>,
-    Auth(tenant): Auth,
+    Admin(Who {
+        caller: Caller { tenant, .. },
+        change,
+    }): Admin,
     ApiJson(body): ApiJson<CreateTemplate>,
 ) -> Result<(StatusCode, Json<TemplateView>), ApiError> {
     let name = body.name.trim();
@@ -113,7 +117,7 @@ pub async fn create(
         twilio_content_sid,
         created_at: state.clock.now_millis(),
     };
-    state.store.insert_template(&record).await?;
+    state.store.insert_template(&record, &change).await?;
     Ok((StatusCode::CREATED, Json(TemplateView::new(&record))))
 }
 
@@ -121,7 +125,10 @@ pub async fn create(
     responses((status = 200, body = ListView<TemplateView>)), security(("api_key" = [])))]
 pub async fn list(
     State(state): State<AppState>,
-    Auth(tenant): Auth,
+    Viewer(Who {
+        caller: Caller { tenant, .. },
+        ..
+    }): Viewer,
     ApiQuery(page): ApiQuery<PageParams>,
 ) -> Result<Json<ListView<TemplateView>>, ApiError> {
     let page = state.store.list_templates(&tenant.id, &page.request()?).await?;
@@ -135,7 +142,10 @@ pub async fn list(
     responses((status = 200, body = TemplateView), (status = 404, body = super::ErrorBody)), security(("api_key" = [])))]
 pub async fn get(
     State(state): State<AppState>,
-    Auth(tenant): Auth,
+    Viewer(Who {
+        caller: Caller { tenant, .. },
+        ..
+    }): Viewer,
     Path(id): Path<String>,
 ) -> Result<Json<TemplateView>, ApiError> {
     let t = state
@@ -150,12 +160,15 @@ pub async fn get(
     responses((status = 204), (status = 404, body = super::ErrorBody)), security(("api_key" = [])))]
 pub async fn delete(
     State(state): State<AppState>,
-    Auth(tenant): Auth,
+    Admin(Who {
+        caller: Caller { tenant, .. },
+        change,
+    }): Admin,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     state
         .store
-        .delete_template(&tenant.id, &id, state.clock.now_millis())
+        .delete_template(&tenant.id, &id, state.clock.now_millis(), &change)
         .await
         .or_not_found("template")?;
     Ok(StatusCode::NO_CONTENT)
@@ -165,7 +178,10 @@ pub async fn delete(
     responses((status = 200, body = PreviewView), (status = 404, body = super::ErrorBody)), security(("api_key" = [])))]
 pub async fn preview(
     State(state): State<AppState>,
-    Auth(tenant): Auth,
+    Operator(Who {
+        caller: Caller { tenant, .. },
+        ..
+    }): Operator,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<PreviewRequest>,
 ) -> Result<Json<PreviewView>, ApiError> {

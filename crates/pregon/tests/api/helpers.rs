@@ -40,7 +40,7 @@ pub struct TestApp {
     /// The dispatcher and the notifier of a stepped app ([`spawn_stepped_app`]).
     stepped: Option<(Arc<Dispatcher>, Arc<Notifier>)>,
     stop: CancellationToken,
-    _dir: TempDir,
+    dir: Arc<TempDir>,
 }
 
 impl Drop for TestApp {
@@ -149,24 +149,40 @@ pub async fn spawn_stepped_app_with(configure: impl FnOnce(&mut AppConfig)) -> T
 
 /// Starts pregon with the test defaults, changed by `configure`.
 pub async fn spawn_app_with(configure: impl FnOnce(&mut AppConfig)) -> TestApp {
-    let dir = tempfile::tempdir().expect("a temporary directory");
+    let dir = Arc::new(tempfile::tempdir().expect("a temporary directory"));
+    spawn_app_in(dir, configure).await
+}
+
+/// The email and password of tenant `default`'s first owner.
+pub const OWNER_EMAIL: &str = "owner@example.com";
+pub const OWNER_PASSWORD: &str = "correct horse battery staple";
+
+/// Starts pregon on the database in `dir` (a new one, or one a previous app left).
+async fn spawn_app_in(dir: Arc<TempDir>, configure: impl FnOnce(&mut AppConfig)) -> TestApp {
     let mut config = AppConfig::for_database(&format!("sqlite://{}/p.db", dir.path().display()));
     config.bootstrap_api_key = Some(KEY.into());
     config.dispatch.sandbox_latency = Duration::ZERO;
     config.dispatch.poll_interval = Duration::from_millis(20);
+    // The harness polls as fast as it likes; the API rate limit has tests of its own.
+    config.limits.api_rate_limit = 1_000_000;
+    config.bootstrap_email = Some(OWNER_EMAIL.into());
+    config.bootstrap_password = Some(OWNER_PASSWORD.into());
     configure(&mut config);
     let config_is_stepped = config.background == Background::Stepped;
     let app = Application::build(config).await.expect("the application builds");
     let now = chrono::Utc::now().timestamp_millis();
-    pregon::startup::create_tenant(
-        app.state().store.as_ref(),
-        &app.state().master_key,
-        "other",
-        Some(OTHER_KEY.into()),
-        now,
-    )
-    .await
-    .expect("a second tenant");
+    if app.state().store.tenant_count().await.expect("tenants") < 2 {
+        pregon::startup::create_tenant(
+            app.state().store.as_ref(),
+            &app.state().master_key,
+            "other",
+            Some(OTHER_KEY.into()),
+            now,
+            pregon_store::Actor::cli("test"),
+        )
+        .await
+        .expect("a second tenant");
+    }
     let addr = app.local_addr();
     let stepped = match (app.dispatcher(), app.notifier()) {
         (Some(d), Some(n)) if config_is_stepped => Some((d.clone(), n.clone())),
@@ -182,7 +198,72 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut AppConfig)) -> TestApp {
             .expect("an HTTP client"),
         stepped,
         stop,
-        _dir: dir,
+        dir,
+    }
+}
+
+/// A console session: its cookie and its CSRF token.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub cookie: String,
+    pub csrf: String,
+}
+
+impl TestApp {
+    /// Stops this pregon and starts another on the same database (a restart).
+    pub async fn restart(self) -> TestApp {
+        let dir = self.dir.clone();
+        drop(self);
+        spawn_app_in(dir, |_| {}).await
+    }
+
+    /// `POST /api/v1/sessions`.
+    pub async fn sign_in(&self, email: &str, password: &str) -> Reply {
+        self.call(
+            Method::POST,
+            "/api/v1/sessions",
+            None,
+            Some(&json!({"email": email, "password": password})),
+        )
+        .await
+    }
+
+    /// Signs in; fails the test unless it works.
+    pub async fn session(&self, email: &str, password: &str) -> Session {
+        let reply = self.sign_in(email, password).await;
+        let body = reply.expect(201);
+        let set_cookie = reply
+            .headers
+            .get(reqwest::header::SET_COOKIE)
+            .and_then(|v| v.to_str().ok())
+            .expect("a Set-Cookie");
+        let cookie = set_cookie.split(';').next().unwrap().trim().to_string();
+        Session {
+            cookie,
+            csrf: body["csrf_token"].as_str().expect("a CSRF token").to_string(),
+        }
+    }
+
+    /// A request made with a session's cookie, and its CSRF token when `csrf`.
+    pub async fn call_as(
+        &self,
+        method: Method,
+        path: &str,
+        session: &Session,
+        body: Option<&Value>,
+        csrf: bool,
+    ) -> Reply {
+        let mut request = self
+            .client
+            .request(method, self.url(path))
+            .header(reqwest::header::COOKIE, &session.cookie);
+        if csrf {
+            request = request.header("x-csrf-token", &session.csrf);
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        self.send(request).await
     }
 }
 

@@ -3,6 +3,7 @@
 //!
 //! Run with `cargo test -p pregon --test api`.
 
+mod accounts;
 mod auth;
 mod bad_input;
 mod campaigns;
@@ -10,11 +11,13 @@ mod consent;
 mod console;
 mod dispatch;
 mod helpers;
+mod idempotency;
 mod messages;
 mod notifications;
 mod opt_outs;
 mod providers;
 mod retention;
+mod roles;
 mod scheduling;
 mod senders;
 mod simulator;

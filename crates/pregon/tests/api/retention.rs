@@ -21,6 +21,7 @@ async fn finished_work_is_deleted_after_the_retention_period() {
             config.clock = Arc::new(clock);
             // Every few milliseconds, so the test need not wait an hour.
             config.retention = RetentionConfig {
+                audit_days: 365,
                 days: 30,
                 first_run_after: Duration::ZERO,
                 interval: Duration::from_millis(20),

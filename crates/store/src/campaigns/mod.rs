@@ -13,9 +13,10 @@ pub(crate) mod transitions;
 
 use async_trait::async_trait;
 use pregon_domain::state::CampaignAction;
-use pregon_domain::{CampaignStatus, MessageStatus, PausedReason, SenderStatus};
+use pregon_domain::{AuditAction, CampaignStatus, MessageStatus, PausedReason, SenderStatus};
 use serde_json::json;
 
+use crate::audit::{self, AuditEntry, Change};
 use crate::db::{sql, Tx, Ty};
 use crate::error::{Result, StoreError};
 use crate::records::{
@@ -38,7 +39,7 @@ const INSERT_CHUNK: usize = 5_000;
 pub trait CampaignStore: Send + Sync {
     /// Creates a campaign and all its messages in one transaction: all or nothing. One that
     /// would start running on a sender that is not `active` starts `paused` (`sender_paused`).
-    async fn create_campaign(&self, campaign: NewCampaign) -> Result<CampaignRecord>;
+    async fn create_campaign(&self, campaign: NewCampaign, change: &Change) -> Result<CampaignRecord>;
     async fn list_campaigns(
         &self,
         tenant_id: &str,
@@ -57,6 +58,7 @@ pub trait CampaignStore: Send + Sync {
         action: CampaignAction,
         include_unknown: bool,
         now: Millis,
+        change: &Change,
     ) -> Result<CampaignRecord>;
     async fn list_messages(
         &self,
@@ -65,11 +67,17 @@ pub trait CampaignStore: Send + Sync {
         status: Option<MessageStatus>,
         page: &PageRequest,
     ) -> Result<Page<MessageRecord>>;
-    async fn insert_single_message(&self, message: NewSingleMessage) -> Result<MessageRecord>;
+    async fn insert_single_message(&self, message: NewSingleMessage, change: &Change) -> Result<MessageRecord>;
     async fn get_message(&self, tenant_id: &str, message_id: i64) -> Result<MessageRecord>;
     async fn message_events(&self, message_id: i64) -> Result<Vec<EventRecord>>;
     /// Cancels a message not yet attempted; `IllegalTransition` otherwise.
-    async fn cancel_message(&self, tenant_id: &str, message_id: i64, now: Millis) -> Result<MessageRecord>;
+    async fn cancel_message(
+        &self,
+        tenant_id: &str,
+        message_id: i64,
+        now: Millis,
+        change: &Change,
+    ) -> Result<MessageRecord>;
     /// A tenant's single messages (those of no campaign): newest first, or, with
     /// [`SingleMessageFilter::scheduled_after`], those waiting for their send time, soonest
     /// first. Cursors are [`SingleMessageFilter::cursor_of`]; one this filter did not give
@@ -92,7 +100,7 @@ async fn read_message(tx: &mut Tx, message_id: i64) -> Result<MessageRecord> {
 
 #[async_trait]
 impl CampaignStore for SqlStore {
-    async fn create_campaign(&self, c: NewCampaign) -> Result<CampaignRecord> {
+    async fn create_campaign(&self, c: NewCampaign, change: &Change) -> Result<CampaignRecord> {
         let mut tx = self.db.write().await?;
         let d = tx.dialect();
         // `for share`: a concurrent status change of the sender waits for this campaign, and
@@ -169,6 +177,12 @@ impl CampaignStore for SqlStore {
         if created.status.is_final() {
             crate::notifications::enqueue(&mut tx, &created, c.now).await?;
         }
+        let entry = AuditEntry::new(AuditAction::CampaignCreate, "campaign", &c.id).with(json!({
+            "name": c.name, "sender_id": c.sender_id, "template_id": c.template_id,
+            "status": created.status, "total": created.counts.total(),
+            "queued": opening.counts.queued, "skipped": opening.counts.skipped,
+        }));
+        audit::record(&mut tx, &c.tenant_id, change, entry, c.now).await?;
         tx.commit().await?;
         Ok(created)
     }
@@ -220,6 +234,7 @@ impl CampaignStore for SqlStore {
         action: CampaignAction,
         include_unknown: bool,
         now: Millis,
+        change: &Change,
     ) -> Result<CampaignRecord> {
         let mut tx = self.db.write().await?;
         // The sender before the campaign (a campaign's sender never changes): whether the
@@ -271,6 +286,12 @@ impl CampaignStore for SqlStore {
         if after.status.is_final() && after.status != from {
             crate::notifications::enqueue(&mut tx, &after, now).await?;
         }
+        let mut details = json!({"from": from, "to": after.status});
+        if action == CampaignAction::Retry {
+            details["include_unknown"] = json!(include_unknown);
+        }
+        let entry = AuditEntry::new(AuditAction::of_campaign(action), "campaign", campaign_id).with(details);
+        audit::record(&mut tx, tenant_id, change, entry, now).await?;
         tx.commit().await?;
         Ok(after)
     }
@@ -305,7 +326,7 @@ impl CampaignStore for SqlStore {
         Ok(page_of(items, page.limit, |m| m.id.to_string()))
     }
 
-    async fn insert_single_message(&self, m: NewSingleMessage) -> Result<MessageRecord> {
+    async fn insert_single_message(&self, m: NewSingleMessage, change: &Change) -> Result<MessageRecord> {
         let mut tx = self.db.write().await?;
         let row = tx
             .fetch_one(
@@ -333,6 +354,10 @@ impl CampaignStore for SqlStore {
                 .bind(m.now),
         )
         .await?;
+        let entry = AuditEntry::new(AuditAction::MessageSend, "message", message.id.to_string()).with(json!({
+            "to": m.phone, "sender_id": m.sender_id, "template_id": m.template_id, "send_at": m.send_at,
+        }));
+        audit::record(&mut tx, &m.tenant_id, change, entry, m.now).await?;
         tx.commit().await?;
         Ok(message)
     }
@@ -362,7 +387,13 @@ impl CampaignStore for SqlStore {
         rows.iter().map(event_from_row).collect()
     }
 
-    async fn cancel_message(&self, tenant_id: &str, message_id: i64, now: Millis) -> Result<MessageRecord> {
+    async fn cancel_message(
+        &self,
+        tenant_id: &str,
+        message_id: i64,
+        now: Millis,
+        change: &Change,
+    ) -> Result<MessageRecord> {
         let mut tx = self.db.write().await?;
         let campaign_id = tx
             .fetch_one(
@@ -406,6 +437,9 @@ impl CampaignStore for SqlStore {
             transitions::complete_and_notify(&mut tx, &cid, now).await?;
         }
         let message = read_message(&mut tx, message_id).await?;
+        let entry = AuditEntry::new(AuditAction::MessageCancel, "message", message_id.to_string())
+            .with(json!({"from": status, "campaign_id": message.campaign_id}));
+        audit::record(&mut tx, tenant_id, change, entry, now).await?;
         tx.commit().await?;
         Ok(message)
     }
