@@ -356,3 +356,91 @@ async fn three_processes_two_senders_one_killed() {
         );
     }
 }
+
+/// Two processes get the same keyed request at the same moment (a client that retried on
+/// another host): one campaign is created, both answers are its, and the provider sees each
+/// contact once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_one_idempotency_key_one_campaign() {
+    let Some(db) = TestDatabase::create() else { return };
+    let provider = support::FakeMeta::start(2, 5).await;
+    let env = |host: &'static str| [("PREGON_MASTER_KEY", MASTER_KEY), ("PREGON_HOSTNAME", host)];
+    let a = Server::start_with(&db.url, Some(KEY), &env("host-a")).await;
+    let b = Server::start_with(&db.url, Some(KEY), &env("host-b")).await;
+    let api = a.api(KEY);
+    let sender = api
+        .post(
+            "/api/v1/senders",
+            &json!({"name": "s", "provider": "meta", "phone_number": "+593995683452",
+                    "credentials": {"access_token": "t", "phone_number_id": "7"},
+                    "base_url": provider.base_url(), "messages_per_second": 200}),
+            201,
+        )
+        .await;
+    let template = api
+        .post(
+            "/api/v1/templates",
+            &json!({"name": "t", "language": "es", "body": "Hola {{nombre}}"}),
+            201,
+        )
+        .await;
+    let phones = support::phones(300);
+    let contacts: Vec<Value> = phones.iter().map(|p| json!({"phone": p, "nombre": "x"})).collect();
+    let body = json!({"name": "once", "sender_id": sender["id"], "template_id": template["id"], "contacts": contacts});
+    let http = reqwest::Client::new();
+    let post = |base: String| {
+        let (http, body) = (http.clone(), body.clone());
+        async move {
+            let r = http
+                .post(format!("{base}/api/v1/campaigns"))
+                .bearer_auth(KEY)
+                .header("idempotency-key", "one-campaign-please")
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            let status = r.status().as_u16();
+            let replayed = r.headers().contains_key("idempotent-replayed");
+            (status, replayed, r.json::<Value>().await.unwrap())
+        }
+    };
+    let (first, second) = tokio::join!(post(a.base.clone()), post(b.base.clone()));
+    eprintln!(
+        "answers: {} (replayed {}), {} (replayed {})",
+        first.0, first.1, second.0, second.1
+    );
+    let mut answers = vec![first, second];
+    for answer in &answers {
+        assert!(matches!(answer.0, 201 | 409), "{answer:?}");
+    }
+    // A client told "in progress" asks again, and gets the first answer.
+    for answer in answers.iter_mut().filter(|a| a.0 == 409) {
+        assert_eq!(answer.2["error"]["code"], "idempotency_key_in_progress", "{answer:?}");
+        let mut again = post(b.base.clone()).await;
+        for _ in 0..100 {
+            if again.0 != 409 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            again = post(b.base.clone()).await;
+        }
+        *answer = again;
+    }
+    assert_eq!(answers[0].0, 201);
+    assert_eq!(answers[1].0, 201);
+    assert_eq!(answers[0].2["id"], answers[1].2["id"], "one campaign in both answers");
+    assert!(answers.iter().any(|a| a.1), "one of them is a replay");
+    let campaign_id = answers[0].2["id"].as_str().unwrap().to_string();
+    let list = api.get("/api/v1/campaigns").await;
+    assert_eq!(list["items"].as_array().unwrap().len(), 1, "{list}");
+    wait_until("the campaign completes", Duration::from_secs(60), || {
+        let api = api.clone();
+        let id = campaign_id.clone();
+        async move { api.campaign(&id).await["status"] == "completed" }
+    })
+    .await;
+    support::assert_no_duplicates(&provider.received(), &phones);
+    assert_eq!(provider.received_total(), phones.len() as u64, "each contact once");
+    let audit = api.get("/api/v1/audit?action=campaign.create").await;
+    assert_eq!(audit["items"].as_array().unwrap().len(), 1, "{audit}");
+}
