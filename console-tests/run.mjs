@@ -39,7 +39,7 @@ console.log(`console-tests: ${binary}, ${CHROMIUM}, ${files.length} files; scree
 const started = Date.now();
 const run = spawnSync(
   process.execPath,
-  ["--test", "--test-concurrency=1", "--test-timeout=120000", "--test-reporter=spec", ...files],
+  ["--test", "--test-concurrency=1", "--test-timeout=300000", "--test-reporter=spec", ...files],
   { stdio: "inherit", env: { ...process.env, PREGON_BIN: binary, PREGON_SCREENSHOTS: screenshots } },
 );
 const seconds = ((Date.now() - started) / 1000).toFixed(1);

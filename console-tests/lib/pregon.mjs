@@ -17,6 +17,9 @@ export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..")
 /** The API key of the tenant `default`, set through PREGON_BOOTSTRAP_API_KEY. */
 export const API_KEY = "pgn_console_tests_0123456789";
 
+/** The tenant's first owner, set through PREGON_BOOTSTRAP_EMAIL and _PASSWORD. */
+export const OWNER = { email: "duena@example.com", password: "una clave larga de prueba" };
+
 /** The pregon binary the tests run. */
 export function pregonBinary() {
   return resolve(ROOT, process.env.PREGON_BIN || "target/debug/pregon");
@@ -56,6 +59,8 @@ export async function startPregon(env = {}) {
       PREGON_DATABASE_URL: `sqlite://${join(dir, "pregon.db")}`,
       PREGON_LISTEN: `127.0.0.1:${port}`,
       PREGON_BOOTSTRAP_API_KEY: API_KEY,
+      PREGON_BOOTSTRAP_EMAIL: OWNER.email,
+      PREGON_BOOTSTRAP_PASSWORD: OWNER.password,
       PREGON_SANDBOX_LATENCY_MS: "0",
       PREGON_LOG: process.env.PREGON_LOG || "warn",
       ...env,
@@ -98,5 +103,53 @@ export async function startPregon(env = {}) {
     }
     await sleep(100);
   }
-  return { url, apiKey: API_KEY, log, stop };
+  /** Calls the API with the owner's key; resolves to { status, body }. */
+  const api = async (method, path, body) => {
+    const response = await fetch(url + path, {
+      method,
+      headers: {
+        authorization: `Bearer ${API_KEY}`,
+        ...(body === undefined ? {} : { "content-type": "application/json" }),
+      },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await response.text();
+    let parsed = text;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      // Not JSON (a CSV, an empty body): the text.
+    }
+    return { status: response.status, body: parsed };
+  };
+  let made = 0;
+  /** A new person of `role` (viewer, operator, admin, owner); resolves to { email, password }. */
+  const createUser = async (role, { name } = {}) => {
+    made += 1;
+    const person = { email: `${role}${made}@example.com`, password: `clave de ${role} número ${made}` };
+    const { status, body } = await api("POST", "/api/v1/users", {
+      email: person.email,
+      name: name || `${role} ${made}`,
+      role,
+      password: person.password,
+    });
+    if (status !== 201) throw new Error(`creating a ${role}: ${status} ${JSON.stringify(body)}`);
+    return { ...person, id: body.id };
+  };
+  return { url, apiKey: API_KEY, log, stop, api, createUser };
+}
+
+/**
+ * Signs `person` ({ email, password }, the owner by default) in through the console's
+ * login form, as a person would: by the fields' labels and the button's name, in either
+ * language. Resolves once the page signed in to has loaded.
+ */
+export async function signIn(page, pregon, person = OWNER, next = "/") {
+  await page.goto(`${pregon.url}/login?next=${encodeURIComponent(next)}`);
+  await page.getByLabel(/^(Correo electrónico|Email)$/).fill(person.email);
+  await page.getByLabel(/^(Contraseña|Password)$/).fill(person.password);
+  await Promise.all([
+    page.waitForURL((url) => url.pathname !== "/login"),
+    page.getByRole("button", { name: /^(Entrar|Sign in)$/ }).click(),
+  ]);
 }

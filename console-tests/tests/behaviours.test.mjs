@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 
 import { cspViolations, openBrowser, screenshot } from "../lib/browser.mjs";
-import { startPregon } from "../lib/pregon.mjs";
+import { signIn, startPregon } from "../lib/pregon.mjs";
 
 let pregon;
 
@@ -21,8 +21,8 @@ after(async () => {
 });
 
 /**
- * Opens `/` in a fresh browser and runs fn({ page, problems, modules }), where
- * modules.api etc. are the hashed URLs the page loaded its modules from.
+ * Signs the owner in, in a fresh browser, and runs fn({ page, problems, modules }) on `/`,
+ * where modules.api etc. are the hashed URLs the page loaded its modules from.
  */
 async function onConsole(locale, fn) {
   const browser = await openBrowser({ locale });
@@ -32,6 +32,7 @@ async function onConsole(locale, fn) {
       const match = new URL(response.url()).pathname.match(/^\/assets\/(\w+)\.[0-9a-f]{10}\.js$/);
       if (match) modules[match[1]] = response.url();
     });
+    await signIn(browser.page, pregon);
     const response = await browser.page.goto(`${pregon.url}/`);
     assert.equal(response.status(), 200);
     await browser.page.waitForLoadState("networkidle");
@@ -85,7 +86,7 @@ test("a destructive action asks first, in a dialog operated by keyboard", async 
     assert.ok(await isFocused(action), "focus returns to the action");
     assert.equal(requests.length, 0, "cancelled: nothing sent");
 
-    // Confirming sends it; the API refuses (no session yet), and the page says why.
+    // Confirming sends it; the API refuses (there is no such campaign), and the page says why.
     await page.keyboard.press("Enter");
     await dialog.waitFor();
     await page.keyboard.press("Tab");
@@ -95,19 +96,35 @@ test("a destructive action asks first, in a dialog operated by keyboard", async 
     const request = await sent;
     assert.equal(request.method(), "POST");
     const status = page.getByRole("status");
-    await status.getByText("No se pudo completar: a valid API key is required", { exact: false }).waitFor();
+    await status.getByText("No se pudo completar: campaign not found", { exact: false }).waitFor();
     assert.deepEqual(
-      problems.filter((p) => !p.includes("401")),
+      problems.filter((p) => !p.includes("404")),
       [],
-      "no problem but the expected 401 (and its console line)",
+      "no problem but the expected 404 (and its console line)",
     );
   });
 });
 
 test("API calls carry the session's CSRF token and JSON body", async () => {
   await onConsole("en-US", async ({ page, modules }) => {
+    const token = await page.evaluate(() => document.querySelector('meta[name="csrf-token"]').content);
+    assert.match(token, /^[0-9a-f]{64}$/, "the page carries its session's token");
+    let sent = page.waitForRequest("**/api/v1/campaigns/c2/retry");
+    const withToken = await page.evaluate(async (api) => {
+      const { callApi, ApiError } = await import(api);
+      try {
+        await callApi("POST", "/api/v1/campaigns/c2/retry", { include_unknown: true });
+        return "resolved";
+      } catch (error) {
+        return { isApiError: error instanceof ApiError, status: error.status, code: error.code };
+      }
+    }, modules.api);
+    assert.equal((await (await sent).allHeaders())["x-csrf-token"], token);
+    assert.deepEqual(withToken, { isApiError: true, status: 404, code: "not_found" }, "past the CSRF check");
+
+    // A forged token is refused before anything happens.
     await page.evaluate(() => document.querySelector('meta[name="csrf-token"]').setAttribute("content", "tok-123"));
-    const sent = page.waitForRequest("**/api/v1/campaigns/c2/retry");
+    sent = page.waitForRequest("**/api/v1/campaigns/c2/retry");
     const outcome = await page.evaluate(async (api) => {
       const { callApi, ApiError } = await import(api);
       try {
@@ -122,7 +139,7 @@ test("API calls carry the session's CSRF token and JSON body", async () => {
     assert.equal(headers["x-csrf-token"], "tok-123");
     assert.equal(headers["content-type"], "application/json");
     assert.deepEqual(JSON.parse(request.postData()), { include_unknown: true });
-    assert.deepEqual(outcome, { isApiError: true, status: 401, code: "unauthorized" });
+    assert.deepEqual(outcome, { isApiError: true, status: 403, code: "csrf" });
 
     // A GET sends no token.
     const read = page.waitForRequest("**/api/v1/system");

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 
 import { cspViolations, openBrowser, screenshot, seriousA11yViolations } from "../lib/browser.mjs";
-import { startPregon } from "../lib/pregon.mjs";
+import { OWNER, signIn, startPregon } from "../lib/pregon.mjs";
 
 const POLICY =
   "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: https:; " +
@@ -35,10 +35,15 @@ after(async () => {
   await pregon?.stop();
 });
 
-/** Runs `fn` with a fresh browser, closed afterwards whatever happens. */
+/**
+ * Runs `fn` with a fresh browser signed in as `options.as` (the owner by default; null
+ * for nobody), closed afterwards whatever happens.
+ */
 async function withBrowser(options, fn) {
-  const browser = await openBrowser(options);
+  const { as = OWNER, ...browserOptions } = options;
+  const browser = await openBrowser(browserOptions);
   try {
+    if (as) await signIn(browser.page, pregon, as);
     return await fn(browser);
   } finally {
     await browser.close();
@@ -84,7 +89,10 @@ test("the campaigns page is in English with Accept-Language: en", async () => {
 });
 
 test("the language switcher works from the keyboard and the choice is kept", async () => {
-  await withBrowser({ locale: "es-EC" }, async ({ page }) => {
+  // A person of their own: the choice is remembered as theirs, and the other tests'
+  // owner keeps the browser's language.
+  const person = await pregon.createUser("viewer");
+  await withBrowser({ locale: "es-EC", as: person }, async ({ page }) => {
     await visit(page, "/");
     const languages = page.getByRole("list", { name: "Idioma" });
     const english = languages.getByRole("link", { name: "English", exact: true });
@@ -108,6 +116,57 @@ test("the language switcher works from the keyboard and the choice is kept", asy
     await switcher.getByRole("link", { name: "Español" }).click();
     await page.waitForURL(`${pregon.url}/templates?lang=es`);
     await page.getByRole("heading", { level: 1, name: "Plantillas", exact: true }).waitFor();
+    await page.getByRole("list", { name: "Idioma" }).getByRole("link", { name: "English" }).click();
+    await page.waitForURL(`${pregon.url}/templates?lang=en`);
+  });
+  // The choice is the person's: a new browser in Spanish, once they sign in, is in English.
+  await withBrowser({ locale: "es-EC", as: person }, async ({ page }) => {
+    await page.getByRole("heading", { level: 1, name: "Campaigns", exact: true }).waitFor();
+  });
+});
+
+test("the login form: labelled fields, a wrong password said aloud, sign-in by keyboard", async () => {
+  await withBrowser({ locale: "es-EC", as: null }, async ({ page, problems }) => {
+    // A page asked for before signing in comes back after it.
+    await page.goto(`${pregon.url}/senders`);
+    await page.waitForURL(`${pregon.url}/login?next=%2Fsenders`);
+    await page.getByRole("heading", { level: 1, name: "Iniciar sesión", exact: true }).waitFor();
+    assert.equal(await page.title(), "Iniciar sesión · pregon");
+    assert.deepEqual(await seriousA11yViolations(page), [], "the login page");
+    const email = page.getByLabel("Correo electrónico");
+    assert.ok(await isFocused(email), "the email field has the focus");
+    await email.fill(OWNER.email);
+    await page.keyboard.press("Tab");
+    await page.keyboard.type("no es la clave");
+    await page.keyboard.press("Enter");
+    const alert = page.getByRole("alert");
+    await alert.getByText("El correo o la contraseña no son correctos.").waitFor();
+    assert.equal(await page.getByLabel("Correo electrónico").inputValue(), OWNER.email, "the email stays");
+    assert.equal(await page.getByLabel("Contraseña").inputValue(), "", "the password does not");
+    assert.ok(await isFocused(page.getByLabel("Contraseña")), "and the password field has the focus");
+    console.log(`screenshot: ${await screenshot(page, "login-error-es")}`);
+
+    await page.getByLabel("Contraseña").fill(OWNER.password);
+    await page.getByLabel("Contraseña").press("Enter");
+    await page.waitForURL(`${pregon.url}/senders`);
+    await page.getByRole("heading", { level: 1, name: "Números", exact: true }).waitFor();
+    assert.deepEqual(
+      problems.filter((p) => !p.includes("401")),
+      [],
+      "nothing went wrong but the refused password",
+    );
+
+    // Signing out, from the header, ends it: the pages ask for the login again.
+    await page.getByRole("button", { name: "Cerrar sesión" }).click();
+    await page.waitForURL(`${pregon.url}/login`);
+    await page.goto(`${pregon.url}/`);
+    await page.waitForURL(`${pregon.url}/login?next=%2F`);
+  });
+  await withBrowser({ locale: "en-US", as: null }, async ({ page }) => {
+    await page.goto(`${pregon.url}/login`);
+    await page.getByRole("heading", { level: 1, name: "Sign in", exact: true }).waitFor();
+    assert.deepEqual(await seriousA11yViolations(page), [], "the login page in English");
+    console.log(`screenshot: ${await screenshot(page, "login-en")}`);
   });
 });
 

@@ -12,33 +12,48 @@
 //   data-live-tones='{"running":"info",…}' sets the element's data-tone (badge colour);
 // - [data-live-value="progress_percent"] (a <progress> or <meter>) gets the value as its
 //   value attribute.
+// - [data-live-sum="counts.sent counts.delivered"] gets the sum of those values;
+// - data-live-format="duration" writes seconds as "1 h 5 min"; data-live-empty="" is what
+//   a missing value shows (default "—").
 // The stream is closed when the event's "status" is listed in data-live-until
 // (space-separated), e.g. "completed cancelled failed".
+// A container with data-live-keyed="id" follows a stream of several things (the campaigns
+// of a list): each event updates the descendant [data-live-row] whose value is the event's
+// "id", and nothing else.
 
 const DEFAULT_INTERVAL = 250;
 
-/** Listens to `url`; calls onData(json) at most once per interval ms. Returns a close function. */
-export function subscribe(url, onData, { event = "progress", interval = DEFAULT_INTERVAL } = {}) {
+/**
+ * Listens to `url`; calls onData(json) at most once per interval ms. With `key` (a dotted
+ * path), events of different keys are coalesced apart: each key's newest is handed on.
+ * Returns a close function.
+ */
+export function subscribe(url, onData, { event = "progress", interval = DEFAULT_INTERVAL, key = null } = {}) {
   const source = new EventSource(url, { withCredentials: true });
-  let pending = null;
+  let pending = new Map();
   let timer = null;
   let last = 0;
   const flush = () => {
     timer = null;
     last = Date.now();
-    const data = pending;
-    pending = null;
-    if (data !== null) onData(data);
+    const batch = pending;
+    pending = new Map();
+    for (const data of batch.values()) onData(data);
   };
   source.addEventListener(event, (message) => {
+    let data;
     try {
-      pending = JSON.parse(message.data);
+      data = JSON.parse(message.data);
     } catch {
       return;
     }
+    pending.set(key ? String(pick(data, key)) : "", data);
     if (timer !== null) return;
     timer = window.setTimeout(flush, Math.max(0, last + interval - Date.now()));
   });
+  // The server says when nothing it follows can change any more; reconnecting then would
+  // only replay the same events.
+  source.addEventListener("end", () => source.close());
   return () => {
     if (timer !== null) window.clearTimeout(timer);
     source.close();
@@ -65,11 +80,29 @@ function parseMap(text) {
 }
 
 /** `value` written for people, as the element's data-live-* attributes ask. */
+/** Seconds for reading, as the server writes them (i18n.rs `duration`). */
+export function formatDuration(seconds, lang) {
+  const s = Math.max(0, Math.round(seconds));
+  const d = Math.floor(s / 86400);
+  const h = Math.floor((s % 86400) / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const days = new Intl.NumberFormat(lang, { useGrouping: "always" }).format(d);
+  if (d > 0) return h > 0 ? `${days} d ${h} h` : `${days} d`;
+  if (h > 0) return m > 0 ? `${h} h ${m} min` : `${h} h`;
+  if (m > 0) return `${m} min`;
+  return `${s} s`;
+}
+
 export function formatValue(value, element) {
-  if (value === null || value === undefined) return "—";
+  if (value === null || value === undefined || value === "") {
+    return element.dataset.liveEmpty !== undefined ? element.dataset.liveEmpty : "—";
+  }
   const labels = parseMap(element.dataset.liveLabels);
   if (labels && Object.prototype.hasOwnProperty.call(labels, value)) return labels[value];
   const format = element.dataset.liveFormat;
+  if (format === "duration" && typeof value === "number") {
+    return formatDuration(value, document.documentElement.lang || "es");
+  }
   if ((format === "number" || format === "percent") && typeof value === "number") {
     const decimals = Number(element.dataset.liveDecimals || 0);
     const lang = document.documentElement.lang || "es";
@@ -92,6 +125,12 @@ export function apply(container, data) {
     const tones = parseMap(element.dataset.liveTones);
     if (tones && Object.prototype.hasOwnProperty.call(tones, value)) element.dataset.tone = tones[value];
   }
+  for (const element of container.querySelectorAll("[data-live-sum]")) {
+    const values = element.dataset.liveSum.split(/\s+/).filter(Boolean).map((p) => pick(data, p));
+    if (values.some((v) => typeof v !== "number")) continue;
+    const text = formatValue(values.reduce((a, b) => a + b, 0), element);
+    if (element.textContent !== text) element.textContent = text;
+  }
   for (const element of container.querySelectorAll("[data-live-value]")) {
     const value = pick(data, element.dataset.liveValue);
     if (typeof value === "number") element.value = value;
@@ -105,10 +144,17 @@ export function wireLive(root) {
     const close = subscribe(
       container.dataset.liveSource,
       (data) => {
+        if (container.dataset.liveKeyed) {
+          const key = pick(data, container.dataset.liveKeyed);
+          for (const row of container.querySelectorAll("[data-live-row]")) {
+            if (row.dataset.liveRow === String(key)) apply(row, data);
+          }
+          return;
+        }
         apply(container, data);
         if (data && until.includes(data.status)) close();
       },
-      { event: container.dataset.liveEvent || "progress" },
+      { event: container.dataset.liveEvent || "progress", key: container.dataset.liveKeyed || null },
     );
   }
 }

@@ -13,8 +13,6 @@ campaigns-col-skipped = Skipped
 campaigns-col-rate = Rate
 campaigns-col-eta = ETA
 campaigns-empty = There are no campaigns to show.
-campaigns-signin-title = Sign in to see your campaigns
-campaigns-signin-body = Signing in to the console is coming soon. Until then, campaigns are created and followed through the API or the { $command } command.
 campaigns-count =
     { $count ->
         [one] { $n } campaign
@@ -29,3 +27,17 @@ campaign-status-paused = Paused
 campaign-status-completed = Completed
 campaign-status-cancelled = Cancelled
 campaign-status-failed = Failed
+campaigns-filter-label = Filter by state
+campaigns-filter-all = All
+
+campaign-reason-scheduled = Scheduled
+campaign-reason-user = Paused by a person
+campaign-reason-too_many_failures = Paused: too many failed sends
+campaign-reason-sender_error = Paused: the provider refused the number
+campaign-reason-template_error = Paused: the provider refused the template
+campaign-reason-daily_limit = Paused: the number's daily limit is reached
+campaign-reason-outside_window = Outside the sending window
+campaign-reason-sender_paused = Waiting for the number to be active again
+campaign-reason-template_paused = Paused: Meta paused the template
+campaign-reason-other = Waiting
+campaign-waiting-until = { $reason }; goes on by itself on { $when }

@@ -52,3 +52,15 @@ month-9 = Sep
 month-10 = Oct
 month-11 = Nov
 month-12 = Dec
+
+pager-label = Pages
+pager-first = First page
+pager-next = Next page
+
+error-back = Back to the campaigns
+error-not-found-title = Not found
+error-not-found-body = What you are looking for does not exist, or belongs to another business.
+error-forbidden-title = Not allowed
+error-forbidden-body = Your role does not allow this page. Ask an owner of the account for access.
+error-other-title = Something went wrong
+error-other-body = This page could not be shown. Please try again in a moment.

@@ -13,8 +13,6 @@ campaigns-col-skipped = Omitidos
 campaigns-col-rate = Ritmo
 campaigns-col-eta = Fin estimado
 campaigns-empty = No hay campañas para mostrar.
-campaigns-signin-title = Inicia sesión para ver tus campañas
-campaigns-signin-body = El inicio de sesión de la consola llega pronto. Mientras tanto, las campañas se crean y se siguen con la API o con el comando { $command }.
 campaigns-count =
     { $count ->
         [one] { $n } campaña
@@ -29,3 +27,17 @@ campaign-status-paused = En pausa
 campaign-status-completed = Completada
 campaign-status-cancelled = Cancelada
 campaign-status-failed = Fallida
+campaigns-filter-label = Filtrar por estado
+campaigns-filter-all = Todas
+
+campaign-reason-scheduled = Programada
+campaign-reason-user = En pausa por una persona
+campaign-reason-too_many_failures = En pausa: demasiados envíos fallidos
+campaign-reason-sender_error = En pausa: el proveedor rechazó el número
+campaign-reason-template_error = En pausa: el proveedor rechazó la plantilla
+campaign-reason-daily_limit = En pausa: se alcanzó el límite diario del número
+campaign-reason-outside_window = Fuera del horario de envío
+campaign-reason-sender_paused = Esperando a que el número vuelva a estar activo
+campaign-reason-template_paused = En pausa: Meta pausó la plantilla
+campaign-reason-other = En espera
+campaign-waiting-until = { $reason }; sigue sola el { $when }

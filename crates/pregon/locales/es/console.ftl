@@ -52,3 +52,15 @@ month-9 = sept
 month-10 = oct
 month-11 = nov
 month-12 = dic
+
+pager-label = Páginas
+pager-first = Primera página
+pager-next = Siguiente página
+
+error-back = Volver a las campañas
+error-not-found-title = No se encontró
+error-not-found-body = Lo que buscas no existe, o pertenece a otra empresa.
+error-forbidden-title = Sin permiso
+error-forbidden-body = Tu rol no permite ver esta página. Pide a quien administra la cuenta que te dé acceso.
+error-other-title = Algo salió mal
+error-other-body = No se pudo mostrar esta página. Inténtalo de nuevo en un momento.

@@ -111,10 +111,11 @@ impl Lang {
         best.map(|(lang, _)| lang)
     }
 
-    /// The language of a request: `?lang=`, then the cookie, then `Accept-Language`, then
-    /// Spanish.
+    /// The language of a request: `?lang=`, then the signed-in user's choice, then the
+    /// cookie, then `Accept-Language`, then Spanish.
     pub fn of_request(parts: &Parts) -> Lang {
         query_lang(parts)
+            .or_else(|| parts.extensions.get::<super::access::UserLang>().map(|u| u.0))
             .or_else(|| cookie_lang(parts))
             .or_else(|| {
                 parts
@@ -177,6 +178,21 @@ impl Lang {
         match self {
             Lang::Es => ('.', ','),
             Lang::En => (',', '.'),
+        }
+    }
+
+    /// A length of time for reading: `45 s`, `12 min`, `1 h 5 min`, `2 d 3 h` (the same
+    /// abbreviations in both languages). Negative counts as zero.
+    pub fn duration(self, seconds: i64) -> String {
+        let s = seconds.max(0);
+        let (d, h, m) = (s / 86_400, s % 86_400 / 3_600, s % 3_600 / 60);
+        match (d, h, m) {
+            (0, 0, 0) => format!("{s} s"),
+            (0, 0, m) => format!("{m} min"),
+            (0, h, 0) => format!("{h} h"),
+            (0, h, m) => format!("{h} h {m} min"),
+            (d, 0, _) => format!("{} d", self.integer(d)),
+            (d, h, _) => format!("{} d {h} h", self.integer(d)),
         }
     }
 
@@ -259,7 +275,12 @@ fn group(digits: &str, separator: char) -> String {
 }
 
 fn query_lang(parts: &Parts) -> Option<Lang> {
-    let query = parts.uri.query()?;
+    query_lang_of(&parts.uri)
+}
+
+/// The language a URI's `?lang=` asks for.
+pub fn query_lang_of(uri: &axum::http::Uri) -> Option<Lang> {
+    let query = uri.query()?;
     form_urlencoded::parse(query.as_bytes())
         .find(|(name, _)| name == "lang")
         .and_then(|(_, value)| Lang::parse(&value))
@@ -299,6 +320,22 @@ pub async fn remember(request: Request, next: Next) -> Response {
         }
     }
     response
+}
+
+#[cfg(test)]
+mod duration_tests {
+    use super::Lang;
+
+    #[test]
+    fn durations_read_in_the_largest_two_units() {
+        assert_eq!(Lang::Es.duration(45), "45 s");
+        assert_eq!(Lang::Es.duration(720), "12 min");
+        assert_eq!(Lang::En.duration(3_900), "1 h 5 min");
+        assert_eq!(Lang::En.duration(7_200), "2 h");
+        assert_eq!(Lang::Es.duration(2 * 86_400 + 3 * 3_600 + 59), "2 d 3 h");
+        assert_eq!(Lang::Es.duration(1_500 * 86_400), "1.500 d");
+        assert_eq!(Lang::En.duration(-5), "0 s");
+    }
 }
 
 #[cfg(test)]

@@ -2,6 +2,8 @@
 //! the one binary beside the API (issue 12).
 //!
 //! # Layout
+//! - [`access`]: who is signed in (the session cookie), and sending anyone else to sign in.
+//! - [`login`]: signing in and out.
 //! - [`i18n`]: the language of a request, the Fluent catalogs (`locales/{es,en}/*.ftl`),
 //!   number and date formats.
 //! - [`assets`]: our style sheet, ES modules and icon (`assets/`), embedded and served at
@@ -26,10 +28,12 @@
 //! - Every control is reachable by keyboard and has an accessible name; every state has
 //!   its word beside its colour. `console-tests/` checks this in Chromium.
 
+pub mod access;
 pub mod assets;
 pub mod campaigns;
 pub mod i18n;
 pub mod layout;
+pub mod login;
 pub mod pending;
 pub mod security;
 
@@ -37,7 +41,7 @@ use askama::Template;
 use axum::http::header::{CACHE_CONTROL, CONTENT_LANGUAGE, CONTENT_TYPE, VARY};
 use axum::http::HeaderValue;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 
 use crate::http::error::ApiError;
@@ -45,20 +49,50 @@ use crate::http::AppState;
 use i18n::Lang;
 use layout::{Layout, Section};
 
-/// The console's routes, to be merged into the application's router.
-pub fn routes() -> Router<AppState> {
-    let mut router = Router::new()
+/// The console's routes, to be merged into the application's router. Its pages read the
+/// session first ([`access::identify`]); its assets need none.
+pub fn routes(state: AppState) -> Router<AppState> {
+    let mut pages = Router::new()
         .route("/", get(campaigns::list))
-        .route("/assets/{file}", get(assets::serve));
+        .route("/login", get(login::page).post(login::submit))
+        .route("/logout", post(login::logout));
     for section in Section::ALL {
         if section != Section::Campaigns {
-            router = router.route(
+            pages = pages.route(
                 section.href(),
-                get(move |layout: Layout| async move { pending::page(layout, section) }),
+                get(move |layout: Layout, _who: access::SignedIn| async move { pending::page(layout, section) }),
             );
         }
     }
-    router.layer(axum::middleware::from_fn(i18n::remember))
+    let pages = pages
+        .route_layer(axum::middleware::from_fn_with_state(state, access::identify))
+        .layer(axum::middleware::from_fn(i18n::remember));
+    Router::new().route("/assets/{file}", get(assets::serve)).merge(pages)
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage {
+    layout: Layout,
+    title_key: &'static str,
+    body_key: &'static str,
+}
+
+/// A page that cannot be shown: the API's error, said for people, with its status.
+pub fn error_page(layout: &Layout, error: ApiError) -> Response {
+    let (title_key, body_key) = match error.status.as_u16() {
+        404 => ("error-not-found-title", "error-not-found-body"),
+        403 => ("error-forbidden-title", "error-forbidden-body"),
+        _ => ("error-other-title", "error-other-body"),
+    };
+    let page = ErrorPage {
+        layout: layout.clone(),
+        title_key,
+        body_key,
+    };
+    let mut response = render(layout.lang, &page);
+    *response.status_mut() = error.status;
+    response
 }
 
 /// A page as an HTML answer in `lang`. Pages carry the session's CSRF token and, soon, a
@@ -123,15 +157,24 @@ mod tests {
         campaigns::render_html(layout)
     }
 
+    fn someone() -> Option<Viewer> {
+        Some(Viewer {
+            name: "Ana".into(),
+            tenant: "Tienda".into(),
+        })
+    }
+
     #[test]
     fn pages_have_every_message_in_both_languages() {
         for lang in Lang::ALL {
-            let html = campaigns_page(lang, None);
+            let html = campaigns_page(lang, someone());
+            assert!(html.contains(r#"<nav class="site-nav""#));
             assert!(!html.contains('⟦'), "{}: a message is missing:\n{html}", lang.code());
             assert!(html.contains(&format!(r#"<html lang="{}">"#, lang.code())));
             for section in Section::ALL {
                 let mut layout = Layout::new(lang, section.href());
                 layout.csrf_token = "tok".into();
+                layout.viewer = someone();
                 let response = pending::page(layout, section);
                 assert_eq!(response.status(), 200);
             }
@@ -153,15 +196,12 @@ mod tests {
             "{html}"
         );
         assert!(html.contains("Business: Ana &#38; Co &#60;b&#62;"), "{html}");
-        assert!(
-            !html.contains("Sign in to see"),
-            "a signed-in page has no sign-in notice"
-        );
+        assert!(html.contains(r#"action="/logout""#), "a signed-in page can sign out");
     }
 
     #[test]
     fn no_inline_script_or_style() {
-        let html = campaigns_page(Lang::Es, None);
+        let html = campaigns_page(Lang::Es, someone());
         let lower = html.to_lowercase();
         assert!(!lower.contains(" style="), "{html}");
         assert!(!lower.contains("<style"), "{html}");

@@ -267,15 +267,10 @@ async fn identify(state: &AppState, parts: &Parts) -> Result<Option<Caller>, Api
             },
         }));
     }
-    let Some(token) = session_token(&parts.headers) else {
+    let Some(caller) = session_caller(state, &parts.headers).await? else {
         return Ok(None);
     };
-    let idle = SESSION_IDLE.as_millis() as i64;
-    let Some(session) = state.store.session_by_token(&keys::hash(token), idle, now).await? else {
-        return Err(ApiError::unauthorized());
-    };
-    let csrf = csrf_token(token);
-    if changes_state(&parts.method) {
+    if let (true, Via::Session { csrf_token: csrf, .. }) = (changes_state(&parts.method), &caller.via) {
         let sent = parts
             .headers
             .get("x-csrf-token")
@@ -289,6 +284,20 @@ async fn identify(state: &AppState, parts: &Parts) -> Result<Option<Caller>, Api
             ));
         }
     }
+    Ok(Some(caller))
+}
+
+/// The caller a request's session cookie signs in, if any: no cookie is `None`, a cookie
+/// whose session has ended is a 401. Marks the session used (at most once a minute).
+pub async fn session_caller(state: &AppState, headers: &HeaderMap) -> Result<Option<Caller>, ApiError> {
+    let Some(token) = session_token(headers) else {
+        return Ok(None);
+    };
+    let now = state.clock.now_millis();
+    let idle = SESSION_IDLE.as_millis() as i64;
+    let Some(session) = state.store.session_by_token(&keys::hash(token), idle, now).await? else {
+        return Err(ApiError::unauthorized());
+    };
     if state.auth.due_for_touch(&session.session_id) {
         let every = TOUCH_EVERY.as_millis() as i64;
         if let Err(e) = state.store.touch_session(&session.session_id, every, now).await {
@@ -301,7 +310,7 @@ async fn identify(state: &AppState, parts: &Parts) -> Result<Option<Caller>, Api
         via: Via::Session {
             id: session.session_id,
             user: session.user,
-            csrf_token: csrf,
+            csrf_token: csrf_token(token),
         },
     }))
 }

@@ -934,33 +934,119 @@ pub async fn events(
         .get_campaign(&tenant.id, &id)
         .await
         .or_not_found("campaign")?;
+    Ok(progress_stream(state, tenant.id, vec![id], false))
+}
+
+/// How many campaigns one stream of [`events_many`] follows at most: a page of the list.
+pub const MAX_FOLLOWED: usize = 100;
+
+/// The campaigns one event stream follows.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct FollowQuery {
+    /// Campaign ids, comma-separated (at most 100). Ids the tenant has not are left out.
+    pub campaigns: String,
+}
+
+/// Server-sent events for several campaigns at once (the console's list): a `progress`
+/// event with a campaign's object whenever that campaign changes (each at most four a
+/// second), and an `end` event once every one of them is in a final state.
+#[utoipa::path(get, path = "/api/v1/events", tag = "campaigns", params(FollowQuery),
+    responses((status = 200, content_type = "text/event-stream", description = "`progress` events carrying campaign objects, then `end`"), (status = 400, body = super::ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn events_many(
+    State(state): State<AppState>,
+    Viewer(Who {
+        caller: Caller { tenant, .. },
+        ..
+    }): Viewer,
+    ApiQuery(q): ApiQuery<FollowQuery>,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let mut ids: Vec<String> = q
+        .campaigns
+        .split(',')
+        .map(str::trim)
+        .filter(|id| !id.is_empty())
+        .map(str::to_string)
+        .collect();
+    ids.sort();
+    ids.dedup();
+    if ids.is_empty() || ids.len() > MAX_FOLLOWED || ids.iter().any(|id| id.len() > 64) {
+        return Err(ApiError::invalid_field(
+            "campaigns",
+            format!("give between 1 and {MAX_FOLLOWED} campaign ids, comma-separated"),
+        ));
+    }
+    Ok(progress_stream(state, tenant.id, ids, true))
+}
+
+/// Polls `ids` four times a second and yields a `progress` event for each campaign whose
+/// status, counts or pause reason changed (all of them first), until all are final; then an
+/// `end` event when `announce_end` (so a browser's EventSource does not reconnect).
+fn progress_stream(
+    state: AppState,
+    tenant_id: String,
+    ids: Vec<String>,
+    announce_end: bool,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    use std::collections::{HashMap, VecDeque};
+    struct Follow {
+        seen: HashMap<String, String>,
+        ready: VecDeque<Event>,
+        polled: bool,
+        done: bool,
+    }
     let shutdown = state.shutdown.clone();
-    let stream = futures::stream::unfold((String::new(), false), move |(last, done)| {
+    let start = Follow {
+        seen: HashMap::new(),
+        ready: VecDeque::new(),
+        polled: false,
+        done: false,
+    };
+    let stream = futures::stream::unfold(start, move |mut f| {
         let state = state.clone();
-        let tenant_id = tenant.id.clone();
-        let id = id.clone();
+        let tenant_id = tenant_id.clone();
+        let ids = ids.clone();
         async move {
-            if done {
-                return None;
-            }
-            let mut first = last.is_empty();
             loop {
-                if !first {
+                if let Some(event) = f.ready.pop_front() {
+                    return Some((Ok(event), f));
+                }
+                if f.done {
+                    return None;
+                }
+                if f.polled {
                     tokio::time::sleep(Duration::from_millis(250)).await;
                 }
-                first = false;
-                let Ok(c) = state.store.get_campaign(&tenant_id, &id).await else {
-                    return None;
+                f.polled = true;
+                let campaigns = if ids.len() == 1 {
+                    match state.store.get_campaign(&tenant_id, &ids[0]).await {
+                        Ok(c) => vec![c],
+                        Err(_) => return None,
+                    }
+                } else {
+                    match state.store.get_campaigns(&tenant_id, &ids).await {
+                        Ok(c) => c,
+                        Err(_) => return None,
+                    }
                 };
-                let fingerprint = format!("{:?}{:?}{:?}", c.status, c.counts, c.paused_reason);
-                if fingerprint != last {
-                    let data = serde_json::to_string(&view(&state, &c)).unwrap_or_default();
-                    let event = Event::default().event("progress").data(data);
-                    return Some((Ok(event), (fingerprint, c.status.is_final())));
+                for c in &campaigns {
+                    let fingerprint = format!("{:?}{:?}{:?}", c.status, c.counts, c.paused_reason);
+                    if f.seen.get(&c.id) != Some(&fingerprint) {
+                        let data = serde_json::to_string(&view(&state, c)).unwrap_or_default();
+                        f.ready.push_back(Event::default().event("progress").data(data));
+                        f.seen.insert(c.id.clone(), fingerprint);
+                    }
+                }
+                if campaigns.iter().all(|c| c.status.is_final()) {
+                    f.done = true;
+                    if announce_end {
+                        f.ready.push_back(Event::default().event("end").data("{}"));
+                    }
                 }
             }
         }
     });
     let stream = futures::StreamExt::take_until(stream, shutdown.cancelled_owned());
-    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+    Sse::new(stream).keep_alive(KeepAlive::default())
 }

@@ -101,7 +101,7 @@ impl Modify for Security {
         templates::create, templates::list, templates::get, templates::delete, templates::preview,
         campaigns::create, campaigns::import_csv, campaigns::list, campaigns::get, campaigns::start,
         campaigns::pause, campaigns::resume, campaigns::cancel, campaigns::retry, campaigns::messages,
-        campaigns::export, campaigns::events,
+        campaigns::export, campaigns::events, campaigns::events_many,
         messages::send, messages::list, messages::get, messages::cancel,
         opt_outs::create, opt_outs::list, opt_outs::delete,
         replies::list, replies::campaign,
@@ -152,6 +152,7 @@ pub fn router(state: AppState) -> Router {
         .route("/campaigns/{id}/messages", get(campaigns::messages))
         .route("/campaigns/{id}/messages.csv", get(campaigns::export))
         .route("/campaigns/{id}/events", get(campaigns::events))
+        .route("/events", get(campaigns::events_many))
         .route("/campaigns/{id}/replies", get(replies::campaign))
         .route("/replies", get(replies::list))
         .route("/messages", post(messages::send).get(messages::list))
@@ -190,7 +191,7 @@ pub fn router(state: AppState) -> Router {
         .route("/webhooks/twilio", post(reports::twilio_event))
         .merge(Scalar::with_url("/docs", ApiDoc::openapi()))
         .nest("/api/v1", api)
-        .merge(crate::console::routes())
+        .merge(crate::console::routes(state.clone()))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(limit))

@@ -66,15 +66,55 @@ fn session_cookie(token: &str, max_age: Duration, secure: bool) -> String {
     )
 }
 
-/// Signs in.
-#[utoipa::path(post, path = "/api/v1/sessions", tag = "sessions", request_body = SignIn,
-    responses((status = 201, body = SessionView), (status = 400, body = super::ErrorBody),
-        (status = 401, body = super::ErrorBody), (status = 415, body = super::ErrorBody),
-        (status = 422, body = super::ErrorBody), (status = 429, body = super::ErrorBody)))]
-pub async fn create(State(state): State<AppState>, ApiJson(body): ApiJson<SignIn>) -> Result<Response, ApiError> {
-    let email = normalize_email(&body.email);
-    if email.is_empty() || email.len() > 254 || body.password.chars().count() > passwords::MAX_CHARS {
-        return Err(invalid_credentials());
+/// A sign-in that worked: the session's cookie, and what to answer.
+pub struct SignedIn {
+    /// The `Set-Cookie` value.
+    pub cookie: String,
+    pub view: SessionView,
+    /// The user's chosen console language.
+    pub language: Option<String>,
+}
+
+/// A sign-in refused: the error, and for a lockout the seconds until the next try.
+pub struct Refusal {
+    pub error: ApiError,
+    pub retry_after: Option<u64>,
+}
+
+impl From<ApiError> for Refusal {
+    fn from(error: ApiError) -> Self {
+        Refusal {
+            error,
+            retry_after: None,
+        }
+    }
+}
+
+impl From<pregon_store::StoreError> for Refusal {
+    fn from(error: pregon_store::StoreError) -> Self {
+        Refusal::from(ApiError::from(error))
+    }
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        let mut response = self.error.into_response();
+        if let Some(v) = self
+            .retry_after
+            .and_then(|s| HeaderValue::from_str(&s.to_string()).ok())
+        {
+            response.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        response
+    }
+}
+
+/// Checks an email and password and opens a session: the one way to sign in, for the API
+/// and the console's form alike.
+pub async fn sign_in(state: &AppState, email: &str, password: String) -> Result<SignedIn, Refusal> {
+    let email = normalize_email(email);
+    if email.is_empty() || email.len() > 254 || password.chars().count() > passwords::MAX_CHARS {
+        return Err(invalid_credentials().into());
     }
     let now = state.clock.now_millis();
     let window = LOCKOUT_WINDOW.as_millis() as i64;
@@ -82,19 +122,16 @@ pub async fn create(State(state): State<AppState>, ApiJson(body): ApiJson<SignIn
     if failures.len() >= LOCKOUT_FAILURES {
         let oldest = failures[failures.len() - LOCKOUT_FAILURES];
         let seconds = ((oldest + window - now).max(1_000) as f64 / 1000.0).ceil() as u64;
-        let mut response = ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "too_many_attempts",
-            format!("too many failed sign-ins for this email; try again in {seconds} s"),
-        )
-        .into_response();
-        if let Ok(v) = HeaderValue::from_str(&seconds.to_string()) {
-            response.headers_mut().insert(header::RETRY_AFTER, v);
-        }
-        return Ok(response);
+        return Err(Refusal {
+            error: ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_attempts",
+                format!("too many failed sign-ins for this email; try again in {seconds} s"),
+            ),
+            retry_after: Some(seconds),
+        });
     }
     let login = state.store.user_for_login(&email).await?;
-    let password = body.password;
     let stored = login.as_ref().map(|l| l.password_hash.clone());
     let matches = tokio::task::spawn_blocking(move || match stored {
         Some(hash) => passwords::verify(&password, &hash),
@@ -104,7 +141,7 @@ pub async fn create(State(state): State<AppState>, ApiJson(body): ApiJson<SignIn
     .map_err(|e| ApiError::internal("checking a password", &e))?;
     let Some(login) = login.filter(|_| matches) else {
         state.store.record_login_failure(&email, now).await?;
-        return Err(invalid_credentials());
+        return Err(invalid_credentials().into());
     };
     let token = hex::encode(rand::random::<[u8; 32]>());
     let expires_at = now + SESSION_MAX.as_millis() as i64;
@@ -121,14 +158,31 @@ pub async fn create(State(state): State<AppState>, ApiJson(body): ApiJson<SignIn
         name: login.user.name.clone(),
     };
     state.store.create_session(&session, &Change::by(actor)).await?;
-    let view = SessionView {
-        user: UserView::from(&login.user),
-        csrf_token: csrf_token(&token),
-        expires_at: rfc3339(expires_at),
-    };
-    let cookie = session_cookie(&token, SESSION_MAX, state.auth.secure_cookies);
-    let mut response = (StatusCode::CREATED, Json(view)).into_response();
-    if let Ok(v) = HeaderValue::from_str(&cookie) {
+    Ok(SignedIn {
+        cookie: session_cookie(&token, SESSION_MAX, state.auth.secure_cookies),
+        view: SessionView {
+            user: UserView::from(&login.user),
+            csrf_token: csrf_token(&token),
+            expires_at: rfc3339(expires_at),
+        },
+        language: login.user.language,
+    })
+}
+
+/// The `Set-Cookie` that ends a session in the browser.
+pub fn ended_cookie(state: &AppState) -> String {
+    session_cookie("", Duration::ZERO, state.auth.secure_cookies)
+}
+
+/// Signs in.
+#[utoipa::path(post, path = "/api/v1/sessions", tag = "sessions", request_body = SignIn,
+    responses((status = 201, body = SessionView), (status = 400, body = super::ErrorBody),
+        (status = 401, body = super::ErrorBody), (status = 415, body = super::ErrorBody),
+        (status = 422, body = super::ErrorBody), (status = 429, body = super::ErrorBody)))]
+pub async fn create(State(state): State<AppState>, ApiJson(body): ApiJson<SignIn>) -> Result<Response, Refusal> {
+    let signed = sign_in(&state, &body.email, body.password).await?;
+    let mut response = (StatusCode::CREATED, Json(signed.view)).into_response();
+    if let Ok(v) = HeaderValue::from_str(&signed.cookie) {
         response.headers_mut().insert(header::SET_COOKIE, v);
     }
     Ok(response)
@@ -151,7 +205,7 @@ pub async fn delete(State(state): State<AppState>, Viewer(who): Viewer) -> Resul
         .delete_session(who.tenant_id(), id, state.clock.now_millis(), &who.change)
         .await?;
     let mut response = StatusCode::NO_CONTENT.into_response();
-    if let Ok(v) = HeaderValue::from_str(&session_cookie("", Duration::ZERO, state.auth.secure_cookies)) {
+    if let Ok(v) = HeaderValue::from_str(&ended_cookie(&state)) {
         response.headers_mut().insert(header::SET_COOKIE, v);
     }
     Ok(response)

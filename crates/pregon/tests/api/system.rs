@@ -79,13 +79,17 @@ async fn docs_and_console_are_html() {
         );
         assert!(reply.text.to_lowercase().contains("<html"), "{path}");
     }
-    // `/` is the console's campaigns page, rendered on the server; it no longer asks for
-    // an API key nor keeps one in the browser.
+    // `/` is the console, rendered on the server: whoever is not signed in gets its login
+    // form (a person's email and password, never an API key kept in the browser).
     let console = app.call(Method::GET, "/", None, None).await;
     assert!(console.text.contains(r#"<html lang="es">"#), "{}", console.text);
-    assert!(console.text.contains("<h1>Campañas</h1>"), "{}", console.text);
+    assert!(console.text.contains("Iniciar sesión"), "{}", console.text);
+    assert!(
+        console.text.contains(r#"autocomplete="current-password""#),
+        "{}",
+        console.text
+    );
     assert!(!console.text.contains("localStorage"), "{}", console.text);
-    assert!(!console.text.contains(r#"type="password""#), "{}", console.text);
 }
 
 #[tokio::test]

@@ -47,6 +47,8 @@ pub trait CampaignStore: Send + Sync {
         page: &PageRequest,
     ) -> Result<Page<CampaignRecord>>;
     async fn get_campaign(&self, tenant_id: &str, campaign_id: &str) -> Result<CampaignRecord>;
+    /// The tenant's campaigns among `campaign_ids`, newest first; ids it has not are left out.
+    async fn get_campaigns(&self, tenant_id: &str, campaign_ids: &[String]) -> Result<Vec<CampaignRecord>>;
     /// Applies a person's action, checking the state machine; `include_unknown` is for retry.
     /// An action that would make the campaign run while its sender is not `active` leaves it
     /// `paused` (`sender_paused`) instead, to resume with the sender; `pause` of such a
@@ -225,6 +227,23 @@ impl CampaignStore for SqlStore {
             )
             .await?;
         campaign_from_row(&row)
+    }
+
+    async fn get_campaigns(&self, tenant_id: &str, campaign_ids: &[String]) -> Result<Vec<CampaignRecord>> {
+        let d = self.db.dialect();
+        let rows = self
+            .db
+            .fetch_all(
+                sql(format!(
+                    "select {CAMPAIGN_COLUMNS} from {} where tenant_id = $1 and {} order by campaign_id desc",
+                    d.campaigns(),
+                    d.in_list("campaign_id", "$2")
+                ))
+                .bind(tenant_id)
+                .bind(crate::db::Texts(campaign_ids)),
+            )
+            .await?;
+        rows.iter().map(campaign_from_row).collect()
     }
 
     async fn apply_action(
