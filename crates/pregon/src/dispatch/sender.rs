@@ -579,6 +579,10 @@ async fn attempt(
         callback_data: message.id.to_string(),
         content_sid: record.twilio_content_sid.clone(),
         status_callback: wire.status_callback.clone(),
+        recipient_user_id: None,
+        category: None,
+        expires_at: None,
+        body_parameter_names: None,
     };
     let attempts = message.attempts + 1;
     match provider.send(&outbound).await {
