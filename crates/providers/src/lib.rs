@@ -4,6 +4,8 @@
 //! - [`meta`]: WhatsApp Business Cloud API template messages.
 //! - [`twilio`]: Twilio Programmable Messaging for WhatsApp (Content SID templates or text).
 //! - [`template_sync`]: templates as a provider holds them (Meta's template objects, typed).
+//! - [`meta_webhooks`]: typed readers of Meta's webhook fields (template status and quality,
+//!   user preferences, phone-number throughput, statuses with pricing, BSUIDs).
 //! - [`throughput`]: a number's throughput level and the rate a sender follows from it.
 //! - [`classify`]: provider error codes → [`ErrorClass`] and [`classify::ErrorReason`].
 //!
@@ -14,6 +16,7 @@
 
 pub mod classify;
 pub mod meta;
+pub mod meta_webhooks;
 pub mod sandbox;
 pub mod signature;
 pub mod template_sync;
