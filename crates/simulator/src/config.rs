@@ -32,10 +32,21 @@ mod defaults {
     pub const HIGH_MPS: u32 = 1000;
 }
 
+/// What `--help` says after the flags: the control endpoints.
+const CONTROL_HELP: &str = "\
+Control endpoints (JSON bodies; each takes \"delay_ms\" to act later, and posts the signed webhook Meta would):
+  POST /control/templates/status   {\"name\", \"language\"?, \"event\": \"PAUSED\"|\"APPROVED\"|\"DISABLED\"|\"REJECTED\"|…, \"reason\"?, \"title\"?, \"description\"?}
+  POST /control/templates/quality  {\"name\", \"language\"?, \"score\": \"GREEN\"|\"YELLOW\"|\"RED\"|\"UNKNOWN\"}
+  POST /control/user-preferences   {\"phone\"?, \"user_id\"?, \"value\": \"stop\"|\"resume\", \"phone_number_id\"?}
+  POST /control/inbound            {\"from\"?, \"user_id\"?, \"text\"?, \"button\"?, \"name\"?, \"username\"?, \"context\"?, \"phone_number_id\"?}
+  POST /control/throughput         {\"level\": \"HIGH\"|\"STANDARD\", \"downtime_ms\"?}
+Statistics: GET /stats, POST /stats/reset. See docs/providers.md §4.";
+
 /// `pregon simulate`: a WhatsApp provider simulator speaking the Meta Cloud API and Twilio
 /// wire formats, with latency, an error mix, per-sender rate enforcement and signed status
 /// webhooks. Lists take commas (`--fail-numbers +58412…,+58414…`) or repeated flags.
 #[derive(clap::Args, Debug, Clone)]
+#[command(after_help = CONTROL_HELP)]
 pub struct SimulateArgs {
     /// Address to listen on. Keep it on loopback: the simulator checks tokens, not people.
     #[arg(long, env = "PREGON_SIMULATE_LISTEN", default_value = defaults::LISTEN)]
