@@ -4,6 +4,10 @@
 //! # Layout
 //! - [`phone`]: E.164 phone numbers (`PhoneNumber::parse`), through libphonenumber.
 //! - [`template`]: `{{variable}}` templates: placeholders, rendering, validation.
+//! - [`catalog`]: what a provider says of a template: category, status, quality.
+//! - [`opt_out`]: what an opt-out covers (all, or marketing only) and where it came from.
+//! - [`pricing`]: what a provider billed a message as (category, free or charged).
+//! - [`user_id`]: business-scoped user IDs (BSUIDs), WhatsApp users without a phone.
 //! - [`state`]: the message and campaign state machines and their names on the wire.
 //! - [`rate`]: the per-sender rate limiter (never more than the rate in any one-second window).
 //! - [`retry`]: retry policy, backoff with jitter, error classes and auto-pause.
@@ -17,8 +21,11 @@
 //! - [`id`]: opaque identifiers.
 
 pub mod access;
+pub mod catalog;
 pub mod id;
+pub mod opt_out;
 pub mod phone;
+pub mod pricing;
 pub mod rate;
 pub mod rate_plan;
 pub mod retry;
@@ -26,10 +33,14 @@ pub mod sender;
 pub mod settings;
 pub mod state;
 pub mod template;
+pub mod user_id;
 pub mod window;
 
 pub use access::{ActorKind, AuditAction, Role};
+pub use catalog::{TemplateCategory, TemplateQuality, TemplateStatus};
+pub use opt_out::{OptOutScope, OptOutSource};
 pub use phone::{PhoneError, PhoneNumber, Region};
+pub use pricing::{PricingCategory, PricingType};
 pub use rate::RateLimiter;
 pub use rate_plan::{Pacer, RatePlan, RatePlanError, WarmupTier};
 pub use retry::{AutoPause, ErrorClass, RetryPolicy};
@@ -37,4 +48,5 @@ pub use sender::{MessagingTier, ProviderKind, SenderStatus};
 pub use settings::{CampaignSettings, RecipientWindow, ScheduleSettings, SettingsError, WindowSettings};
 pub use state::{CampaignStatus, MessageStatus, PausedReason, SkipReason};
 pub use template::{Template, TemplateError};
+pub use user_id::{BusinessUserId, UserIdError};
 pub use window::{parse_zone, zone_for_region, Millis, ScheduleError, SendingWindow, Window, WindowState};

@@ -3,16 +3,25 @@
 //! - [`sandbox`]: sends nothing; renders the message, keeps its text, answers "sent".
 //! - [`meta`]: WhatsApp Business Cloud API template messages.
 //! - [`twilio`]: Twilio Programmable Messaging for WhatsApp (Content SID templates or text).
+//! - [`template_sync`]: templates as a provider holds them (Meta's template objects, typed).
+//! - [`meta_webhooks`]: typed readers of Meta's webhook fields (template status and quality,
+//!   user preferences, phone-number throughput, statuses with pricing, BSUIDs).
+//! - [`throughput`]: a number's throughput level and the rate a sender follows from it.
+//! - [`classify`]: provider error codes → [`ErrorClass`] and [`classify::ErrorReason`].
 //!
 //! A provider turns one rendered message into one request and classifies whatever comes
 //! back ([`ErrorClass`], then [`ProviderError`]: throttled, ambiguous, retryable, permanent,
-//! the sender's or the campaign's): the dispatcher decides what to do with the kind, never
-//! with a provider's raw codes.
+//! the sender's or the campaign's, with an [`classify::ErrorReason`] when the code says
+//! more): the dispatcher decides what to do with those, never with a provider's raw codes.
+//! The facts behind every choice are in `docs/providers.md`.
 
 pub mod classify;
 pub mod meta;
+pub mod meta_webhooks;
 pub mod sandbox;
 pub mod signature;
+pub mod template_sync;
+pub mod throughput;
 pub mod twilio;
 
 use std::sync::Arc;
@@ -20,14 +29,24 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use pregon_domain::template::Rendered;
+use pregon_domain::{BusinessUserId, MessagingTier, Millis, TemplateCategory, TemplateQuality};
 pub use pregon_domain::{ErrorClass, ProviderKind};
 use serde::Deserialize;
+
+pub use classify::ErrorReason;
+pub use template_sync::ProviderTemplate;
+pub use throughput::ThroughputLevel;
 
 /// One message, rendered and ready for the wire.
 #[derive(Debug, Clone)]
 pub struct OutboundMessage {
-    /// E.164, `+` included.
+    /// E.164, `+` included; empty when the recipient is known by [`Self::recipient_user_id`]
+    /// alone.
     pub to: String,
+    /// The recipient's business-scoped user ID. Meta sends to it (`recipient`) when `to` is
+    /// empty; with a phone, the phone is used (Meta recommends it, and it keeps phone
+    /// numbers in the webhooks). Twilio sends to phones only.
+    pub recipient_user_id: Option<BusinessUserId>,
     /// The sender's own number, E.164 (Twilio's `From`; Meta sends by phone number id).
     pub from: String,
     /// The approved template's name and language at the provider.
@@ -42,6 +61,54 @@ pub struct OutboundMessage {
     /// Where the provider should post this message's status updates (Twilio's
     /// `StatusCallback`), when pregon has a public URL.
     pub status_callback: Option<String>,
+    /// The template's category, when known. A Meta sender that opted into the Marketing
+    /// Messages API sends `marketing` templates through it; everything else (and unknown)
+    /// stays on the Cloud API.
+    pub category: Option<TemplateCategory>,
+    /// When the message stops being worth sending (Unix milliseconds). Both providers refuse
+    /// to send it after that ([`ErrorReason::Expired`], nothing sent); Twilio also gets it as
+    /// `ValidityPeriod` so that its own queue drops it in time.
+    pub expires_at: Option<Millis>,
+    /// The names of the body parameters, in order, for a template whose Meta parameter
+    /// format is `NAMED` (`{{first_name}}`): Meta then gets `parameter_name` with each value.
+    /// `None` for positional (`{{1}}`) templates.
+    pub body_parameter_names: Option<Vec<String>>,
+}
+
+/// What Meta says became of a template message it accepted (the send answer's
+/// `messages[].message_status`, docs/providers.md §1.1). None of these is a failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SendStatus {
+    /// Accepted for delivery.
+    Accepted,
+    /// Template pacing: held while Meta assesses the template's quality from early
+    /// feedback. It is delivered later (a `sent` webhook), or dropped with a `failed` webhook
+    /// (132015) if the template gets paused.
+    HeldForQualityAssessment,
+    /// Accepted while the template is paused (documented value; its later fate is
+    /// UNCONFIRMED).
+    Paused,
+}
+
+impl SendStatus {
+    /// Reads Meta's value; `None` for values this version does not know.
+    pub fn parse(value: &str) -> Option<Self> {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "accepted" => Some(Self::Accepted),
+            "held_for_quality_assessment" => Some(Self::HeldForQualityAssessment),
+            "paused" => Some(Self::Paused),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Accepted => "accepted",
+            Self::HeldForQualityAssessment => "held_for_quality_assessment",
+            Self::Paused => "paused",
+        }
+    }
 }
 
 /// The provider took the message.
@@ -50,6 +117,26 @@ pub struct Accepted {
     pub provider_message_id: String,
     /// What was "sent", for providers that only record (the sandbox).
     pub recorded_text: Option<String>,
+    /// Meta's `message_status` (template pacing): record it, it is not a failure.
+    pub message_status: Option<SendStatus>,
+    /// The recipient's phone as the provider knows it (Meta `contacts[].wa_id`, digits).
+    pub wa_id: Option<String>,
+    /// The recipient's business-scoped user ID, when the provider returned one (Meta
+    /// `contacts[].user_id`, on sends to a BSUID): link it to the contact.
+    pub user_id: Option<BusinessUserId>,
+}
+
+impl Accepted {
+    /// An answer with nothing but the provider's id.
+    pub fn new(provider_message_id: impl Into<String>) -> Self {
+        Accepted {
+            provider_message_id: provider_message_id.into(),
+            recorded_text: None,
+            message_status: None,
+            wa_id: None,
+            user_id: None,
+        }
+    }
 }
 
 /// The provider refused the message, or its answer never came: what that means for the
@@ -80,6 +167,9 @@ pub enum ProviderError {
         message: String,
         /// How long the provider asked the sender to hold off besides (`Retry-After`).
         retry_after: Option<Duration>,
+        /// What the code says beyond its class: an opt-out to record, an expiry, Meta's
+        /// choice not to deliver.
+        reason: Option<ErrorReason>,
     },
     /// The sender itself cannot send (credentials, account, number): its campaigns pause.
     #[error("{code}: {message}")]
@@ -96,14 +186,22 @@ pub enum ProviderError {
         message: String,
         /// How long the provider asked the sender to hold off besides (`Retry-After`).
         retry_after: Option<Duration>,
+        /// Why, when the code says (the template paused or disabled, marketing terms).
+        reason: Option<ErrorReason>,
     },
 }
 
 impl ProviderError {
-    /// A refusal the provider answered, by the class of its code: a retryable one that
-    /// comes with a wait (the provider's `Retry-After`, or the hold its code implies) is
-    /// throttling.
-    pub fn answered(class: ErrorClass, code: String, message: String, retry_after: Option<Duration>) -> Self {
+    /// A refusal the provider answered, by the class of its code (and the reason it gives,
+    /// kept on the refusals that carry one): a retryable one that comes with a wait (the
+    /// provider's `Retry-After`, or the hold its code implies) is throttling.
+    pub fn answered(
+        class: ErrorClass,
+        reason: Option<ErrorReason>,
+        code: String,
+        message: String,
+        retry_after: Option<Duration>,
+    ) -> Self {
         match (class, retry_after) {
             (ErrorClass::Retryable, Some(retry_after)) => ProviderError::Throttled {
                 code,
@@ -115,6 +213,7 @@ impl ProviderError {
                 code,
                 message,
                 retry_after,
+                reason,
             },
             (ErrorClass::Sender, retry_after) => ProviderError::SenderLevel {
                 code,
@@ -125,6 +224,7 @@ impl ProviderError {
                 code,
                 message,
                 retry_after,
+                reason,
             },
         }
     }
@@ -183,6 +283,45 @@ impl ProviderError {
     pub fn is_ambiguous(&self) -> bool {
         matches!(self, ProviderError::Ambiguous { .. })
     }
+
+    /// A refusal made here, before any request: nothing reached the provider.
+    pub fn local(class: ErrorClass, code: &str, message: impl Into<String>, reason: Option<ErrorReason>) -> Self {
+        ProviderError::answered(class, reason, code.to_string(), message.into(), None)
+    }
+
+    /// What the code says beyond its class, if anything.
+    pub fn reason(&self) -> Option<ErrorReason> {
+        match self {
+            ProviderError::Permanent { reason, .. } | ProviderError::CampaignLevel { reason, .. } => *reason,
+            _ => None,
+        }
+    }
+
+    /// Whether the failed message counts toward its campaign's auto-pause: not when the
+    /// recipient chose (an opt-out) or the message expired.
+    pub fn counts_toward_auto_pause(&self) -> bool {
+        self.reason().is_none_or(ErrorReason::counts_toward_auto_pause)
+    }
+
+    /// The opt-out to record for the recipient, if the error says there is one.
+    pub fn opt_out_scope(&self) -> Option<pregon_domain::OptOutScope> {
+        self.reason().and_then(ErrorReason::opt_out_scope)
+    }
+}
+
+/// What a pre-flight check learned beyond "it can send" ([`Provider::preflight_details`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Preflight {
+    /// The sending number's throughput level (Meta `throughput.level`): a sender that
+    /// follows the provider's rate takes [`ThroughputLevel::messages_per_second`].
+    pub throughput: Option<ThroughputLevel>,
+    /// The sending number's quality rating (Meta `quality_rating`).
+    pub quality: Option<TemplateQuality>,
+    /// The business portfolio's messaging limit (Meta
+    /// `whatsapp_business_manager_messaging_limit`).
+    pub messaging_limit: Option<MessagingTier>,
+    /// The template as the provider holds it, when it was looked up.
+    pub template: Option<ProviderTemplate>,
 }
 
 /// A provider of WhatsApp messages for one sender.
@@ -196,6 +335,24 @@ pub trait Provider: Send + Sync {
     async fn preflight(&self, _template_name: &str, _language: &str) -> Result<(), ProviderError> {
         Ok(())
     }
+
+    /// [`Provider::preflight`], and what it learned on the way: the number's throughput and
+    /// quality, the template's status, category and quality.
+    async fn preflight_details(&self, template_name: &str, language: &str) -> Result<Preflight, ProviderError> {
+        self.preflight(template_name, language)
+            .await
+            .map(|()| Preflight::default())
+    }
+
+    /// Every template the sender's account holds, every page of them.
+    async fn list_templates(&self) -> Result<Vec<ProviderTemplate>, ProviderError> {
+        Err(ProviderError::local(
+            ErrorClass::Permanent,
+            "unsupported",
+            "this provider cannot list its templates",
+            None,
+        ))
+    }
 }
 
 /// A sender's configuration could not become a provider.
@@ -207,6 +364,8 @@ pub enum ConfigError {
     Unavailable(&'static str),
     #[error("invalid base_url: {0}")]
     BaseUrl(String),
+    #[error("invalid credential {name:?}: {reason}")]
+    InvalidCredential { name: &'static str, reason: String },
 }
 
 /// Credentials as stored (decrypted), per provider.
@@ -218,6 +377,22 @@ pub struct Credentials {
     pub app_secret: Option<String>,
     pub account_sid: Option<String>,
     pub auth_token: Option<String>,
+    /// Twilio: a Messaging Service (`MG…`) to send through instead of a `From` number, so
+    /// that Twilio picks a sender from the service's pool.
+    pub messaging_service_sid: Option<String>,
+    /// Meta: send `marketing` templates through the Marketing Messages API
+    /// (`/marketing_messages`). Needs Meta's terms accepted for the business portfolio.
+    #[serde(default)]
+    pub marketing_messages_api: Option<bool>,
+    /// Meta, Marketing Messages API: `STRICT` or `CLOUD_API_FALLBACK` (its `product_policy`).
+    pub marketing_product_policy: Option<String>,
+    /// Meta, Marketing Messages API: `message_activity_sharing`.
+    pub marketing_activity_sharing: Option<bool>,
+}
+
+/// `MG` and 32 hexadecimal digits.
+fn is_messaging_service_sid(sid: &str) -> bool {
+    sid.len() == 34 && sid.starts_with("MG") && sid[2..].bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 /// Checks that a provider's credentials hold what it needs, without contacting it.
@@ -233,6 +408,7 @@ pub fn validate_credentials(provider: ProviderKind, credentials: &Credentials) -
                 .phone_number_id
                 .as_ref()
                 .ok_or(ConfigError::MissingCredential("phone_number_id"))?;
+            meta::MarketingMessages::from_credentials(credentials)?;
             Ok(())
         }
         ProviderKind::Twilio => {
@@ -244,6 +420,14 @@ pub fn validate_credentials(provider: ProviderKind, credentials: &Credentials) -
                 .auth_token
                 .as_ref()
                 .ok_or(ConfigError::MissingCredential("auth_token"))?;
+            if let Some(sid) = &credentials.messaging_service_sid {
+                if !is_messaging_service_sid(sid.trim()) {
+                    return Err(ConfigError::InvalidCredential {
+                        name: "messaging_service_sid",
+                        reason: "must be MG followed by 32 hexadecimal digits".into(),
+                    });
+                }
+            }
             Ok(())
         }
     }
@@ -267,14 +451,18 @@ pub fn build(
                 credentials.phone_number_id.clone().unwrap_or_default(),
                 credentials.access_token.clone().unwrap_or_default(),
             )?
-            .with_waba_id(credentials.waba_id.clone()),
+            .with_waba_id(credentials.waba_id.clone())
+            .with_marketing_messages(meta::MarketingMessages::from_credentials(credentials)?),
         )),
-        ProviderKind::Twilio => Ok(Arc::new(twilio::Twilio::new(
-            http,
-            base_url.unwrap_or(twilio::DEFAULT_BASE_URL),
-            credentials.account_sid.clone().unwrap_or_default(),
-            credentials.auth_token.clone().unwrap_or_default(),
-        )?)),
+        ProviderKind::Twilio => Ok(Arc::new(
+            twilio::Twilio::new(
+                http,
+                base_url.unwrap_or(twilio::DEFAULT_BASE_URL),
+                credentials.account_sid.clone().unwrap_or_default(),
+                credentials.auth_token.clone().unwrap_or_default(),
+            )?
+            .with_messaging_service_sid(credentials.messaging_service_sid.clone()),
+        )),
     }
 }
 
@@ -316,6 +504,27 @@ pub(crate) fn unreadable_success(bytes: &[u8]) -> ProviderError {
         code: "bad_response".into(),
         message: format!("unreadable success answer: {}", excerpt(bytes)),
     }
+}
+
+/// Now, in Unix milliseconds.
+pub(crate) fn now_millis() -> Millis {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as Millis)
+        .unwrap_or(0)
+}
+
+/// The refusal of a message whose `expires_at` has passed: nothing is sent.
+pub(crate) fn expired(expires_at: Millis, now: Millis) -> ProviderError {
+    ProviderError::local(
+        ErrorClass::Permanent,
+        "expired",
+        format!(
+            "the message expired {} s ago, before it could be sent",
+            (now - expires_at) / 1000
+        ),
+        Some(ErrorReason::Expired),
+    )
 }
 
 /// The first 200 bytes of a body, as text.

@@ -30,8 +30,8 @@ impl Provider for Sandbox {
         }
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
         Ok(Accepted {
-            provider_message_id: format!("sandbox.{}.{n}", message.callback_data),
             recorded_text: Some(message.rendered.text.clone()),
+            ..Accepted::new(format!("sandbox.{}.{n}", message.callback_data))
         })
     }
 }
@@ -57,6 +57,10 @@ mod tests {
             callback_data: "42".into(),
             content_sid: None,
             status_callback: None,
+            recipient_user_id: None,
+            category: None,
+            expires_at: None,
+            body_parameter_names: None,
         };
         let a = s.send(&msg).await.unwrap();
         let b = s.send(&msg).await.unwrap();

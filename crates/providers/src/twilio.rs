@@ -1,14 +1,18 @@
-//! Twilio Programmable Messaging for WhatsApp (providers.md §2).
+//! Twilio Programmable Messaging for WhatsApp (docs/providers.md §3).
 //!
 //! `POST {base_url}/2010-04-01/Accounts/{AccountSid}/Messages.json` with HTTP Basic auth
-//! (`AccountSid:AuthToken`) and a form body: `From`/`To` as `whatsapp:+E164`; a template with
-//! a Content SID as `ContentSid` + `ContentVariables` (a JSON string, `{"1": …}` from the body
-//! parameters in order), otherwise the rendered text as `Body`; the header image as
-//! `MediaUrl`; `StatusCallback` when pregon has a public URL. Success is 201 with `sid`.
+//! (`AccountSid:AuthToken`) and a form body: `To` as `whatsapp:+E164`; the sender as `From`
+//! (`whatsapp:+E164`) or, for a sender with a Messaging Service, `MessagingServiceSid`
+//! (`MG…`, Twilio picks a number from the service's pool); a template with a Content SID as
+//! `ContentSid` + `ContentVariables` (a JSON string, `{"1": …}` from the body parameters in
+//! order), otherwise the rendered text as `Body`; the header image as `MediaUrl`;
+//! `StatusCallback` when pregon has a public URL; `ValidityPeriod` (seconds, at most 36,000)
+//! from the message's `expires_at`. Success is 201 with `sid`.
 
 use std::time::Duration;
 
 use async_trait::async_trait;
+use pregon_domain::{ErrorClass, Millis};
 use serde::Deserialize;
 
 use crate::{
@@ -19,12 +23,17 @@ use crate::{
 /// Twilio's API when a sender names no base URL.
 pub const DEFAULT_BASE_URL: &str = "https://api.twilio.com";
 
+/// The longest `ValidityPeriod` Twilio takes, and its default: 10 hours.
+pub const MAX_VALIDITY_PERIOD_SECS: i64 = 36_000;
+
 pub struct Twilio {
     http: reqwest::Client,
     account_sid: String,
     auth_token: String,
     messages: String,
     account: String,
+    /// Sends through this Messaging Service instead of `From`.
+    messaging_service_sid: Option<String>,
 }
 
 impl Twilio {
@@ -41,12 +50,24 @@ impl Twilio {
             account: format!("{base}/2010-04-01/Accounts/{account_sid}.json"),
             account_sid,
             auth_token,
+            messaging_service_sid: None,
         })
     }
 
-    /// The form fields of one message, in the order they are sent.
-    pub fn form(message: &OutboundMessage) -> Vec<(&'static str, String)> {
-        let mut form = vec![("To", whatsapp(&message.to)), ("From", whatsapp(&message.from))];
+    /// Sends through a Messaging Service (`MG…`) instead of the sender's own number.
+    pub fn with_messaging_service_sid(mut self, sid: Option<String>) -> Self {
+        self.messaging_service_sid = sid.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
+        self
+    }
+
+    /// The form fields of one message sent at `now` (Unix milliseconds), in the order they
+    /// are sent.
+    pub fn form(&self, message: &OutboundMessage, now: Millis) -> Vec<(&'static str, String)> {
+        let sender = match &self.messaging_service_sid {
+            Some(sid) => ("MessagingServiceSid", sid.clone()),
+            None => ("From", whatsapp(&message.from)),
+        };
+        let mut form = vec![("To", whatsapp(&message.to)), sender];
         match &message.content_sid {
             Some(sid) => {
                 form.push(("ContentSid", sid.clone()));
@@ -60,8 +81,19 @@ impl Twilio {
         if let Some(url) = &message.status_callback {
             form.push(("StatusCallback", url.clone()));
         }
+        if let Some(seconds) = message.expires_at.and_then(|at| validity_period(at, now)) {
+            form.push(("ValidityPeriod", seconds.to_string()));
+        }
         form
     }
+}
+
+/// The `ValidityPeriod` of a message expiring at `expires_at`: the seconds left, rounded
+/// up, at least 1. `None` when at least Twilio's default (36,000 s) is left: the default
+/// then does, and the field is not sent.
+pub fn validity_period(expires_at: Millis, now: Millis) -> Option<i64> {
+    let seconds = (expires_at - now + 999).div_euclid(1000).max(1);
+    (seconds < MAX_VALIDITY_PERIOD_SECS).then_some(seconds)
 }
 
 /// `whatsapp:+E164`.
@@ -115,6 +147,7 @@ fn error_answer(status: u16, wait: Option<Duration>, bytes: &[u8]) -> ProviderEr
         .or_else(|| (status == 429).then(|| Duration::from_secs(1)));
     ProviderError::answered(
         class,
+        code.and_then(classify::twilio_reason),
         code.map(|c| c.to_string()).unwrap_or_else(|| format!("http_{status}")),
         text,
         wait.or(hold),
@@ -124,11 +157,31 @@ fn error_answer(status: u16, wait: Option<Duration>, bytes: &[u8]) -> ProviderEr
 #[async_trait]
 impl Provider for Twilio {
     async fn send(&self, message: &OutboundMessage) -> Result<Accepted, ProviderError> {
+        let now = crate::now_millis();
+        if let Some(at) = message.expires_at.filter(|at| *at <= now) {
+            return Err(crate::expired(at, now));
+        }
+        if message
+            .to
+            .trim()
+            .trim_start_matches("whatsapp:")
+            .trim_start_matches('+')
+            .is_empty()
+        {
+            // Twilio addresses WhatsApp users by phone; sending to a business-scoped user ID
+            // through Twilio is UNCONFIRMED (docs/providers.md §3.1).
+            return Err(ProviderError::local(
+                ErrorClass::Permanent,
+                "no_phone",
+                "Twilio sends WhatsApp messages to phone numbers; this recipient has none",
+                None,
+            ));
+        }
         let response = self
             .http
             .post(&self.messages)
             .basic_auth(&self.account_sid, Some(&self.auth_token))
-            .form(&Self::form(message))
+            .form(&self.form(message, now))
             .send()
             .await
             .map_err(|e| transport_error(&e))?;
@@ -137,10 +190,7 @@ impl Provider for Twilio {
         let bytes = response.bytes().await.map_err(|e| transport_error(&e))?;
         if status.is_success() {
             return match serde_json::from_slice::<Created>(&bytes) {
-                Ok(c) if !c.sid.is_empty() => Ok(Accepted {
-                    provider_message_id: c.sid,
-                    recorded_text: None,
-                }),
+                Ok(c) if !c.sid.is_empty() => Ok(Accepted::new(c.sid)),
                 _ => Err(unreadable_success(&bytes)),
             };
         }
@@ -209,6 +259,10 @@ mod tests {
             callback_data: "77".into(),
             content_sid: content_sid.map(str::to_string),
             status_callback: callback.map(str::to_string),
+            recipient_user_id: None,
+            category: None,
+            expires_at: None,
+            body_parameter_names: None,
         }
     }
 
@@ -354,6 +408,10 @@ mod tests {
             (63024, 400, ErrorClass::Permanent, false),
             (63032, 400, ErrorClass::Permanent, false),
             (63049, 400, ErrorClass::Permanent, false),
+            (63014, 400, ErrorClass::Permanent, false),
+            (63025, 400, ErrorClass::Permanent, false),
+            (63062, 400, ErrorClass::Campaign, false),
+            (30036, 400, ErrorClass::Permanent, false),
             // Not in the table: the status decides.
             (30001, 503, ErrorClass::Retryable, false),
             (20404, 404, ErrorClass::Permanent, false),
@@ -484,5 +542,141 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!((e.class(), e.code()), (ErrorClass::Sender, "account_suspended"));
+    }
+
+    const SERVICE: &str = "MG0123456789abcdef0123456789abcdef";
+
+    #[tokio::test]
+    async fn a_sender_with_a_messaging_service_sends_through_it_instead_of_from() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path(MESSAGES))
+            .respond_with(created())
+            .expect(1)
+            .mount(&server)
+            .await;
+        let pooled = twilio(&server, Duration::from_secs(5)).with_messaging_service_sid(Some(format!(" {SERVICE} ")));
+        pooled.send(&message(None, None, None)).await.unwrap();
+        let form = url_form(&server.received_requests().await.unwrap()[0].body);
+        assert_eq!(form["MessagingServiceSid"], SERVICE);
+        assert!(!form.contains_key("From"), "{form:?}");
+        assert_eq!(form["To"], "whatsapp:+14155550100");
+
+        let blank = twilio(&server, Duration::from_secs(5)).with_messaging_service_sid(Some("  ".into()));
+        let fields = blank.form(&message(None, None, None), 0);
+        assert_eq!(
+            fields[1],
+            ("From", "whatsapp:+14155238886".to_string()),
+            "a blank sid is no sid"
+        );
+    }
+
+    #[test]
+    fn the_validity_period_comes_from_the_expiry() {
+        let t = Twilio::new(reqwest::Client::new(), "https://api.twilio.com", SID.into(), "t".into()).unwrap();
+        let now = 1_800_000_000_000;
+        let period = |expires_at: Option<Millis>| {
+            let mut m = message(None, None, None);
+            m.expires_at = expires_at;
+            t.form(&m, now)
+                .into_iter()
+                .find(|(k, _)| *k == "ValidityPeriod")
+                .map(|(_, v)| v)
+        };
+        assert_eq!(period(None), None);
+        assert_eq!(period(Some(now + 600_000)).as_deref(), Some("600"));
+        assert_eq!(period(Some(now + 1_500)).as_deref(), Some("2"), "rounded up");
+        assert_eq!(period(Some(now + 1)).as_deref(), Some("1"), "at least one second");
+        assert_eq!(period(Some(now + 35_999_000)).as_deref(), Some("35999"));
+        assert_eq!(
+            period(Some(now + 36_000_000)),
+            None,
+            "Twilio's default (10 h) already does"
+        );
+        assert_eq!(period(Some(now + 7 * 86_400_000)), None);
+        assert_eq!(validity_period(now - 10, now), Some(1));
+    }
+
+    #[tokio::test]
+    async fn an_expired_message_or_one_without_a_phone_is_not_sent() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST")).respond_with(created()).mount(&server).await;
+        let t = twilio(&server, Duration::from_secs(5));
+
+        let mut m = message(None, None, None);
+        m.expires_at = Some(crate::now_millis() - 1);
+        let e = t.send(&m).await.unwrap_err();
+        assert_eq!(
+            (e.class(), e.code(), e.reason()),
+            (ErrorClass::Permanent, "expired", Some(crate::ErrorReason::Expired))
+        );
+
+        let mut m = message(None, None, None);
+        m.to = String::new();
+        m.recipient_user_id = Some(pregon_domain::BusinessUserId::parse("US.1").unwrap());
+        let e = t.send(&m).await.unwrap_err();
+        assert_eq!((e.class(), e.code()), (ErrorClass::Permanent, "no_phone"));
+        assert!(
+            server.received_requests().await.unwrap().is_empty(),
+            "nothing reached Twilio"
+        );
+
+        let mut m = message(None, None, None);
+        m.expires_at = Some(crate::now_millis() + 120_000);
+        t.send(&m).await.unwrap();
+        let form = url_form(&server.received_requests().await.unwrap()[0].body);
+        let left: i64 = form["ValidityPeriod"].parse().unwrap();
+        assert!((118..=120).contains(&left), "{left}");
+    }
+
+    #[tokio::test]
+    async fn the_new_codes_carry_their_reasons() {
+        let cases: &[(i64, Option<crate::ErrorReason>, bool)] = &[
+            (63014, Some(crate::ErrorReason::RecipientOptedOut), false),
+            (63049, Some(crate::ErrorReason::NotDeliveredByMeta), true),
+            (63016, Some(crate::ErrorReason::OutsideWindow), true),
+            (30036, Some(crate::ErrorReason::Expired), false),
+            (63062, Some(crate::ErrorReason::MarketingTermsNotAccepted), true),
+            (63024, None, true),
+            (63025, None, true),
+        ];
+        for &(code, reason, counts) in cases {
+            let e = error_for(400, twilio_error(code, 400, "x"), &[]).await;
+            assert_eq!(e.reason(), reason, "{code}");
+            assert_eq!(e.counts_toward_auto_pause(), counts, "{code}");
+        }
+        let e = error_for(400, twilio_error(63014, 400, "blocked"), &[]).await;
+        assert_eq!(e.opt_out_scope(), Some(pregon_domain::OptOutScope::All));
+    }
+
+    #[test]
+    fn credentials_name_a_real_messaging_service() {
+        let c = |json: Value| serde_json::from_value::<crate::Credentials>(json).unwrap();
+        let ok = c(json!({"account_sid": SID, "auth_token": "t", "messaging_service_sid": SERVICE}));
+        assert!(crate::validate_credentials(crate::ProviderKind::Twilio, &ok).is_ok());
+        let bad = c(json!({"account_sid": SID, "auth_token": "t", "messaging_service_sid": "MG123"}));
+        assert!(matches!(
+            crate::validate_credentials(crate::ProviderKind::Twilio, &bad),
+            Err(ConfigError::InvalidCredential {
+                name: "messaging_service_sid",
+                ..
+            })
+        ));
+        let meta_bad = c(
+            json!({"access_token": "t", "phone_number_id": "1", "marketing_messages_api": true,
+            "marketing_product_policy": "ALWAYS"}),
+        );
+        assert!(crate::validate_credentials(crate::ProviderKind::Meta, &meta_bad).is_err());
+        // Credentials stored before these fields existed still read.
+        let old = c(json!({"account_sid": SID, "auth_token": "t"}));
+        assert_eq!((old.messaging_service_sid, old.marketing_messages_api), (None, None));
+        assert!(crate::build(
+            crate::ProviderKind::Twilio,
+            &ok,
+            None,
+            reqwest::Client::new(),
+            Duration::ZERO
+        )
+        .is_ok());
     }
 }

@@ -1,11 +1,14 @@
 //! The simulator's settings: the `pregon simulate` flags ([`SimulateArgs`]) and the checked
 //! configuration they become ([`Config`]), which tests build directly.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
+
+pub use crate::catalog::TemplateSpec;
 
 /// Defaults shared by the flags and by [`Config::default`], so the two never drift apart.
 mod defaults {
@@ -25,12 +28,25 @@ mod defaults {
     pub const WEBHOOK_WORKERS: usize = 4;
     pub const WEBHOOK_QUEUE: usize = 10_000;
     pub const WEBHOOK_TIMEOUT_MS: u64 = 5000;
+    pub const PACING_HOLD_MS: u64 = 2000;
+    pub const HIGH_MPS: u32 = 1000;
 }
+
+/// What `--help` says after the flags: the control endpoints.
+const CONTROL_HELP: &str = "\
+Control endpoints (JSON bodies; each takes \"delay_ms\" to act later, and posts the signed webhook Meta would):
+  POST /control/templates/status   {\"name\", \"language\"?, \"event\": \"PAUSED\"|\"APPROVED\"|\"DISABLED\"|\"REJECTED\"|…, \"reason\"?, \"title\"?, \"description\"?}
+  POST /control/templates/quality  {\"name\", \"language\"?, \"score\": \"GREEN\"|\"YELLOW\"|\"RED\"|\"UNKNOWN\"}
+  POST /control/user-preferences   {\"phone\"?, \"user_id\"?, \"value\": \"stop\"|\"resume\", \"phone_number_id\"?}
+  POST /control/inbound            {\"from\"?, \"user_id\"?, \"text\"?, \"button\"?, \"name\"?, \"username\"?, \"context\"?, \"phone_number_id\"?}
+  POST /control/throughput         {\"level\": \"HIGH\"|\"STANDARD\", \"downtime_ms\"?}
+Statistics: GET /stats, POST /stats/reset. See docs/providers.md §4.";
 
 /// `pregon simulate`: a WhatsApp provider simulator speaking the Meta Cloud API and Twilio
 /// wire formats, with latency, an error mix, per-sender rate enforcement and signed status
 /// webhooks. Lists take commas (`--fail-numbers +58412…,+58414…`) or repeated flags.
 #[derive(clap::Args, Debug, Clone)]
+#[command(after_help = CONTROL_HELP)]
 pub struct SimulateArgs {
     /// Address to listen on. Keep it on loopback: the simulator checks tokens, not people.
     #[arg(long, env = "PREGON_SIMULATE_LISTEN", default_value = defaults::LISTEN)]
@@ -183,6 +199,139 @@ pub struct SimulateArgs {
     /// repeat. Random when unset.
     #[arg(long, env = "PREGON_SIMULATE_SEED")]
     pub seed: Option<u64>,
+
+    /// A JSON file holding an array of Meta template objects (`name`, `language`,
+    /// `category`, `status`, `quality_score`, `parameter_format`, `components`, as `GET
+    /// /{waba_id}/message_templates` answers): the templates the simulator knows. They are
+    /// listed, page by page, by `GET /{v}/{waba_id}/message_templates`; their category prices
+    /// status webhooks; their status decides sends (PAUSED answers 132015, DISABLED 132016,
+    /// others but APPROVED 132001). A name not in the file is APPROVED in every language, as
+    /// before.
+    #[arg(long, env = "PREGON_SIMULATE_TEMPLATES")]
+    pub templates: Option<PathBuf>,
+
+    /// Template status changes at a time after start, each `NAME[/LANGUAGE]=EVENT@MS`
+    /// (`promo/es=PAUSED@5000,promo/es=APPROVED@20000`): the template's status changes and a
+    /// signed `message_template_status_update` webhook goes out. Without a language, every
+    /// language the simulator knows for that name. `POST /control/templates/status` does the
+    /// same on demand.
+    #[arg(long, env = "PREGON_SIMULATE_TEMPLATE_EVENTS", value_delimiter = ',')]
+    pub template_events: Vec<String>,
+
+    /// Template names under template pacing: sends answer `message_status:
+    /// held_for_quality_assessment`, and their first status webhook comes after
+    /// `--pacing-hold-ms`: `sent` (then the rest), or `failed` with 132015 if the template was
+    /// paused or disabled meanwhile.
+    #[arg(long, env = "PREGON_SIMULATE_PACED_TEMPLATES", value_delimiter = ',')]
+    pub paced_templates: Vec<String>,
+
+    /// How long, in milliseconds, a paced message is held before its fate is decided.
+    #[arg(long, env = "PREGON_SIMULATE_PACING_HOLD_MS", default_value_t = defaults::PACING_HOLD_MS)]
+    pub pacing_hold_ms: u64,
+
+    /// Recipients (E.164) who stopped marketing messages from the start: Meta sends of
+    /// MARKETING templates to them answer 131050 (or, with `--fail-async`, fail with it in a
+    /// webhook); utility and authentication templates still go. `POST
+    /// /control/user-preferences` stops and resumes others.
+    #[arg(long, env = "PREGON_SIMULATE_MARKETING_STOPPED_NUMBERS", value_delimiter = ',')]
+    pub marketing_stopped_numbers: Vec<String>,
+
+    /// Meta error codes for chosen recipients, each `NUMBER=CODE`
+    /// (`+584121234567=131049,+584149876543=130472`): the send answers that error (400), or
+    /// with `--fail-async` is accepted and fails with it in a `failed` webhook.
+    #[arg(long, env = "PREGON_SIMULATE_META_FAIL_CODES", value_delimiter = ',')]
+    pub meta_fail_codes: Vec<String>,
+
+    /// Twilio error codes for chosen recipients, each `NUMBER=CODE`
+    /// (`+584121234567=63014,+584149876543=63049`): the message is accepted (201), then its
+    /// status callback says `failed` with that `ErrorCode`, as Twilio reports WhatsApp
+    /// channel errors (63014, 63016, 63018, 63024, 63025, 63032, 63049, 63062, 30036…).
+    #[arg(long, env = "PREGON_SIMULATE_TWILIO_FAIL_CODES", value_delimiter = ',')]
+    pub twilio_fail_codes: Vec<String>,
+
+    /// Put business-scoped user IDs (`user_id`, `recipient_user_id`, `from_user_id`) in every
+    /// Meta status and inbound webhook, as Meta does since 2026-03-31. Sends to a BSUID
+    /// (`recipient` instead of `to`) always get them.
+    #[arg(long, env = "PREGON_SIMULATE_USER_IDS")]
+    pub user_ids: bool,
+
+    /// The numbers' throughput level at start (`GET /{v}/{phone_number_id}` answers it as
+    /// `throughput.level`). `POST /control/throughput` upgrades it.
+    #[arg(long, env = "PREGON_SIMULATE_THROUGHPUT_LEVEL", value_enum, default_value_t = Throughput::Standard)]
+    pub throughput_level: Throughput,
+
+    /// Sends per second a Meta number may make once its throughput is HIGH (instead of
+    /// `--mps`, if higher). Ignored with `--mps 0`.
+    #[arg(long, env = "PREGON_SIMULATE_HIGH_MPS", default_value_t = defaults::HIGH_MPS)]
+    pub high_mps: u32,
+}
+
+/// A number's throughput level.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Throughput {
+    /// 80 messages per second (`--mps`).
+    #[default]
+    Standard,
+    /// 1,000 messages per second (`--high-mps`).
+    High,
+}
+
+impl Throughput {
+    /// Meta's name of the level.
+    pub fn as_meta(self) -> &'static str {
+        match self {
+            Self::Standard => "STANDARD",
+            Self::High => "HIGH",
+        }
+    }
+}
+
+/// A template status change planned at start (`--template-events`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TemplateEventPlan {
+    pub name: String,
+    /// `None`: every language known for the name.
+    pub language: Option<String>,
+    /// Meta's event name: `APPROVED`, `PAUSED`, `DISABLED`, `REJECTED`, `REINSTATED`, …
+    pub event: String,
+    /// After the start.
+    pub after: Duration,
+}
+
+impl TemplateEventPlan {
+    /// Reads `NAME[/LANGUAGE]=EVENT@MS`.
+    pub fn parse(spec: &str) -> anyhow::Result<Self> {
+        let bad = || anyhow::anyhow!("--template-events: {spec:?} is not NAME[/LANGUAGE]=EVENT@MS");
+        let (target, rest) = spec.trim().split_once('=').ok_or_else(bad)?;
+        let (event, ms) = rest.split_once('@').ok_or_else(bad)?;
+        let (name, language) = match target.split_once('/') {
+            Some((n, l)) => (n.trim(), Some(l.trim().to_string()).filter(|l| !l.is_empty())),
+            None => (target.trim(), None),
+        };
+        let event = event.trim().to_ascii_uppercase();
+        let ms: u64 = ms.trim().parse().map_err(|_| bad())?;
+        if name.is_empty() || event.is_empty() || !crate::catalog::is_template_event(&event) {
+            return Err(bad());
+        }
+        Ok(TemplateEventPlan {
+            name: name.to_string(),
+            language,
+            event,
+            after: Duration::from_millis(ms),
+        })
+    }
+}
+
+/// Reads `NUMBER=CODE` pairs into recipient digits → code.
+fn fail_codes(flag: &str, pairs: Vec<String>) -> anyhow::Result<HashMap<String, u32>> {
+    let mut out = HashMap::new();
+    for pair in pairs.iter().map(|p| p.trim()).filter(|p| !p.is_empty()) {
+        let bad = || anyhow::anyhow!("{flag}: {pair:?} is not NUMBER=CODE (+584121234567=131049)");
+        let (number, code) = pair.split_once('=').ok_or_else(bad)?;
+        let digits = crate::phone::digits(number).ok_or_else(bad)?;
+        out.insert(digits, code.trim().parse().map_err(|_| bad())?);
+    }
+    Ok(out)
 }
 
 /// How answer latency is drawn around its mean.
@@ -297,6 +446,26 @@ pub struct Config {
     pub pair_gap: Duration,
     pub webhooks: WebhookConfig,
     pub seed: Option<u64>,
+    /// The templates the simulator knows (`--templates`).
+    pub templates: Vec<TemplateSpec>,
+    /// Template status changes planned at start.
+    pub template_events: Vec<TemplateEventPlan>,
+    /// Template names under template pacing.
+    pub paced_templates: HashSet<String>,
+    /// How long a paced message is held.
+    pub pacing_hold: Duration,
+    /// Recipients who stopped marketing messages from the start.
+    pub marketing_stopped_numbers: HashSet<String>,
+    /// Recipient digits → the Meta error code they get.
+    pub meta_fail_codes: HashMap<String, u32>,
+    /// Recipient digits → the Twilio error code their status callback reports.
+    pub twilio_fail_codes: HashMap<String, u32>,
+    /// BSUIDs in every Meta status and inbound webhook.
+    pub user_ids: bool,
+    /// The numbers' throughput level at start.
+    pub throughput: Throughput,
+    /// Sends per second per Meta number once its throughput is HIGH.
+    pub high_mps: u32,
 }
 
 impl Default for Config {
@@ -323,6 +492,16 @@ impl Default for Config {
             pair_gap: Duration::from_millis(defaults::PAIR_GAP_MS),
             webhooks: WebhookConfig::default(),
             seed: None,
+            templates: Vec::new(),
+            template_events: Vec::new(),
+            paced_templates: HashSet::new(),
+            pacing_hold: Duration::from_millis(defaults::PACING_HOLD_MS),
+            marketing_stopped_numbers: HashSet::new(),
+            meta_fail_codes: HashMap::new(),
+            twilio_fail_codes: HashMap::new(),
+            user_ids: false,
+            throughput: Throughput::Standard,
+            high_mps: defaults::HIGH_MPS,
         }
     }
 }
@@ -351,9 +530,24 @@ impl Config {
                 }
             }
         }
-        for number in &self.fail_numbers {
-            if crate::phone::digits(number).is_none() {
-                bail!("--fail-numbers: {number:?} is not a phone number (E.164, e.g. +584121234567)");
+        for (flag, numbers) in [
+            ("--fail-numbers", &self.fail_numbers),
+            ("--marketing-stopped-numbers", &self.marketing_stopped_numbers),
+        ] {
+            for number in numbers {
+                if crate::phone::digits(number).is_none() {
+                    bail!("{flag}: {number:?} is not a phone number (E.164, e.g. +584121234567)");
+                }
+            }
+        }
+        for (flag, codes) in [
+            ("--meta-fail-codes", &self.meta_fail_codes),
+            ("--twilio-fail-codes", &self.twilio_fail_codes),
+        ] {
+            for number in codes.keys() {
+                if crate::phone::digits(number).is_none() {
+                    bail!("{flag}: {number:?} is not a phone number");
+                }
             }
         }
         if w.workers == 0 || w.queue == 0 {
@@ -409,6 +603,24 @@ impl TryFrom<SimulateArgs> for Config {
                 timeout: Duration::from_millis(a.webhook_timeout_ms),
             },
             seed: a.seed,
+            templates: match &a.templates {
+                Some(path) => crate::catalog::read_templates(path)?,
+                None => Vec::new(),
+            },
+            template_events: a
+                .template_events
+                .iter()
+                .filter(|s| !s.trim().is_empty())
+                .map(|s| TemplateEventPlan::parse(s))
+                .collect::<anyhow::Result<_>>()?,
+            paced_templates: trimmed(a.paced_templates),
+            pacing_hold: Duration::from_millis(a.pacing_hold_ms),
+            marketing_stopped_numbers: trimmed(a.marketing_stopped_numbers),
+            meta_fail_codes: fail_codes("--meta-fail-codes", a.meta_fail_codes)?,
+            twilio_fail_codes: fail_codes("--twilio-fail-codes", a.twilio_fail_codes)?,
+            user_ids: a.user_ids,
+            throughput: a.throughput_level,
+            high_mps: a.high_mps,
         };
         config.validate()?;
         Ok(config)
@@ -483,7 +695,83 @@ mod tests {
     }
 
     #[test]
+    fn reads_the_2026_flags() {
+        let dir = tempfile_dir();
+        let file = dir.join("templates.json");
+        std::fs::write(
+            &file,
+            r#"[{"name": "promo", "language": "es", "category": "MARKETING",
+                 "components": [{"type": "BODY", "text": "Hola {{1}}"}]},
+                {"name": "saldo", "language": "es", "category": "UTILITY", "status": "PAUSED",
+                 "quality_score": {"score": "RED"}}]"#,
+        )
+        .unwrap();
+        let c = parse(&[
+            "--templates",
+            file.to_str().unwrap(),
+            "--template-events",
+            "promo/es=paused@5000,saldo=APPROVED@0",
+            "--paced-templates",
+            "promo",
+            "--pacing-hold-ms",
+            "100",
+            "--marketing-stopped-numbers",
+            "+584121234567",
+            "--meta-fail-codes",
+            "+584141111111=131049",
+            "--twilio-fail-codes",
+            "+584142222222=63014,+584143333333=30036",
+            "--user-ids",
+            "--throughput-level",
+            "high",
+            "--high-mps",
+            "500",
+        ])
+        .unwrap();
+        assert_eq!(c.templates.len(), 2);
+        assert_eq!(c.templates[1].status, "PAUSED");
+        assert_eq!(
+            c.template_events,
+            [
+                TemplateEventPlan {
+                    name: "promo".into(),
+                    language: Some("es".into()),
+                    event: "PAUSED".into(),
+                    after: Duration::from_millis(5000)
+                },
+                TemplateEventPlan {
+                    name: "saldo".into(),
+                    language: None,
+                    event: "APPROVED".into(),
+                    after: Duration::ZERO
+                }
+            ]
+        );
+        assert!(c.paced_templates.contains("promo"));
+        assert_eq!(c.pacing_hold, Duration::from_millis(100));
+        assert!(c.marketing_stopped_numbers.contains("+584121234567"));
+        assert_eq!(c.meta_fail_codes["584141111111"], 131049);
+        assert_eq!(c.twilio_fail_codes["584143333333"], 30036);
+        assert!(c.user_ids);
+        assert_eq!((c.throughput, c.high_mps), (Throughput::High, 500));
+    }
+
+    fn tempfile_dir() -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("pregon-sim-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
     fn refuses_nonsense() {
+        assert!(parse(&["--template-events", "promo=PAUSED"]).is_err());
+        assert!(parse(&["--template-events", "promo=EXPLODED@10"]).is_err());
+        assert!(parse(&["--template-events", "=PAUSED@10"]).is_err());
+        assert!(parse(&["--meta-fail-codes", "+584121234567"]).is_err());
+        assert!(parse(&["--twilio-fail-codes", "nope=63014"]).is_err());
+        assert!(parse(&["--twilio-fail-codes", "+584121234567=x"]).is_err());
+        assert!(parse(&["--marketing-stopped-numbers", "abc"]).is_err());
+        assert!(parse(&["--templates", "/nonexistent/templates.json"]).is_err());
         assert!(parse(&["--error-rate-5xx", "1.5"]).is_err());
         assert!(parse(&["--webhook-url", "not a url"]).is_err());
         assert!(parse(&["--twilio-webhook-url", "ftp://x/y"]).is_err());

@@ -15,10 +15,12 @@ use std::time::{Duration, Instant};
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use tokio_util::sync::CancellationToken;
 
-use crate::config::{Config, LatencyDistribution};
+use crate::catalog::Catalog;
+use crate::config::{Config, LatencyDistribution, Throughput};
 use crate::stats::{Counters, Stats, Window};
-use crate::webhooks::Queue;
+use crate::webhooks::{Failure, Queue};
 
 /// Why a send is refused after its request was understood.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,6 +35,9 @@ pub(crate) enum Refusal {
     PairRate,
     /// A `--fail-numbers` recipient (without `--fail-async`).
     FailNumber,
+    /// A failure chosen for this recipient (`--meta-fail-codes`, a stopped marketing
+    /// recipient), answered on the send.
+    Chosen(Failure),
 }
 
 /// What becomes of an accepted message.
@@ -42,6 +47,8 @@ pub(crate) enum Fate {
     FailNumber,
     /// Picked by `--async-failure-rate`: one `failed` webhook.
     AsyncFailure,
+    /// A failure chosen for this recipient, reported by a `failed` webhook.
+    Chosen(Failure),
     /// `sent`, then `delivered` and `read` as drawn.
     Lifecycle { delivered: bool, read: bool },
 }
@@ -62,6 +69,10 @@ pub(crate) struct Send<'a> {
     pub recipient: &'a str,
     /// The rendered content, for duplicate detection: template + parameters, or body.
     pub content: &'a str,
+    /// A failure this recipient always gets, after the rate checks.
+    pub chosen: Option<Failure>,
+    /// Report `chosen` through a webhook after accepting, instead of on the send.
+    pub chosen_later: bool,
 }
 
 struct Inner {
@@ -76,6 +87,14 @@ struct Inner {
     /// Pairs recorded since `last_pair` was last pruned.
     pairs_since_prune: u32,
     counters: Counters,
+    /// Recipients (digits or BSUIDs) who stopped marketing messages.
+    stopped: HashSet<String>,
+    /// The numbers' throughput level.
+    throughput: Throughput,
+    /// Until when the numbers are being upgraded (sends answer 131057).
+    upgrading_until: Option<Instant>,
+    /// The Meta phone number id of the last send, for control requests that name none.
+    last_phone_number_id: Option<String>,
 }
 
 /// State shared by every request handler.
@@ -87,6 +106,10 @@ pub(crate) struct Engine {
     /// How far [`Engine::now`] runs ahead of the monotonic clock, in nanoseconds: moved by
     /// [`Engine::skip_ahead`], so that a test steps past a rate window instead of sleeping.
     skipped: AtomicU64,
+    /// The templates and their state.
+    pub catalog: Arc<Catalog>,
+    /// Stops timers (planned template events, delayed control requests) with the simulator.
+    pub cancel: CancellationToken,
 }
 
 /// A stable hash (SipHash with fixed keys): the same in every run.
@@ -97,9 +120,14 @@ pub(crate) fn hash_of(parts: &[&str]) -> u64 {
 }
 
 impl Engine {
-    pub(crate) fn new(config: Config, webhooks: Arc<Queue>) -> Self {
+    pub(crate) fn new(config: Config, webhooks: Arc<Queue>, catalog: Arc<Catalog>, cancel: CancellationToken) -> Self {
         let fail_numbers = config
             .fail_numbers
+            .iter()
+            .filter_map(|n| crate::phone::digits(n))
+            .collect();
+        let stopped = config
+            .marketing_stopped_numbers
             .iter()
             .filter_map(|n| crate::phone::digits(n))
             .collect();
@@ -109,7 +137,6 @@ impl Engine {
         };
         let id_key = rng.gen();
         Engine {
-            config,
             fail_numbers,
             inner: Mutex::new(Inner {
                 rng,
@@ -119,9 +146,16 @@ impl Engine {
                 last_pair: HashMap::new(),
                 pairs_since_prune: 0,
                 counters: Counters::default(),
+                stopped,
+                throughput: config.throughput,
+                upgrading_until: None,
+                last_phone_number_id: None,
             }),
+            config,
             webhooks,
             skipped: AtomicU64::new(0),
+            catalog,
+            cancel,
         }
     }
 
@@ -133,6 +167,55 @@ impl Engine {
     /// Moves the limits' and the statistics' time `by` ahead, as if it had passed.
     pub(crate) fn skip_ahead(&self, by: Duration) {
         self.skipped.fetch_add(by.as_nanos() as u64, Relaxed);
+    }
+
+    /// Whether a recipient (digits or BSUID) stopped marketing messages.
+    pub(crate) fn stopped_marketing(&self, recipient: &str) -> bool {
+        self.lock().stopped.contains(recipient)
+    }
+
+    /// Records a `stop` (true) or `resume` (false) for these recipients.
+    pub(crate) fn set_marketing_stopped(&self, recipients: &[String], stopped: bool) {
+        let mut inner = self.lock();
+        for r in recipients {
+            if stopped {
+                inner.stopped.insert(r.clone());
+            } else {
+                inner.stopped.remove(r);
+            }
+        }
+    }
+
+    /// The numbers' throughput level now.
+    pub(crate) fn throughput(&self) -> Throughput {
+        self.lock().throughput
+    }
+
+    /// Sets the level, the upgrade taking `downtime` (sends answer 131057 meanwhile).
+    pub(crate) fn set_throughput(&self, level: Throughput, downtime: std::time::Duration) {
+        let now = self.now();
+        let mut inner = self.lock();
+        inner.throughput = level;
+        inner.upgrading_until = (!downtime.is_zero()).then(|| now + downtime);
+    }
+
+    /// Whether the numbers are being upgraded right now.
+    pub(crate) fn upgrading(&self) -> bool {
+        let now = self.now();
+        self.lock().upgrading_until.is_some_and(|until| now < until)
+    }
+
+    /// Remembers the Meta phone number id of a send.
+    pub(crate) fn saw_phone_number_id(&self, id: &str) {
+        let mut inner = self.lock();
+        if inner.last_phone_number_id.as_deref() != Some(id) {
+            inner.last_phone_number_id = Some(id.to_string());
+        }
+    }
+
+    /// The Meta phone number id of the last send.
+    pub(crate) fn last_phone_number_id(&self) -> Option<String> {
+        self.lock().last_phone_number_id.clone()
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -198,12 +281,16 @@ impl Engine {
         if c.throttle_rate > 0.0 && inner.rng.gen_bool(c.throttle_rate) {
             return Err(Refusal::Throttled);
         }
-        if c.mps > 0 {
+        let mps = match inner.throughput {
+            Throughput::High if c.mps > 0 => c.mps.max(c.high_mps),
+            _ => c.mps,
+        };
+        if mps > 0 {
             if !inner.admitted.contains_key(send.sender) {
                 inner.admitted.insert(send.sender.to_string(), Window::default());
             }
             let window = inner.admitted.get_mut(send.sender).expect("just inserted");
-            if window.count(now) >= c.mps.saturating_add(c.mps_burst) as usize {
+            if window.count(now) >= mps.saturating_add(c.mps_burst) as usize {
                 return Err(Refusal::SenderRate);
             }
             window.hit(now);
@@ -219,6 +306,9 @@ impl Engine {
         let failing = self.fail_numbers.contains(send.recipient);
         if failing && !c.fail_async {
             return Err(Refusal::FailNumber);
+        }
+        if let Some(failure) = send.chosen.filter(|_| !send.chosen_later) {
+            return Err(Refusal::Chosen(failure));
         }
 
         if !c.pair_gap.is_zero() {
@@ -241,6 +331,8 @@ impl Engine {
         let w = &c.webhooks;
         let fate = if failing {
             Fate::FailNumber
+        } else if let Some(failure) = send.chosen {
+            Fate::Chosen(failure)
         } else if w.async_failure_rate > 0.0 && inner.rng.gen_bool(w.async_failure_rate) {
             Fate::AsyncFailure
         } else {
@@ -251,20 +343,29 @@ impl Engine {
         Ok(Admission { unique, fate })
     }
 
-    /// The webhook plan of a fate, as (status, delay after the previous one).
+    /// The webhook plan of a fate, as (status, delay after the previous one). A paced
+    /// message is held first: its `sent` comes after `--pacing-hold-ms`, unless its template
+    /// gets paused meanwhile.
     pub(crate) fn steps(
         &self,
         fate: Fate,
-        number_failure: crate::webhooks::Failure,
-        random_failure: crate::webhooks::Failure,
+        number_failure: Failure,
+        random_failure: Failure,
+        paced: bool,
     ) -> std::collections::VecDeque<(crate::webhooks::Status, Duration)> {
         use crate::webhooks::Status;
         let w = &self.config.webhooks;
         match fate {
             Fate::FailNumber => [(Status::Failed(number_failure), w.sent_delay)].into(),
             Fate::AsyncFailure => [(Status::Failed(random_failure), w.sent_delay)].into(),
+            Fate::Chosen(failure) => [(Status::Failed(failure), w.sent_delay)].into(),
             Fate::Lifecycle { delivered, read } => {
-                let mut steps = std::collections::VecDeque::from([(Status::Sent, w.sent_delay)]);
+                let first = if paced {
+                    (Status::Held, self.config.pacing_hold)
+                } else {
+                    (Status::Sent, w.sent_delay)
+                };
+                let mut steps = std::collections::VecDeque::from([first]);
                 if delivered {
                     steps.push_back((Status::Delivered, w.delivered_delay));
                 }

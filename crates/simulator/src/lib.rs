@@ -1,22 +1,31 @@
 //! `pregon simulate`: a WhatsApp provider simulator for pregon's users, tests and benchmarks.
 //!
-//! It speaks the Meta Cloud API and Twilio wire formats of `shared/docs/providers.md` on
-//! loopback, with a configurable latency, an error mix, per-sender throughput and pair-rate
-//! enforcement, and status webhooks (`sent`, `delivered`, `read`, `failed`) signed as the
-//! real providers sign them. `GET /stats` tells what a client did: requests, rejections by
-//! code, resends, and its peak rate over one-second windows.
+//! It speaks the Meta Cloud API (and its Marketing Messages API) and Twilio wire formats of
+//! `docs/providers.md` on loopback, with a configurable latency, an error mix, per-sender
+//! throughput and pair-rate enforcement, and status webhooks (`sent`, `delivered`, `read`,
+//! `failed`, with `pricing`) signed as the real providers sign them. It also plays what
+//! Meta does on its own in 2026 (template pauses and approvals, quality changes, marketing
+//! opt-outs, replies from users known only by a BSUID, throughput upgrades): at start
+//! (`--template-events`) or on demand through the `/control/…` endpoints (`control`).
+//! `GET /stats` tells what a client did: requests, rejections by code, resends, and its peak
+//! rate over one-second windows.
 //!
 //! Start it from the command line with [`run`], or in-process with [`Simulator::start`]
 //! (port 0 for tests).
 //!
 //! # Layout
 //! - `config`: the flags ([`SimulateArgs`]) and the checked [`Config`];
-//! - `engine`: latency, error mix, rate enforcement, message fates, statistics;
+//! - `catalog`: the templates the simulator knows and their status, category and quality;
+//! - `engine`: latency, error mix, rate enforcement, message fates, opt-outs, throughput,
+//!   statistics;
 //! - `meta`, `twilio`: the two wire formats;
-//! - `webhooks`: the bounded scheduler and workers posting status webhooks;
+//! - `control`: the `/control/…` endpoints and the events they post;
+//! - `webhooks`: the bounded scheduler and workers posting webhooks;
 //! - `stats`: the `GET /stats` document and its one-second windows.
 
+mod catalog;
 mod config;
+mod control;
 mod engine;
 mod meta;
 mod phone;
@@ -36,7 +45,9 @@ use axum::{Json, Router};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-pub use config::{Config, Latency, LatencyDistribution, SimulateArgs, WebhookConfig};
+pub use config::{
+    Config, Latency, LatencyDistribution, SimulateArgs, TemplateEventPlan, TemplateSpec, Throughput, WebhookConfig,
+};
 pub use stats::{Peaks, Rejected, Stats};
 
 use engine::Engine;
@@ -63,7 +74,11 @@ impl Simulator {
         }
         let cancel = CancellationToken::new();
         let (queue, mut tasks) = webhooks::start(&config.webhooks, cancel.clone());
-        let engine = Arc::new(Engine::new(config, queue));
+        let catalog = Arc::new(catalog::Catalog::new(&config.templates));
+        let engine = Arc::new(Engine::new(config, queue, catalog, cancel.clone()));
+        for plan in &engine.config.template_events {
+            control::plan_template_event(&engine, plan);
+        }
         let app = router(engine.clone());
         let stop = cancel.clone();
         tasks.push(tokio::spawn(async move {
@@ -136,8 +151,14 @@ fn router(engine: Arc<Engine>) -> Router {
             "/2010-04-01/Accounts/{account}/Messages.json",
             post(twilio::create_message),
         )
+        .route("/control/templates/status", post(control::template_status))
+        .route("/control/templates/quality", post(control::template_quality))
+        .route("/control/user-preferences", post(control::user_preferences))
+        .route("/control/inbound", post(control::inbound))
+        .route("/control/throughput", post(control::throughput))
         .route("/{version}/{id}", get(meta::phone_number))
         .route("/{version}/{id}/messages", post(meta::send))
+        .route("/{version}/{id}/marketing_messages", post(meta::send_marketing))
         .route("/{version}/{id}/message_templates", get(meta::templates))
         .fallback(not_found)
         .with_state(engine)
@@ -168,6 +189,9 @@ pub async fn run(args: SimulateArgs, shutdown: CancellationToken) -> anyhow::Res
     println!("Meta Cloud API: base_url http://{addr}/v21.0 (any v<N>.0)");
     println!("Twilio:         base_url http://{addr}");
     println!("Statistics:     GET http://{addr}/stats, POST http://{addr}/stats/reset");
+    println!(
+        "Control:        POST http://{addr}/control/{{templates/status,templates/quality,user-preferences,inbound,throughput}}"
+    );
     for line in summary {
         println!("{line}");
     }
@@ -226,5 +250,24 @@ fn describe(c: &Config) -> Vec<String> {
     if let Some(url) = &w.twilio_url {
         lines.push(format!("Twilio webhooks: {url}"));
     }
+    lines.push(format!(
+        "Templates:      {} known, {} planned events, {} paced (hold {} ms)",
+        c.templates.len(),
+        c.template_events.len(),
+        c.paced_templates.len(),
+        ms(c.pacing_hold)
+    ));
+    lines.push(format!(
+        "Recipients:     {} stopped marketing, {} Meta codes, {} Twilio codes{}",
+        c.marketing_stopped_numbers.len(),
+        c.meta_fail_codes.len(),
+        c.twilio_fail_codes.len(),
+        if c.user_ids { ", BSUIDs in webhooks" } else { "" }
+    ));
+    lines.push(format!(
+        "Throughput:     {} ({} msg/s once HIGH)",
+        c.throughput.as_meta(),
+        c.high_mps
+    ));
     lines
 }

@@ -1,8 +1,15 @@
-//! The Meta WhatsApp Cloud API, as far as pregon uses it (providers.md §1):
+//! The Meta WhatsApp Cloud API, as far as pregon uses it (docs/providers.md §1, §2):
 //!
-//! - `POST /{version}/{phone_number_id}/messages`: template messages, Bearer token;
-//! - `GET /{version}/{phone_number_id}`: the phone number, a credentials check;
-//! - `GET /{version}/{waba_id}/message_templates?name=`: template approval.
+//! - `POST /{version}/{phone_number_id}/messages`: template messages, Bearer token, to a
+//!   phone (`to`) or a business-scoped user ID (`recipient`);
+//! - `POST /{version}/{phone_number_id}/marketing_messages`: the Marketing Messages API, for
+//!   marketing templates (`product_policy`, `message_activity_sharing`), priced
+//!   `marketing_lite`;
+//! - `GET /{version}/{phone_number_id}`: the phone number (a credentials check), with its
+//!   `throughput.level`;
+//! - `GET /{version}/{waba_id}/message_templates?name=`: template approval, and without a
+//!   name, every template the simulator knows, page by page (`limit`, `after`,
+//!   `paging.next`).
 //!
 //! Errors use Meta's envelope: `{"error":{"message","type","code","error_data":{…},"fbtrace_id"}}`.
 
@@ -17,8 +24,12 @@ use axum::Json;
 use base64::Engine as _;
 use serde_json::{json, Map, Value};
 
+use pregon_domain::{BusinessUserId, TemplateCategory};
+
+use crate::catalog::{self, TemplateSpec};
+use crate::config::Throughput;
 use crate::engine::{Engine, Refusal, Send};
-use crate::webhooks::{Failure, Target};
+use crate::webhooks::{Failure, Hold, Target};
 
 /// The failure of a `--fail-numbers` recipient.
 const UNDELIVERABLE: Failure = Failure {
@@ -33,6 +44,43 @@ const ECOSYSTEM: Failure = Failure {
     title: "This message was not delivered to maintain healthy ecosystem engagement.",
     details: "In order to maintain a healthy ecosystem engagement, the message failed to be delivered.",
 };
+
+/// What a recipient who stopped marketing messages gets for a marketing template.
+const MARKETING_STOPPED: Failure = Failure {
+    code: 131050,
+    title: "Unable to deliver the message. This recipient has chosen to stop receiving marketing messages on WhatsApp from your business.",
+    details: "Unable to deliver the message. This recipient has chosen to stop receiving marketing messages on WhatsApp from your business.",
+};
+
+/// Meta's words for an error code chosen with `--meta-fail-codes`.
+pub(crate) fn failure(code: u32) -> Failure {
+    let (title, details) = match code {
+        131026 => return UNDELIVERABLE,
+        131049 => return ECOSYSTEM,
+        131050 => return MARKETING_STOPPED,
+        130472 => (
+            "User's number is part of an experiment",
+            "Failed to send message because this user's phone number is part of an experiment",
+        ),
+        131047 => (
+            "Re-engagement message",
+            "Message failed to send because more than 24 hours have passed since the customer last replied to this number.",
+        ),
+        131062 => (
+            "Business-scoped User ID recipients are not supported for this message.",
+            "This message type cannot be sent to a business-scoped user ID; send it to a phone number.",
+        ),
+        132001 => ("Template does not exist", "The template does not exist in the specified language or has not been approved."),
+        132015 => ("Template is Paused", "Template is paused due to low quality so it cannot be sent in a template message."),
+        132016 => (
+            "Template is Disabled",
+            "Template has been paused too many times due to low quality and is now permanently disabled.",
+        ),
+        131000 => ("Something went wrong", "Message failed to send due to an unknown error."),
+        _ => ("Simulated failure", "This failure was chosen with --meta-fail-codes."),
+    };
+    Failure { code, title, details }
+}
 
 /// Message types that only go inside the 24-hour customer-service window, which no
 /// simulated recipient ever opened.
@@ -149,16 +197,54 @@ fn authorize(engine: &Engine, headers: &HeaderMap) -> Result<(), MetaError> {
     Ok(())
 }
 
+/// Who a send is for.
+enum Recipient {
+    /// `to`, as digits.
+    Phone(String),
+    /// `recipient`: a business-scoped user ID.
+    User(BusinessUserId),
+}
+
+impl Recipient {
+    /// The recipient's key for rates, opt-outs and chosen failures: digits or the BSUID.
+    fn key(&self) -> &str {
+        match self {
+            Recipient::Phone(digits) => digits,
+            Recipient::User(id) => id.as_str(),
+        }
+    }
+}
+
 /// A template send that passed validation.
 struct TemplateSend {
-    /// `to` as given.
+    /// `to` (or `recipient`) as given.
     input: String,
-    /// `to` as digits.
-    wa_id: String,
+    recipient: Recipient,
     name: String,
+    language: String,
     /// The whole `template` object as JSON text: what the recipient would read.
     content: String,
     callback_data: Option<String>,
+}
+
+/// Which endpoint a send came to.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Endpoint {
+    /// `/messages`: the Cloud API.
+    Messages,
+    /// `/marketing_messages`: the Marketing Messages API.
+    Marketing,
+}
+
+/// The BSUID the simulator gives a phone: its country, a dot, a number derived from the
+/// WhatsApp Business Account and the phone (the same in every run, different per account).
+pub(crate) fn user_id_for(waba_id: &str, digits: &str) -> String {
+    let country = pregon_domain::PhoneNumber::parse(&format!("+{digits}"), None)
+        .ok()
+        .and_then(|p| p.region())
+        .map(|r| r.code())
+        .unwrap_or_else(|| "ZZ".into());
+    format!("{country}.{}", crate::engine::hash_of(&[waba_id, digits]))
 }
 
 fn string_field<'a>(object: &'a Map<String, Value>, key: &str, path: &str) -> Result<&'a str, MetaError> {
@@ -182,8 +268,8 @@ fn object_field<'a>(
     }
 }
 
-/// The template message shape of providers.md §1.1.
-fn validate(body: &[u8]) -> Result<TemplateSend, MetaError> {
+/// The template message shape of docs/providers.md §1.1.
+fn validate(body: &[u8], endpoint: Endpoint) -> Result<TemplateSend, MetaError> {
     let value: Value = serde_json::from_slice(body)
         .map_err(|e| MetaError::invalid(format!("The request body is not valid JSON: {e}")))?;
     let Value::Object(message) = value else {
@@ -200,12 +286,28 @@ fn validate(body: &[u8]) -> Result<TemplateSend, MetaError> {
             return Err(MetaError::invalid("recipient_type must be \"individual\""));
         }
     }
-    let to = string_field(&message, "to", "to")?;
-    let wa_id = crate::phone::meta_to(to).ok_or_else(|| {
-        MetaError::invalid(format!(
-            "to must be a phone number in digits (E.164 without separators), not {to:?}"
-        ))
-    })?;
+    // `to` wins over `recipient` when both are there (the BSUID document).
+    let (input, recipient) = match (message.get("to"), message.get("recipient")) {
+        (None | Some(Value::Null), Some(Value::String(r))) => {
+            let id = BusinessUserId::parse(r).map_err(|_| {
+                MetaError::invalid(format!(
+                    "recipient must be a business-scoped user ID (US.1349…), not {r:?}"
+                ))
+            })?;
+            (r.clone(), Recipient::User(id))
+        }
+        (None | Some(Value::Null), Some(Value::Null) | None) => return Err(MetaError::missing("to")),
+        (None | Some(Value::Null), Some(_)) => return Err(MetaError::invalid("recipient must be a string")),
+        _ => {
+            let to = string_field(&message, "to", "to")?;
+            let digits = crate::phone::meta_to(to).ok_or_else(|| {
+                MetaError::invalid(format!(
+                    "to must be a phone number in digits (E.164 without separators), not {to:?}"
+                ))
+            })?;
+            (to.to_string(), Recipient::Phone(digits))
+        }
+    };
     let kind = string_field(&message, "type", "type")?;
     if kind != "template" {
         if FREE_FORM.contains(&kind) {
@@ -226,7 +328,24 @@ fn validate(body: &[u8]) -> Result<TemplateSend, MetaError> {
     let template = object_field(&message, "template", "template")?;
     let name = string_field(template, "name", "template.name")?;
     let language = object_field(template, "language", "template.language")?;
-    string_field(language, "code", "template.language.code")?;
+    let language = string_field(language, "code", "template.language.code")?;
+    if endpoint == Endpoint::Marketing {
+        match message.get("product_policy") {
+            None | Some(Value::Null) => {}
+            Some(Value::String(p)) if matches!(p.as_str(), "STRICT" | "CLOUD_API_FALLBACK") => {}
+            Some(other) => {
+                return Err(MetaError::invalid(format!(
+                    "product_policy must be STRICT or CLOUD_API_FALLBACK, not {other}"
+                )))
+            }
+        }
+        if !matches!(
+            message.get("message_activity_sharing"),
+            None | Some(Value::Null) | Some(Value::Bool(_))
+        ) {
+            return Err(MetaError::invalid("message_activity_sharing must be a boolean"));
+        }
+    }
     if let Some(components) = template.get("components") {
         let Value::Array(components) = components else {
             return Err(MetaError::invalid("template.components must be an array"));
@@ -253,9 +372,10 @@ fn validate(body: &[u8]) -> Result<TemplateSend, MetaError> {
         _ => None,
     };
     Ok(TemplateSend {
-        input: to.to_string(),
-        wa_id,
+        input,
+        recipient,
         name: name.to_string(),
+        language: language.to_string(),
         content: Value::Object(template.clone()).to_string(),
         callback_data,
     })
@@ -268,11 +388,32 @@ pub(crate) async fn send(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    send_to(engine, version, phone_number_id, headers, body, Endpoint::Messages).await
+}
+
+/// `POST /{version}/{phone_number_id}/marketing_messages`.
+pub(crate) async fn send_marketing(
+    State(engine): State<Arc<Engine>>,
+    Path((version, phone_number_id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    send_to(engine, version, phone_number_id, headers, body, Endpoint::Marketing).await
+}
+
+async fn send_to(
+    engine: Arc<Engine>,
+    version: String,
+    phone_number_id: String,
+    headers: HeaderMap,
+    body: Bytes,
+    endpoint: Endpoint,
+) -> Response {
     if !version_ok(&version) {
         return unknown_version(&version);
     }
     let latency = engine.request(&phone_number_id);
-    let response = match accept(&engine, &phone_number_id, &headers, &body) {
+    let response = match accept(&engine, &phone_number_id, &headers, &body, endpoint) {
         Ok(response) => response,
         Err(error) => {
             engine.rejected(error.code);
@@ -283,26 +424,97 @@ pub(crate) async fn send(
     response
 }
 
-fn accept(engine: &Engine, phone_number_id: &str, headers: &HeaderMap, body: &[u8]) -> Result<Response, MetaError> {
-    authorize(engine, headers)?;
-    let message = validate(body)?;
-    if engine.config.unapproved_templates.contains(&message.name) {
-        return Err(MetaError::new(
+/// The answer of a send of a template in a status other than APPROVED.
+fn template_refusal(code: u32, name: &str) -> MetaError {
+    match code {
+        132015 => MetaError::new(
+            StatusCode::BAD_REQUEST,
+            132015,
+            "(#132015) Template is Paused",
+            format!("Template {name} is paused due to low quality so it cannot be sent in a template message."),
+        ),
+        132016 => MetaError::new(
+            StatusCode::BAD_REQUEST,
+            132016,
+            "(#132016) Template is Disabled",
+            format!(
+                "Template {name} has been paused too many times due to low quality and is now permanently disabled."
+            ),
+        ),
+        _ => MetaError::new(
             StatusCode::NOT_FOUND,
             132001,
             "(#132001) Template name does not exist in the translation",
-            format!("template name ({}) does not exist or is not approved", message.name),
+            format!("template name ({name}) does not exist or is not approved"),
+        ),
+    }
+}
+
+fn accept(
+    engine: &Engine,
+    phone_number_id: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+    endpoint: Endpoint,
+) -> Result<Response, MetaError> {
+    authorize(engine, headers)?;
+    let message = validate(body, endpoint)?;
+    engine.saw_phone_number_id(phone_number_id);
+    if engine.upgrading() {
+        return Err(MetaError::new(
+            StatusCode::BAD_REQUEST,
+            131057,
+            "(#131057) Account in maintenance mode",
+            "Business account is in maintenance mode: its throughput is being upgraded.",
         ));
     }
+    let category = match engine.catalog.get(&message.name, &message.language) {
+        Some(spec) => {
+            if let Some(code) = catalog::send_refusal(&spec.status) {
+                return Err(template_refusal(code, &message.name));
+            }
+            spec.category
+        }
+        None if engine.config.unapproved_templates.contains(&message.name) => {
+            return Err(template_refusal(132001, &message.name));
+        }
+        None => TemplateCategory::Marketing,
+    };
+    if endpoint == Endpoint::Marketing && category != TemplateCategory::Marketing {
+        // The exact code Meta answers is UNCONFIRMED (docs/providers.md §1.7).
+        return Err(MetaError::invalid(format!(
+            "The Marketing Messages API sends marketing templates only; {} is {}.",
+            message.name,
+            catalog::category_meta(category)
+        )));
+    }
+    if matches!(message.recipient, Recipient::User(_)) && category == TemplateCategory::Authentication {
+        let f = failure(131062);
+        return Err(MetaError::new(
+            StatusCode::BAD_REQUEST,
+            f.code,
+            format!("(#{}) {}", f.code, f.title),
+            f.details,
+        ));
+    }
+    let key = message.recipient.key();
+    let chosen = match engine.config.meta_fail_codes.get(key) {
+        Some(code) => Some(failure(*code)),
+        None if category.is_marketing() && engine.stopped_marketing(key) => Some(MARKETING_STOPPED),
+        None => None,
+    };
     let admission = engine
         .decide(&Send {
             sender: phone_number_id,
-            recipient: &message.wa_id,
+            recipient: key,
             content: &message.content,
+            chosen,
+            chosen_later: engine.config.fail_async,
         })
         .map_err(|refusal| refused(engine, refusal))?;
+    let paced = engine.config.paced_templates.contains(&message.name);
     let wamid = {
-        let mut raw = message.wa_id.as_bytes().to_vec();
+        let mut raw = key.as_bytes().to_vec();
         raw.extend_from_slice(&admission.unique.to_be_bytes());
         format!(
             "wamid.HBgL{}",
@@ -310,6 +522,16 @@ fn accept(engine: &Engine, phone_number_id: &str, headers: &HeaderMap, body: &[u
         )
     };
     let w = &engine.config.webhooks;
+    let (recipient_id, recipient_user_id) = match &message.recipient {
+        Recipient::Phone(digits) => (
+            Some(digits.clone()),
+            engine
+                .config
+                .user_ids
+                .then(|| user_id_for(&engine.config.waba_id, digits)),
+        ),
+        Recipient::User(id) => (None, Some(id.to_string())),
+    };
     if let Some(url) = &w.meta_url {
         let target = Target::Meta {
             url: url.clone(),
@@ -318,17 +540,36 @@ fn accept(engine: &Engine, phone_number_id: &str, headers: &HeaderMap, body: &[u
             display_phone_number: engine.config.display_phone_number.clone(),
             phone_number_id: phone_number_id.to_string(),
             wamid: wamid.clone(),
-            recipient_id: message.wa_id.clone(),
+            recipient_id,
+            recipient_user_id,
             callback_data: message.callback_data.clone(),
+            category: match endpoint {
+                Endpoint::Marketing => "marketing_lite",
+                Endpoint::Messages => catalog::category_name(category),
+            },
+            hold: paced.then(|| Hold {
+                catalog: engine.catalog.clone(),
+                name: message.name.clone(),
+                language: message.language.clone(),
+            }),
         };
         engine
             .webhooks
-            .plan(target, engine.steps(admission.fate, UNDELIVERABLE, ECOSYSTEM));
+            .plan(target, engine.steps(admission.fate, UNDELIVERABLE, ECOSYSTEM, paced));
     }
+    let contact = match &message.recipient {
+        Recipient::Phone(digits) => json!({"input": message.input, "wa_id": digits}),
+        Recipient::User(id) => json!({"input": message.input, "user_id": id.as_str()}),
+    };
+    let status = if paced {
+        "held_for_quality_assessment"
+    } else {
+        "accepted"
+    };
     Ok(Json(json!({
         "messaging_product": "whatsapp",
-        "contacts": [{"input": message.input, "wa_id": message.wa_id}],
-        "messages": [{"id": wamid, "message_status": "accepted"}],
+        "contacts": [contact],
+        "messages": [{"id": wamid, "message_status": status}],
     }))
     .into_response())
 }
@@ -362,6 +603,12 @@ fn refused(engine: &Engine, refusal: Refusal) -> MetaError {
             format!("(#{}) {}", UNDELIVERABLE.code, UNDELIVERABLE.title),
             UNDELIVERABLE.details,
         ),
+        Refusal::Chosen(f) => MetaError::new(
+            StatusCode::BAD_REQUEST,
+            f.code,
+            format!("(#{}) {}", f.code, f.title),
+            f.details,
+        ),
     }
 }
 
@@ -375,6 +622,7 @@ pub(crate) async fn phone_number(
         return unknown_version(&version);
     }
     let latency = engine.lookup();
+    let throughput = engine.throughput();
     let response = match authorize(&engine, &headers) {
         Ok(()) => Json(json!({
             "verified_name": "pregon simulator",
@@ -382,7 +630,11 @@ pub(crate) async fn phone_number(
             "display_phone_number": engine.config.display_phone_number,
             "quality_rating": "GREEN",
             "platform_type": "CLOUD_API",
-            "throughput": {"level": "STANDARD"},
+            "throughput": {"level": throughput.as_meta()},
+            "whatsapp_business_manager_messaging_limit": match throughput {
+                Throughput::High => "TIER_UNLIMITED",
+                Throughput::Standard => "TIER_2K",
+            },
             "id": id,
         }))
         .into_response(),
@@ -401,12 +653,21 @@ const TEMPLATE_LANGUAGES: &[&str] = &[
     "uz", "vi", "zu",
 ];
 
-/// `GET /{version}/{waba_id}/message_templates?name=[&language=]`: any named template exists
-/// in every language (or in the one asked for), APPROVED unless `--unapproved-templates`
-/// lists it (then REJECTED). Without a name, the list is empty.
+/// Templates per page when the request names no `limit`, and the most it may ask.
+const DEFAULT_PAGE: usize = 25;
+const MAX_PAGE: usize = 1000;
+
+/// `GET /{version}/{waba_id}/message_templates`.
+///
+/// - With `name` (and maybe `language`): that template; from the catalog if it knows the
+///   name, else in every language (or the one asked for), APPROVED unless
+///   `--unapproved-templates` lists it (then REJECTED).
+/// - Without: every template of the catalog, by name then language, `limit` per page (25
+///   by default), with `paging.cursors` and, when more follow, `paging.next`. `fields` is
+///   accepted and ignored: objects are always whole.
 pub(crate) async fn templates(
     State(engine): State<Arc<Engine>>,
-    Path((version, _waba_id)): Path<(String, String)>,
+    Path((version, waba_id)): Path<(String, String)>,
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Response {
@@ -415,35 +676,109 @@ pub(crate) async fn templates(
     }
     let latency = engine.lookup();
     let response = match authorize(&engine, &headers) {
-        Ok(()) => {
-            let name = query.get("name").filter(|n| !n.is_empty());
-            let languages: Vec<&str> = match (name, query.get("language").filter(|l| !l.is_empty())) {
-                (None, _) => Vec::new(),
-                (Some(_), Some(language)) => vec![language.as_str()],
-                (Some(_), None) => TEMPLATE_LANGUAGES.to_vec(),
-            };
-            let data: Vec<Value> = languages
-                .iter()
-                .filter_map(|language| {
-                    let name = name?;
-                    let approved = !engine.config.unapproved_templates.contains(name);
-                    let id = 1_000_000_000_000_000 + crate::engine::hash_of(&[name, language]) % 9_000_000_000_000_000;
-                    Some(json!({
-                        "name": name,
-                        "language": language,
-                        "status": if approved { "APPROVED" } else { "REJECTED" },
-                        "category": "MARKETING",
-                        "components": [],
-                        "id": id.to_string(),
-                    }))
-                })
-                .collect();
-            Json(json!({"data": data, "paging": {"cursors": {"before": "MAZDZD", "after": "MAZDZD"}}})).into_response()
-        }
+        Ok(()) => match query.get("name").filter(|n| !n.is_empty()) {
+            Some(name) => Json(named_templates(&engine, name, query.get("language"))).into_response(),
+            None => match template_page(&engine, &version, &waba_id, &query, &headers) {
+                Ok(page) => Json(page).into_response(),
+                Err(error) => error.into_response(&engine),
+            },
+        },
         Err(error) => error.into_response(&engine),
     };
     tokio::time::sleep(latency).await;
     response
+}
+
+fn named_templates(engine: &Engine, name: &str, language: Option<&String>) -> Value {
+    let language = language.filter(|l| !l.is_empty());
+    let known: Vec<TemplateSpec> = engine
+        .catalog
+        .all()
+        .into_iter()
+        .filter(|t| t.name == name && language.is_none_or(|l| *l == t.language))
+        .collect();
+    let data: Vec<Value> = if !engine.catalog.languages(name).is_empty() {
+        known.iter().map(catalog::template_object).collect()
+    } else {
+        let languages: Vec<&str> = match language {
+            Some(language) => vec![language.as_str()],
+            None => TEMPLATE_LANGUAGES.to_vec(),
+        };
+        let approved = !engine.config.unapproved_templates.contains(name);
+        languages
+            .iter()
+            .map(|language| {
+                json!({
+                    "name": name,
+                    "language": language,
+                    "status": if approved { "APPROVED" } else { "REJECTED" },
+                    "category": "MARKETING",
+                    "components": [],
+                    "id": catalog::template_id(name, language).to_string(),
+                })
+            })
+            .collect()
+    };
+    json!({"data": data, "paging": {"cursors": {"before": "MAZDZD", "after": "MAZDZD"}}})
+}
+
+/// A page cursor: the index of the first template of the page, hidden the way Graph
+/// cursors look.
+fn cursor(index: usize) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("pregon:{index}"))
+}
+
+fn cursor_index(cursor: &str) -> Option<usize> {
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(cursor).ok()?;
+    String::from_utf8(raw).ok()?.strip_prefix("pregon:")?.parse().ok()
+}
+
+fn template_page(
+    engine: &Engine,
+    version: &str,
+    waba_id: &str,
+    query: &HashMap<String, String>,
+    headers: &HeaderMap,
+) -> Result<Value, MetaError> {
+    let limit = match query.get("limit") {
+        None => DEFAULT_PAGE,
+        Some(l) => l
+            .parse::<usize>()
+            .ok()
+            .filter(|l| (1..=MAX_PAGE).contains(l))
+            .ok_or_else(|| MetaError::invalid(format!("limit must be between 1 and {MAX_PAGE}")))?,
+    };
+    let start = match query.get("after") {
+        None => 0,
+        Some(after) => cursor_index(after).ok_or_else(|| MetaError::invalid("Invalid cursor for after"))?,
+    };
+    let all = engine.catalog.all();
+    let page: Vec<Value> = all
+        .iter()
+        .skip(start)
+        .take(limit)
+        .map(catalog::template_object)
+        .collect();
+    let end = start + page.len();
+    let mut paging = json!({"cursors": {"before": cursor(start), "after": cursor(end.saturating_sub(1).max(start))}});
+    if end < all.len() {
+        // Graph's `after` points at the last object of the page; ours at the next one.
+        paging["cursors"]["after"] = cursor(end).into();
+        let host = headers
+            .get(axum::http::header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("127.0.0.1");
+        let mut next = format!(
+            "http://{host}/{version}/{waba_id}/message_templates?limit={limit}&after={}",
+            cursor(end)
+        );
+        if let Some(fields) = query.get("fields") {
+            next.push_str("&fields=");
+            next.push_str(&fields.replace(',', "%2C"));
+        }
+        paging["next"] = next.into();
+    }
+    Ok(json!({"data": page, "paging": paging}))
 }
 
 #[cfg(test)]
@@ -451,7 +786,9 @@ mod tests {
     use super::*;
 
     fn code_of(body: Value) -> Option<u32> {
-        validate(body.to_string().as_bytes()).err().map(|e| e.code)
+        validate(body.to_string().as_bytes(), Endpoint::Messages)
+            .err()
+            .map(|e| e.code)
     }
 
     #[test]
@@ -466,7 +803,7 @@ mod tests {
         let good = json!({"messaging_product":"whatsapp","to":"16505551234","type":"template",
             "template":{"name":"t","language":{"code":"es"}}});
         assert_eq!(code_of(good.clone()), None);
-        assert_eq!(validate(b"{").err().map(|e| e.code), Some(100));
+        assert_eq!(validate(b"{", Endpoint::Messages).err().map(|e| e.code), Some(100));
         let mut m = good.clone();
         m.as_object_mut().unwrap().remove("messaging_product");
         assert_eq!(code_of(m), Some(131008));
@@ -482,8 +819,51 @@ mod tests {
         let mut m = good.clone();
         m["type"] = json!("text");
         assert_eq!(code_of(m), Some(131047));
-        let mut m = good;
+        let mut m = good.clone();
         m["type"] = json!("hologram");
         assert_eq!(code_of(m), Some(131051));
+
+        // A business-scoped user ID instead of a phone.
+        let mut m = good.clone();
+        m.as_object_mut().unwrap().remove("to");
+        m["recipient"] = json!("US.13491208655302741918");
+        assert_eq!(code_of(m.clone()), None);
+        m["recipient"] = json!("13491208655302741918");
+        assert_eq!(code_of(m.clone()), Some(100));
+        m["recipient"] = json!(7);
+        assert_eq!(code_of(m.clone()), Some(100));
+        m.as_object_mut().unwrap().remove("recipient");
+        assert_eq!(code_of(m), Some(131008));
+
+        // The Marketing Messages API checks its own fields.
+        let marketing = |m: Value| {
+            validate(m.to_string().as_bytes(), Endpoint::Marketing)
+                .err()
+                .map(|e| e.code)
+        };
+        let mut m = good.clone();
+        m["product_policy"] = json!("CLOUD_API_FALLBACK");
+        m["message_activity_sharing"] = json!(true);
+        assert_eq!(marketing(m.clone()), None);
+        m["product_policy"] = json!("LOOSE");
+        assert_eq!(marketing(m.clone()), Some(100));
+        let mut m = good;
+        m["message_activity_sharing"] = json!("yes");
+        assert_eq!(marketing(m), Some(100));
+    }
+
+    #[test]
+    fn cursors_round_trip_and_bsuids_are_stable() {
+        assert_eq!(cursor_index(&cursor(17)), Some(17));
+        assert_eq!(cursor_index("garbage"), None);
+        let a = user_id_for("100000000000001", "584121234567");
+        assert!(a.starts_with("VE."), "{a}");
+        assert_eq!(a, user_id_for("100000000000001", "584121234567"));
+        assert_ne!(
+            a,
+            user_id_for("100000000000002", "584121234567"),
+            "scoped to the account"
+        );
+        assert!(BusinessUserId::parse(&a).is_ok());
     }
 }

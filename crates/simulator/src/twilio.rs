@@ -1,7 +1,10 @@
-//! Twilio Programmable Messaging for WhatsApp, as far as pregon uses it (providers.md §2):
+//! Twilio Programmable Messaging for WhatsApp, as far as pregon uses it (docs/providers.md §3):
 //!
 //! - `POST /2010-04-01/Accounts/{AccountSid}/Messages.json`: form-encoded, Basic auth
-//!   (`AccountSid:AuthToken`), answers 201 with the Message resource;
+//!   (`AccountSid:AuthToken`), answers 201 with the Message resource; `From` or
+//!   `MessagingServiceSid`; `ValidityPeriod` (1 to 36,000 s; shorter than `--sent-delay-ms`,
+//!   the message fails with 30036); `--twilio-fail-codes` recipients fail later with their
+//!   code in the status callback;
 //! - `GET /2010-04-01/Accounts/{AccountSid}.json`: the account, a credentials check.
 //!
 //! Errors use Twilio's body: `{"code","message","more_info","status"}`.
@@ -32,6 +35,29 @@ const ECOSYSTEM: Failure = Failure {
     title: "Meta chose not to deliver this WhatsApp marketing message",
     details: "Meta chose not to deliver this message to maintain healthy ecosystem engagement.",
 };
+
+/// Twilio's words for an error code reported on a status callback (`--twilio-fail-codes`,
+/// an expired validity period).
+pub(crate) fn failure(code: u32) -> Failure {
+    let title = match code {
+        63014 => "Channel message blocked by user action",
+        63016 => "Outside messaging window. For WhatsApp, use a Message Template instead",
+        63018 => "Rate limit exceeded for Channel",
+        63024 => INVALID_RECIPIENT.title,
+        63025 => "Channel error 63025 (meaning UNCONFIRMED; Twilio maps it to WhatsApp 1004)",
+        63032 => "User's number is part of an experiment",
+        63049 => ECOSYSTEM.title,
+        63062 => "WhatsApp Terms of Service for Marketing Messages API not accepted",
+        30036 => "Validity Period Expired",
+        21610 => "Attempt to send to unsubscribed recipient",
+        _ => "Simulated failure",
+    };
+    Failure {
+        code,
+        title,
+        details: title,
+    }
+}
 
 struct TwilioError {
     status: StatusCode,
@@ -182,6 +208,31 @@ fn accept(
             ));
         }
     }
+    let validity = match field(&form, "ValidityPeriod") {
+        None => None,
+        Some(v) => Some(
+            v.parse::<u64>()
+                .ok()
+                .filter(|s| (1..=36_000).contains(s))
+                .ok_or_else(|| {
+                    TwilioError::bad_request(
+                        21624,
+                        "Invalid validity period value: an integer between 1 and 36000 seconds.",
+                    )
+                })?,
+        ),
+    };
+    let chosen = engine
+        .config
+        .twilio_fail_codes
+        .get(&to_digits)
+        .map(|code| failure(*code))
+        .or_else(|| {
+            // Twilio's queue would hold the message longer than its validity period.
+            validity
+                .filter(|secs| std::time::Duration::from_secs(*secs) < engine.config.webhooks.sent_delay)
+                .map(|_| failure(30036))
+        });
     let content = [
         body.unwrap_or(""),
         content_sid.unwrap_or(""),
@@ -194,6 +245,8 @@ fn accept(
             sender,
             recipient: &to_digits,
             content: &content,
+            chosen,
+            chosen_later: true,
         })
         .map_err(|refusal| refused(engine, refusal, sender, to))?;
     let sid = format!("SM{:032x}", admission.unique);
@@ -210,9 +263,10 @@ fn accept(
             from: sender.to_string(),
             to: to.to_string(),
         };
-        engine
-            .webhooks
-            .plan(target, engine.steps(admission.fate, INVALID_RECIPIENT, ECOSYSTEM));
+        engine.webhooks.plan(
+            target,
+            engine.steps(admission.fate, INVALID_RECIPIENT, ECOSYSTEM, false),
+        );
     }
 
     let now = chrono::Utc::now().to_rfc2822();
@@ -264,6 +318,7 @@ fn refused(engine: &Engine, refusal: Refusal, from: &str, to: &str) -> TwilioErr
         Refusal::FailNumber => {
             TwilioError::bad_request(21211, format!("The 'To' number {to} is not a valid phone number."))
         }
+        Refusal::Chosen(f) => TwilioError::bad_request(f.code, f.title),
     }
 }
 

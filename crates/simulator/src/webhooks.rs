@@ -1,5 +1,8 @@
-//! Status webhooks, best effort. After a send is accepted its statuses (`sent`, `delivered`,
-//! `read`, or `failed`) are posted one after the other, each after its delay. A scheduler
+//! Webhooks, best effort. After a send is accepted its statuses (`sent`, `delivered`,
+//! `read`, or `failed`) are posted one after the other, each after its delay; a paced
+//! message is `held` first, and becomes `sent` or `failed` (132015) when its hold ends,
+//! depending on its template then. Other events (template status and quality, user
+//! preferences, phone-number throughput, inbound messages) are posted once, as built. A scheduler
 //! holds each message's next status until it is due and hands it to a few workers that post
 //! it, retrying a couple of times. The API only ever `try_send`s into the scheduler, and the
 //! scheduler stops taking new work when it holds `queue` webhooks, so a slow or dead receiver
@@ -18,15 +21,23 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::catalog::Catalog;
 use crate::config::WebhookConfig;
 
-/// Why a message failed after being accepted, in the provider's words.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Why a message failed, in the provider's words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Failure {
     pub code: u32,
     pub title: &'static str,
     pub details: &'static str,
 }
+
+/// The failure of a held message whose template was paused during the hold.
+pub(crate) const TEMPLATE_PAUSED: Failure = Failure {
+    code: 132015,
+    title: "Template is Paused",
+    details: "Template is paused due to low quality so it cannot be sent in a template message.",
+};
 
 /// A status a webhook reports.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,6 +46,10 @@ pub(crate) enum Status {
     Delivered,
     Read,
     Failed(Failure),
+    /// Held by template pacing: becomes `Sent` or `Failed` when due, never posted as such.
+    Held,
+    /// A prebuilt event ([`Target::Event`]).
+    Event,
 }
 
 impl Status {
@@ -44,8 +59,18 @@ impl Status {
             Status::Delivered => "delivered",
             Status::Read => "read",
             Status::Failed(_) => "failed",
+            Status::Held => "held",
+            Status::Event => "event",
         }
     }
+}
+
+/// What a paced message waits on: its template, in the catalog.
+#[derive(Debug)]
+pub(crate) struct Hold {
+    pub catalog: Arc<Catalog>,
+    pub name: String,
+    pub language: String,
 }
 
 /// Where a message's webhooks go and what they say about it.
@@ -58,9 +83,23 @@ pub(crate) enum Target {
         display_phone_number: String,
         phone_number_id: String,
         wamid: String,
-        recipient_id: String,
+        /// The recipient's phone (digits), unless the message went to a BSUID alone.
+        recipient_id: Option<String>,
+        /// The recipient's BSUID, on sends to one and with `--user-ids`.
+        recipient_user_id: Option<String>,
         /// Echoed back as Meta does, so a client can correlate without a lookup.
         callback_data: Option<String>,
+        /// `pricing.category`: the template's (`marketing`, `utility`, `authentication`), or
+        /// `marketing_lite` through the Marketing Messages API.
+        category: &'static str,
+        /// Set for a paced message.
+        hold: Option<Hold>,
+    },
+    /// A Meta event built in full by its sender, signed like the rest.
+    Event {
+        url: String,
+        app_secret: Option<String>,
+        body: Vec<u8>,
     },
     Twilio {
         url: String,
@@ -260,6 +299,18 @@ async fn worker(
             }
         };
         let mut job = job;
+        if job.status == Status::Held {
+            let dropped = match &*job.target {
+                Target::Meta { hold: Some(h), .. } => h.catalog.drops_held(&h.name, &h.language),
+                _ => false,
+            };
+            if dropped {
+                job.status = Status::Failed(TEMPLATE_PAUSED);
+                job.rest.clear();
+            } else {
+                job.status = Status::Sent;
+            }
+        }
         let delivered = tokio::select! {
             () = cancel.cancelled() => return,
             ok = deliver(&client, &mut job) => ok,
@@ -292,6 +343,16 @@ async fn deliver(client: &reqwest::Client, job: &mut Job) -> bool {
                 request = request.header("X-Hub-Signature-256", sha256_header(secret.as_bytes(), &body));
             }
             request.body(body)
+        }
+        Target::Event { url, app_secret, body } => {
+            let mut request = client
+                .post(url)
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .header(reqwest::header::USER_AGENT, "facebookexternalua");
+            if let Some(secret) = app_secret {
+                request = request.header("X-Hub-Signature-256", sha256_header(secret.as_bytes(), body));
+            }
+            request.body(body.clone())
         }
         Target::Twilio { url, auth_token, .. } => {
             let params = twilio_params(&job.target, &job.status);
@@ -344,7 +405,18 @@ struct MetaChange<'a> {
 struct MetaValue<'a> {
     messaging_product: &'static str,
     metadata: MetaMetadata<'a>,
+    /// The recipient, on statuses of messages sent to a BSUID or with `--user-ids`; never
+    /// on failures (Meta omits it there).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    contacts: Option<[MetaContact<'a>; 1]>,
     statuses: [MetaStatus<'a>; 1],
+}
+
+#[derive(Serialize)]
+struct MetaContact<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    wa_id: Option<&'a str>,
+    user_id: &'a str,
 }
 
 #[derive(Serialize)]
@@ -358,7 +430,10 @@ struct MetaStatus<'a> {
     id: &'a str,
     status: &'static str,
     timestamp: String,
-    recipient_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    recipient_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    recipient_user_id: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     biz_opaque_callback_data: Option<&'a str>,
     pricing: MetaPricing,
@@ -397,13 +472,22 @@ fn meta_body(target: &Target, status: &Status, timestamp: u64) -> Vec<u8> {
         phone_number_id,
         wamid,
         recipient_id,
+        recipient_user_id,
         callback_data,
+        category,
         ..
     } = target
     else {
         unreachable!("a Meta body for a Meta target only")
     };
     let failed = matches!(status, Status::Failed(_));
+    let contacts = match (recipient_user_id, failed) {
+        (Some(user_id), false) => Some([MetaContact {
+            wa_id: recipient_id.as_deref(),
+            user_id,
+        }]),
+        _ => None,
+    };
     let envelope = MetaEnvelope {
         object: "whatsapp_business_account",
         entry: [MetaEntry {
@@ -415,16 +499,18 @@ fn meta_body(target: &Target, status: &Status, timestamp: u64) -> Vec<u8> {
                         display_phone_number,
                         phone_number_id,
                     },
+                    contacts,
                     statuses: [MetaStatus {
                         id: wamid,
                         status: status.name(),
                         timestamp: timestamp.to_string(),
-                        recipient_id,
+                        recipient_id: recipient_id.as_deref(),
+                        recipient_user_id: recipient_user_id.as_deref(),
                         biz_opaque_callback_data: callback_data.as_deref(),
                         pricing: MetaPricing {
                             billable: !failed,
                             pricing_model: "PMP",
-                            category: "marketing",
+                            category,
                             kind: "regular",
                         },
                         errors: match status {
@@ -480,7 +566,7 @@ fn twilio_params(target: &Target, status: &Status) -> Vec<(String, String)> {
             params.push(("ChannelStatusMessage".into(), f.title.to_string()));
         }
         Status::Read => params.push(("EventType".into(), "READ".into())),
-        Status::Sent | Status::Delivered => {}
+        Status::Sent | Status::Delivered | Status::Held | Status::Event => {}
     }
     params
 }
@@ -498,8 +584,11 @@ mod tests {
             display_phone_number: "15550783881".into(),
             phone_number_id: "106540352242922".into(),
             wamid: "wamid.TEST1".into(),
-            recipient_id: "16505551234".into(),
+            recipient_id: Some("16505551234".into()),
+            recipient_user_id: None,
             callback_data: None,
+            category: "marketing",
+            hold: None,
         };
         let body = meta_body(&target, &Status::Delivered, 1750263773);
         // Byte for byte the delivered example of providers.md §1.4 (432 bytes).

@@ -794,3 +794,789 @@ async fn webhooks_are_retried_then_given_up_without_slowing_the_api() {
     let stats = stats_when(&sim, |s| s.webhooks_dropped > 0).await;
     assert!(stats.webhooks_dropped > 0, "{stats:?}");
 }
+
+// --- 2026: template lifecycle, marketing opt-outs, BSUIDs, pricing, pacing, throughput ----
+
+use pregon_domain::{BusinessUserId, PricingCategory, TemplateCategory, TemplateQuality};
+use pregon_providers::meta_webhooks::{self, DeliveryStatus, Event, Preference, TemplateEffect, TemplateEvent};
+use pregon_simulator::{TemplateEventPlan, TemplateSpec};
+
+const WABA: &str = "100000000000001";
+
+fn spec(name: &str, language: &str, category: &str) -> TemplateSpec {
+    TemplateSpec::from_meta(&json!({"name": name, "language": language, "category": category,
+        "components": [{"type": "BODY", "text": "Hola {{1}}, {{2}}", "example": {"body_text": [["Ana", "10 USD"]]}}]}))
+    .unwrap()
+}
+
+fn send_of(name: &str, language: &str, to: &str) -> Value {
+    json!({"messaging_product": "whatsapp", "recipient_type": "individual", "to": to, "type": "template",
+        "template": {"name": name, "language": {"code": language},
+          "components": [{"type": "body", "parameters": [{"type": "text", "text": "Juan"}, {"type": "text", "text": "5"}]}]},
+        "biz_opaque_callback_data": "msg_9"})
+}
+
+/// Promo (marketing) and saldo (utility) in Spanish, webhooks to `receiver`, no pair gap.
+fn catalog_config(receiver: &MockServer) -> Config {
+    Config {
+        pair_gap: Duration::ZERO,
+        templates: vec![spec("promo", "es", "MARKETING"), spec("saldo", "es", "UTILITY")],
+        webhooks: WebhookConfig {
+            meta_url: Some(format!("{}/webhooks/meta", receiver.uri())),
+            app_secret: Some(APP_SECRET.into()),
+            ..fast_webhooks()
+        },
+        ..config()
+    }
+}
+
+impl Sim {
+    async fn control(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        let response = self
+            .http
+            .post(format!("{}/control/{path}", self.base))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+
+    async fn meta_to(&self, endpoint: &str, body: &Value) -> (StatusCode, Value) {
+        let response = self
+            .http
+            .post(format!("{}/v21.0/{PHONE_ID}/{endpoint}", self.base))
+            .bearer_auth(TOKEN)
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        (response.status(), response.json().await.unwrap())
+    }
+}
+
+/// Waits (5 s at most) until the receiver holds a signed Meta webhook whose events satisfy
+/// `wanted`, and returns those events; every webhook's signature is checked on the way.
+async fn event_where(receiver: &MockServer, wanted: impl Fn(&Event) -> bool) -> Event {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        for request in receiver.received_requests().await.unwrap() {
+            let signature = request.headers.get("x-hub-signature-256").unwrap().to_str().unwrap();
+            assert!(verify_sha256_header(APP_SECRET.as_bytes(), &request.body, signature));
+            let events = meta_webhooks::parse(&request.body).expect("the simulator posts JSON");
+            if let Some(e) = events.into_iter().find(|e| wanted(e)) {
+                return e;
+            }
+        }
+        assert!(Instant::now() < deadline, "no such webhook arrived");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_template_paused_mid_campaign_then_approved() {
+    let receiver = receiver().await;
+    let sim = start(catalog_config(&receiver)).await;
+    assert_eq!(
+        sim.meta(&send_of("promo", "es", "584121000001")).await.0,
+        StatusCode::OK
+    );
+
+    let (status, answer) = sim
+        .control(
+            "templates/status",
+            json!({"name": "promo", "language": "es", "event": "PAUSED"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(
+        answer["webhooks"][0]["entry"][0]["changes"][0]["field"],
+        "message_template_status_update"
+    );
+    let Event::TemplateStatus(paused) = event_where(&receiver, |e| matches!(e, Event::TemplateStatus(_))).await else {
+        unreachable!()
+    };
+    assert_eq!((paused.name.as_str(), paused.language.as_str()), ("promo", "es"));
+    assert_eq!(paused.event, TemplateEvent::Paused);
+    assert_eq!(paused.event.effect(), Some(TemplateEffect::Pause));
+    assert_eq!(paused.category, Some(TemplateCategory::Marketing));
+    assert_eq!(paused.waba_id.as_deref(), Some(WABA));
+    assert!(
+        paused.explanation().unwrap().contains("paused"),
+        "Meta's reason is given"
+    );
+
+    // Paused: every send of it answers 132015, and the lookup says PAUSED.
+    let (status, body) = sim.meta(&send_of("promo", "es", "584121000002")).await;
+    assert_eq!((status, meta_code(&body)), (StatusCode::BAD_REQUEST, 132015));
+    let (_, list) = sim
+        .meta_get(&format!("/v21.0/{WABA}/message_templates?name=promo"), TOKEN)
+        .await;
+    assert_eq!(list["data"][0]["status"], "PAUSED");
+    // Another template still goes.
+    assert_eq!(
+        sim.meta(&send_of("saldo", "es", "584121000002")).await.0,
+        StatusCode::OK
+    );
+
+    // Approved again, after a delay: sends go once it has passed.
+    let (status, answer) = sim
+        .control(
+            "templates/status",
+            json!({"name": "promo", "event": "APPROVED", "delay_ms": 150}),
+        )
+        .await;
+    assert_eq!((status, answer["languages"].clone()), (StatusCode::OK, json!(["es"])));
+    assert_eq!(
+        meta_code(&sim.meta(&send_of("promo", "es", "584121000003")).await.1),
+        132015
+    );
+    let Event::TemplateStatus(approved) = event_where(
+        &receiver,
+        |e| matches!(e, Event::TemplateStatus(u) if u.event == TemplateEvent::Approved),
+    )
+    .await
+    else {
+        unreachable!()
+    };
+    assert_eq!(approved.event.effect(), Some(TemplateEffect::Resume));
+    assert_eq!(
+        sim.meta(&send_of("promo", "es", "584121000003")).await.0,
+        StatusCode::OK
+    );
+
+    // Disabled: 132016, for good.
+    sim.control(
+        "templates/status",
+        json!({"name": "promo", "language": "es", "event": "DISABLED"}),
+    )
+    .await;
+    assert_eq!(
+        meta_code(&sim.meta(&send_of("promo", "es", "584121000004")).await.1),
+        132016
+    );
+}
+
+#[tokio::test]
+async fn planned_template_events_fire_at_their_time() {
+    let receiver = receiver().await;
+    let sim = start(Config {
+        template_events: vec![TemplateEventPlan::parse("promo/es=PAUSED@150").unwrap()],
+        ..catalog_config(&receiver)
+    })
+    .await;
+    assert_eq!(
+        sim.meta(&send_of("promo", "es", "584121000001")).await.0,
+        StatusCode::OK
+    );
+    let Event::TemplateStatus(u) = event_where(&receiver, |e| matches!(e, Event::TemplateStatus(_))).await else {
+        unreachable!()
+    };
+    assert_eq!(u.event, TemplateEvent::Paused);
+    assert_eq!(
+        meta_code(&sim.meta(&send_of("promo", "es", "584121000002")).await.1),
+        132015
+    );
+}
+
+#[tokio::test]
+async fn quality_updates_are_posted_and_listed() {
+    let receiver = receiver().await;
+    let sim = start(catalog_config(&receiver)).await;
+    let (status, _) = sim
+        .control("templates/quality", json!({"name": "saldo", "score": "RED"}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let Event::TemplateQuality(q) = event_where(&receiver, |e| matches!(e, Event::TemplateQuality(_))).await else {
+        unreachable!()
+    };
+    assert_eq!(
+        (q.previous, q.quality),
+        (TemplateQuality::Unknown, TemplateQuality::Red)
+    );
+    assert_eq!(q.name, "saldo");
+    let (_, list) = sim
+        .meta_get(&format!("/v21.0/{WABA}/message_templates?name=saldo"), TOKEN)
+        .await;
+    assert_eq!(list["data"][0]["quality_score"]["score"], "RED");
+}
+
+#[tokio::test]
+async fn a_marketing_stop_mid_campaign_skips_marketing_but_not_utility() {
+    let receiver = receiver().await;
+    let sim = start(catalog_config(&receiver)).await;
+    let ana = "584121234567";
+    assert_eq!(sim.meta(&send_of("promo", "es", ana)).await.0, StatusCode::OK);
+
+    let (status, answer) = sim
+        .control(
+            "user-preferences",
+            json!({"phone": "+58 412 123 4567", "value": "stop"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let Event::UserPreference(p) = event_where(&receiver, |e| matches!(e, Event::UserPreference(_))).await else {
+        unreachable!()
+    };
+    assert_eq!((p.phone.as_deref(), p.preference), (Some(ana), Preference::Stop));
+    assert_eq!(
+        p.phone_number_id.as_deref(),
+        Some(PHONE_ID),
+        "the number the last send used"
+    );
+
+    // The next marketing send fails 131050; a utility send still goes.
+    let (status, body) = sim.meta(&send_of("promo", "es", ana)).await;
+    assert_eq!((status, meta_code(&body)), (StatusCode::BAD_REQUEST, 131050));
+    assert_eq!(sim.meta(&send_of("saldo", "es", ana)).await.0, StatusCode::OK);
+    // Classified by pregon's own table.
+    assert_eq!(
+        pregon_providers::classify::meta_reason(131050),
+        Some(pregon_providers::ErrorReason::MarketingOptOut)
+    );
+
+    sim.control("user-preferences", json!({"phone": ana, "value": "resume"}))
+        .await;
+    assert_eq!(sim.meta(&send_of("promo", "es", ana)).await.0, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn chosen_recipients_get_131050_and_other_meta_codes_now_or_later() {
+    let receiver = receiver().await;
+    let sim = start(Config {
+        marketing_stopped_numbers: ["+584121234567".to_string()].into(),
+        meta_fail_codes: [("584149876543".to_string(), 131049)].into(),
+        ..catalog_config(&receiver)
+    })
+    .await;
+    assert_eq!(
+        meta_code(&sim.meta(&send_of("promo", "es", "584121234567")).await.1),
+        131050
+    );
+    assert_eq!(
+        sim.meta(&send_of("saldo", "es", "584121234567")).await.0,
+        StatusCode::OK
+    );
+    let (status, body) = sim.meta(&send_of("saldo", "es", "584149876543")).await;
+    assert_eq!((status, meta_code(&body)), (StatusCode::BAD_REQUEST, 131049));
+    assert!(body["error"]["error_data"]["details"]
+        .as_str()
+        .unwrap()
+        .contains("ecosystem"));
+
+    // With --fail-async: accepted, then a failed webhook with the code.
+    let receiver = self::receiver().await;
+    let sim = start(Config {
+        marketing_stopped_numbers: ["+584121234567".to_string()].into(),
+        fail_async: true,
+        ..catalog_config(&receiver)
+    })
+    .await;
+    let (status, _) = sim.meta(&send_of("promo", "es", "584121234567")).await;
+    assert_eq!(status, StatusCode::OK);
+    let Event::Status(s) = event_where(&receiver, |e| matches!(e, Event::Status(_))).await else {
+        unreachable!()
+    };
+    assert_eq!(s.status, DeliveryStatus::Failed);
+    assert_eq!(s.errors[0].code, Some(131050));
+    assert_eq!(s.error_reason(), Some(pregon_providers::ErrorReason::MarketingOptOut));
+    assert_eq!(s.pricing.unwrap().billable, Some(false));
+}
+
+#[tokio::test]
+async fn status_webhooks_are_priced_by_the_templates_category() {
+    let receiver = receiver().await;
+    let sim = start(catalog_config(&receiver)).await;
+    let (_, body) = sim.meta(&send_of("saldo", "es", "584121000001")).await;
+    let wamid = body["messages"][0]["id"].as_str().unwrap().to_string();
+    let Event::Status(s) = event_where(&receiver, |e| matches!(e, Event::Status(s) if s.wamid == wamid)).await else {
+        unreachable!()
+    };
+    let pricing = s.pricing.unwrap();
+    assert_eq!(pricing.category, Some(PricingCategory::Utility));
+    assert!(pricing.is_charged());
+    assert_eq!(s.callback_data.as_deref(), Some("msg_9"));
+
+    // Through the Marketing Messages API: marketing_lite; a utility template is refused there.
+    let mut mm = send_of("promo", "es", "584121000002");
+    mm["product_policy"] = json!("CLOUD_API_FALLBACK");
+    mm["message_activity_sharing"] = json!(true);
+    let (status, body) = sim.meta_to("marketing_messages", &mm).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let wamid = body["messages"][0]["id"].as_str().unwrap().to_string();
+    let Event::Status(s) = event_where(&receiver, |e| matches!(e, Event::Status(s) if s.wamid == wamid)).await else {
+        unreachable!()
+    };
+    assert_eq!(s.pricing.unwrap().category, Some(PricingCategory::MarketingLite));
+    let (status, body) = sim
+        .meta_to("marketing_messages", &send_of("saldo", "es", "584121000003"))
+        .await;
+    assert_eq!((status, meta_code(&body)), (StatusCode::BAD_REQUEST, 100));
+}
+
+#[tokio::test]
+async fn pregons_meta_provider_sends_marketing_through_the_marketing_messages_api() {
+    use pregon_domain::template::Rendered;
+    use pregon_providers::{meta, OutboundMessage, Provider};
+    let receiver = receiver().await;
+    let sim = start(catalog_config(&receiver)).await;
+    let provider = meta::Meta::new(
+        pregon_providers::http_client(Duration::from_secs(5)),
+        &format!("{}/v21.0", sim.base),
+        PHONE_ID.into(),
+        TOKEN.into(),
+    )
+    .unwrap()
+    .with_marketing_messages(Some(meta::MarketingMessages {
+        product_policy: Some(meta::ProductPolicy::Strict),
+        activity_sharing: Some(false),
+    }));
+    let message = |template: &str, category, to: &str| OutboundMessage {
+        to: to.into(),
+        from: "+15555550100".into(),
+        template_name: template.into(),
+        language: "es".into(),
+        rendered: Rendered {
+            text: "Hola Ana, 10 USD".into(),
+            body_parameters: vec!["Ana".into(), "10 USD".into()],
+            header_image: None,
+        },
+        callback_data: "7".into(),
+        content_sid: None,
+        status_callback: None,
+        recipient_user_id: None,
+        category: Some(category),
+        expires_at: None,
+        body_parameter_names: None,
+    };
+    let promo = provider
+        .send(&message("promo", TemplateCategory::Marketing, "+584121000001"))
+        .await
+        .unwrap();
+    let saldo = provider
+        .send(&message("saldo", TemplateCategory::Utility, "+584121000002"))
+        .await
+        .unwrap();
+    let priced = |wamid: String| {
+        let receiver = &receiver;
+        async move {
+            let Event::Status(s) = event_where(receiver, |e| matches!(e, Event::Status(s) if s.wamid == wamid)).await
+            else {
+                unreachable!()
+            };
+            s.pricing.unwrap().category
+        }
+    };
+    assert_eq!(
+        priced(promo.provider_message_id).await,
+        Some(PricingCategory::MarketingLite)
+    );
+    assert_eq!(priced(saldo.provider_message_id).await, Some(PricingCategory::Utility));
+}
+
+#[tokio::test]
+async fn users_known_by_a_bsuid_alone_are_sent_to_and_reply() {
+    let receiver = receiver().await;
+    let sim = start(Config {
+        templates: vec![spec("promo", "es", "MARKETING"), spec("codigo", "es", "AUTHENTICATION")],
+        ..catalog_config(&receiver)
+    })
+    .await;
+    let bsuid = "VE.8812345678901234";
+    let mut to_user = send_of("promo", "es", "unused");
+    to_user.as_object_mut().unwrap().remove("to");
+    to_user["recipient"] = json!(bsuid);
+    let (status, body) = sim.meta(&to_user).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["contacts"], json!([{"input": bsuid, "user_id": bsuid}]));
+    let wamid = body["messages"][0]["id"].as_str().unwrap().to_string();
+    let Event::Status(s) = event_where(&receiver, |e| matches!(e, Event::Status(s) if s.wamid == wamid)).await else {
+        unreachable!()
+    };
+    assert_eq!(s.recipient_phone, None);
+    assert_eq!(s.recipient_user_id.unwrap().as_str(), bsuid);
+
+    // Authentication templates need a phone (131062).
+    let mut code = to_user.clone();
+    code["template"]["name"] = json!("codigo");
+    assert_eq!(meta_code(&sim.meta(&code).await.1), 131062);
+
+    // A reply from the BSUID alone, then an opt-out by BSUID: marketing to it fails 131050.
+    let (status, answer) = sim
+        .control(
+            "inbound",
+            json!({"user_id": bsuid, "text": "STOP", "username": "@ana", "context": wamid}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let Event::Inbound(m) = event_where(&receiver, |e| matches!(e, Event::Inbound(_))).await else {
+        unreachable!()
+    };
+    assert_eq!(
+        (m.from_phone, m.from_user_id.as_ref().map(BusinessUserId::as_str)),
+        (None, Some(bsuid))
+    );
+    assert_eq!((m.text.as_deref(), m.username.as_deref()), (Some("STOP"), Some("@ana")));
+    assert_eq!(m.context_wamid.as_deref(), Some(wamid.as_str()));
+    sim.control("user-preferences", json!({"user_id": bsuid, "value": "stop"}))
+        .await;
+    let Event::UserPreference(p) = event_where(&receiver, |e| matches!(e, Event::UserPreference(_))).await else {
+        unreachable!()
+    };
+    assert_eq!((p.phone, p.user_id.unwrap().as_str()), (None, bsuid));
+    assert_eq!(meta_code(&sim.meta(&to_user).await.1), 131050);
+}
+
+#[tokio::test]
+async fn with_user_ids_every_webhook_links_the_phone_to_its_bsuid() {
+    let receiver = receiver().await;
+    let sim = start(Config {
+        user_ids: true,
+        ..catalog_config(&receiver)
+    })
+    .await;
+    let (_, body) = sim.meta(&send_of("promo", "es", "584121234567")).await;
+    let wamid = body["messages"][0]["id"].as_str().unwrap().to_string();
+    let Event::Status(s) = event_where(&receiver, |e| matches!(e, Event::Status(s) if s.wamid == wamid)).await else {
+        unreachable!()
+    };
+    assert_eq!(s.recipient_phone.as_deref(), Some("584121234567"));
+    let user = s.recipient_user_id.unwrap();
+    assert_eq!(user.country_code(), "VE", "the BSUID's prefix is the phone's country");
+    // The same user replies: phone and BSUID both.
+    sim.control("inbound", json!({"from": "+584121234567", "text": "hola"}))
+        .await;
+    let Event::Inbound(m) = event_where(&receiver, |e| matches!(e, Event::Inbound(_))).await else {
+        unreachable!()
+    };
+    assert_eq!(
+        (m.from_phone.as_deref(), m.from_user_id),
+        (Some("584121234567"), Some(user))
+    );
+}
+
+#[tokio::test]
+async fn a_throughput_upgrade_raises_the_limit_after_a_short_downtime() {
+    let receiver = receiver().await;
+    let sim = start(Config {
+        mps: 5,
+        high_mps: 50,
+        ..catalog_config(&receiver)
+    })
+    .await;
+    let provider = pregon_providers::meta::Meta::new(
+        pregon_providers::http_client(Duration::from_secs(5)),
+        &format!("{}/v21.0", sim.base),
+        PHONE_ID.into(),
+        TOKEN.into(),
+    )
+    .unwrap();
+    let number = provider.phone_number().await.unwrap();
+    assert_eq!(number.throughput, Some(pregon_providers::ThroughputLevel::Standard));
+
+    let (status, _) = sim
+        .control("throughput", json!({"level": "HIGH", "downtime_ms": 200}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = sim.meta(&send_of("promo", "es", "584121000001")).await;
+    assert_eq!(
+        (status, meta_code(&body)),
+        (StatusCode::BAD_REQUEST, 131057),
+        "upgrading"
+    );
+    let Event::PhoneNumberQuality(u) = event_where(&receiver, |e| matches!(e, Event::PhoneNumberQuality(_))).await
+    else {
+        unreachable!()
+    };
+    assert_eq!(u.throughput(), Some(pregon_providers::ThroughputLevel::High));
+    assert_eq!(u.display_phone_number.as_deref(), Some("15555550100"));
+    assert_eq!(u.limit(), Some(pregon_domain::MessagingTier::Unlimited));
+
+    let number = provider.phone_number().await.unwrap();
+    assert_eq!(number.throughput, Some(pregon_providers::ThroughputLevel::High));
+    let bodies: Vec<Value> = (0..20)
+        .map(|i| send_of("saldo", "es", &format!("58412{i:07}")))
+        .collect();
+    let answers = join_all(bodies.iter().map(|b| sim.meta(b))).await;
+    assert!(
+        answers.iter().all(|(s, _)| *s == StatusCode::OK),
+        "50 a second now, not 5"
+    );
+}
+
+#[tokio::test]
+async fn template_pacing_holds_messages_then_sends_or_drops_them() {
+    let receiver = receiver().await;
+    let sim = start(Config {
+        paced_templates: ["promo".to_string()].into(),
+        pacing_hold: Duration::from_millis(200),
+        ..catalog_config(&receiver)
+    })
+    .await;
+    let (status, body) = sim.meta(&send_of("promo", "es", "584121000001")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["messages"][0]["message_status"], "held_for_quality_assessment");
+    let released = body["messages"][0]["id"].as_str().unwrap().to_string();
+    let Event::Status(s) = event_where(&receiver, |e| matches!(e, Event::Status(s) if s.wamid == released)).await
+    else {
+        unreachable!()
+    };
+    assert_eq!(s.status, DeliveryStatus::Sent, "released after the hold");
+
+    // A held message whose template is paused during the hold is dropped with 132015.
+    let (_, body) = sim.meta(&send_of("promo", "es", "584121000002")).await;
+    let dropped = body["messages"][0]["id"].as_str().unwrap().to_string();
+    sim.control(
+        "templates/status",
+        json!({"name": "promo", "language": "es", "event": "PAUSED"}),
+    )
+    .await;
+    let Event::Status(s) = event_where(&receiver, |e| matches!(e, Event::Status(s) if s.wamid == dropped)).await else {
+        unreachable!()
+    };
+    assert_eq!(s.status, DeliveryStatus::Failed);
+    assert_eq!(s.error_reason(), Some(pregon_providers::ErrorReason::TemplatePaused));
+    // A template not paced answers `accepted`.
+    let (_, body) = sim.meta(&send_of("saldo", "es", "584121000003")).await;
+    assert_eq!(body["messages"][0]["message_status"], "accepted");
+}
+
+#[tokio::test]
+async fn pregon_lists_every_template_the_simulator_knows_page_by_page() {
+    let templates: Vec<TemplateSpec> = (0..130)
+        .map(|i| {
+            spec(
+                &format!("plantilla_{i:03}"),
+                if i % 2 == 0 { "es" } else { "en_US" },
+                "UTILITY",
+            )
+        })
+        .collect();
+    let sim = start(Config { templates, ..config() }).await;
+    // By hand: 50 a page, three pages.
+    let (_, first) = sim
+        .meta_get(&format!("/v21.0/{WABA}/message_templates?limit=50"), TOKEN)
+        .await;
+    assert_eq!(first["data"].as_array().unwrap().len(), 50);
+    let next = first["paging"]["next"].as_str().unwrap().to_string();
+    let path = next.split_once(&sim.base).map(|(_, p)| p.to_string()).unwrap();
+    let (_, second) = sim.meta_get(&path, TOKEN).await;
+    assert_eq!(second["data"][0]["name"], "plantilla_050");
+    let (status, body) = sim
+        .meta_get(&format!("/v21.0/{WABA}/message_templates?after=junk"), TOKEN)
+        .await;
+    assert_eq!((status, meta_code(&body)), (StatusCode::BAD_REQUEST, 100));
+
+    // pregon's client: 100 a page, so two pages, every template typed.
+    let provider = pregon_providers::meta::Meta::new(
+        pregon_providers::http_client(Duration::from_secs(5)),
+        &format!("{}/v21.0", sim.base),
+        PHONE_ID.into(),
+        TOKEN.into(),
+    )
+    .unwrap()
+    .with_waba_id(Some(WABA.into()));
+    sim.sim.reset_stats();
+    let all = provider.list_templates().await.unwrap();
+    assert_eq!(all.len(), 130);
+    assert_eq!(sim.stats().await.lookups, 2, "two pages");
+    let t = &all[7];
+    assert_eq!(
+        (t.name.as_str(), t.category),
+        ("plantilla_007", Some(TemplateCategory::Utility))
+    );
+    assert_eq!(t.placeholders, ["1", "2"]);
+    assert_eq!(t.body_examples, ["Ana", "10 USD"]);
+    assert_eq!(t.status, Some(pregon_domain::TemplateStatus::Approved));
+}
+
+#[tokio::test]
+async fn twilio_codes_for_chosen_numbers_come_in_the_status_callbacks() {
+    let receiver = receiver().await;
+    let callback = format!("{}/twilio", receiver.uri());
+    let codes = [63014u32, 63049, 63016, 63018, 63024, 63025, 63062, 30036];
+    let sim = start(Config {
+        auth_token: Some(AUTH_TOKEN.into()),
+        pair_gap: Duration::ZERO,
+        twilio_fail_codes: codes
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (format!("58412000000{i}"), *c))
+            .collect(),
+        webhooks: WebhookConfig {
+            twilio_url: Some(callback.clone()),
+            ..fast_webhooks()
+        },
+        ..config()
+    })
+    .await;
+    for i in 0..codes.len() {
+        let (status, body) = sim.twilio(FROM, &format!("whatsapp:+58412000000{i}"), "hola").await;
+        assert_eq!(status, StatusCode::CREATED, "accepted first: {body}");
+    }
+    let requests = received(&receiver, codes.len()).await;
+    let mut seen: Vec<u32> = requests
+        .iter()
+        .map(|r| {
+            let form = form_of(r);
+            let signature = r.headers.get("x-twilio-signature").unwrap().to_str().unwrap();
+            assert!(verify_twilio(AUTH_TOKEN, &callback, &form, signature));
+            assert_eq!(value(&form, "MessageStatus"), Some("failed"));
+            value(&form, "ErrorCode").unwrap().parse().unwrap()
+        })
+        .collect();
+    seen.sort();
+    let mut expected = codes.to_vec();
+    expected.sort();
+    assert_eq!(seen, expected);
+    // pregon's table reads them.
+    use pregon_providers::classify::{twilio, twilio_reason};
+    use pregon_providers::ErrorReason;
+    assert_eq!(twilio_reason(63014), Some(ErrorReason::RecipientOptedOut));
+    assert_eq!(twilio_reason(30036), Some(ErrorReason::Expired));
+    assert_eq!(twilio(63018, 200), pregon_providers::ErrorClass::Retryable);
+}
+
+#[tokio::test]
+async fn twilio_takes_a_messaging_service_and_a_validity_period() {
+    let receiver = receiver().await;
+    let callback = format!("{}/twilio", receiver.uri());
+    let sim = start(Config {
+        auth_token: Some(AUTH_TOKEN.into()),
+        pair_gap: Duration::ZERO,
+        webhooks: WebhookConfig {
+            twilio_url: Some(callback),
+            sent_delay: Duration::from_millis(1_500),
+            ..fast_webhooks()
+        },
+        ..config()
+    })
+    .await;
+    let service = "MG0123456789abcdef0123456789abcdef";
+    let (status, body) = sim
+        .twilio_as(
+            AUTH_TOKEN,
+            &[
+                ("MessagingServiceSid", service),
+                ("To", "whatsapp:+14155550100"),
+                ("Body", "hola"),
+                ("ValidityPeriod", "600"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(
+        (body["status"].as_str(), body["messaging_service_sid"].as_str()),
+        (Some("accepted"), Some(service))
+    );
+
+    // A validity period shorter than the time in Twilio's queue: failed with 30036.
+    let (status, _) = sim
+        .twilio_as(
+            AUTH_TOKEN,
+            &[
+                ("From", FROM),
+                ("To", "whatsapp:+14155550101"),
+                ("Body", "hola"),
+                ("ValidityPeriod", "1"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let requests = received(&receiver, 2).await;
+    let form = requests
+        .iter()
+        .map(form_of)
+        .find(|f| value(f, "To") == Some("whatsapp:+14155550101"))
+        .unwrap();
+    assert_eq!(
+        (value(&form, "MessageStatus"), value(&form, "ErrorCode")),
+        (Some("failed"), Some("30036"))
+    );
+
+    for bad in ["0", "36001", "soon"] {
+        let (status, body) = sim
+            .twilio_as(
+                AUTH_TOKEN,
+                &[
+                    ("From", FROM),
+                    ("To", "whatsapp:+14155550102"),
+                    ("Body", "x"),
+                    ("ValidityPeriod", bad),
+                ],
+            )
+            .await;
+        assert_eq!(
+            (status, body["code"].as_i64()),
+            (StatusCode::BAD_REQUEST, Some(21624)),
+            "{bad}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn control_requests_that_cannot_be_done_answer_400_never_500() {
+    let sim = start(config()).await;
+    let cases = [
+        (
+            "templates/status",
+            json!({"name": "promo", "language": "es", "event": "EXPLODED"}),
+        ),
+        ("templates/status", json!({"name": "never_seen", "event": "PAUSED"})),
+        (
+            "templates/status",
+            json!({"name": " ", "language": "es", "event": "PAUSED"}),
+        ),
+        (
+            "templates/status",
+            json!({"name": "promo", "language": "es", "event": "PAUSED", "category": "NEWS"}),
+        ),
+        (
+            "templates/quality",
+            json!({"name": "promo", "language": "es", "score": "PURPLE"}),
+        ),
+        (
+            "user-preferences",
+            json!({"phone": "+584121234567", "value": "maybe", "phone_number_id": "1"}),
+        ),
+        ("user-preferences", json!({"value": "stop", "phone_number_id": "1"})),
+        (
+            "user-preferences",
+            json!({"user_id": "not-a-bsuid", "value": "stop", "phone_number_id": "1"}),
+        ),
+        ("user-preferences", json!({"phone": "+584121234567", "value": "stop"})),
+        (
+            "inbound",
+            json!({"from": "abc", "text": "hola", "phone_number_id": "1"}),
+        ),
+        ("throughput", json!({"level": "ULTRA"})),
+    ];
+    for (path, body) in cases {
+        let (status, answer) = sim.control(path, body.clone()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path} {body}: {answer}");
+        assert!(answer["error"].is_string(), "{answer}");
+    }
+    // Unknown fields and malformed bodies are refused by the JSON reader (4xx).
+    for (path, body) in [
+        ("throughput", json!({"level": "HIGH", "speed": 9})),
+        ("inbound", json!("just a string")),
+    ] {
+        let (status, _) = sim.control(path, body).await;
+        assert!(status.is_client_error(), "{path}: {status}");
+    }
+    // Without a webhook URL, a change is made and nothing is posted.
+    let (status, answer) = sim
+        .control(
+            "templates/status",
+            json!({"name": "promo", "language": "es", "event": "PAUSED"}),
+        )
+        .await;
+    assert_eq!((status, answer["webhook"].as_bool()), (StatusCode::OK, Some(false)));
+    assert_eq!(
+        meta_code(&sim.meta(&send_of("promo", "es", "584121000001")).await.1),
+        132015
+    );
+    assert_eq!(sim.stats().await.webhooks_sent, 0);
+}

@@ -697,6 +697,10 @@ async fn attempt(
         callback_data: message.id.to_string(),
         content_sid: record.twilio_content_sid.clone(),
         status_callback: wire.status_callback.clone(),
+        recipient_user_id: None,
+        category: None,
+        expires_at: None,
+        body_parameter_names: None,
     };
     match provider.send(&outbound).await {
         Ok(accepted) => {
@@ -782,6 +786,7 @@ fn refused(
             code,
             message: text,
             retry_after,
+            ..
         } => {
             hold_off(retry_after);
             Report::new(
@@ -811,6 +816,7 @@ fn refused(
             code,
             message: text,
             retry_after,
+            ..
         } => {
             hold_off(retry_after);
             let Some(campaign_id) = &message.campaign_id else {
