@@ -39,9 +39,108 @@ async function freePort() {
 
 const sleep = (ms) => new Promise((ok) => setTimeout(ok, ms));
 
+/** A free loopback port, for a server a test starts (pregon, the simulator). */
+export { freePort };
+
 /**
- * Starts pregon. Resolves to { url, apiKey, log(), stop() } once /health answers 200.
- * `env` adds or overrides settings.
+ * Starts the provider simulator (`pregon simulate`) on a free port, with `args` (flags
+ * such as ["--fail-numbers", "+593990000001"]). Its Meta webhooks go to `webhookUrl`
+ * (pregon's /webhooks/meta), signed with SIMULATOR.appSecret. Resolves to
+ * { url, metaBaseUrl, sender(overrides), log(), stop() } once it answers /stats;
+ * sender() is the body of a POST /api/v1/senders pointing at it.
+ */
+export async function startSimulator({ webhookUrl, args = [] } = {}) {
+  const binary = pregonBinary();
+  const dir = mkdtempSync(join(tmpdir(), "pregon-simulator-"));
+  const port = await freePort();
+  const logPath = join(dir, "simulator.log");
+  const logFd = openSync(logPath, "w");
+  const flags = [
+    "simulate",
+    "--listen",
+    `127.0.0.1:${port}`,
+    "--access-tokens",
+    SIMULATOR.accessToken,
+    "--app-secret",
+    SIMULATOR.appSecret,
+    "--latency-ms",
+    "5",
+    "--latency-jitter-ms",
+    "0",
+    "--sent-delay-ms",
+    "20",
+    "--delivered-delay-ms",
+    "40",
+    "--read-delay-ms",
+    "60",
+    ...(webhookUrl ? ["--webhook-url", webhookUrl] : []),
+    ...args,
+  ];
+  const child = spawn(binary, flags, { cwd: dir, env: { ...process.env }, stdio: ["ignore", logFd, logFd] });
+  closeSync(logFd);
+  let exited = null;
+  child.on("exit", (code, signal) => {
+    exited = { code, signal };
+  });
+  const url = `http://127.0.0.1:${port}`;
+  const log = () => (existsSync(logPath) ? readFileSync(logPath, "utf8") : "");
+  const stop = async () => {
+    if (exited === null) {
+      child.kill("SIGTERM");
+      for (let i = 0; i < 100 && exited === null; i++) await sleep(50);
+      if (exited === null) child.kill("SIGKILL");
+    }
+    rmSync(dir, { recursive: true, force: true });
+  };
+  await waitFor(`${url}/stats`, () => exited, log, stop, "pregon simulate");
+  const metaBaseUrl = `${url}/v21.0`;
+  const sender = (overrides = {}) => ({
+    name: "Simulador",
+    provider: "meta",
+    phone_number: "+593995683452",
+    credentials: {
+      access_token: SIMULATOR.accessToken,
+      phone_number_id: "1142",
+      waba_id: "100000000000001",
+      app_secret: SIMULATOR.appSecret,
+    },
+    base_url: metaBaseUrl,
+    messages_per_second: 20,
+    ...overrides,
+  });
+  return { url, metaBaseUrl, sender, log, stop };
+}
+
+/** The simulator's credentials: a Meta sender must use these to be accepted. */
+export const SIMULATOR = { accessToken: "sim-token", appSecret: "sim-secret" };
+
+/** Polls `url` until it answers 200; fails with the process's log if it exits or 30 s pass. */
+async function waitFor(url, exitedOf, log, stop, what) {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    if (exitedOf() !== null) {
+      const output = log();
+      await stop();
+      throw new Error(`${what} exited (${JSON.stringify(exitedOf())}) before answering ${url}:\n${output}`);
+    }
+    try {
+      const response = await fetch(url);
+      if (response.status === 200) return;
+    } catch {
+      // Not listening yet.
+    }
+    if (Date.now() > deadline) {
+      const output = log();
+      await stop();
+      throw new Error(`${what} did not answer ${url} within 30 s:\n${output}`);
+    }
+    await sleep(100);
+  }
+}
+
+/**
+ * Starts pregon. Resolves to { url, apiKey, log(), stop(), api(), createUser() } once
+ * /health answers 200. `env` adds or overrides settings.
  */
 export async function startPregon(env = {}) {
   const binary = pregonBinary();
@@ -83,26 +182,7 @@ export async function startPregon(env = {}) {
     }
     rmSync(dir, { recursive: true, force: true });
   };
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    if (exited !== null) {
-      const output = log();
-      await stop();
-      throw new Error(`pregon serve exited (${JSON.stringify(exited)}) before answering /health:\n${output}`);
-    }
-    try {
-      const response = await fetch(`${url}/health`);
-      if (response.status === 200) break;
-    } catch {
-      // Not listening yet.
-    }
-    if (Date.now() > deadline) {
-      const output = log();
-      await stop();
-      throw new Error(`pregon serve did not answer /health within 30 s:\n${output}`);
-    }
-    await sleep(100);
-  }
+  await waitFor(`${url}/health`, () => exited, log, stop, "pregon serve");
   /** Calls the API with the owner's key; resolves to { status, body }. */
   const api = async (method, path, body) => {
     const response = await fetch(url + path, {
