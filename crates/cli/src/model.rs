@@ -34,6 +34,8 @@ pub struct Counts {
     pub skipped: u64,
     /// Cancelled before sending.
     pub cancelled: u64,
+    /// Not sent by the campaign's `expires_at`.
+    pub expired: u64,
 }
 
 impl Counts {

@@ -102,7 +102,7 @@ fn progress_message_counts(c: &Campaign) -> String {
 pub fn final_summary(c: &Campaign) -> String {
     let n = &c.counts;
     let mut line = format!(
-        "campaign {} {}: {} sent, {} failed, {} unknown, {} skipped, {} cancelled of {}",
+        "campaign {} {}: {} sent, {} failed, {} unknown, {} skipped, {} cancelled, {} expired of {}",
         c.id,
         c.status,
         n.sent_total(),
@@ -110,6 +110,7 @@ pub fn final_summary(c: &Campaign) -> String {
         n.unknown,
         n.skipped,
         n.cancelled,
+        n.expired,
         c.total
     );
     let parse = |s: &Option<String>| s.as_deref().and_then(|s| DateTime::parse_from_rfc3339(s).ok());
@@ -207,8 +208,8 @@ pub fn write_campaign(out: &mut dyn Write, c: &Campaign) -> io::Result<()> {
         (
             "not sent",
             format!(
-                "failed {}, unknown {}, skipped {}, cancelled {}",
-                n.failed, n.unknown, n.skipped, n.cancelled
+                "failed {}, unknown {}, skipped {}, cancelled {}, expired {}",
+                n.failed, n.unknown, n.skipped, n.cancelled, n.expired
             ),
         ),
         ("rate", rate_and_eta(c)),

@@ -350,7 +350,7 @@ async fn watch_returns_once_completed() {
     assert!(lines[1].starts_with("cmp_w completed 100.0% (100/100)"), "{out}");
     assert_eq!(
         lines[2],
-        "campaign cmp_w completed: 95 sent, 5 failed, 0 unknown, 0 skipped, 0 cancelled of 100 in 1m47s"
+        "campaign cmp_w completed: 95 sent, 5 failed, 0 unknown, 0 skipped, 0 cancelled, 0 expired of 100 in 1m47s"
     );
 }
 

@@ -46,7 +46,7 @@ pub use rate_plan::{Pacer, RatePlan, RatePlanError, WarmupTier};
 pub use retry::{AutoPause, ErrorClass, RetryPolicy};
 pub use sender::{MessagingTier, ProviderKind, SenderStatus};
 pub use settings::{CampaignSettings, RecipientWindow, ScheduleSettings, SettingsError, WindowSettings};
-pub use state::{CampaignStatus, MessageStatus, PausedReason, SkipReason};
+pub use state::{CampaignStatus, FailureReason, MessageStatus, PausedReason, SkipReason};
 pub use template::{Template, TemplateError};
 pub use user_id::{BusinessUserId, UserIdError};
 pub use window::{parse_zone, zone_for_region, Millis, ScheduleError, SendingWindow, Window, WindowState};

@@ -71,6 +71,8 @@ wire_enum!(
         Skipped => "skipped",
         /// Cancelled before it was attempted.
         Cancelled => "cancelled",
+        /// Not sent by its `expires_at`: never sent late.
+        Expired => "expired",
     }
 );
 
@@ -124,6 +126,17 @@ wire_enum!(
         OutsideWindow => "outside_window",
         /// Its sender is paused or suspended; resumes by itself when the sender is active again.
         SenderPaused => "sender_paused",
+        /// WhatsApp paused its template for low quality; resumes by itself when the template
+        /// is approved again.
+        TemplatePaused => "template_paused",
+    }
+);
+
+wire_enum!(
+    /// Why a campaign ended `failed`.
+    FailureReason {
+        /// WhatsApp disabled its template (low quality): no message of it can go any more.
+        TemplateDisabled => "template_disabled",
     }
 );
 

@@ -175,6 +175,7 @@ mod tests {
         let campaign = store
             .create_campaign(
                 NewCampaign {
+                    expires_at: None,
                     id: pregon_domain::id::new_id("cmp"),
                     tenant_id: tenant.clone(),
                     name: "done".into(),
@@ -201,6 +202,7 @@ mod tests {
         let single = store
             .insert_single_message(
                 NewSingleMessage {
+                    expires_at: None,
                     tenant_id: tenant.clone(),
                     sender_id: sender.id,
                     template_id: template.id,

@@ -118,6 +118,8 @@ pub struct Counts {
     pub unknown: i64,
     pub skipped: i64,
     pub cancelled: i64,
+    /// Not sent by the campaign's `expires_at`.
+    pub expired: i64,
 }
 
 impl Counts {
@@ -133,6 +135,7 @@ impl Counts {
             + self.unknown
             + self.skipped
             + self.cancelled
+            + self.expired
     }
 
     /// Messages still owed an attempt.
@@ -153,6 +156,7 @@ impl Counts {
             MessageStatus::Unknown => &mut self.unknown,
             MessageStatus::Skipped => &mut self.skipped,
             MessageStatus::Cancelled => &mut self.cancelled,
+            MessageStatus::Expired => &mut self.expired,
         }
     }
 
@@ -187,6 +191,11 @@ pub struct CampaignRecord {
     pub completed_at: Option<Millis>,
     pub last_sent_at: Option<Millis>,
     pub updated_at: Millis,
+    /// Messages not sent by then never are.
+    pub expires_at: Option<Millis>,
+    /// Why it ended `failed`, and the provider's words.
+    pub failure_reason: Option<pregon_domain::FailureReason>,
+    pub failure_detail: Option<String>,
 }
 
 impl CampaignRecord {
@@ -227,6 +236,8 @@ pub struct NewCampaign {
     /// Sends only inside a daily window: the scheduler decides when it may send.
     pub windowed: bool,
     pub max_attempts: i64,
+    /// Messages not sent by then never are: they become `expired`.
+    pub expires_at: Option<Millis>,
     pub messages: Vec<NewMessage>,
     pub now: Millis,
 }
@@ -251,6 +262,8 @@ pub struct NewSingleMessage {
     pub max_attempts: i64,
     /// Not before this time (`send_at`), or now.
     pub send_at: Millis,
+    /// Not sent by then, never: it becomes `expired`.
+    pub expires_at: Option<Millis>,
     pub now: Millis,
 }
 
@@ -278,6 +291,8 @@ pub struct MessageRecord {
     /// A single message's send time: its `send_at`, or when it was accepted. `None` for
     /// campaign messages.
     pub send_at: Option<Millis>,
+    /// Not sent by then, never (the campaign's `expires_at`, or the single message's).
+    pub expires_at: Option<Millis>,
 }
 
 #[derive(Debug, Clone)]
@@ -328,6 +343,8 @@ pub struct ClaimedMessage {
     /// Attempts made before this one.
     pub attempts: i64,
     pub max_attempts: i64,
+    /// Not to be sent after this (the provider refuses it locally then).
+    pub expires_at: Option<Millis>,
 }
 
 /// What became of one attempt.
@@ -352,6 +369,16 @@ pub enum OutcomeKind {
     },
     /// Failed for good.
     Failed { error_code: String, error_message: String },
+    /// Its `expires_at` passed before it could go (the provider refused it before any
+    /// request, or said so): `expired`, never tried again.
+    Expired { error_code: String, error_message: String },
+    /// The recipient chose not to receive it (the provider said they opted out): `skipped`
+    /// with `skip_reason`, not a failure of the campaign.
+    Skipped {
+        skip_reason: pregon_domain::SkipReason,
+        error_code: String,
+        error_message: String,
+    },
     /// The request may or may not have been accepted (its answer never came): never
     /// re-sent silently.
     Unknown { error_code: String, error_message: String },

@@ -17,12 +17,12 @@ use crate::records::{
 
 pub(crate) const CAMPAIGN_COLUMNS: &str = "campaign_id, tenant_id, name, sender_id, template_id, status, paused_reason, \
     paused_detail, priority, settings, start_at, windowed, recheck_at, n_queued, n_claimed, n_sending, n_sent, n_delivered, n_read, n_failed, \
-    n_unknown, n_skipped, n_cancelled, created_at, started_at, completed_at, last_sent_at, updated_at";
+    n_unknown, n_skipped, n_cancelled, n_expired, created_at, started_at, completed_at, last_sent_at, updated_at, expires_at, failure_reason, failure_detail";
 
 pub(crate) const MESSAGE_COLUMNS: &str =
     "message_id, tenant_id, campaign_id, sender_id, template_id, phone, variables, status, \
     skip_reason, priority, attempts, next_attempt_at, provider_message_id, error_code, error_message, created_at, \
-    sent_at, delivered_at, read_at, send_at";
+    sent_at, delivered_at, read_at, send_at, expires_at";
 
 pub(crate) const SENDER_COLUMNS: &str = "sender_id, tenant_id, name, provider, phone_number, credentials, base_url, \
     messages_per_second, daily_limit, is_default, status, quality_rating, provider_account, limit_group, created_at, updated_at";
@@ -36,7 +36,7 @@ pub(crate) const TRACKED_COLUMNS: &str = "message_id, campaign_id, sender_id, st
 
 /// What a claim returns about each message.
 pub(crate) const CLAIMED_COLUMNS: &str =
-    "message_id, campaign_id, template_id, phone, variables, attempts, max_attempts";
+    "message_id, campaign_id, template_id, phone, variables, attempts, max_attempts, expires_at";
 
 /// A row of any database, read by column name into the few types records are made of.
 pub(crate) trait RecordRow {
@@ -85,7 +85,7 @@ where
 /// The message states nothing moves a message out of but a provider report: what retention
 /// may delete, in SQL.
 pub(crate) const FINAL_MESSAGE_STATES: &str =
-    "'sent', 'delivered', 'read', 'failed', 'unknown', 'skipped', 'cancelled'";
+    "'sent', 'delivered', 'read', 'failed', 'unknown', 'skipped', 'cancelled', 'expired'";
 
 /// Single messages one `purge_finished` call deletes at most, for a limit of `limit`
 /// campaigns: a single message is a small fraction of a campaign's work.
@@ -144,12 +144,16 @@ pub(crate) fn campaign_from_row(row: &impl RecordRow) -> Result<CampaignRecord> 
             unknown: row.int("n_unknown")?,
             skipped: row.int("n_skipped")?,
             cancelled: row.int("n_cancelled")?,
+            expired: row.int("n_expired")?,
         },
         created_at: row.int("created_at")?,
         started_at: row.opt_int("started_at")?,
         completed_at: row.opt_int("completed_at")?,
         last_sent_at: row.opt_int("last_sent_at")?,
         updated_at: row.int("updated_at")?,
+        expires_at: row.opt_int("expires_at")?,
+        failure_reason: row.opt_text("failure_reason")?.as_deref().map(parse_enum).transpose()?,
+        failure_detail: row.opt_text("failure_detail")?,
     })
 }
 
@@ -175,6 +179,7 @@ pub(crate) fn message_from_row(row: &impl RecordRow) -> Result<MessageRecord> {
         delivered_at: row.opt_int("delivered_at")?,
         read_at: row.opt_int("read_at")?,
         send_at: row.opt_int("send_at")?,
+        expires_at: row.opt_int("expires_at")?,
     })
 }
 
@@ -257,6 +262,7 @@ pub(crate) fn claimed_from_row(row: &impl RecordRow) -> Result<ClaimedMessage> {
         variables: row.text("variables")?,
         attempts: row.int("attempts")?,
         max_attempts: row.int("max_attempts")?,
+        expires_at: row.opt_int("expires_at")?,
     })
 }
 

@@ -1,16 +1,21 @@
-//! What the scheduler writes: scheduled campaigns starting at their time, and verdicts on
-//! campaigns whose sending window opens or closes or whose daily limit has room again.
+//! What the scheduler writes: scheduled campaigns starting at their time, verdicts on
+//! campaigns whose sending window opens or closes or whose daily limit has room again, and
+//! queued messages whose `expires_at` has passed becoming `expired`.
 //!
 //! Every write is conditional on the campaign still being in the state the scheduler saw, so
 //! any number of processes may run the scheduler at once.
 
 use async_trait::async_trait;
-use pregon_domain::CampaignStatus;
+use pregon_domain::{CampaignStatus, MessageStatus};
+use serde_json::json;
 
+use crate::campaigns::counts;
 use crate::campaigns::transitions::{self, ids_of};
-use crate::db::sql;
+use crate::db::{sql, Ids, Ty};
+use crate::dispatch::batch::moved_from_rows;
 use crate::error::Result;
 use crate::records::{CampaignRecord, Millis, Verdict};
+use crate::rows::RecordRow;
 use crate::rows::{campaign_from_row, CAMPAIGN_COLUMNS};
 use crate::SqlStore;
 
@@ -29,6 +34,10 @@ pub trait ScheduleStore: Send + Sync {
     /// `recheck_at`. False, and nothing written, when the campaign is neither running nor
     /// paused for one of those reasons (a person paused or cancelled it meanwhile).
     async fn apply_verdict(&self, campaign_id: &str, verdict: Verdict, now: Millis) -> Result<bool>;
+    /// Moves up to `limit` queued messages whose `expires_at` has passed to `expired` (the
+    /// claim never takes them meanwhile), and completes the campaigns that leaves with
+    /// nothing to send. Returns how many expired.
+    async fn expire_due(&self, now: Millis, limit: usize) -> Result<usize>;
 }
 
 #[async_trait]
@@ -122,5 +131,64 @@ impl ScheduleStore for SqlStore {
         }
         tx.commit().await?;
         Ok(true)
+    }
+
+    async fn expire_due(&self, now: Millis, limit: usize) -> Result<usize> {
+        let mut tx = self.db.write().await?;
+        let d = tx.dialect();
+        let due: Vec<i64> = tx
+            .fetch_all(
+                sql(
+                    "select message_id from message where status = 'queued' and expires_at <= $1 \
+                     order by expires_at limit $2",
+                )
+                .bind(now)
+                .bind(limit as i64),
+            )
+            .await?
+            .iter()
+            .map(|r| r.int("message_id"))
+            .collect::<Result<_>>()?;
+        if due.is_empty() {
+            return Ok(0);
+        }
+        // As the dispatcher's batch writes do: the campaigns for share first, then the rows,
+        // skipping any a claim holds (it cannot take them: they are past their time).
+        counts::share_campaigns_of(&mut tx, &due).await?;
+        let chosen = d.in_subquery(
+            "message_id",
+            &format!(
+                "select message_id from message where {} and status = 'queued' order by message_id{}",
+                d.in_list("message_id", "$2"),
+                d.skip_locked()
+            ),
+        );
+        let rows = tx
+            .fetch_all(
+                sql(format!(
+                    "update message set status = 'expired', lease_epoch = null, updated_at = $1 \
+                     where {chosen} and status = 'queued' returning message_id, campaign_id"
+                ))
+                .bind(now)
+                .bind(Ids(&due)),
+            )
+            .await?;
+        let (expired, deltas) = moved_from_rows(&rows, MessageStatus::Queued, MessageStatus::Expired)?;
+        let events = d.list_rows("$2", Ty::Int);
+        tx.execute(
+            sql(format!(
+                "insert into message_event (message_id, status, detail, at) \
+                 select v.value, 'expired', $3, $1 from {events} as v order by v.n"
+            ))
+            .bind(now)
+            .bind(Ids(&expired))
+            .bind(json!({"reason": "its expires_at passed before it could be sent"}).to_string()),
+        )
+        .await?;
+        counts::add_batch(&mut tx, &deltas, None, now).await?;
+        let touched = deltas.campaign_ids();
+        tx.commit().await?;
+        self.finish_done(&touched, now).await?;
+        Ok(expired.len())
     }
 }

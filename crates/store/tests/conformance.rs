@@ -90,6 +90,7 @@ impl Fixture {
         self.store
             .create_campaign(
                 NewCampaign {
+                    expires_at: None,
                     id: pregon_domain::id::new_id("cmp"),
                     tenant_id: self.tenant.clone(),
                     name: "c".into(),
@@ -219,6 +220,7 @@ async fn campaign_with(f: &Fixture, queued: usize, skipped: usize, settings: Cam
     f.store
         .create_campaign(
             NewCampaign {
+                expires_at: None,
                 id: pregon_domain::id::new_id("cmp"),
                 tenant_id: f.tenant.clone(),
                 name: "hooked".into(),
@@ -252,6 +254,7 @@ async fn campaign_at(
     f.store
         .create_campaign(
             NewCampaign {
+                expires_at: None,
                 id: pregon_domain::id::new_id("cmp"),
                 tenant_id: f.tenant.clone(),
                 name: "at".into(),
@@ -283,6 +286,7 @@ async fn single_at(f: &Fixture, tenant: &str, phone: &str, send_at: i64, now: i6
     f.store
         .insert_single_message(
             NewSingleMessage {
+                expires_at: None,
                 tenant_id: tenant.to_string(),
                 sender_id: f.sender.clone(),
                 template_id: f.template.clone(),
@@ -330,8 +334,147 @@ async fn set_sender_status(f: &Fixture, status: &str, now: i64) -> SenderRecord 
         .unwrap()
 }
 
+/// A running campaign of `n` messages that expire at `expires_at`.
+async fn expiring_campaign(f: &Fixture, n: usize, expires_at: i64) -> CampaignRecord {
+    let messages = (0..n)
+        .map(|i| NewMessage {
+            phone: format!("+58414{i:07}"),
+            variables: r#"{"n":"x"}"#.into(),
+            skip_reason: None,
+        })
+        .collect();
+    f.store
+        .create_campaign(
+            NewCampaign {
+                expires_at: Some(expires_at),
+                id: pregon_domain::id::new_id("cmp"),
+                tenant_id: f.tenant.clone(),
+                name: "expiring".into(),
+                sender_id: f.sender.clone(),
+                template_id: f.template.clone(),
+                status: CampaignStatus::Running,
+                priority: 5,
+                settings: CampaignSettings::default(),
+                start_at: None,
+                windowed: false,
+                max_attempts: 3,
+                messages,
+                now: T0,
+            },
+            &by(),
+        )
+        .await
+        .unwrap()
+}
+
 macro_rules! conformance {
     ($factory:ident) => {
+        #[tokio::test]
+        async fn messages_past_their_expiry_are_never_claimed_and_the_sweep_expires_them() {
+            let Some(f) = $factory().await else { return };
+            let c = expiring_campaign(&f, 3, T0 + 1_000).await;
+            assert_eq!(c.expires_at, Some(T0 + 1_000));
+            let lease = f.lease("a", T0).await.unwrap();
+            assert!(f.store.renew_lease(&lease, 3_600_000, T0).await.unwrap());
+            // One is claimed in time; the rest wait past the expiry, unswept: no claim takes them.
+            let early = f.store.claim(&lease, &ClaimRequest::new(1, 0), T0).await.unwrap();
+            assert_eq!(early.len(), 1);
+            assert_eq!(early[0].expires_at, Some(T0 + 1_000));
+            let late = f
+                .store
+                .claim(&lease, &ClaimRequest::new(10, 0), T0 + 1_000)
+                .await
+                .unwrap();
+            assert!(late.is_empty(), "{late:?}");
+            assert_eq!(f.store.expire_due(T0 + 999, 100).await.unwrap(), 0, "not yet");
+            assert_eq!(f.store.expire_due(T0 + 1_000, 100).await.unwrap(), 2);
+            assert_eq!(f.store.expire_due(T0 + 2_000, 100).await.unwrap(), 0, "once only");
+            let n = f.counts(&c.id).await;
+            assert_eq!((n.expired, n.queued, n.claimed), (2, 0, 1));
+            // The one claimed in time is refused at the send: expired, its attempt not spent.
+            f.store
+                .mark_sending(&lease, &[early[0].id], T0 + 1_500)
+                .await
+                .unwrap();
+            let expired = Outcome {
+                message_id: early[0].id,
+                kind: OutcomeKind::Expired {
+                    error_code: "expired".into(),
+                    error_message: "too late".into(),
+                },
+            };
+            f.store
+                .record_outcomes(&lease, &[expired], T0 + 1_500)
+                .await
+                .unwrap();
+            let after = f.store.campaign_by_id(&c.id).await.unwrap();
+            assert_eq!(after.counts.expired, 3);
+            assert_eq!(after.counts.total(), 3);
+            assert_eq!(after.status, CampaignStatus::Completed);
+            let m = f.store.get_message(&f.tenant, early[0].id).await.unwrap();
+            assert_eq!((m.status, m.attempts), (MessageStatus::Expired, 0));
+        }
+
+        #[tokio::test]
+        async fn a_failed_campaign_cancels_what_is_queued_and_what_comes_back_from_flight() {
+            let Some(f) = $factory().await else { return };
+            let c = f.campaign(4, 0, 5).await;
+            let lease = f.lease("a", T0).await.unwrap();
+            assert!(f.store.renew_lease(&lease, 3_600_000, T0).await.unwrap());
+            let claimed = f.store.claim(&lease, &ClaimRequest::new(2, 0), T0).await.unwrap();
+            let ids: Vec<i64> = claimed.iter().map(|m| m.id).collect();
+            f.store.mark_sending(&lease, &ids, T0).await.unwrap();
+            assert!(f
+                .store
+                .fail_campaign(
+                    &c.id,
+                    pregon_domain::FailureReason::TemplateDisabled,
+                    Some("132016"),
+                    T0 + 1
+                )
+                .await
+                .unwrap());
+            assert!(
+                !f.store
+                    .fail_campaign(
+                        &c.id,
+                        pregon_domain::FailureReason::TemplateDisabled,
+                        None,
+                        T0 + 2
+                    )
+                    .await
+                    .unwrap(),
+                "once"
+            );
+            // The two in flight come back to be retried: a failed campaign keeps nothing queued.
+            let retry: Vec<Outcome> = ids
+                .iter()
+                .map(|id| Outcome {
+                    message_id: *id,
+                    kind: OutcomeKind::Retry {
+                        next_attempt_at: T0 + 60_000,
+                        error_code: "131000".into(),
+                        error_message: "try later".into(),
+                    },
+                })
+                .collect();
+            f.store.record_outcomes(&lease, &retry, T0 + 3).await.unwrap();
+            let after = f.store.campaign_by_id(&c.id).await.unwrap();
+            assert_eq!(after.status, CampaignStatus::Failed);
+            assert_eq!(
+                after.failure_reason,
+                Some(pregon_domain::FailureReason::TemplateDisabled)
+            );
+            assert_eq!(after.failure_detail.as_deref(), Some("132016"));
+            assert_eq!(after.counts.cancelled, 4, "{:?}", after.counts);
+            assert_eq!(after.counts.pending(), 0);
+            assert!(f
+                .store
+                .claim(&lease, &ClaimRequest::new(10, 0), T0 + 120_000)
+                .await
+                .unwrap()
+                .is_empty());
+        }
         #[tokio::test]
         async fn creating_a_campaign_counts_every_contact() {
             let Some(f) = $factory().await else { return };
@@ -356,6 +499,7 @@ macro_rules! conformance {
                 .store
                 .create_campaign(
                     NewCampaign {
+                        expires_at: None,
                         id: "cmp_bad".into(),
                         tenant_id: f.tenant.clone(),
                         name: "c".into(),
@@ -921,6 +1065,7 @@ macro_rules! conformance {
                 .store
                 .insert_single_message(
                     NewSingleMessage {
+                        expires_at: None,
                         tenant_id: f.tenant.clone(),
                         sender_id: f.sender.clone(),
                         template_id: f.template.clone(),
@@ -1177,6 +1322,7 @@ macro_rules! conformance {
         async fn scheduled_campaigns_start_when_due() {
             let Some(f) = $factory().await else { return };
             let new = |status, start_at| NewCampaign {
+                expires_at: None,
                 id: pregon_domain::id::new_id("cmp"),
                 tenant_id: f.tenant.clone(),
                 name: "later".into(),
@@ -1275,6 +1421,7 @@ macro_rules! conformance {
                 .store
                 .create_campaign(
                     NewCampaign {
+                        expires_at: None,
                         id: pregon_domain::id::new_id("cmp"),
                         tenant_id: f.tenant.clone(),
                         name: "office hours".into(),
@@ -1495,6 +1642,7 @@ macro_rules! conformance {
                     .store
                     .create_campaign(
                         NewCampaign {
+                            expires_at: None,
                             id: pregon_domain::id::new_id("cmp"),
                             tenant_id: f.tenant.clone(),
                             name: "c".into(),
@@ -1871,6 +2019,7 @@ macro_rules! conformance {
                 .store
                 .create_campaign(
                     NewCampaign {
+                        expires_at: None,
                         id: pregon_domain::id::new_id("cmp"),
                         tenant_id: f.tenant.clone(),
                         name: "later".into(),

@@ -311,6 +311,7 @@ async fn two_dispatchers_never_send_a_message_twice_and_counts_stay_exact() {
         let campaign = store
             .create_campaign(
                 NewCampaign {
+                    expires_at: None,
                     id: pregon_domain::id::new_id("cmp"),
                     tenant_id: tenant.clone(),
                     name: format!("c{c}"),
@@ -335,6 +336,7 @@ async fn two_dispatchers_never_send_a_message_twice_and_counts_stay_exact() {
         store
             .insert_single_message(
                 NewSingleMessage {
+                    expires_at: None,
                     tenant_id: tenant.clone(),
                     sender_id: sender.id.clone(),
                     template_id: template.id.clone(),
@@ -472,6 +474,7 @@ async fn tallied_counts_fold_and_an_unfinished_completion_is_swept_up() {
     let campaign = store
         .create_campaign(
             NewCampaign {
+                expires_at: None,
                 id: pregon_domain::id::new_id("cmp"),
                 tenant_id: tenant.clone(),
                 name: "c".into(),

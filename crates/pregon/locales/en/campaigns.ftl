@@ -38,6 +38,6 @@ campaign-reason-template_error = Paused: the provider refused the template
 campaign-reason-daily_limit = Paused: the number's daily limit is reached
 campaign-reason-outside_window = Outside the sending window
 campaign-reason-sender_paused = Waiting for the number to be active again
-campaign-reason-template_paused = Paused: Meta paused the template
+campaign-reason-template_paused = Paused: WhatsApp paused the template for low quality; it goes on by itself once the template is approved again
 campaign-reason-other = Waiting
 campaign-waiting-until = { $reason }; goes on by itself on { $when }

@@ -38,6 +38,6 @@ campaign-reason-template_error = En pausa: el proveedor rechazó la plantilla
 campaign-reason-daily_limit = En pausa: se alcanzó el límite diario del número
 campaign-reason-outside_window = Fuera del horario de envío
 campaign-reason-sender_paused = Esperando a que el número vuelva a estar activo
-campaign-reason-template_paused = En pausa: Meta pausó la plantilla
+campaign-reason-template_paused = En pausa: WhatsApp pausó la plantilla por baja calidad; sigue sola cuando vuelva a estar aprobada
 campaign-reason-other = En espera
 campaign-waiting-until = { $reason }; sigue sola el { $when }

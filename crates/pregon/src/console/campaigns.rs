@@ -45,6 +45,7 @@ pub fn reason_key(reason: &str) -> &'static str {
         r if r == PausedReason::DailyLimit.as_str() => "campaign-reason-daily_limit",
         r if r == PausedReason::OutsideWindow.as_str() => "campaign-reason-outside_window",
         r if r == PausedReason::SenderPaused.as_str() => "campaign-reason-sender_paused",
+        r if r == PausedReason::TemplatePaused.as_str() => "campaign-reason-template_paused",
         _ => "campaign-reason-other",
     }
 }

@@ -46,6 +46,9 @@ use sender::Until;
 /// The sender tasks of a dispatcher, by sender id: each with the token that stops it.
 type SenderTasks = HashMap<String, (CancellationToken, JoinHandle<()>)>;
 
+/// Most messages one look for work expires (the claim never takes the rest meanwhile).
+const EXPIRE_BATCH: usize = 5_000;
+
 /// Counters of this process, for `/metrics` and the dispatcher's heartbeat.
 #[derive(Debug, Default)]
 pub struct Metrics {
@@ -53,6 +56,8 @@ pub struct Metrics {
     failed: AtomicU64,
     retried: AtomicU64,
     unknown: AtomicU64,
+    expired: AtomicU64,
+    skipped: AtomicU64,
     senders_owned: AtomicI64,
 }
 
@@ -69,12 +74,21 @@ impl Metrics {
     pub fn unknown(&self) -> u64 {
         self.unknown.load(Ordering::Relaxed)
     }
+    /// Messages whose time ran out (at the send, or in the scheduler's sweep).
+    pub fn expired(&self) -> u64 {
+        self.expired.load(Ordering::Relaxed)
+    }
+    /// Messages skipped at the send because the provider said the recipient opted out.
+    pub fn skipped(&self) -> u64 {
+        self.skipped.load(Ordering::Relaxed)
+    }
     pub fn senders_owned(&self) -> i64 {
         self.senders_owned.load(Ordering::Relaxed)
     }
-    /// Attempts whose outcome is recorded: sent, failed, retried or unknown.
+    /// Attempts whose outcome is recorded: sent, failed, retried, unknown, or refused for
+    /// the recipient's opt-out.
     pub(crate) fn attempted(&self) -> u64 {
-        self.sent() + self.failed() + self.retried() + self.unknown()
+        self.sent() + self.failed() + self.retried() + self.unknown() + self.skipped()
     }
 }
 
@@ -223,6 +237,12 @@ impl Dispatcher {
         }
         if let Err(e) = crate::scheduler::recheck_due(self.store.as_ref(), now).await {
             tracing::warn!(error = %e, "checking campaign windows and limits failed");
+        }
+        match self.store.expire_due(now, EXPIRE_BATCH).await {
+            Ok(n) => {
+                self.metrics.expired.fetch_add(n as u64, Ordering::Relaxed);
+            }
+            Err(e) => tracing::warn!(error = %e, "expiring messages past their time failed"),
         }
         let senders = match self.store.senders_with_work(now).await {
             Ok(senders) => senders,

@@ -5,7 +5,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use pregon_domain::{CampaignStatus, PausedReason};
+use pregon_domain::{CampaignStatus, FailureReason, PausedReason};
 use pregon_store::{Lease, Outcome, OutcomeKind};
 use tokio::sync::mpsc;
 
@@ -19,8 +19,27 @@ pub(crate) struct Report {
     pub outcome: Outcome,
     /// The provider refused the sender itself: pause its campaigns.
     pub sender_error: Option<String>,
-    /// The provider refused the campaign's template: pause that campaign (id, detail).
-    pub campaign_error: Option<(String, String)>,
+    /// The provider refused the campaign's template: what becomes of the campaign.
+    pub campaign_error: Option<CampaignRefusal>,
+}
+
+/// The provider refused a campaign as a whole (its template).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct CampaignRefusal {
+    pub campaign_id: String,
+    /// The provider's code and words.
+    pub detail: String,
+    pub effect: CampaignEffect,
+}
+
+/// What a campaign-level refusal does to the campaign.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CampaignEffect {
+    /// It waits, paused for this reason (`template_error`, or `template_paused`, which the
+    /// template's approval ends by itself).
+    Pause(PausedReason),
+    /// It ends `failed` (the template is disabled: nothing of it can go any more).
+    Fail(FailureReason),
 }
 
 pub(crate) async fn write_outcomes(d: Arc<Dispatcher>, lease: Lease, mut rx: mpsc::UnboundedReceiver<Report>) {
@@ -48,25 +67,22 @@ pub(crate) async fn write_outcomes(d: Arc<Dispatcher>, lease: Lease, mut rx: mps
                 Err(e) => tracing::error!(error = %e, "pausing campaigns after a sender error failed"),
             }
         }
-        let mut refused: Vec<&(String, String)> = batch.iter().filter_map(|r| r.campaign_error.as_ref()).collect();
-        refused.sort_by(|a, b| a.0.cmp(&b.0));
-        refused.dedup_by(|a, b| a.0 == b.0);
-        for (campaign_id, detail) in refused {
-            match d
-                .store
-                .pause_campaign(
-                    campaign_id,
-                    PausedReason::TemplateError,
-                    Some(detail),
-                    d.clock.now_millis(),
-                )
-                .await
-            {
+        let mut refused: Vec<&CampaignRefusal> = batch.iter().filter_map(|r| r.campaign_error.as_ref()).collect();
+        // One effect per campaign, the gravest first: failing outranks pausing.
+        refused.sort_by_key(|r| (r.campaign_id.clone(), !matches!(r.effect, CampaignEffect::Fail(_))));
+        refused.dedup_by(|a, b| a.campaign_id == b.campaign_id);
+        for r in refused {
+            let (campaign_id, detail, now) = (&r.campaign_id, &r.detail, d.clock.now_millis());
+            let done = match r.effect {
+                CampaignEffect::Pause(reason) => d.store.pause_campaign(campaign_id, reason, Some(detail), now).await,
+                CampaignEffect::Fail(reason) => d.store.fail_campaign(campaign_id, reason, Some(detail), now).await,
+            };
+            match done {
                 Ok(true) => {
-                    tracing::error!(campaign = %campaign_id, %detail, "provider refused the template; campaign paused")
+                    tracing::error!(campaign = %campaign_id, %detail, effect = ?r.effect, "provider refused the template")
                 }
                 Ok(false) => {}
-                Err(e) => tracing::error!(error = %e, "pausing a campaign after a template error failed"),
+                Err(e) => tracing::error!(error = %e, "stopping a campaign after a template error failed"),
             }
         }
         let outcomes: Vec<Outcome> = batch.drain(..).map(|r| r.outcome).collect();
@@ -119,6 +135,8 @@ fn count(d: &Dispatcher, outcomes: &[Outcome]) {
         let counter = match o.kind {
             OutcomeKind::Sent { .. } => &d.metrics.sent,
             OutcomeKind::Failed { .. } => &d.metrics.failed,
+            OutcomeKind::Expired { .. } => &d.metrics.expired,
+            OutcomeKind::Skipped { .. } => &d.metrics.skipped,
             OutcomeKind::Retry { .. } | OutcomeKind::Requeue { .. } => &d.metrics.retried,
             OutcomeKind::Unknown { .. } => &d.metrics.unknown,
         };

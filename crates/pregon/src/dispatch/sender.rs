@@ -13,7 +13,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use pregon_domain::{PausedReason, RateLimiter};
+use pregon_domain::{FailureReason, PausedReason, RateLimiter, SkipReason};
+use pregon_providers::classify::ErrorReason;
 use pregon_providers::{Credentials, OutboundMessage, Provider, ProviderError};
 use pregon_store::{ClaimRequest, ClaimedMessage, Lease, Millis, Outcome, OutcomeKind, SenderRecord, StoreError};
 use tokio::sync::{mpsc, Semaphore};
@@ -24,7 +25,7 @@ use tokio_util::sync::CancellationToken;
 use super::consent::Gate;
 use super::context::{context_for, prepare, CampaignContext, Campaigns, Prepared, Templates};
 use super::limits::{hold_back, Held, PairGap};
-use super::outcome::{write_outcomes, Report};
+use super::outcome::{write_outcomes, CampaignEffect, CampaignRefusal, Report};
 use super::rate_plans::Pacing;
 use super::Dispatcher;
 
@@ -699,9 +700,19 @@ async fn attempt(
         status_callback: wire.status_callback.clone(),
         recipient_user_id: None,
         category: None,
-        expires_at: None,
+        expires_at: message.expires_at,
         body_parameter_names: None,
     };
+    // Its time ran out while it waited its turn: never sent late, whatever the provider.
+    if let Some(at) = message.expires_at.filter(|at| *at <= d.clock.now_millis()) {
+        return Report::new(
+            message,
+            OutcomeKind::Expired {
+                error_code: "expired".into(),
+                error_message: format!("expired at {} before it could be sent", crate::clock::rfc3339(at)),
+            },
+        );
+    }
     match provider.send(&outbound).await {
         Ok(accepted) => {
             hold.succeeded();
@@ -786,16 +797,28 @@ fn refused(
             code,
             message: text,
             retry_after,
-            ..
+            reason,
         } => {
             hold_off(retry_after);
-            Report::new(
-                message,
-                OutcomeKind::Failed {
+            let kind = match reason {
+                // The provider would not send it after its validity period.
+                Some(ErrorReason::Expired) => OutcomeKind::Expired {
                     error_code: code,
                     error_message: text,
                 },
-            )
+                // The recipient's own choice: not a failure of the campaign (auto-pause
+                // counts failures only).
+                Some(r) if r.opt_out_scope().is_some() => OutcomeKind::Skipped {
+                    skip_reason: SkipReason::OptedOut,
+                    error_code: code,
+                    error_message: text,
+                },
+                _ => OutcomeKind::Failed {
+                    error_code: code,
+                    error_message: text,
+                },
+            };
+            Report::new(message, kind)
         }
         ProviderError::SenderLevel {
             code,
@@ -816,15 +839,24 @@ fn refused(
             code,
             message: text,
             retry_after,
-            ..
+            reason,
         } => {
             hold_off(retry_after);
             let Some(campaign_id) = &message.campaign_id else {
                 return Report::new(message, retry_or_fail(code, text, retry_after));
             };
+            let effect = match reason {
+                Some(ErrorReason::TemplatePaused) => CampaignEffect::Pause(PausedReason::TemplatePaused),
+                Some(ErrorReason::TemplateDisabled) => CampaignEffect::Fail(FailureReason::TemplateDisabled),
+                _ => CampaignEffect::Pause(PausedReason::TemplateError),
+            };
             let detail = format!("{code}: {text}");
             let mut r = Report::new(message, requeue(code, text));
-            r.campaign_error = Some((campaign_id.clone(), detail));
+            r.campaign_error = Some(CampaignRefusal {
+                campaign_id: campaign_id.clone(),
+                detail,
+                effect,
+            });
             r
         }
     }

@@ -127,6 +127,8 @@ pub struct CampaignOptions {
     pub require_consent: Option<bool>,
     /// false leaves it a draft (default true).
     pub start: Option<bool>,
+    /// Messages not sent by then never are: they become `expired` (RFC 3339).
+    pub expires_at: Option<String>,
 }
 
 /// A campaign with its contacts, as JSON.
@@ -152,6 +154,9 @@ pub struct CreateCampaign {
     /// (`no_consent`). Checked at import and again just before each send.
     pub require_consent: Option<bool>,
     pub start: Option<bool>,
+    /// Messages not sent by then never are: they become `expired`, a final state counted in
+    /// `counts.expired` (RFC 3339, in the future, after `schedule.start_at`).
+    pub expires_at: Option<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -279,6 +284,7 @@ async fn create_campaign(
                 settings: checked.settings,
                 start_at: checked.start_at,
                 windowed: checked.windowed,
+                expires_at: checked.expires_at,
                 messages,
                 now,
             },
@@ -343,6 +349,8 @@ struct CheckedOptions {
     windowed: bool,
     /// What it starts as: a draft, scheduled, or running.
     status: CampaignStatus,
+    /// Messages not sent by then never are.
+    expires_at: Option<Millis>,
 }
 
 /// Checks every option but the template and sender, in the order the API reports the first
@@ -380,6 +388,7 @@ fn check_options(o: CampaignOptions, now: Millis) -> Result<CheckedOptions, ApiE
         (true, Some(at)) if at > now => CampaignStatus::Scheduled,
         (true, _) => CampaignStatus::Running,
     };
+    let expires_at = expiry(o.expires_at.as_deref(), start_at.unwrap_or(now).max(now))?;
     Ok(CheckedOptions {
         priority,
         region,
@@ -395,7 +404,24 @@ fn check_options(o: CampaignOptions, now: Millis) -> Result<CheckedOptions, ApiE
         start_at,
         windowed,
         status,
+        expires_at,
     })
+}
+
+/// An `expires_at` (RFC 3339), which must come after `not_before` (now, or the scheduled
+/// start): a campaign whose every message would expire before it starts is a mistake.
+pub(crate) fn expiry(expires_at: Option<&str>, not_before: Millis) -> Result<Option<Millis>, ApiError> {
+    let Some(text) = expires_at.map(str::trim).filter(|t| !t.is_empty()) else {
+        return Ok(None);
+    };
+    let at = parse_rfc3339(text).ok_or_else(|| ApiError::invalid_field("expires_at", "must be an RFC 3339 time"))?;
+    if at <= not_before {
+        return Err(ApiError::invalid_field(
+            "expires_at",
+            "must be in the future, and after the scheduled start",
+        ));
+    }
+    Ok(Some(at))
 }
 
 /// The retry policy: the defaults, with what the request changes.
@@ -528,6 +554,7 @@ pub async fn create(
         webhook_url: body.webhook_url,
         require_consent: body.require_consent,
         start: body.start,
+        expires_at: body.expires_at,
     };
     let created = create_campaign(&state, &tenant.id, options, contacts, &change).await?;
     Ok((StatusCode::CREATED, Json(created)))
@@ -545,10 +572,10 @@ fn multipart_error(e: axum::extract::multipart::MultipartError) -> ApiError {
 }
 
 /// Multipart fields: `file` (CSV), `name`, `template_id`, and optionally `sender_id`,
-/// `phone_column`, `default_region`, `priority`, `webhook_url`, `require_consent`, `start`,
+/// `phone_column`, `default_region`, `priority`, `webhook_url`, `require_consent`, `start`, `expires_at`,
 /// and `schedule` and `rate` as JSON text (the same objects as in a JSON campaign).
 #[utoipa::path(post, path = "/api/v1/campaigns/import", tag = "campaigns",
-    request_body(content_type = "multipart/form-data", description = "file (CSV with a header row), name, template_id, sender_id, phone_column, default_region, priority, webhook_url, require_consent, start, schedule (JSON), rate (JSON)"),
+    request_body(content_type = "multipart/form-data", description = "file (CSV with a header row), name, template_id, sender_id, phone_column, default_region, priority, webhook_url, require_consent, start, expires_at, schedule (JSON), rate (JSON)"),
     responses((status = 201, body = CreatedCampaignView), (status = 400, body = super::ErrorBody), (status = 413, body = super::ErrorBody), (status = 415, body = super::ErrorBody), (status = 422, body = super::ErrorBody)),
     security(("api_key" = [])))]
 pub async fn import_csv(
@@ -605,6 +632,7 @@ pub async fn import_csv(
                 })
             }
             "webhook_url" => options.webhook_url = Some(text),
+            "expires_at" => options.expires_at = Some(text),
             "schedule" if !text.is_empty() => {
                 options.schedule = Some(serde_json::from_str(&text).map_err(|e| {
                     ApiError::invalid_field("schedule", format!("must be the JSON of a schedule object: {e}"))

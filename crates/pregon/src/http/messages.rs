@@ -35,6 +35,8 @@ pub struct SendMessage {
     pub send_at: Option<String>,
     /// 1–10, higher first (default 5).
     pub priority: Option<i64>,
+    /// Not sent by then, never: it becomes `expired` (RFC 3339, after `send_at`).
+    pub expires_at: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -90,6 +92,7 @@ pub async fn send(
         None => now,
         Some(t) => parse_rfc3339(t).ok_or_else(|| ApiError::invalid_field("send_at", "must be an RFC 3339 time"))?,
     };
+    let expires_at = super::campaigns::expiry(body.expires_at.as_deref(), send_at.max(now))?;
     if state.store.opted_out_phones(&tenant.id).await?.contains(phone.as_str()) {
         return Err(ApiError::invalid("opted_out", format!("{phone} has opted out")));
     }
@@ -114,6 +117,7 @@ pub async fn send(
                 priority,
                 max_attempts: RetryPolicy::default().max_attempts as i64,
                 send_at,
+                expires_at,
                 now,
             },
             &change,

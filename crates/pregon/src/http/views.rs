@@ -214,6 +214,8 @@ pub struct MessageView {
     /// A single message's send time: its `send_at`, or when it was accepted (null for
     /// campaign messages).
     pub send_at: Option<String>,
+    /// Not sent by then, never: it becomes `expired`.
+    pub expires_at: Option<String>,
     /// Its history, oldest first (only on `GET /api/v1/messages/{id}`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub events: Option<Vec<EventView>>,
@@ -241,6 +243,7 @@ impl MessageView {
             next_attempt_at: (m.status == pregon_domain::MessageStatus::Queued && m.next_attempt_at > 0)
                 .then(|| rfc3339(m.next_attempt_at)),
             send_at: time(m.send_at),
+            expires_at: time(m.expires_at),
             events: events.map(|e| e.iter().map(EventView::from).collect()),
         }
     }
@@ -296,6 +299,9 @@ mod tests {
     /// A campaign waiting for its window, with every field the object has set.
     fn waiting() -> CampaignRecord {
         CampaignRecord {
+            expires_at: None,
+            failure_detail: None,
+            failure_reason: None,
             id: "cmp_2".into(),
             tenant_id: "ten_1".into(),
             name: "office hours".into(),
@@ -349,7 +355,7 @@ mod tests {
         assert_eq!(at_rest, GOLDEN_AT_REST);
     }
 
-    const GOLDEN_AT_RATE: &str = r#"{"id":"cmp_2","name":"office hours","status":"paused","paused_reason":"outside_window","paused_detail":"outside its window","sender_id":"snd_1","template_id":"tpl_1","priority":7,"total":9,"counts":{"queued":5,"claimed":0,"sending":0,"sent":2,"delivered":0,"read":0,"failed":1,"unknown":0,"skipped":1,"cancelled":0},"progress_percent":44.4,"created_at":"2026-01-01T00:00:00.123Z","start_at":null,"started_at":"2026-01-01T00:00:01.000Z","completed_at":null,"last_sent_at":"2026-01-01T00:00:09.000Z","resumes_at":"2026-01-01T15:00:00.000Z","current_rate":2.5,"eta_seconds":3,"settings":{"auto_pause":{"max_failure_rate":0.5,"min_failures":50},"default_region":"EC","rate":null,"require_consent":true,"retry":{"backoff_seconds":[60,300,1800],"max_attempts":3},"schedule":{"recipient_timezone":false,"timezone":"America/Guayaquil","window":{"days":[1,2,3,4,5],"end":"18:00","start":"09:00"}},"webhook_url":"https://example.com/h"}}"#;
+    const GOLDEN_AT_RATE: &str = r#"{"id":"cmp_2","name":"office hours","status":"paused","paused_reason":"outside_window","paused_detail":"outside its window","failure_reason":null,"failure_detail":null,"sender_id":"snd_1","template_id":"tpl_1","priority":7,"total":9,"counts":{"queued":5,"claimed":0,"sending":0,"sent":2,"delivered":0,"read":0,"failed":1,"unknown":0,"skipped":1,"cancelled":0,"expired":0},"progress_percent":44.4,"created_at":"2026-01-01T00:00:00.123Z","start_at":null,"started_at":"2026-01-01T00:00:01.000Z","completed_at":null,"last_sent_at":"2026-01-01T00:00:09.000Z","expires_at":null,"resumes_at":"2026-01-01T15:00:00.000Z","current_rate":2.5,"eta_seconds":3,"settings":{"auto_pause":{"max_failure_rate":0.5,"min_failures":50},"default_region":"EC","rate":null,"require_consent":true,"retry":{"backoff_seconds":[60,300,1800],"max_attempts":3},"schedule":{"recipient_timezone":false,"timezone":"America/Guayaquil","window":{"days":[1,2,3,4,5],"end":"18:00","start":"09:00"}},"webhook_url":"https://example.com/h"}}"#;
 
-    const GOLDEN_AT_REST: &str = r#"{"id":"cmp_2","name":"office hours","status":"paused","paused_reason":"outside_window","paused_detail":"outside its window","sender_id":"snd_1","template_id":"tpl_1","priority":7,"total":9,"counts":{"queued":5,"claimed":0,"sending":0,"sent":2,"delivered":0,"read":0,"failed":1,"unknown":0,"skipped":1,"cancelled":0},"progress_percent":44.4,"created_at":"2026-01-01T00:00:00.123Z","start_at":null,"started_at":"2026-01-01T00:00:01.000Z","completed_at":null,"last_sent_at":"2026-01-01T00:00:09.000Z","resumes_at":"2026-01-01T15:00:00.000Z","current_rate":0.0,"eta_seconds":null,"settings":{"auto_pause":{"max_failure_rate":0.5,"min_failures":50},"default_region":"EC","rate":null,"require_consent":true,"retry":{"backoff_seconds":[60,300,1800],"max_attempts":3},"schedule":{"recipient_timezone":false,"timezone":"America/Guayaquil","window":{"days":[1,2,3,4,5],"end":"18:00","start":"09:00"}},"webhook_url":"https://example.com/h"}}"#;
+    const GOLDEN_AT_REST: &str = r#"{"id":"cmp_2","name":"office hours","status":"paused","paused_reason":"outside_window","paused_detail":"outside its window","failure_reason":null,"failure_detail":null,"sender_id":"snd_1","template_id":"tpl_1","priority":7,"total":9,"counts":{"queued":5,"claimed":0,"sending":0,"sent":2,"delivered":0,"read":0,"failed":1,"unknown":0,"skipped":1,"cancelled":0,"expired":0},"progress_percent":44.4,"created_at":"2026-01-01T00:00:00.123Z","start_at":null,"started_at":"2026-01-01T00:00:01.000Z","completed_at":null,"last_sent_at":"2026-01-01T00:00:09.000Z","expires_at":null,"resumes_at":"2026-01-01T15:00:00.000Z","current_rate":0.0,"eta_seconds":null,"settings":{"auto_pause":{"max_failure_rate":0.5,"min_failures":50},"default_region":"EC","rate":null,"require_consent":true,"retry":{"backoff_seconds":[60,300,1800],"max_attempts":3},"schedule":{"recipient_timezone":false,"timezone":"America/Guayaquil","window":{"days":[1,2,3,4,5],"end":"18:00","start":"09:00"}},"webhook_url":"https://example.com/h"}}"#;
 }

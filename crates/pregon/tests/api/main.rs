@@ -10,6 +10,7 @@ mod campaigns;
 mod consent;
 mod console;
 mod dispatch;
+mod expiry;
 mod helpers;
 mod idempotency;
 mod messages;

@@ -155,7 +155,7 @@ async fn completion_posts_one_signed_notification_with_the_final_campaign() {
         counts(campaign),
         counts(
             &json!({"counts": {"queued": 0, "claimed": 0, "sending": 0, "sent": 3, "delivered": 0,
-            "read": 0, "failed": 0, "unknown": 0, "skipped": 1, "cancelled": 0}})
+            "read": 0, "failed": 0, "unknown": 0, "skipped": 1, "cancelled": 0, "expired": 0}})
         )
     );
     // The campaign object exactly as the API answers it, every field.

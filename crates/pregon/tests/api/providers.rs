@@ -13,8 +13,8 @@ use wiremock::matchers::{header, method, path, query_param};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
 use crate::helpers::{
-    contacts, counts, meta_error, meta_request, meta_server, mount_meta_accept, phones, sent_requests, spawn_app,
-    spawn_app_with, TestApp,
+    assert_total_is_sum, contacts, counts, meta_error, meta_request, meta_server, mount_meta_accept, phones,
+    sent_requests, spawn_app, spawn_app_with, TestApp,
 };
 
 fn id(v: &Value) -> String {
@@ -472,7 +472,8 @@ async fn a_paused_template_pauses_its_campaign_and_spends_no_attempt() {
                                 "contacts": contacts(&phones(4))}))
         .await);
     let paused = app.wait_status(&cid, "paused").await;
-    assert_eq!(paused["paused_reason"], "template_error", "{paused}");
+    // WhatsApp's pause (132015) is its own reason: the template's approval ends it.
+    assert_eq!(paused["paused_reason"], "template_paused", "{paused}");
     assert!(paused["paused_detail"].as_str().unwrap().contains("132015"), "{paused}");
     assert_eq!(
         (counts(&paused)["queued"], counts(&paused)["failed"]),
@@ -487,4 +488,71 @@ async fn a_paused_template_pauses_its_campaign_and_spends_no_attempt() {
         app.get(&format!("/api/v1/senders/{sender}")).await.expect(200)["status"],
         "active"
     );
+}
+
+#[tokio::test]
+async fn a_disabled_template_ends_its_campaign_failed_and_sends_nothing_more() {
+    let app = spawn_app().await;
+    let server = meta_server().await;
+    meta_request()
+        .respond_with(meta_error(400, 132016, "Template is disabled due to low quality"))
+        .mount(&server)
+        .await;
+    let sender = app.meta_sender(&server, 1000.0).await;
+    let template = app.template().await;
+    let cid = id(&app
+        .create_campaign(json!({"name": "m", "template_id": template, "sender_id": sender,
+                                "contacts": contacts(&phones(5))}))
+        .await);
+    let failed = app.wait_status(&cid, "failed").await;
+    assert_eq!(failed["failure_reason"], "template_disabled", "{failed}");
+    assert!(
+        failed["failure_detail"].as_str().unwrap().contains("132016"),
+        "{failed}"
+    );
+    assert!(failed["completed_at"].is_string(), "{failed}");
+    // Nothing was sent, nothing failed as a message: what was queued is cancelled.
+    let n = counts(&failed);
+    assert_eq!(
+        (n["sent"], n["failed"], n["queued"], n["claimed"], n["sending"]),
+        (0, 0, 0, 0, 0),
+        "{failed}"
+    );
+    assert_eq!(n["cancelled"], 5, "{failed}");
+    assert_total_is_sum(&failed);
+    // Its end is final: it cannot be resumed or retried.
+    app.post_empty(&format!("/api/v1/campaigns/{cid}/resume"))
+        .await
+        .expect_error(409, "illegal_transition");
+}
+
+#[tokio::test]
+async fn a_recipient_who_stopped_marketing_is_skipped_not_failed_and_never_pauses_the_campaign() {
+    let app = spawn_app().await;
+    let server = meta_server().await;
+    // Every recipient stopped marketing messages from this business (131050): many more
+    // than the auto-pause threshold, none of them a fault of the campaign.
+    meta_request()
+        .respond_with(meta_error(
+            400,
+            131050,
+            "Unable to deliver: the user has stopped marketing messages",
+        ))
+        .mount(&server)
+        .await;
+    let sender = app.meta_sender(&server, 1000.0).await;
+    let template = app.template().await;
+    let cid = id(&app
+        .create_campaign(json!({"name": "m", "template_id": template, "sender_id": sender,
+                                "contacts": contacts(&phones(6)),
+                                "auto_pause": {"max_failure_rate": 0.1, "min_failures": 2}}))
+        .await);
+    let done = app.wait_status(&cid, "completed").await;
+    let n = counts(&done);
+    assert_eq!((n["skipped"], n["failed"]), (6, 0), "{done}");
+    for m in app.messages(&cid, None).await {
+        assert_eq!(m["skip_reason"], "opted_out", "{m}");
+        assert_eq!(m["error_code"], "131050", "the provider's answer is kept: {m}");
+        assert_eq!(m["attempts"], 1, "{m}");
+    }
 }

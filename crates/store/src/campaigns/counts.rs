@@ -54,8 +54,9 @@ impl Deltas {
     }
 }
 
-/// The ten counts as arguments `$1` to `$10`, in the order of the `n_*` columns, then
-/// `$11` the time of the last send (when a message was sent), `$12` now, `$13` the campaign.
+/// The counts as arguments `$1` to `$10`, in the order of the `n_*` columns, then `$11` the
+/// time of the last send (when a message was sent), `$12` now, `$13` the campaign, and `$14`
+/// the expired count (a later column).
 fn count_args(
     q: crate::db::Sql,
     d: &Counts,
@@ -76,6 +77,7 @@ fn count_args(
         .bind(last_sent_at)
         .bind(now)
         .bind(campaign_id)
+        .bind(d.expired)
 }
 
 /// Adds the changes to the campaigns' rows, which the caller holds (exclusively, in
@@ -86,7 +88,7 @@ pub(crate) async fn apply(tx: &mut Tx, deltas: &Deltas, last_sent_at: Option<Mil
             "update campaign set n_queued = n_queued + $1, n_claimed = n_claimed + $2, n_sending = n_sending + $3, \
              n_sent = n_sent + $4, n_delivered = n_delivered + $5, n_read = n_read + $6, n_failed = n_failed + $7, \
              n_unknown = n_unknown + $8, n_skipped = n_skipped + $9, n_cancelled = n_cancelled + $10, \
-             last_sent_at = case when $4 > 0 then coalesce($11, last_sent_at) else last_sent_at end, updated_at = $12 \
+             n_expired = n_expired + $14, last_sent_at = case when $4 > 0 then coalesce($11, last_sent_at) else last_sent_at end, updated_at = $12 \
              where campaign_id = $13",
         );
         tx.execute(count_args(q, d, last_sent_at, now, campaign_id)).await?;
@@ -103,8 +105,8 @@ pub(crate) async fn add_batch(tx: &mut Tx, deltas: &Deltas, last_sent_at: Option
     for (campaign_id, d) in deltas.iter() {
         let q = sql(
             "insert into campaign_tally (n_queued, n_claimed, n_sending, n_sent, n_delivered, n_read, \
-             n_failed, n_unknown, n_skipped, n_cancelled, last_sent_at, at, campaign_id) \
-             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, case when $4 > 0 then $11 end, $12, $13)",
+             n_failed, n_unknown, n_skipped, n_cancelled, last_sent_at, at, campaign_id, n_expired) \
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, case when $4 > 0 then $11 end, $12, $13, $14)",
         );
         tx.execute(count_args(q, d, last_sent_at, now, campaign_id)).await?;
     }
@@ -178,12 +180,12 @@ pub(crate) async fn fold(mut tx: Tx, campaign_ids: &[String]) -> Result<()> {
              s as (select campaign_id, sum(n_queued) as q, sum(n_claimed) as cl, sum(n_sending) as sg, \
                      sum(n_sent) as st, sum(n_delivered) as dl, sum(n_read) as rd, sum(n_failed) as fl, \
                      sum(n_unknown) as un, sum(n_skipped) as sk, sum(n_cancelled) as ca, \
-                     max(last_sent_at) as ls, max(at) as at \
+                     sum(n_expired) as ex, max(last_sent_at) as ls, max(at) as at \
                    from gone group by campaign_id) \
              update campaign c set n_queued = c.n_queued + s.q, n_claimed = c.n_claimed + s.cl, \
                n_sending = c.n_sending + s.sg, n_sent = c.n_sent + s.st, n_delivered = c.n_delivered + s.dl, \
                n_read = c.n_read + s.rd, n_failed = c.n_failed + s.fl, n_unknown = c.n_unknown + s.un, \
-               n_skipped = c.n_skipped + s.sk, n_cancelled = c.n_cancelled + s.ca, \
+               n_skipped = c.n_skipped + s.sk, n_cancelled = c.n_cancelled + s.ca, n_expired = c.n_expired + s.ex, \
                last_sent_at = greatest(c.last_sent_at, s.ls), updated_at = greatest(c.updated_at, s.at) \
              from s where c.campaign_id = s.campaign_id",
         )

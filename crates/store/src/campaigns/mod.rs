@@ -122,8 +122,8 @@ impl CampaignStore for SqlStore {
             sql(
                 "insert into campaign (campaign_id, tenant_id, name, sender_id, template_id, status, paused_reason, \
                  paused_detail, priority, settings, start_at, windowed, recheck_at, n_queued, n_skipped, created_at, \
-                 started_at, completed_at, updated_at) \
-                 values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $16)",
+                 started_at, completed_at, updated_at, expires_at) \
+                 values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $16, $19)",
             )
             .bind(&c.id)
             .bind(&c.tenant_id)
@@ -142,7 +142,8 @@ impl CampaignStore for SqlStore {
             .bind(opening.counts.skipped)
             .bind(c.now)
             .bind(opening.started_at)
-            .bind(opening.completed_at),
+            .bind(opening.completed_at)
+            .bind(c.expires_at),
         )
         .await?;
         // In the contacts' order: message ids are the claim order.
@@ -157,8 +158,8 @@ impl CampaignStore for SqlStore {
         );
         let insert = format!(
             "insert into message (tenant_id, campaign_id, sender_id, template_id, phone, variables, status, \
-             skip_reason, priority, max_attempts, created_at, updated_at) \
-             select $1, $2, $3, $4, v.phone, v.variables, v.status, v.skip_reason, $5, $6, $7, $7 \
+             skip_reason, priority, max_attempts, created_at, updated_at, expires_at) \
+             select $1, $2, $3, $4, v.phone, v.variables, v.status, v.skip_reason, $5, $6, $7, $7, $9 \
              from {rows} as v order by v.n"
         );
         for chunk in c.messages.chunks(INSERT_CHUNK) {
@@ -171,7 +172,8 @@ impl CampaignStore for SqlStore {
                     .bind(c.priority)
                     .bind(c.max_attempts)
                     .bind(c.now)
-                    .bind(message_rows(chunk)),
+                    .bind(message_rows(chunk))
+                    .bind(c.expires_at),
             )
             .await?;
         }
@@ -351,8 +353,8 @@ impl CampaignStore for SqlStore {
             .fetch_one(
                 sql(format!(
                     "insert into message (tenant_id, sender_id, template_id, phone, variables, status, priority, \
-                     max_attempts, next_attempt_at, send_at, created_at, updated_at) \
-                     values ($1, $2, $3, $4, $5, 'queued', $6, $7, $8, $8, $9, $9) returning {MESSAGE_COLUMNS}"
+                     max_attempts, next_attempt_at, send_at, created_at, updated_at, expires_at) \
+                     values ($1, $2, $3, $4, $5, 'queued', $6, $7, $8, $8, $9, $9, $10) returning {MESSAGE_COLUMNS}"
                 ))
                 .bind(&m.tenant_id)
                 .bind(&m.sender_id)
@@ -362,7 +364,8 @@ impl CampaignStore for SqlStore {
                 .bind(m.priority)
                 .bind(m.max_attempts)
                 .bind(m.send_at)
-                .bind(m.now),
+                .bind(m.now)
+                .bind(m.expires_at),
             )
             .await?;
         let message = message_from_row(&row)?;

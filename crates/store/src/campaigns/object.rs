@@ -28,13 +28,20 @@ pub struct CampaignObject {
     #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub status: CampaignStatus,
     /// Why it is not sending: `user`, `too_many_failures`, `sender_error`,
-    /// `template_error`, `daily_limit`, `outside_window` or `sender_paused` (its sender is
-    /// paused or suspended; it resumes by itself when the sender is active again) while
-    /// `paused`, and `scheduled` while `scheduled` (waiting for `start_at`).
+    /// `template_error`, `template_paused` (WhatsApp paused its template; it resumes by
+    /// itself when the template is approved again), `daily_limit`, `outside_window` or
+    /// `sender_paused` (its sender is paused or suspended; it resumes by itself when the
+    /// sender is active again) while `paused`, and `scheduled` while `scheduled` (waiting
+    /// for `start_at`).
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub paused_reason: Option<&'static str>,
     /// The provider's or pregon's words on why it paused.
     pub paused_detail: Option<String>,
+    /// Why it ended `failed`: `template_disabled` (WhatsApp disabled its template).
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub failure_reason: Option<pregon_domain::FailureReason>,
+    /// The provider's words on why it failed.
+    pub failure_detail: Option<String>,
     pub sender_id: String,
     pub template_id: String,
     pub priority: i64,
@@ -48,6 +55,8 @@ pub struct CampaignObject {
     pub started_at: Option<String>,
     pub completed_at: Option<String>,
     pub last_sent_at: Option<String>,
+    /// Messages not sent by then never are: they become `expired` (RFC 3339).
+    pub expires_at: Option<String>,
     /// When it goes on by itself: its start time while `scheduled`, the opening of its window
     /// (`outside_window`), or when room frees up under its sender's daily limit.
     pub resumes_at: Option<String>,
@@ -80,6 +89,8 @@ impl CampaignObject {
             status: c.status,
             paused_reason: c.waiting_reason(),
             paused_detail: c.paused_detail.clone(),
+            failure_reason: c.failure_reason,
+            failure_detail: c.failure_detail.clone(),
             sender_id: c.sender_id.clone(),
             template_id: c.template_id.clone(),
             priority: c.priority,
@@ -91,6 +102,7 @@ impl CampaignObject {
             started_at: time(c.started_at),
             completed_at: time(c.completed_at),
             last_sent_at: time(c.last_sent_at),
+            expires_at: time(c.expires_at),
             resumes_at: time(c.resumes_at()),
             current_rate: (current_rate * 10.0).round() / 10.0,
             eta_seconds: eta,

@@ -175,6 +175,7 @@ mod tests {
         let mut messages: Vec<NewMessage> = (0..queued).map(|_| message(None)).collect();
         messages.extend((0..skipped).map(|_| message(Some(pregon_domain::SkipReason::InvalidPhone))));
         NewCampaign {
+            expires_at: None,
             id: "cmp_1".into(),
             tenant_id: "ten_1".into(),
             name: "c".into(),

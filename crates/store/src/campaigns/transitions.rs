@@ -48,6 +48,41 @@ pub(crate) async fn set_status(
     Ok(())
 }
 
+/// Ends a campaign that can still send (`scheduled`, `running` or `paused`) `failed` for
+/// `reason`: its queued and claimed messages are cancelled, never attempted (a claim in a
+/// dispatcher's hands no longer starts), messages in flight finish as they will, and the
+/// campaign's notification is queued. False, and nothing written, for any other state.
+pub(crate) async fn fail(
+    tx: &mut Tx,
+    campaign_id: &str,
+    reason: pregon_domain::FailureReason,
+    detail: Option<&str>,
+    now: Millis,
+) -> Result<bool> {
+    let done = tx
+        .execute(
+            sql(
+                "update campaign set status = 'failed', paused_reason = null, paused_detail = null, \
+                 failure_reason = $1, failure_detail = $2, recheck_at = null, completed_at = $3, updated_at = $3 \
+                 where campaign_id = $4 and status in ('scheduled', 'running', 'paused')",
+            )
+            .bind(reason.as_str())
+            .bind(detail)
+            .bind(now)
+            .bind(campaign_id),
+        )
+        .await?;
+    if done == 0 {
+        return Ok(false);
+    }
+    for from in [MessageStatus::Queued, MessageStatus::Claimed] {
+        move_messages(tx, campaign_id, from, MessageStatus::Cancelled, false, now).await?;
+    }
+    let failed = read(tx, campaign_id).await?;
+    crate::notifications::enqueue(tx, &failed, now).await?;
+    Ok(true)
+}
+
 /// Moves every message of `campaign_id` in `from` to `to`, keeping the counters exact.
 pub(crate) async fn move_messages(
     tx: &mut Tx,

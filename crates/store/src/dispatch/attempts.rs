@@ -150,6 +150,10 @@ pub(super) async fn skip_claimed(db: &Db, lease: &Lease, skips: &[Skip], now: Mi
 /// when this batch and every batch committed before it are visible, so the last batch of a
 /// campaign always sees nothing left; should that fail, the campaign completes when its
 /// sender is next found idle ([`super::DispatchStore::sender_has_work`]).
+///
+/// A message that would go back to the queue (a retry, a hand-back) of a campaign that was
+/// cancelled or failed while its request was in flight is cancelled instead: a final
+/// campaign keeps nothing queued.
 pub(super) async fn record_outcomes(
     store: &SqlStore,
     lease: &Lease,
@@ -173,14 +177,18 @@ pub(super) async fn record_outcomes(
             ("msg", Ty::Text),
             ("next", Ty::Int),
             ("spend", Ty::Int),
+            ("skip", Ty::Text),
         ],
     );
     let updated = tx
         .fetch_all(
             sql(format!(
-                "update message set status = v.status, \
+                "update message set status = case when v.status = 'queued' and message.campaign_id is not null \
+                     and exists (select 1 from campaign c where c.campaign_id = message.campaign_id \
+                                 and c.status in ('cancelled', 'failed')) then 'cancelled' else v.status end, \
                    provider_message_id = coalesce(v.pid, message.provider_message_id), \
                    error_code = v.code, error_message = v.msg, \
+                   skip_reason = coalesce(v.skip, message.skip_reason), \
                    next_attempt_at = coalesce(v.next, message.next_attempt_at), \
                    attempts = message.attempts - 1 + v.spend, \
                    lease_epoch = case when v.status = 'queued' then null else message.lease_epoch end, \

@@ -12,19 +12,19 @@ use crate::error::Result;
 use crate::records::{Millis, Outcome, OutcomeKind, Skip};
 use crate::rows::{parse_enum, RecordRow};
 
-/// `[id, status, provider id, error code, error message, next attempt, spend attempt]` per
-/// outcome.
+/// `[id, status, provider id, error code, error message, next attempt, spend attempt, skip
+/// reason]` per outcome.
 pub(crate) fn outcome_rows(outcomes: &[Outcome], now: Millis) -> String {
     let rows: Vec<serde_json::Value> = outcomes
         .iter()
         .map(|o| match &o.kind {
             OutcomeKind::Sent {
                 provider_message_id, ..
-            } => json!([o.message_id, "sent", provider_message_id, null, null, null, 1]),
+            } => json!([o.message_id, "sent", provider_message_id, null, null, null, 1, null]),
             OutcomeKind::Unknown {
                 error_code,
                 error_message,
-            } => json!([o.message_id, "unknown", null, error_code, error_message, null, 1]),
+            } => json!([o.message_id, "unknown", null, error_code, error_message, null, 1, null]),
             OutcomeKind::Retry {
                 next_attempt_at,
                 error_code,
@@ -36,12 +36,32 @@ pub(crate) fn outcome_rows(outcomes: &[Outcome], now: Millis) -> String {
                 error_code,
                 error_message,
                 next_attempt_at,
-                1
+                1,
+                null
             ]),
             OutcomeKind::Failed {
                 error_code,
                 error_message,
-            } => json!([o.message_id, "failed", null, error_code, error_message, null, 1]),
+            } => json!([o.message_id, "failed", null, error_code, error_message, null, 1, null]),
+            // Refused before any request: the attempt is not spent.
+            OutcomeKind::Expired {
+                error_code,
+                error_message,
+            } => json!([o.message_id, "expired", null, error_code, error_message, null, 0, null]),
+            OutcomeKind::Skipped {
+                skip_reason,
+                error_code,
+                error_message,
+            } => json!([
+                o.message_id,
+                "skipped",
+                null,
+                error_code,
+                error_message,
+                null,
+                1,
+                skip_reason.as_str()
+            ]),
             OutcomeKind::Requeue {
                 error_code,
                 error_message,
@@ -53,7 +73,8 @@ pub(crate) fn outcome_rows(outcomes: &[Outcome], now: Millis) -> String {
                 error_code,
                 error_message,
                 next_attempt_at.unwrap_or(now),
-                0
+                0,
+                null
             ]),
         })
         .collect();

@@ -43,7 +43,7 @@ pub(super) async fn claim(db: &Db, lease: &Lease, request: &ClaimRequest, now: M
         .fetch_all(
             sql(
                 "select distinct priority from message where sender_id = $1 and campaign_id is null \
-                 and status = 'queued' and next_attempt_at <= $2",
+                 and status = 'queued' and next_attempt_at <= $2 and (expires_at is null or expires_at > $2)",
             )
             .bind(&lease.sender_id)
             .bind(now),
@@ -58,7 +58,8 @@ pub(super) async fn claim(db: &Db, lease: &Lease, request: &ClaimRequest, now: M
             "message_id",
             &format!(
                 "select message_id from message where {from_member} and status = 'queued' \
-                 and next_attempt_at <= $2 order by message_id limit $4{}",
+                 and next_attempt_at <= $2 and (expires_at is null or expires_at > $2) \
+                 order by message_id limit $4{}",
                 d.skip_locked()
             ),
         );

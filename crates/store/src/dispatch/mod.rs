@@ -80,6 +80,15 @@ pub trait DispatchStore: Send + Sync {
         detail: Option<&str>,
         now: Millis,
     ) -> Result<bool>;
+    /// Ends a campaign `failed` for `reason` (WhatsApp disabled its template): see
+    /// [`transitions::fail`]. False when it could not send any more anyway.
+    async fn fail_campaign(
+        &self,
+        campaign_id: &str,
+        reason: pregon_domain::FailureReason,
+        detail: Option<&str>,
+        now: Millis,
+    ) -> Result<bool>;
     /// Pauses every running campaign of a sender; returns their ids.
     async fn pause_sender_campaigns(
         &self,
@@ -375,6 +384,27 @@ impl DispatchStore for SqlStore {
         }
         tx.commit().await?;
         Ok(done == 1)
+    }
+
+    async fn fail_campaign(
+        &self,
+        campaign_id: &str,
+        reason: pregon_domain::FailureReason,
+        detail: Option<&str>,
+        now: Millis,
+    ) -> Result<bool> {
+        let mut tx = self.db.write().await?;
+        tx.lock(
+            sql(format!(
+                "select 1 from campaign where campaign_id = $1{}",
+                tx.dialect().for_no_key_update()
+            ))
+            .bind(campaign_id),
+        )
+        .await?;
+        let done = transitions::fail(&mut tx, campaign_id, reason, detail, now).await?;
+        tx.commit().await?;
+        Ok(done)
     }
 
     async fn pause_sender_campaigns(

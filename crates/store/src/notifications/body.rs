@@ -106,6 +106,9 @@ mod tests {
     /// A campaign cancelled while it waited for its window, every field of its object set.
     fn cancelled() -> CampaignRecord {
         CampaignRecord {
+            expires_at: None,
+            failure_detail: None,
+            failure_reason: None,
             id: "cmp_2".into(),
             tenant_id: "ten_1".into(),
             name: "office hours".into(),
@@ -170,5 +173,5 @@ mod tests {
         assert!(notification_for(&c, 0).is_none());
     }
 
-    const GOLDEN_BODY: &str = r#"{"campaign":{"completed_at":"2026-01-01T00:01:40.000Z","counts":{"cancelled":5,"claimed":0,"delivered":0,"failed":1,"queued":0,"read":0,"sending":0,"sent":2,"skipped":1,"unknown":0},"created_at":"2026-01-01T00:00:00.123Z","current_rate":0.0,"eta_seconds":null,"id":"cmp_2","last_sent_at":"2026-01-01T00:00:09.000Z","name":"office hours","paused_detail":"outside its window","paused_reason":"outside_window","priority":7,"progress_percent":100.0,"resumes_at":null,"sender_id":"snd_1","settings":{"auto_pause":{"max_failure_rate":0.5,"min_failures":50},"default_region":"EC","rate":null,"require_consent":true,"retry":{"backoff_seconds":[60,300,1800],"max_attempts":3},"schedule":{"recipient_timezone":false,"timezone":"America/Guayaquil","window":{"days":[1,2,3,4,5],"end":"18:00","start":"09:00"}},"webhook_url":"https://example.com/h"},"start_at":"2026-01-01T00:00:00.000Z","started_at":"2026-01-01T00:00:01.000Z","status":"cancelled","template_id":"tpl_1","total":9},"created_at":"2026-01-01T00:01:40.001Z","event":"campaign.cancelled","id":"ntf_ID"}"#;
+    const GOLDEN_BODY: &str = r#"{"campaign":{"completed_at":"2026-01-01T00:01:40.000Z","counts":{"cancelled":5,"claimed":0,"delivered":0,"expired":0,"failed":1,"queued":0,"read":0,"sending":0,"sent":2,"skipped":1,"unknown":0},"created_at":"2026-01-01T00:00:00.123Z","current_rate":0.0,"eta_seconds":null,"expires_at":null,"failure_detail":null,"failure_reason":null,"id":"cmp_2","last_sent_at":"2026-01-01T00:00:09.000Z","name":"office hours","paused_detail":"outside its window","paused_reason":"outside_window","priority":7,"progress_percent":100.0,"resumes_at":null,"sender_id":"snd_1","settings":{"auto_pause":{"max_failure_rate":0.5,"min_failures":50},"default_region":"EC","rate":null,"require_consent":true,"retry":{"backoff_seconds":[60,300,1800],"max_attempts":3},"schedule":{"recipient_timezone":false,"timezone":"America/Guayaquil","window":{"days":[1,2,3,4,5],"end":"18:00","start":"09:00"}},"webhook_url":"https://example.com/h"},"start_at":"2026-01-01T00:00:00.000Z","started_at":"2026-01-01T00:00:01.000Z","status":"cancelled","template_id":"tpl_1","total":9},"created_at":"2026-01-01T00:01:40.001Z","event":"campaign.cancelled","id":"ntf_ID"}"#;
 }
