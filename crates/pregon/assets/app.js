@@ -2,12 +2,15 @@
 // behaviours that pages ask for with data-* attributes; no page has inline script.
 // - [data-api-url]: call the API (api.js), asking first when data-confirm is set;
 // - form[data-confirm]: ask before submitting (confirm.js);
-// - [data-live-source]: follow an event stream (live.js).
+// - [data-live-source]: follow an event stream (live.js);
+// - form[data-api-form]: send a form to the API as JSON (forms.js).
 
 import { wireApiActions } from "./api.js";
 import { wireConfirm } from "./confirm.js";
+import { wireApiForms } from "./forms.js";
 import { wireLive } from "./live.js";
 
 wireConfirm(document);
 wireApiActions(document);
+wireApiForms(document);
 wireLive(document);

@@ -28,7 +28,23 @@ pub trait ConsentStore: Send + Sync {
         now: Millis,
         change: &Change,
     ) -> Result<OptOutRecord>;
-    async fn list_opt_outs(&self, tenant_id: &str, page: &PageRequest) -> Result<Page<OptOutRecord>>;
+    /// A page of opt-outs by phone; with `phone_prefix`, only the phones starting with it.
+    async fn list_opt_outs(
+        &self,
+        tenant_id: &str,
+        phone_prefix: Option<&str>,
+        page: &PageRequest,
+    ) -> Result<Page<OptOutRecord>>;
+    /// Adds many opt-outs in one transaction (a CSV import), refreshing those already
+    /// there; one audit entry names how many. Answers how many phones were new.
+    async fn import_opt_outs(
+        &self,
+        tenant_id: &str,
+        phones: &[String],
+        reason: Option<&str>,
+        now: Millis,
+        change: &Change,
+    ) -> Result<u64>;
     async fn delete_opt_out(&self, tenant_id: &str, phone: &str, now: Millis, change: &Change) -> Result<()>;
     async fn opted_out_phones(&self, tenant_id: &str) -> Result<HashSet<String>>;
     /// Records (or refreshes) a phone's consent to be messaged.
@@ -41,7 +57,13 @@ pub trait ConsentStore: Send + Sync {
         now: Millis,
         change: &Change,
     ) -> Result<OptInRecord>;
-    async fn list_opt_ins(&self, tenant_id: &str, page: &PageRequest) -> Result<Page<OptInRecord>>;
+    /// A page of opt-ins by phone; with `phone_prefix`, only the phones starting with it.
+    async fn list_opt_ins(
+        &self,
+        tenant_id: &str,
+        phone_prefix: Option<&str>,
+        page: &PageRequest,
+    ) -> Result<Page<OptInRecord>>;
     async fn delete_opt_in(&self, tenant_id: &str, phone: &str, now: Millis, change: &Change) -> Result<()>;
     async fn opted_in_phones(&self, tenant_id: &str) -> Result<HashSet<String>>;
 }
@@ -125,18 +147,63 @@ impl SqlStore {
         Ok(row)
     }
 
-    async fn register_list(&self, register: Register, tenant_id: &str, page: &PageRequest) -> Result<Vec<DbRow>> {
+    async fn register_list(
+        &self,
+        register: Register,
+        tenant_id: &str,
+        phone_prefix: Option<&str>,
+        page: &PageRequest,
+    ) -> Result<Vec<DbRow>> {
         let (table, columns) = (register.table(), register.columns());
+        // Phones are E.164 (`+` and digits): anything else in a prefix matches nothing, and
+        // no LIKE wildcard can come from the caller.
+        let prefix = phone_prefix.map(|p| {
+            p.chars()
+                .filter(|c| c.is_ascii_digit() || *c == '+')
+                .collect::<String>()
+        });
+        let pattern = prefix.map(|p| format!("{p}%")).unwrap_or_else(|| "%".into());
         self.db
             .fetch_all(
                 sql(format!(
-                    "select {columns} from {table} where tenant_id = $1 and phone > $2 order by phone limit $3"
+                    "select {columns} from {table} where tenant_id = $1 and phone > $2 and phone like $4 \
+                     order by phone limit $3"
                 ))
                 .bind(tenant_id)
                 .bind(page.cursor.as_deref().unwrap_or(""))
-                .bind(page.limit + 1),
+                .bind(page.limit + 1)
+                .bind(pattern),
             )
             .await
+    }
+
+    async fn import_register(
+        &self,
+        tenant_id: &str,
+        phones: &[String],
+        reason: Option<&str>,
+        now: Millis,
+        change: &Change,
+    ) -> Result<u64> {
+        let mut tx = self.db.write().await?;
+        let mut added = 0;
+        for phone in phones {
+            added += tx
+                .execute(
+                    sql("insert into opt_out (tenant_id, phone, source, reason, created_at) \
+                         values ($1, $2, 'import', $3, $4) on conflict (tenant_id, phone) do nothing")
+                    .bind(tenant_id)
+                    .bind(phone)
+                    .bind(reason)
+                    .bind(now),
+                )
+                .await?;
+        }
+        let entry = AuditEntry::new(AuditAction::OptOutCreate, "opt_out", "import")
+            .with(json!({"source": "import", "received": phones.len(), "added": added, "reason": reason}));
+        audit::record(&mut tx, tenant_id, change, entry, now).await?;
+        tx.commit().await?;
+        Ok(added)
     }
 
     async fn register_delete(
@@ -217,8 +284,15 @@ impl ConsentStore for SqlStore {
         opt_out_from_row(&row)
     }
 
-    async fn list_opt_outs(&self, tenant_id: &str, page: &PageRequest) -> Result<Page<OptOutRecord>> {
-        let rows = self.register_list(Register::OptOut, tenant_id, page).await?;
+    async fn list_opt_outs(
+        &self,
+        tenant_id: &str,
+        phone_prefix: Option<&str>,
+        page: &PageRequest,
+    ) -> Result<Page<OptOutRecord>> {
+        let rows = self
+            .register_list(Register::OptOut, tenant_id, phone_prefix, page)
+            .await?;
         let items = rows.iter().map(opt_out_from_row).collect::<Result<Vec<_>>>()?;
         Ok(page_of(items, page.limit, |o| o.phone.clone()))
     }
@@ -230,6 +304,17 @@ impl ConsentStore for SqlStore {
 
     async fn opted_out_phones(&self, tenant_id: &str) -> Result<HashSet<String>> {
         self.register_phones(Register::OptOut, tenant_id).await
+    }
+
+    async fn import_opt_outs(
+        &self,
+        tenant_id: &str,
+        phones: &[String],
+        reason: Option<&str>,
+        now: Millis,
+        change: &Change,
+    ) -> Result<u64> {
+        self.import_register(tenant_id, phones, reason, now, change).await
     }
 
     async fn add_opt_in(
@@ -247,8 +332,15 @@ impl ConsentStore for SqlStore {
         opt_in_from_row(&row)
     }
 
-    async fn list_opt_ins(&self, tenant_id: &str, page: &PageRequest) -> Result<Page<OptInRecord>> {
-        let rows = self.register_list(Register::OptIn, tenant_id, page).await?;
+    async fn list_opt_ins(
+        &self,
+        tenant_id: &str,
+        phone_prefix: Option<&str>,
+        page: &PageRequest,
+    ) -> Result<Page<OptInRecord>> {
+        let rows = self
+            .register_list(Register::OptIn, tenant_id, phone_prefix, page)
+            .await?;
         let items = rows.iter().map(opt_in_from_row).collect::<Result<Vec<_>>>()?;
         Ok(page_of(items, page.limit, |o| o.phone.clone()))
     }

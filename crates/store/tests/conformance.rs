@@ -1271,6 +1271,90 @@ macro_rules! conformance {
         }
 
         #[tokio::test]
+        async fn opt_outs_are_found_by_phone_prefix_and_imported_at_once() {
+            let Some(f) = $factory().await else { return };
+            f.store
+                .add_opt_out(&f.tenant, "+584121234567", Some("STOP"), "reply", T0, &by())
+                .await
+                .unwrap();
+            let phones: Vec<String> = ["+584121234567", "+584129999999", "+15555550100"]
+                .iter()
+                .map(|p| p.to_string())
+                .collect();
+            let added = f
+                .store
+                .import_opt_outs(&f.tenant, &phones, Some("lista vieja"), T0 + 1, &by())
+                .await
+                .unwrap();
+            assert_eq!(added, 2, "the phone already there is not added again");
+            let kept = f
+                .store
+                .list_opt_outs(
+                    &f.tenant,
+                    Some("+584121"),
+                    &PageRequest {
+                        limit: 10,
+                        cursor: None,
+                    },
+                )
+                .await
+                .unwrap();
+            assert_eq!(kept.items.len(), 1);
+            assert_eq!(
+                (kept.items[0].reason.as_deref(), kept.items[0].source.as_str()),
+                (Some("STOP"), "reply"),
+                "an import does not overwrite an opt-out's first reason"
+            );
+            let venezuela = f
+                .store
+                .list_opt_outs(
+                    &f.tenant,
+                    Some("+58"),
+                    &PageRequest {
+                        limit: 10,
+                        cursor: None,
+                    },
+                )
+                .await
+                .unwrap();
+            let phones: Vec<&str> = venezuela.items.iter().map(|o| o.phone.as_str()).collect();
+            assert_eq!(phones, vec!["+584121234567", "+584129999999"]);
+            let wildcard = f
+                .store
+                .list_opt_outs(
+                    &f.tenant,
+                    Some("%"),
+                    &PageRequest {
+                        limit: 10,
+                        cursor: None,
+                    },
+                )
+                .await
+                .unwrap();
+            assert_eq!(
+                wildcard.items.len(),
+                3,
+                "a LIKE wildcard in a prefix is dropped, not obeyed"
+            );
+            let other = f
+                .store
+                .list_opt_outs(
+                    "no-such-tenant",
+                    Some("+58"),
+                    &PageRequest {
+                        limit: 10,
+                        cursor: None,
+                    },
+                )
+                .await
+                .unwrap();
+            assert!(
+                other.items.is_empty(),
+                "another tenant's register is not searched"
+            );
+        }
+
+        #[tokio::test]
         async fn opt_outs_keep_their_first_reason_and_page_in_byte_order() {
             let Some(f) = $factory().await else { return };
             f.store
@@ -1297,7 +1381,7 @@ macro_rules! conformance {
             loop {
                 let page = f
                     .store
-                    .list_opt_outs(&f.tenant, &PageRequest { limit: 2, cursor })
+                    .list_opt_outs(&f.tenant, None, &PageRequest { limit: 2, cursor })
                     .await
                     .unwrap();
                 listed.extend(page.items.into_iter().map(|o| o.phone));
@@ -2224,6 +2308,7 @@ macro_rules! conformance {
                 .store
                 .list_opt_ins(
                     &f.tenant,
+                    None,
                     &PageRequest {
                         limit: 1,
                         cursor: None,
@@ -2236,6 +2321,7 @@ macro_rules! conformance {
                 .store
                 .list_opt_ins(
                     &f.tenant,
+                    None,
                     &PageRequest {
                         limit: 10,
                         cursor: page.next_cursor,
@@ -2649,6 +2735,7 @@ macro_rules! conformance {
                 .store
                 .list_opt_outs(
                     &f.tenant,
+                    None,
                     &PageRequest {
                         limit: 10,
                         cursor: None,

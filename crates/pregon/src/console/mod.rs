@@ -13,6 +13,10 @@
 //! - [`security`]: the Content-Security-Policy and the other security headers, applied to
 //!   the whole application.
 //! - [`campaigns`]: the campaigns list at `/`.
+//! - [`audience`]: the opt-outs and opt-ins, searched, added, removed and imported.
+//! - [`messages`]: single messages: send one, the scheduled ones, the history.
+//! - [`settings`]: people and roles, API keys, the webhook secret, the audit log.
+//! - [`system`]: the database, the dispatcher processes and the queue.
 //! - [`pending`]: the navigation's sections whose pages are still to come.
 //!
 //! # Rules for pages
@@ -30,12 +34,16 @@
 
 pub mod access;
 pub mod assets;
+pub mod audience;
 pub mod campaigns;
 pub mod i18n;
 pub mod layout;
 pub mod login;
+pub mod messages;
 pub mod pending;
 pub mod security;
+pub mod settings;
+pub mod system;
 
 use askama::Template;
 use axum::http::header::{CACHE_CONTROL, CONTENT_LANGUAGE, CONTENT_TYPE, VARY};
@@ -55,9 +63,16 @@ pub fn routes(state: AppState) -> Router<AppState> {
     let mut pages = Router::new()
         .route("/", get(campaigns::list))
         .route("/login", get(login::page).post(login::submit))
-        .route("/logout", post(login::logout));
+        .route("/logout", post(login::logout))
+        .route("/audience", get(audience::page))
+        .route("/messages", get(messages::page))
+        .route("/settings", get(settings::page))
+        .route("/system", get(system::page));
     for section in Section::ALL {
-        if section != Section::Campaigns {
+        if !matches!(
+            section,
+            Section::Campaigns | Section::Audience | Section::Messages | Section::Settings | Section::System
+        ) {
             pages = pages.route(
                 section.href(),
                 get(move |layout: Layout, _who: access::SignedIn| async move { pending::page(layout, section) }),

@@ -182,7 +182,7 @@ pub struct MessageFilter {
     pub cursor: Option<String>,
 }
 
-fn import_error(e: ImportError) -> ApiError {
+pub(super) fn import_error(e: ImportError) -> ApiError {
     match e {
         ImportError::TooMany { .. } => ApiError::too_large("too_many_contacts", e.to_string()),
         ImportError::NoPhoneColumn { .. } | ImportError::UnknownPhoneColumn(_) => {
@@ -560,7 +560,7 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(created)))
 }
 
-fn multipart_error(e: axum::extract::multipart::MultipartError) -> ApiError {
+pub(super) fn multipart_error(e: axum::extract::multipart::MultipartError) -> ApiError {
     if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
         ApiError::too_large(
             "body_too_large",

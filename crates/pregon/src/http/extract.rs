@@ -136,3 +136,32 @@ impl PageParams {
         })
     }
 }
+
+/// `?phone=`: only the phones starting with it (`+58412`, or digits alone, read as
+/// international), for the opt-out and opt-in registers.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct PhoneSearch {
+    /// The start of a phone number in E.164 (`+58412…`); up to 20 characters of `+` and digits.
+    pub phone: Option<String>,
+}
+
+impl PhoneSearch {
+    /// The prefix as stored (E.164, `+` first), or `None` for every phone.
+    pub fn phone(&self) -> Result<Option<String>, ApiError> {
+        let Some(text) = self.phone.as_deref().map(str::trim).filter(|t| !t.is_empty()) else {
+            return Ok(None);
+        };
+        let digits: String = text
+            .trim_start_matches('+')
+            .chars()
+            .filter(|c| !matches!(c, ' ' | '-' | '(' | ')'))
+            .collect();
+        if digits.len() > 20 || !digits.chars().all(|c| c.is_ascii_digit()) {
+            return Err(ApiError::invalid_field(
+                "phone",
+                "must be the start of a phone number: + and digits",
+            ));
+        }
+        Ok(Some(format!("+{digits}")))
+    }
+}

@@ -103,7 +103,7 @@ impl Modify for Security {
         campaigns::pause, campaigns::resume, campaigns::cancel, campaigns::retry, campaigns::messages,
         campaigns::export, campaigns::events, campaigns::events_many,
         messages::send, messages::list, messages::get, messages::cancel,
-        opt_outs::create, opt_outs::list, opt_outs::delete,
+        opt_outs::create, opt_outs::list, opt_outs::delete, opt_outs::import,
         replies::list, replies::campaign,
         reports::meta_verify, reports::meta_event, reports::twilio_event,
         opt_ins::create, opt_ins::list, opt_ins::delete,
@@ -158,6 +158,7 @@ pub fn router(state: AppState) -> Router {
         .route("/messages", post(messages::send).get(messages::list))
         .route("/messages/{id}", get(messages::get).delete(messages::cancel))
         .route("/opt-outs", post(opt_outs::create).get(opt_outs::list))
+        .route("/opt-outs/import", post(opt_outs::import))
         .route("/opt-outs/{phone}", axum::routing::delete(opt_outs::delete))
         .route("/opt-ins", post(opt_ins::create).get(opt_ins::list))
         .route("/opt-ins/{phone}", axum::routing::delete(opt_ins::delete))

@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 
 use super::auth::{Caller, Operator, Viewer, Who};
 use super::error::{ApiError, NotFoundAs};
-use super::extract::{ApiJson, ApiQuery, PageParams};
+use super::extract::{ApiJson, ApiQuery, PageParams, PhoneSearch};
 use super::views::{ListView, OptInView};
 use super::AppState;
 
@@ -60,7 +60,7 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(OptInView::from(&o))))
 }
 
-#[utoipa::path(get, path = "/api/v1/opt-ins", tag = "opt-ins", params(PageParams),
+#[utoipa::path(get, path = "/api/v1/opt-ins", tag = "opt-ins", params(PageParams, PhoneSearch),
     responses((status = 200, body = ListView<OptInView>)), security(("api_key" = [])))]
 pub async fn list(
     State(state): State<AppState>,
@@ -69,8 +69,12 @@ pub async fn list(
         ..
     }): Viewer,
     ApiQuery(page): ApiQuery<PageParams>,
+    ApiQuery(search): ApiQuery<PhoneSearch>,
 ) -> Result<Json<ListView<OptInView>>, ApiError> {
-    let page = state.store.list_opt_ins(&tenant.id, &page.request()?).await?;
+    let page = state
+        .store
+        .list_opt_ins(&tenant.id, search.phone()?.as_deref(), &page.request()?)
+        .await?;
     Ok(Json(ListView {
         items: page.items.iter().map(OptInView::from).collect(),
         next_cursor: page.next_cursor,

@@ -1,15 +1,15 @@
 //! `/api/v1/opt-outs`: numbers a tenant must not message.
 
-use axum::extract::{Path, State};
+use axum::extract::{Multipart, Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use pregon_domain::PhoneNumber;
+use pregon_domain::{PhoneNumber, Region};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::auth::{Caller, Operator, Viewer, Who};
 use super::error::{ApiError, NotFoundAs};
-use super::extract::{ApiJson, ApiQuery, PageParams};
+use super::extract::{ApiJson, ApiQuery, PageParams, PhoneSearch};
 use super::views::{ListView, OptOutView};
 use super::AppState;
 
@@ -51,7 +51,7 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(OptOutView::from(&o))))
 }
 
-#[utoipa::path(get, path = "/api/v1/opt-outs", tag = "opt-outs", params(PageParams),
+#[utoipa::path(get, path = "/api/v1/opt-outs", tag = "opt-outs", params(PageParams, PhoneSearch),
     responses((status = 200, body = ListView<OptOutView>)), security(("api_key" = [])))]
 pub async fn list(
     State(state): State<AppState>,
@@ -60,8 +60,12 @@ pub async fn list(
         ..
     }): Viewer,
     ApiQuery(page): ApiQuery<PageParams>,
+    ApiQuery(search): ApiQuery<PhoneSearch>,
 ) -> Result<Json<ListView<OptOutView>>, ApiError> {
-    let page = state.store.list_opt_outs(&tenant.id, &page.request()?).await?;
+    let page = state
+        .store
+        .list_opt_outs(&tenant.id, search.phone()?.as_deref(), &page.request()?)
+        .await?;
     Ok(Json(ListView {
         items: page.items.iter().map(OptOutView::from).collect(),
         next_cursor: page.next_cursor,
@@ -85,4 +89,124 @@ pub async fn delete(
         .await
         .or_not_found("opt-out")?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// What a CSV of opt-outs did.
+#[derive(Debug, serde::Serialize, ToSchema)]
+pub struct ImportedOptOuts {
+    /// Rows read.
+    pub received: usize,
+    /// Phones not in the register before.
+    pub added: u64,
+    /// Phones already there (kept as they were) or repeated in the file.
+    pub already: usize,
+    /// Rows whose phone is missing or not a phone number: the first 100.
+    pub invalid: Vec<crate::import::RowError>,
+    pub invalid_count: usize,
+}
+
+/// `POST /api/v1/opt-outs/import` (multipart/form-data): `file`, a CSV with a header row and a
+/// phone column (`phone`, `telefono`, `numero`, … or `phone_column`), and optionally
+/// `reason` and `default_region`. All rows are added in one transaction with source
+/// `import`; rows without a valid phone are reported, not added.
+#[utoipa::path(post, path = "/api/v1/opt-outs/import", tag = "opt-outs",
+    responses((status = 200, body = ImportedOptOuts), (status = 400, body = super::ErrorBody),
+        (status = 413, body = super::ErrorBody), (status = 415, body = super::ErrorBody),
+        (status = 422, body = super::ErrorBody)),
+    security(("api_key" = []), ("session" = [])))]
+pub async fn import(
+    State(state): State<AppState>,
+    Operator(Who {
+        caller: Caller { tenant, .. },
+        change,
+    }): Operator,
+    multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
+) -> Result<Json<ImportedOptOuts>, ApiError> {
+    let mut multipart = multipart.map_err(|e| {
+        ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            format!("send multipart/form-data: {}", e.body_text()),
+        )
+    })?;
+    let (mut file, mut reason, mut region, mut phone_column) = (None, None, None, None);
+    while let Some(field) = multipart
+        .next_field()
+        .await
+        .map_err(super::campaigns::multipart_error)?
+    {
+        let name = field.name().unwrap_or_default().to_string();
+        if name == "file" {
+            file = Some(field.bytes().await.map_err(super::campaigns::multipart_error)?);
+            continue;
+        }
+        let text = field.text().await.map_err(super::campaigns::multipart_error)?;
+        let text = text.trim().to_string();
+        match name.as_str() {
+            "reason" if text.len() > 500 => {
+                return Err(ApiError::invalid_field("reason", "must be at most 500 characters"))
+            }
+            "reason" => reason = Some(text).filter(|t| !t.is_empty()),
+            "default_region" if !text.is_empty() => {
+                region = Some(
+                    Region::parse(&text)
+                        .map_err(|_| ApiError::invalid_field("default_region", "must be a country code such as VE"))?,
+                )
+            }
+            "default_region" => {}
+            "phone_column" => phone_column = Some(text).filter(|t| !t.is_empty()),
+            other => return Err(ApiError::invalid_field(other, "is not a field of this upload")),
+        }
+    }
+    let file = file.ok_or_else(|| ApiError::invalid_field("file", "a CSV file is required"))?;
+    let max = state.limits.max_contacts;
+    let contacts =
+        tokio::task::spawn_blocking(move || crate::import::contacts_from_csv(&file, phone_column.as_deref(), max))
+            .await
+            .map_err(|e| ApiError::internal("csv task", &e))?
+            .map_err(super::campaigns::import_error)?;
+    let mut phones = Vec::with_capacity(contacts.len());
+    let mut seen = std::collections::HashSet::new();
+    let (mut invalid, mut invalid_count, mut repeated) = (Vec::new(), 0, 0);
+    for c in &contacts {
+        match c.phone.as_deref().map(|p| PhoneNumber::parse(p, region)) {
+            Some(Ok(phone)) => {
+                if seen.insert(phone.as_str().to_string()) {
+                    phones.push(phone.as_str().to_string());
+                } else {
+                    repeated += 1;
+                }
+            }
+            other => {
+                invalid_count += 1;
+                if invalid.len() < crate::import::MAX_REPORTED_ERRORS {
+                    let why = match other {
+                        Some(Err(e)) => format!("invalid phone: {e}"),
+                        _ => "no phone".to_string(),
+                    };
+                    invalid.push(crate::import::RowError {
+                        row: c.row,
+                        reason: why,
+                    });
+                }
+            }
+        }
+    }
+    let added = state
+        .store
+        .import_opt_outs(
+            &tenant.id,
+            &phones,
+            reason.as_deref(),
+            state.clock.now_millis(),
+            &change,
+        )
+        .await?;
+    Ok(Json(ImportedOptOuts {
+        received: contacts.len(),
+        added,
+        already: phones.len() - added as usize + repeated,
+        invalid,
+        invalid_count,
+    }))
 }

@@ -41,6 +41,7 @@ const ROUTES: &[(&str, &str, Option<&str>)] = &[
     ("GET", "/api/v1/messages/{id}", Some("viewer")),
     ("DELETE", "/api/v1/messages/{id}", Some("operator")),
     ("POST", "/api/v1/opt-outs", Some("operator")),
+    ("POST", "/api/v1/opt-outs/import", Some("operator")),
     ("GET", "/api/v1/opt-outs", Some("viewer")),
     ("DELETE", "/api/v1/opt-outs/{phone}", Some("operator")),
     ("POST", "/api/v1/opt-ins", Some("operator")),

@@ -1,0 +1,44 @@
+# The messages page (single and scheduled messages). ../es/messages.ftl has the same keys.
+
+messages-title = Messages
+messages-send = Send a message
+messages-send-needs = Sending needs at least one template and one number.
+messages-to = Recipient
+messages-to-hint = With the country code: +58 412 123 4567.
+messages-template = Template
+messages-variables = Variables
+messages-variables-hint = One per line, name=value; for example nombre=Juan.
+messages-sender = Sending number
+messages-default-sender = { $name } (default)
+messages-send-at = Send at
+messages-send-at-hint = Empty: now. The time is this browser's.
+messages-send-button = Send
+messages-scheduled = Scheduled
+messages-scheduled-caption = Messages waiting for their time, soonest first
+messages-scheduled-empty = No scheduled messages.
+messages-scheduled-pager = More scheduled messages
+messages-col-when = Goes at
+messages-col-actions = Actions
+messages-col-status = Status
+messages-col-at = Sent or created
+messages-col-error = Error or reason
+messages-cancel = Cancel
+messages-cancel-one = Cancel the message to { $phone } at { $when }
+messages-cancel-confirm = Cancel the message to { $phone } scheduled for { $when }?
+messages-history = History
+messages-history-caption = Single messages, newest first
+messages-history-empty = No messages to show.
+messages-history-pager = More messages
+messages-filter-label = Filter by status
+messages-filter-all = All
+messages-status-queued = Queued
+messages-status-claimed = Claimed
+messages-status-sending = Sending
+messages-status-sent = Sent
+messages-status-delivered = Delivered
+messages-status-read = Read
+messages-status-failed = Failed
+messages-status-unknown = Unknown
+messages-status-skipped = Skipped
+messages-status-cancelled = Cancelled
+messages-status-expired = Expired

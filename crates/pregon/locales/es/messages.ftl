@@ -1,0 +1,44 @@
+# The messages page (single and scheduled messages). Spanish first; ../en/messages.ftl has the same keys.
+
+messages-title = Mensajes
+messages-send = Enviar un mensaje
+messages-send-needs = Para enviar hace falta al menos una plantilla y un número.
+messages-to = Destinatario
+messages-to-hint = Con el código de país: +58 412 123 4567.
+messages-template = Plantilla
+messages-variables = Variables
+messages-variables-hint = Una por línea, nombre=valor; por ejemplo nombre=Juan.
+messages-sender = Número que envía
+messages-default-sender = { $name } (predeterminado)
+messages-send-at = Enviar el
+messages-send-at-hint = Vacío: ahora. La hora es la de este navegador.
+messages-send-button = Enviar
+messages-scheduled = Programados
+messages-scheduled-caption = Mensajes que esperan su hora, el más próximo primero
+messages-scheduled-empty = No hay mensajes programados.
+messages-scheduled-pager = Más mensajes programados
+messages-col-when = Sale el
+messages-col-actions = Acciones
+messages-col-status = Estado
+messages-col-at = Enviado o creado
+messages-col-error = Error o motivo
+messages-cancel = Cancelar
+messages-cancel-one = Cancelar el mensaje a { $phone } del { $when }
+messages-cancel-confirm = ¿Cancelar el mensaje a { $phone } programado para el { $when }?
+messages-history = Historial
+messages-history-caption = Mensajes sueltos, los más recientes primero
+messages-history-empty = No hay mensajes para mostrar.
+messages-history-pager = Más mensajes
+messages-filter-label = Filtrar por estado
+messages-filter-all = Todos
+messages-status-queued = En cola
+messages-status-claimed = Reservado
+messages-status-sending = Enviándose
+messages-status-sent = Enviado
+messages-status-delivered = Entregado
+messages-status-read = Leído
+messages-status-failed = Fallido
+messages-status-unknown = Desconocido
+messages-status-skipped = Omitido
+messages-status-cancelled = Cancelado
+messages-status-expired = Vencido
