@@ -29,6 +29,15 @@ enum Command {
     Worker(WorkerArgs),
     /// Apply database migrations and exit.
     Migrate(DatabaseArgs),
+    /// Write a consistent copy of the SQLite database to a new file, while pregon runs
+    /// (a PostgreSQL database is backed up with pg_dump).
+    Backup {
+        #[command(flatten)]
+        db: DatabaseArgs,
+        /// The file to write; it must not exist yet.
+        #[arg(long, short)]
+        output: std::path::PathBuf,
+    },
     /// Run a provider simulator: the Meta Cloud API and Twilio wire formats on loopback, with
     /// latency, an error mix, rate limits and signed status webhooks, for trying pregon
     /// without a provider account, for tests and for benchmarks.
@@ -255,6 +264,25 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Migrate(db) => {
             startup::open_store(&db.database_url).await?;
             println!("migrations applied to {}", db.database_url);
+            Ok(())
+        }
+        Command::Backup { db, output } => {
+            use pregon_store::SystemStore;
+            if output.exists() {
+                anyhow::bail!("{} exists already: a backup is written to a new file", output.display());
+            }
+            let Some(path) = output.to_str() else {
+                anyhow::bail!("the output path must be UTF-8");
+            };
+            // Connected, not migrated: a backup copies the database as it is.
+            let store = pregon_store::SqlStore::connect(&db.database_url, 1).await?;
+            store.backup_to(path).await?;
+            let bytes = std::fs::metadata(&output).map(|m| m.len()).unwrap_or(0);
+            println!(
+                "backup of {} written to {} ({bytes} bytes)",
+                db.database_url,
+                output.display()
+            );
             Ok(())
         }
         Command::Tenant {

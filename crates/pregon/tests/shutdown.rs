@@ -270,3 +270,78 @@ async fn sigterm_as_soon_as_it_listens_is_graceful() {
         );
     }
 }
+
+/// `/ready` on a running server, and `pregon backup` while it sends: the copy is a whole,
+/// consistent database (every message counted once), and an existing file is never
+/// overwritten.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_taken_mid_campaign_is_consistent_and_ready_says_ready() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = sqlite_url(dir.path());
+    let provider = FakeMeta::start(20, 40).await;
+    let phones = phones(MESSAGES);
+    let server = Server::start(&db, Some(KEY)).await;
+    let api = server.api(KEY);
+    assert_eq!(
+        api.get_raw("/ready").await,
+        (200, serde_json::json!({"status": "ready"}))
+    );
+    let (status, health) = api.get_raw("/health").await;
+    assert_eq!(
+        (status, &health["storage"]),
+        (200, &serde_json::json!("ok")),
+        "{health}"
+    );
+    let campaign_id = create_campaign(&api, &provider, &phones).await;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while count(&api.campaign(&campaign_id).await, "sent") < 300 {
+        assert!(Instant::now() < deadline, "no progress within 15 s");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let copy = dir.path().join("copia.db");
+    let out = support::pregon_command()
+        .args(["backup", "--database", &db, "--output"])
+        .arg(&copy)
+        .output()
+        .await
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("written to"));
+
+    let copied = pregon_store::open(&format!("sqlite://{}", copy.display()))
+        .await
+        .unwrap();
+    let c = copied.campaign_by_id(&campaign_id).await.unwrap();
+    let n = &c.counts;
+    let counted = n.queued
+        + n.claimed
+        + n.sending
+        + n.sent
+        + n.delivered
+        + n.read
+        + n.failed
+        + n.unknown
+        + n.skipped
+        + n.cancelled
+        + n.expired;
+    assert_eq!(
+        counted, MESSAGES as i64,
+        "every message counted once in the copy: {n:?}"
+    );
+    assert!(n.sent >= 300, "the copy holds what was sent before it: {n:?}");
+
+    let again = support::pregon_command()
+        .args(["backup", "--database", &db, "--output"])
+        .arg(&copy)
+        .output()
+        .await
+        .unwrap();
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("exists already"));
+    // The server went on sending meanwhile, and finishes.
+    support::wait_until("the campaign completes", Duration::from_secs(60), || async {
+        api.campaign(&campaign_id).await["status"] == "completed"
+    })
+    .await;
+}

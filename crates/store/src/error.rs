@@ -31,6 +31,9 @@ pub enum StoreError {
     /// A stored value this version cannot read.
     #[error("stored data is not what this version expects: {0}")]
     Corrupt(String),
+    /// This database cannot do what was asked (say why).
+    #[error("{0}")]
+    Unsupported(&'static str),
     #[error(transparent)]
     Migrate(#[from] sqlx::migrate::MigrateError),
     /// Any other database error (for logs only).

@@ -112,7 +112,7 @@ pub use reports::ReportStore;
 pub use retention::RetentionStore;
 pub use scheduler::ScheduleStore;
 pub use senders::SenderStore;
-pub use system::SystemStore;
+pub use system::{Readiness, SystemStore};
 pub use templates::TemplateStore;
 pub use tenants::TenantStore;
 

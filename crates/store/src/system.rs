@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 
 use crate::db::sql;
-use crate::error::Result;
+use crate::error::{Result, StoreError};
 use crate::records::{DispatcherInfo, DispatcherRecord, Millis};
 use crate::rows::{dispatchers_from_rows, RecordRow};
 use crate::SqlStore;
@@ -22,10 +22,56 @@ pub trait SystemStore: Send + Sync {
     /// Messages still owed an attempt, across all tenants.
     async fn queue_depth(&self) -> Result<i64>;
     async fn running_campaigns(&self) -> Result<i64>;
+    /// Whether the database can serve: every migration of this build applied, and a write
+    /// (one row of `readiness_probe`) committed now.
+    async fn readiness(&self, now: Millis) -> Result<Readiness>;
+    /// Writes a consistent copy of the database to `path` while others keep writing
+    /// (SQLite; `Unsupported` on PostgreSQL, which has `pg_dump`).
+    async fn backup_to(&self, path: &str) -> Result<()>;
+}
+
+/// What [`SystemStore::readiness`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Readiness {
+    Ready,
+    /// Migrations of this build not yet applied (their versions).
+    MigrationsPending(Vec<i64>),
+    /// The database cannot take writes.
+    Unavailable(crate::Unavailability),
 }
 
 #[async_trait]
 impl SystemStore for SqlStore {
+    async fn readiness(&self, now: Millis) -> Result<Readiness> {
+        let pending = match self.db.pending_migrations().await {
+            Ok(p) => p,
+            Err(StoreError::Unavailable(why)) => return Ok(Readiness::Unavailable(why)),
+            Err(e) => return Err(e),
+        };
+        if !pending.is_empty() {
+            return Ok(Readiness::MigrationsPending(pending));
+        }
+        let probe = async {
+            let mut tx = self.db.write().await?;
+            tx.execute(
+                sql("insert into readiness_probe (id, checked_at) values (1, $1) \
+                     on conflict (id) do update set checked_at = excluded.checked_at")
+                .bind(now),
+            )
+            .await?;
+            tx.commit().await
+        };
+        match probe.await {
+            Ok(()) => Ok(Readiness::Ready),
+            Err(StoreError::Unavailable(why)) => Ok(Readiness::Unavailable(why)),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn backup_to(&self, path: &str) -> Result<()> {
+        self.db.backup_to(path).await
+    }
+
     async fn ping(&self) -> Result<()> {
         self.db.fetch_one(sql("select 1 as ok")).await?;
         Ok(())

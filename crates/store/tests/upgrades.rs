@@ -118,3 +118,97 @@ async fn postgres_keeps_messages_and_their_events_through_the_expiry_migration()
     }
     check_upgraded(&db.url).await;
 }
+
+/// A database behind this build is not ready until it is migrated; then a write proves it.
+async fn check_readiness(url: &str, known: &Migrator) {
+    let store = SqlStore::connect(url, 2).await.unwrap();
+    let all: Vec<i64> = known.iter().map(|m| m.version).collect();
+    match store.readiness(1).await.unwrap() {
+        Readiness::MigrationsPending(pending) => assert_eq!(pending, all, "an empty database lacks them all"),
+        other => panic!("an unmigrated database is not ready: {other:?}"),
+    }
+    store.migrate().await.unwrap();
+    assert_eq!(store.readiness(2).await.unwrap(), Readiness::Ready);
+    assert_eq!(
+        store.readiness(3).await.unwrap(),
+        Readiness::Ready,
+        "the probe is one row, rewritten"
+    );
+}
+
+#[tokio::test]
+async fn sqlite_is_ready_once_migrated_and_backs_up_a_consistent_copy_while_writes_go_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/live.db", dir.path().display());
+    check_readiness(&url, &sqlx::migrate!("./migrations/sqlite")).await;
+    let store = pregon_store::open(&url).await.unwrap();
+    let tenant = store.create_tenant("acme", "secret", 1).await.unwrap();
+    // Writers keep going while the copy is made; the copy is one moment of the database.
+    let writer = {
+        let store = store.clone();
+        let tenant = tenant.id.clone();
+        tokio::spawn(async move {
+            for i in 0..300 {
+                store
+                    .add_opt_out(
+                        &tenant,
+                        &format!("+58412{i:07}"),
+                        None,
+                        "api",
+                        10 + i,
+                        &Change::by(Actor::cli("test")),
+                    )
+                    .await
+                    .unwrap();
+            }
+        })
+    };
+    let copy = dir.path().join("copy.db");
+    store.backup_to(copy.to_str().unwrap()).await.unwrap();
+    writer.await.unwrap();
+    let copied = pregon_store::open(&format!("sqlite://{}", copy.display()))
+        .await
+        .unwrap();
+    assert_eq!(
+        copied.readiness(5).await.unwrap(),
+        Readiness::Ready,
+        "the copy is a whole database"
+    );
+    let page = PageRequest {
+        limit: 200,
+        cursor: None,
+    };
+    let mut phones = Vec::new();
+    let mut cursor = None;
+    loop {
+        let p = copied
+            .list_opt_outs(&tenant.id, None, &PageRequest { cursor, ..page.clone() })
+            .await
+            .unwrap();
+        phones.extend(p.items.into_iter().map(|o| o.phone));
+        match p.next_cursor {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    // A prefix of the writes, with no gap: the copy is consistent.
+    let expected: Vec<String> = (0..phones.len()).map(|i| format!("+58412{i:07}")).collect();
+    assert_eq!(phones, expected);
+    assert!(
+        matches!(store.backup_to(copy.to_str().unwrap()).await, Err(_)),
+        "an existing file is never overwritten"
+    );
+}
+
+#[tokio::test]
+async fn postgres_is_ready_once_migrated_and_leaves_backups_to_pg_dump() {
+    let Some(db) = support::TestDatabase::create().await else {
+        return;
+    };
+    check_readiness(&db.url, &sqlx::migrate!("./migrations/postgres")).await;
+    let store = SqlStore::connect(&db.url, 2).await.unwrap();
+    assert!(matches!(
+        store.backup_to("/tmp/never.db").await,
+        Err(StoreError::Unsupported(_))
+    ));
+}

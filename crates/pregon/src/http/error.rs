@@ -116,6 +116,7 @@ impl From<StoreError> for ApiError {
             ),
             StoreError::LeaseLost
             | StoreError::UnsupportedUrl(_)
+            | StoreError::Unsupported(_)
             | StoreError::Corrupt(_)
             | StoreError::Migrate(_)
             | StoreError::Db(_) => ApiError::internal("store error", &e),

@@ -112,7 +112,7 @@ impl Modify for Security {
         users::create, users::list, users::get, users::update, users::delete,
         api_keys::create, api_keys::list, api_keys::delete,
         audit::list,
-        system::health, system::metrics, system::system,
+        system::health, system::ready, system::metrics, system::system,
     ),
     components(schemas(ErrorBody, ErrorDetail))
 )]
@@ -186,6 +186,7 @@ pub fn router(state: AppState) -> Router {
     let limit = state.limits.max_body_bytes;
     Router::new()
         .route("/health", get(system::health))
+        .route("/ready", get(system::ready))
         .route("/metrics", get(system::metrics))
         .route("/openapi.json", get(|| async { Json(ApiDoc::openapi()) }))
         .route("/webhooks/meta", get(reports::meta_verify).post(reports::meta_event))

@@ -1,4 +1,4 @@
-//! Health, Prometheus metrics and the dispatcher overview.
+//! Health, readiness, Prometheus metrics and the dispatcher overview.
 
 use axum::extract::State;
 use axum::http::{header, StatusCode};
@@ -7,6 +7,8 @@ use axum::Json;
 use serde::Serialize;
 use serde_json::json;
 use utoipa::ToSchema;
+
+use pregon_store::{Readiness, Unavailability};
 
 use super::auth::Viewer;
 use super::error::ApiError;
@@ -17,7 +19,16 @@ use crate::clock::rfc3339;
 #[utoipa::path(get, path = "/health", tag = "system", responses((status = 200), (status = 503)))]
 pub async fn health(State(state): State<AppState>) -> Response {
     match state.store.ping().await {
-        Ok(()) => Json(json!({"status": "ok", "database": "ok"})).into_response(),
+        // It answers reads; whether it takes writes is what `storage` says.
+        Ok(()) => {
+            let storage = match state.store.readiness(state.clock.now_millis()).await {
+                Ok(Readiness::Unavailable(why)) => storage_word(why),
+                Ok(Readiness::MigrationsPending(_)) => "migrations_pending",
+                Ok(Readiness::Ready) => "ok",
+                Err(_) => "error",
+            };
+            Json(json!({"status": "ok", "database": "ok", "storage": storage})).into_response()
+        }
         Err(e) => {
             tracing::warn!(error = %e, "health check: database unreachable");
             (
@@ -26,6 +37,40 @@ pub async fn health(State(state): State<AppState>) -> Response {
             )
                 .into_response()
         }
+    }
+}
+
+/// `{"status": "ready"}` when every migration of this build is applied and the database
+/// takes a write now; 503 with the reason otherwise (a load balancer sends no traffic, and
+/// an orchestrator waits, until it is ready again).
+#[utoipa::path(get, path = "/ready", tag = "system", responses((status = 200), (status = 503)))]
+pub async fn ready(State(state): State<AppState>) -> Response {
+    let not_ready = |reason: String, detail: serde_json::Value| {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "not_ready", "reason": reason, "detail": detail})),
+        )
+            .into_response()
+    };
+    match state.store.readiness(state.clock.now_millis()).await {
+        Ok(Readiness::Ready) => Json(json!({"status": "ready"})).into_response(),
+        Ok(Readiness::MigrationsPending(versions)) => {
+            not_ready("migrations_pending".into(), json!({"pending": versions}))
+        }
+        Ok(Readiness::Unavailable(why)) => not_ready(storage_word(why).into(), json!(why.to_string())),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness check failed");
+            not_ready("database_error".into(), json!(null))
+        }
+    }
+}
+
+/// How `/health` and `/ready` name what keeps the database from taking writes.
+fn storage_word(why: Unavailability) -> &'static str {
+    match why {
+        Unavailability::Full => "storage_full",
+        Unavailability::ReadOnly => "storage_read_only",
+        Unavailability::Unreachable => "storage_unreachable",
     }
 }
 

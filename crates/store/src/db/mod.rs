@@ -427,6 +427,44 @@ impl Db {
         Ok(())
     }
 
+    /// The migrations this build holds that the database has not applied (by version).
+    pub(crate) async fn pending_migrations(&self) -> Result<Vec<i64>> {
+        let known: Vec<i64> = match &self.pools {
+            Pools::Sqlite { .. } => sqlx::migrate!("./migrations/sqlite")
+                .iter()
+                .map(|m| m.version)
+                .collect(),
+            Pools::Postgres(_) => sqlx::migrate!("./migrations/postgres")
+                .iter()
+                .map(|m| m.version)
+                .collect(),
+        };
+        // A database never migrated has no table to read: everything is pending.
+        let applied: std::collections::HashSet<i64> = match self
+            .fetch_all(sql("select version from _sqlx_migrations where success"))
+            .await
+        {
+            Ok(rows) => rows.iter().map(|r| r.int("version")).collect::<Result<_>>()?,
+            Err(StoreError::Db(_)) => Default::default(),
+            Err(e) => return Err(e),
+        };
+        Ok(known.into_iter().filter(|v| !applied.contains(v)).collect())
+    }
+
+    /// Writes a consistent copy of a SQLite database to `path` (`VACUUM INTO`, inside one
+    /// read transaction, so writers carry on meanwhile). PostgreSQL has `pg_dump`.
+    pub(crate) async fn backup_to(&self, path: &str) -> Result<()> {
+        match &self.pools {
+            Pools::Sqlite { reader, .. } => {
+                sqlx::query("vacuum into ?").bind(path).execute(reader).await?;
+                Ok(())
+            }
+            Pools::Postgres(_) => Err(StoreError::Unsupported(
+                "a PostgreSQL database is backed up with pg_dump (or the server's own backups), not by pregon",
+            )),
+        }
+    }
+
     /// Starts a write transaction. SQLite's starts `IMMEDIATE`: it takes the database's
     /// write lock at once, so writers queue instead of failing with `SQLITE_BUSY`.
     pub(crate) async fn write(&self) -> Result<Tx> {
