@@ -13,6 +13,8 @@
 //! - [`security`]: the Content-Security-Policy and the other security headers, applied to
 //!   the whole application.
 //! - [`campaigns`]: the campaigns list at `/`.
+//! - [`templates`]: the templates page at `/templates`.
+//! - [`senders`]: the senders (numbers) page at `/senders`.
 //! - [`pending`]: the navigation's sections whose pages are still to come.
 //!
 //! # Rules for pages
@@ -36,6 +38,8 @@ pub mod layout;
 pub mod login;
 pub mod pending;
 pub mod security;
+pub mod senders;
+pub mod templates;
 
 use askama::Template;
 use axum::http::header::{CACHE_CONTROL, CONTENT_LANGUAGE, CONTENT_TYPE, VARY};
@@ -55,9 +59,11 @@ pub fn routes(state: AppState) -> Router<AppState> {
     let mut pages = Router::new()
         .route("/", get(campaigns::list))
         .route("/login", get(login::page).post(login::submit))
-        .route("/logout", post(login::logout));
+        .route("/logout", post(login::logout))
+        .route("/templates", get(templates::list))
+        .route("/senders", get(senders::list));
     for section in Section::ALL {
-        if section != Section::Campaigns {
+        if !matches!(section, Section::Campaigns | Section::Templates | Section::Senders) {
             pages = pages.route(
                 section.href(),
                 get(move |layout: Layout, _who: access::SignedIn| async move { pending::page(layout, section) }),
