@@ -259,7 +259,10 @@ mod tests {
 
     #[test]
     fn an_excerpt_is_one_short_line() {
-        assert_eq!(excerpt("Hola\n{{nombre}},  ¿cómo estás?"), "Hola {{nombre}}, ¿cómo estás?");
+        assert_eq!(
+            excerpt("Hola\n{{nombre}},  ¿cómo estás?"),
+            "Hola {{nombre}}, ¿cómo estás?"
+        );
         let long = "a ".repeat(100);
         let cut = excerpt(&long);
         assert!(cut.ends_with('…'));

@@ -442,7 +442,10 @@ pub async fn test(
         ProviderKind::Meta => {
             let meta = pregon_providers::meta::Meta::new(
                 client,
-                sender.base_url.as_deref().unwrap_or(pregon_providers::meta::DEFAULT_BASE_URL),
+                sender
+                    .base_url
+                    .as_deref()
+                    .unwrap_or(pregon_providers::meta::DEFAULT_BASE_URL),
                 credentials.phone_number_id.clone().unwrap_or_default(),
                 credentials.access_token.clone().unwrap_or_default(),
             )

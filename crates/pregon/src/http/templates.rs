@@ -12,9 +12,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::auth::{Admin, Caller, Operator, Viewer, Who};
-use super::senders::open_provider;
 use super::error::{ApiError, NotFoundAs};
 use super::extract::{ApiJson, ApiQuery, PageParams};
+use super::senders::open_provider;
 use super::views::{ListView, TemplateView};
 use super::AppState;
 
@@ -113,9 +113,10 @@ pub async fn create(
         .transpose()?;
     let category = match body.category.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
         None => TemplateCategory::Marketing,
-        Some(c) => c.to_ascii_lowercase().parse().map_err(|_| {
-            ApiError::invalid_field("category", "must be marketing, utility or authentication")
-        })?,
+        Some(c) => c
+            .to_ascii_lowercase()
+            .parse()
+            .map_err(|_| ApiError::invalid_field("category", "must be marketing, utility or authentication"))?,
     };
     let record = TemplateRecord {
         id: pregon_domain::id::new_id("tpl"),
@@ -290,7 +291,11 @@ pub async fn sync(
     let listed = provider.list_templates().await.map_err(|e| {
         ApiError::invalid(
             "provider_refused",
-            format!("the {} provider refused to list templates: {}", sender.provider, e.message()),
+            format!(
+                "the {} provider refused to list templates: {}",
+                sender.provider,
+                e.message()
+            ),
         )
         .with_details(vec![serde_json::json!({"code": e.code(), "reason": e.message()})])
     })?;

@@ -9,6 +9,7 @@ mod bad_input;
 mod campaigns;
 mod consent;
 mod console;
+mod console_catalog;
 mod dispatch;
 mod expiry;
 mod helpers;
