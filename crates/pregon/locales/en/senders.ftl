@@ -1,7 +1,7 @@
 # The senders page. ../es/senders.ftl comes first and has the same keys.
 
-senders-title = Numbers
-senders-add = Add number
+senders-title = Senders
+senders-add = Add sender
 senders-table-caption = The business's WhatsApp numbers
 senders-count =
     { $count ->
@@ -37,7 +37,7 @@ senders-edit = Edit
 senders-edit-of = Edit { $name }
 senders-edit-title = Edit { $name }
 senders-test = Test connection
-senders-test-of = Test the connection of { $name }
+senders-test-of = Test connection of { $name }
 senders-test-running = Testing the connection of { $name }…
 senders-test-ok = Connection OK with { $name }. { $facts }
 senders-test-failed = The connection with { $name } failed: { $reason }
@@ -63,6 +63,6 @@ senders-field-base-url-hint = Only for simulators or tests; empty uses the provi
 senders-field-rate = Messages per second
 senders-field-rate-hint = Empty uses the provider's default.
 senders-field-daily-limit = Daily recipient limit (optional)
-senders-field-default = Default number
+senders-field-default = Default sender
 senders-save = Save changes
-senders-create = Add number
+senders-create = Add sender
