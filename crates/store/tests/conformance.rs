@@ -1037,7 +1037,7 @@ macro_rules! conformance {
             let first = fresh(TemplateStatus::Pending, TemplateQuality::Unknown);
             let done = f
                 .store
-                .sync_templates(&f.tenant, &[first.clone()], T0, &by())
+                .sync_templates(&f.tenant, std::slice::from_ref(&first), T0, &by())
                 .await
                 .unwrap();
             assert_eq!((done.created, done.updated), (1, 0));
