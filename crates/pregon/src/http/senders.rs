@@ -411,7 +411,29 @@ fn passed(name: &'static str, detail: Option<String>) -> ConnectionCheck {
     }
 }
 
-/// Runs the provider's pre-flight for a sender, changing nothing: Meta reads the number
+/// Keeps the quality rating a connection test read, as Meta's webhooks would say it
+/// (`GREEN`, `YELLOW`, `RED`), so the senders list shows it; an unrated number changes nothing.
+async fn remember_quality(
+    state: &AppState,
+    sender: &SenderRecord,
+    quality: Option<pregon_domain::TemplateQuality>,
+) -> Result<(), ApiError> {
+    let Some(q) = quality.filter(|q| *q != pregon_domain::TemplateQuality::Unknown) else {
+        return Ok(());
+    };
+    let rating = q.as_str().to_ascii_uppercase();
+    if sender.quality_rating.as_deref() == Some(rating.as_str()) {
+        return Ok(());
+    }
+    state
+        .store
+        .update_sender_quality(&sender.id, Some(&rating), None, state.clock.now_millis())
+        .await?;
+    Ok(())
+}
+
+/// Runs the provider's pre-flight for a sender, changing nothing but the quality rating it
+/// reads (kept as the provider's webhooks would keep it): Meta reads the number
 /// (`GET /{phone_number_id}`: the token works; its quality, throughput and messaging limit)
 /// and, with a `waba_id`, lists its templates; Twilio reads the account; the sandbox always
 /// passes. A refusal is still 200, with `ok: false` and the provider's code and words.
@@ -460,6 +482,7 @@ pub async fn test(
                 Ok(meta) => match meta.phone_number().await {
                     Err(e) => report.checks.push(refused("credentials", &e)),
                     Ok(number) => {
+                        remember_quality(&state, &sender, number.quality).await?;
                         report.quality = number.quality.map(|q| q.as_str().to_string());
                         report.messaging_tier = number.messaging_limit.map(|t| t.as_str().to_string());
                         report.throughput = number.throughput.and_then(|t| t.messages_per_second());

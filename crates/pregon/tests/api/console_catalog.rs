@@ -195,6 +195,38 @@ async fn the_connection_test_passes_with_the_numbers_facts_and_fails_with_the_pr
         "{failed}"
     );
 
+    // A rating the test reads is kept, and the list says it.
+    let rated_server = meta_server().await;
+    Mock::given(method("GET"))
+        .and(path(META_CREDENTIALS_PATH))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "id": "1142", "quality_rating": "YELLOW", "throughput": {"level": "STANDARD"},
+            "whatsapp_business_manager_messaging_limit": "TIER_2K"
+        })))
+        .mount(&rated_server)
+        .await;
+    let rated = app
+        .create_sender(json!({
+            "name": "Medio", "provider": "meta", "phone_number": "+593995683454",
+            "credentials": {"access_token": "tok", "phone_number_id": "1142"},
+            "base_url": format!("{}/v21.0", rated_server.uri())
+        }))
+        .await;
+    let rated = rated["id"].as_str().unwrap();
+    let facts = app
+        .post_empty(&format!("/api/v1/senders/{rated}/test"))
+        .await
+        .expect(200);
+    assert_eq!(facts["ok"], true, "{facts}");
+    assert_eq!(facts["quality"], "yellow", "{facts}");
+    assert_eq!(facts["messaging_tier"], "TIER_2K", "{facts}");
+    assert_eq!(facts["throughput"], 80, "{facts}");
+    let stored = app.get(&format!("/api/v1/senders/{rated}")).await.expect(200);
+    assert_eq!(stored["quality_rating"], "YELLOW", "{stored}");
+    let session = owner(&app).await;
+    let html = page(&app, "/senders", &session, "es").await;
+    assert!(html.contains("Calidad media"), "{html}");
+
     let sandbox = app.default_sender().await;
     let sandbox = sandbox["id"].as_str().unwrap();
     let plain = app
