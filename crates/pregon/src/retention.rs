@@ -168,6 +168,9 @@ mod tests {
             body: "Hola".into(),
             header_image: None,
             twilio_content_sid: None,
+            category: pregon_domain::TemplateCategory::Marketing,
+            status: pregon_domain::TemplateStatus::Approved,
+            quality: pregon_domain::TemplateQuality::Unknown,
             created_at: T0,
         };
         store.insert_template(&template, &by).await.unwrap();

@@ -113,7 +113,7 @@ pub use retention::RetentionStore;
 pub use scheduler::ScheduleStore;
 pub use senders::SenderStore;
 pub use system::{Readiness, SystemStore};
-pub use templates::TemplateStore;
+pub use templates::{TemplateStore, TemplateSync};
 pub use tenants::TenantStore;
 
 /// Connection pool size for PostgreSQL when none is given.

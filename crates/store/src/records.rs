@@ -93,6 +93,12 @@ pub struct TemplateRecord {
     pub header_image: Option<String>,
     /// The template's Twilio Content SID (`HX…`), sent as `ContentSid` by Twilio senders.
     pub twilio_content_sid: Option<String>,
+    /// What the provider bills it as (`marketing` unless told otherwise).
+    pub category: pregon_domain::TemplateCategory,
+    /// Whether it can be sent, as the provider last said.
+    pub status: pregon_domain::TemplateStatus,
+    /// Its quality rating, as the provider last said.
+    pub quality: pregon_domain::TemplateQuality,
     pub created_at: Millis,
 }
 

@@ -213,6 +213,18 @@ pub(crate) fn template_from_row(row: &impl RecordRow) -> Result<TemplateRecord> 
         body: row.text("body")?,
         header_image: row.opt_text("header_image")?,
         twilio_content_sid: row.opt_text("twilio_content_sid")?,
+        category: row
+            .text("category")?
+            .parse()
+            .unwrap_or(pregon_domain::TemplateCategory::Marketing),
+        status: row
+            .text("status")?
+            .parse()
+            .unwrap_or(pregon_domain::TemplateStatus::Approved),
+        quality: row
+            .text("quality")?
+            .parse()
+            .unwrap_or(pregon_domain::TemplateQuality::Unknown),
         created_at: row.int("created_at")?,
     })
 }

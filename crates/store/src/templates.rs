@@ -20,27 +20,56 @@ pub trait TemplateStore: Send + Sync {
     async fn list_templates(&self, tenant_id: &str, page: &PageRequest) -> Result<Page<TemplateRecord>>;
     async fn get_template(&self, tenant_id: &str, template_id: &str) -> Result<TemplateRecord>;
     async fn delete_template(&self, tenant_id: &str, template_id: &str, now: Millis, change: &Change) -> Result<()>;
+    /// Creates or updates templates as a provider holds them, in one transaction with one
+    /// `template.sync` audit entry: a template of the same name and language is updated
+    /// (body, header image, category, status, quality; its id and creation stay), any
+    /// other is inserted as given.
+    async fn sync_templates(
+        &self,
+        tenant_id: &str,
+        templates: &[TemplateRecord],
+        now: Millis,
+        change: &Change,
+    ) -> Result<TemplateSync>;
+}
+
+/// What [`TemplateStore::sync_templates`] did.
+#[derive(Debug, Clone)]
+pub struct TemplateSync {
+    pub created: i64,
+    pub updated: i64,
+    /// Every template synced, as stored now, in the order given.
+    pub items: Vec<TemplateRecord>,
+}
+
+async fn insert(tx: &mut crate::db::Tx, t: &TemplateRecord) -> Result<()> {
+    tx.execute(
+        sql(
+            "insert into template (template_id, tenant_id, name, language, body, header_image, \
+             twilio_content_sid, category, status, quality, created_at) \
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        )
+        .bind(&t.id)
+        .bind(&t.tenant_id)
+        .bind(&t.name)
+        .bind(&t.language)
+        .bind(&t.body)
+        .bind(&t.header_image)
+        .bind(&t.twilio_content_sid)
+        .bind(t.category.as_str())
+        .bind(t.status.as_str())
+        .bind(t.quality.as_str())
+        .bind(t.created_at),
+    )
+    .await?;
+    Ok(())
 }
 
 #[async_trait]
 impl TemplateStore for SqlStore {
     async fn insert_template(&self, t: &TemplateRecord, change: &Change) -> Result<()> {
         let mut tx = self.db.write().await?;
-        tx.execute(
-            sql(
-                "insert into template (template_id, tenant_id, name, language, body, header_image, \
-                 twilio_content_sid, created_at) values ($1, $2, $3, $4, $5, $6, $7, $8)",
-            )
-            .bind(&t.id)
-            .bind(&t.tenant_id)
-            .bind(&t.name)
-            .bind(&t.language)
-            .bind(&t.body)
-            .bind(&t.header_image)
-            .bind(&t.twilio_content_sid)
-            .bind(t.created_at),
-        )
-        .await?;
+        insert(&mut tx, t).await?;
         let entry = AuditEntry::new(AuditAction::TemplateCreate, "template", &t.id)
             .with(json!({"name": t.name, "language": t.language}));
         audit::record(&mut tx, &t.tenant_id, change, entry, t.created_at).await?;
@@ -95,5 +124,71 @@ impl TemplateStore for SqlStore {
         let entry = AuditEntry::new(AuditAction::TemplateDelete, "template", template_id);
         audit::record(&mut tx, tenant_id, change, entry, now).await?;
         tx.commit().await
+    }
+
+    async fn sync_templates(
+        &self,
+        tenant_id: &str,
+        templates: &[TemplateRecord],
+        now: Millis,
+        change: &Change,
+    ) -> Result<TemplateSync> {
+        let mut tx = self.db.write().await?;
+        let (mut created, mut updated) = (0, 0);
+        let mut items = Vec::with_capacity(templates.len());
+        for t in templates {
+            let existing = tx
+                .fetch_optional(
+                    sql(
+                        "select * from template where tenant_id = $1 and name = $2 and language = $3 \
+                         and deleted_at is null order by template_id limit 1",
+                    )
+                    .bind(tenant_id)
+                    .bind(&t.name)
+                    .bind(&t.language),
+                )
+                .await?;
+            match existing {
+                Some(row) => {
+                    let mut current = template_from_row(&row)?;
+                    tx.execute(
+                        sql(
+                            "update template set body = $1, header_image = $2, category = $3, status = $4, \
+                             quality = $5 where template_id = $6",
+                        )
+                        .bind(&t.body)
+                        .bind(&t.header_image)
+                        .bind(t.category.as_str())
+                        .bind(t.status.as_str())
+                        .bind(t.quality.as_str())
+                        .bind(&current.id),
+                    )
+                    .await?;
+                    current.body = t.body.clone();
+                    current.header_image = t.header_image.clone();
+                    current.category = t.category;
+                    current.status = t.status;
+                    current.quality = t.quality;
+                    updated += 1;
+                    items.push(current);
+                }
+                None => {
+                    let mut fresh = t.clone();
+                    fresh.tenant_id = tenant_id.to_string();
+                    insert(&mut tx, &fresh).await?;
+                    created += 1;
+                    items.push(fresh);
+                }
+            }
+        }
+        let entry = AuditEntry::new(AuditAction::TemplateSync, "template", "*")
+            .with(json!({"created": created, "updated": updated}));
+        audit::record(&mut tx, tenant_id, change, entry, now).await?;
+        tx.commit().await?;
+        Ok(TemplateSync {
+            created,
+            updated,
+            items,
+        })
     }
 }

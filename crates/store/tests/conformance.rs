@@ -61,6 +61,9 @@ async fn fixture(store: Arc<dyn Store>, keep: Box<dyn Any>) -> Fixture {
         body: "Hola {{n}}".into(),
         header_image: None,
         twilio_content_sid: None,
+        category: pregon_domain::TemplateCategory::Marketing,
+        status: pregon_domain::TemplateStatus::Approved,
+        quality: pregon_domain::TemplateQuality::Unknown,
         created_at: T0,
     };
     store.insert_template(&template, &by()).await.unwrap();
@@ -985,6 +988,9 @@ macro_rules! conformance {
                 body: "Hi {{n}}".into(),
                 header_image: None,
                 twilio_content_sid: Some("HX0123456789abcdef0123456789abcdef".into()),
+                category: pregon_domain::TemplateCategory::Marketing,
+                status: pregon_domain::TemplateStatus::Approved,
+                quality: pregon_domain::TemplateQuality::Unknown,
                 created_at: T0,
             };
             f.store.insert_template(&t, &by()).await.unwrap();
@@ -1009,6 +1015,66 @@ macro_rules! conformance {
             assert!(listed
                 .iter()
                 .any(|x| x.twilio_content_sid == t.twilio_content_sid));
+        }
+
+        #[tokio::test]
+        async fn a_template_sync_creates_then_updates_by_name_and_language() {
+            use pregon_domain::{TemplateCategory, TemplateQuality, TemplateStatus};
+            let Some(f) = $factory().await else { return };
+            let fresh = |status, quality| TemplateRecord {
+                id: pregon_domain::id::new_id("tpl"),
+                tenant_id: f.tenant.clone(),
+                name: "promo".into(),
+                language: "es".into(),
+                body: "Hola {{1}}".into(),
+                header_image: None,
+                twilio_content_sid: None,
+                category: TemplateCategory::Utility,
+                status,
+                quality,
+                created_at: T0,
+            };
+            let first = fresh(TemplateStatus::Pending, TemplateQuality::Unknown);
+            let done = f
+                .store
+                .sync_templates(&f.tenant, std::slice::from_ref(&first), T0, &by())
+                .await
+                .unwrap();
+            assert_eq!((done.created, done.updated), (1, 0));
+            let got = f.store.get_template(&f.tenant, &first.id).await.unwrap();
+            assert_eq!(got.category, TemplateCategory::Utility);
+            assert_eq!(got.status, TemplateStatus::Pending);
+            let mut again = fresh(TemplateStatus::Paused, TemplateQuality::Red);
+            again.body = "Hola {{1}}, nuevo".into();
+            let done = f
+                .store
+                .sync_templates(&f.tenant, &[again], T0 + 1, &by())
+                .await
+                .unwrap();
+            assert_eq!((done.created, done.updated), (0, 1));
+            assert_eq!(done.items[0].id, first.id, "the same template, updated in place");
+            let got = f.store.get_template(&f.tenant, &first.id).await.unwrap();
+            assert_eq!(got.status, TemplateStatus::Paused);
+            assert_eq!(got.quality, TemplateQuality::Red);
+            assert_eq!(got.body, "Hola {{1}}, nuevo");
+            let audit = f
+                .store
+                .list_audit(
+                    &f.tenant,
+                    &AuditFilter::default(),
+                    &PageRequest {
+                        limit: 50,
+                        cursor: None,
+                    },
+                )
+                .await
+                .unwrap();
+            let syncs = audit
+                .items
+                .iter()
+                .filter(|a| a.action == pregon_domain::AuditAction::TemplateSync)
+                .count();
+            assert_eq!(syncs, 2);
         }
 
         #[tokio::test]

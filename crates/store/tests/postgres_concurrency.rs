@@ -285,6 +285,9 @@ async fn tenant_with_sender(store: &dyn Store, t0: Millis) -> (String, SenderRec
         body: "Hola {{n}}".into(),
         header_image: None,
         twilio_content_sid: None,
+        category: pregon_domain::TemplateCategory::Marketing,
+        status: pregon_domain::TemplateStatus::Approved,
+        quality: pregon_domain::TemplateQuality::Unknown,
         created_at: t0,
     };
     store.insert_template(&template, &by()).await.unwrap();

@@ -61,6 +61,11 @@ const SOURCES: &[Source] = &[
         content_type: JS,
     },
     Source {
+        name: "catalog.js",
+        body: include_str!("../../assets/catalog.js"),
+        content_type: JS,
+    },
+    Source {
         name: "app.js",
         body: include_str!("../../assets/app.js"),
         content_type: JS,

@@ -17,6 +17,8 @@
 //! - [`messages`]: single messages: send one, the scheduled ones, the history.
 //! - [`settings`]: people and roles, API keys, the webhook secret, the audit log.
 //! - [`system`]: the database, the dispatcher processes and the queue.
+//! - [`templates`]: the templates page at `/templates`.
+//! - [`senders`]: the senders (numbers) page at `/senders`.
 //! - [`pending`]: the navigation's sections whose pages are still to come.
 //!
 //! # Rules for pages
@@ -42,8 +44,10 @@ pub mod login;
 pub mod messages;
 pub mod pending;
 pub mod security;
+pub mod senders;
 pub mod settings;
 pub mod system;
+pub mod templates;
 
 use askama::Template;
 use axum::http::header::{CACHE_CONTROL, CONTENT_LANGUAGE, CONTENT_TYPE, VARY};
@@ -67,11 +71,19 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/audience", get(audience::page))
         .route("/messages", get(messages::page))
         .route("/settings", get(settings::page))
-        .route("/system", get(system::page));
+        .route("/system", get(system::page))
+        .route("/templates", get(templates::list))
+        .route("/senders", get(senders::list));
     for section in Section::ALL {
         if !matches!(
             section,
-            Section::Campaigns | Section::Audience | Section::Messages | Section::Settings | Section::System
+            Section::Campaigns
+                | Section::Audience
+                | Section::Messages
+                | Section::Settings
+                | Section::System
+                | Section::Templates
+                | Section::Senders
         ) {
             pages = pages.route(
                 section.href(),

@@ -196,7 +196,7 @@ pub(super) fn import_error(e: ImportError) -> ApiError {
 }
 
 /// The HTTP client of pre-flight checks.
-fn preflight_client() -> reqwest::Client {
+pub(crate) fn preflight_client() -> reqwest::Client {
     static CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
     CLIENT
         .get_or_init(|| pregon_providers::http_client(Duration::from_secs(15)))

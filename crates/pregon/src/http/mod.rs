@@ -98,7 +98,8 @@ impl Modify for Security {
     modifiers(&Security),
     paths(
         senders::create, senders::list, senders::get, senders::update, senders::delete,
-        templates::create, templates::list, templates::get, templates::delete, templates::preview,
+        templates::create, templates::list, templates::get, templates::delete, templates::preview, templates::sync,
+        senders::test,
         campaigns::create, campaigns::import_csv, campaigns::list, campaigns::get, campaigns::start,
         campaigns::pause, campaigns::resume, campaigns::cancel, campaigns::retry, campaigns::messages,
         campaigns::export, campaigns::events, campaigns::events_many,
@@ -139,6 +140,8 @@ pub fn router(state: AppState) -> Router {
             get(senders::get).patch(senders::update).delete(senders::delete),
         )
         .route("/templates", post(templates::create).get(templates::list))
+        .route("/templates/sync", post(templates::sync))
+        .route("/senders/{id}/test", post(senders::test))
         .route("/templates/{id}", get(templates::get).delete(templates::delete))
         .route("/templates/{id}/preview", post(templates::preview))
         .route("/campaigns", post(campaigns::create).get(campaigns::list))

@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use pregon_domain::Template;
+use pregon_domain::{ProviderKind, Template, TemplateCategory, TemplateQuality, TemplateStatus};
+use pregon_providers::ProviderTemplate;
 use pregon_store::TemplateRecord;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -13,6 +14,7 @@ use utoipa::ToSchema;
 use super::auth::{Admin, Caller, Operator, Viewer, Who};
 use super::error::{ApiError, NotFoundAs};
 use super::extract::{ApiJson, ApiQuery, PageParams};
+use super::senders::open_provider;
 use super::views::{ListView, TemplateView};
 use super::AppState;
 
@@ -29,6 +31,8 @@ pub struct CreateTemplate {
     /// The template's Twilio Content SID (`HX` and 32 hex digits): Twilio senders send it
     /// as `ContentSid`, with the body parameters as `ContentVariables`, instead of the text.
     pub twilio_content_sid: Option<String>,
+    /// `marketing` (the default, the cautious choice), `utility` or `authentication`.
+    pub category: Option<String>,
 }
 
 /// `HX` followed by 32 hexadecimal digits.
@@ -107,6 +111,13 @@ pub async fn create(
         .filter(|s| !s.trim().is_empty())
         .map(check_content_sid)
         .transpose()?;
+    let category = match body.category.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
+        None => TemplateCategory::Marketing,
+        Some(c) => c
+            .to_ascii_lowercase()
+            .parse()
+            .map_err(|_| ApiError::invalid_field("category", "must be marketing, utility or authentication"))?,
+    };
     let record = TemplateRecord {
         id: pregon_domain::id::new_id("tpl"),
         tenant_id: tenant.id,
@@ -115,6 +126,9 @@ pub async fn create(
         body: body.body,
         header_image: body.header_image.filter(|h| !h.trim().is_empty()),
         twilio_content_sid,
+        category,
+        status: TemplateStatus::Approved,
+        quality: TemplateQuality::Unknown,
         created_at: state.clock.now_millis(),
     };
     state.store.insert_template(&record, &change).await?;
@@ -205,5 +219,95 @@ pub async fn preview(
         body_parameters: r.body_parameters,
         header_image: r.header_image,
         missing_variables: missing,
+    }))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct SyncRequest {
+    /// The Meta sender whose WhatsApp Business Account holds the templates.
+    pub sender_id: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SyncView {
+    pub created: i64,
+    pub updated: i64,
+    pub items: Vec<TemplateView>,
+}
+
+/// A provider's template as pregon keeps it: the body with the provider's placeholders
+/// (`{{1}}` or `{{first_name}}`), a media header as its example link (or a `{{header_image}}`
+/// variable when the example is not a link), the category, status and quality. `None`
+/// for a template without a body pregon can read.
+pub fn record_of_provider(tenant_id: &str, t: &ProviderTemplate, now: i64) -> Option<TemplateRecord> {
+    let body = t.body.clone().filter(|b| !b.trim().is_empty())?;
+    Template::parse(&body, None).ok()?;
+    let header_image = t.header.as_ref().filter(|h| h.format.is_media()).map(|h| {
+        h.example
+            .clone()
+            .filter(|e| e.starts_with("https://") || e.starts_with("http://"))
+            .unwrap_or_else(|| "{{header_image}}".to_string())
+    });
+    Some(TemplateRecord {
+        id: pregon_domain::id::new_id("tpl"),
+        tenant_id: tenant_id.to_string(),
+        name: t.name.clone(),
+        language: t.language.clone(),
+        body,
+        header_image,
+        twilio_content_sid: None,
+        category: t.category.unwrap_or(TemplateCategory::Marketing),
+        // A status that says nothing about sending (`LIMIT_EXCEEDED`, `ARCHIVED`) is kept
+        // as not sendable yet.
+        status: t.status.unwrap_or(TemplateStatus::Pending),
+        quality: t.quality,
+        created_at: now,
+    })
+}
+
+#[utoipa::path(post, path = "/api/v1/templates/sync", tag = "templates", request_body = SyncRequest,
+    responses((status = 200, body = SyncView), (status = 404, body = super::ErrorBody), (status = 422, body = super::ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn sync(
+    State(state): State<AppState>,
+    Admin(Who {
+        caller: Caller { tenant, .. },
+        change,
+    }): Admin,
+    ApiJson(body): ApiJson<SyncRequest>,
+) -> Result<Json<SyncView>, ApiError> {
+    let sender = state
+        .store
+        .get_sender(&tenant.id, &body.sender_id)
+        .await
+        .or_not_found("sender")?;
+    if sender.provider != ProviderKind::Meta {
+        return Err(ApiError::invalid_field(
+            "sender_id",
+            "only a meta sender's WhatsApp Business Account holds templates to sync",
+        ));
+    }
+    let provider = open_provider(&state, &sender)?;
+    let listed = provider.list_templates().await.map_err(|e| {
+        ApiError::invalid(
+            "provider_refused",
+            format!(
+                "the {} provider refused to list templates: {}",
+                sender.provider,
+                e.message()
+            ),
+        )
+        .with_details(vec![serde_json::json!({"code": e.code(), "reason": e.message()})])
+    })?;
+    let now = state.clock.now_millis();
+    let records: Vec<TemplateRecord> = listed
+        .iter()
+        .filter_map(|t| record_of_provider(&tenant.id, t, now))
+        .collect();
+    let done = state.store.sync_templates(&tenant.id, &records, now, &change).await?;
+    Ok(Json(SyncView {
+        created: done.created,
+        updated: done.updated,
+        items: done.items.iter().map(TemplateView::new).collect(),
     }))
 }

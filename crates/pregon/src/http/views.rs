@@ -95,6 +95,12 @@ pub struct TemplateView {
     pub twilio_content_sid: Option<String>,
     /// The contact fields the template needs, in order.
     pub variables: Vec<String>,
+    /// `marketing`, `utility` or `authentication`.
+    pub category: String,
+    /// `approved`, `pending`, `paused`, `disabled` or `rejected`.
+    pub status: String,
+    /// `green`, `yellow`, `red` or `unknown`.
+    pub quality: String,
     pub created_at: String,
 }
 
@@ -111,6 +117,9 @@ impl TemplateView {
             header_image: t.header_image.clone(),
             twilio_content_sid: t.twilio_content_sid.clone(),
             variables,
+            category: t.category.as_str().to_string(),
+            status: t.status.as_str().to_string(),
+            quality: t.quality.as_str().to_string(),
             created_at: rfc3339(t.created_at),
         }
     }

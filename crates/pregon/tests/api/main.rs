@@ -10,6 +10,7 @@ mod campaigns;
 mod consent;
 mod console;
 mod console_pages;
+mod console_catalog;
 mod dispatch;
 mod expiry;
 mod helpers;
