@@ -13,6 +13,7 @@
 //! - [`security`]: the Content-Security-Policy and the other security headers, applied to
 //!   the whole application.
 //! - [`campaigns`]: the campaigns list at `/`.
+//! - [`detail`]: a campaign's detail at `/campaigns/{id}`.
 //! - [`pending`]: the navigation's sections whose pages are still to come.
 //!
 //! # Rules for pages
@@ -31,6 +32,7 @@
 pub mod access;
 pub mod assets;
 pub mod campaigns;
+pub mod detail;
 pub mod i18n;
 pub mod layout;
 pub mod login;
@@ -54,6 +56,7 @@ use layout::{Layout, Section};
 pub fn routes(state: AppState) -> Router<AppState> {
     let mut pages = Router::new()
         .route("/", get(campaigns::list))
+        .route("/campaigns/{id}", get(detail::page))
         .route("/login", get(login::page).post(login::submit))
         .route("/logout", post(login::logout));
     for section in Section::ALL {

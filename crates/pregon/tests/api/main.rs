@@ -9,6 +9,7 @@ mod bad_input;
 mod campaigns;
 mod consent;
 mod console;
+mod detail;
 mod dispatch;
 mod expiry;
 mod helpers;
