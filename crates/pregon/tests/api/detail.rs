@@ -14,7 +14,7 @@ use crate::helpers::{
 /// A page as a signed-in browser gets it.
 async fn page(app: &TestApp, session: &Session, path: &str) -> (u16, String) {
     let reply = app.call_as(Method::GET, path, session, None, false).await;
-    (reply.status, reply.text)
+    (reply.status.as_u16(), reply.text)
 }
 
 async fn viewer(app: &TestApp) -> Session {
