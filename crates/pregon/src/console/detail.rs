@@ -442,6 +442,12 @@ async fn row(state: &AppState, lang: Lang, m: &MessageRecord) -> Row {
         (None, Some(w)) => w.clone(),
         (None, None) => m.skip_reason.clone().unwrap_or_default(),
     };
+    // The provider's words can run long; the whole text is in the export.
+    let error = if error.chars().count() > 160 {
+        error.chars().take(160).collect::<String>() + "…"
+    } else {
+        error
+    };
     let last = m.read_at.or(m.delivered_at).or(m.sent_at).unwrap_or(m.created_at);
     Row {
         summary: lang.t_args("detail-timeline-of", [("phone", m.phone.as_str())]),

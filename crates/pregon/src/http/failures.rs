@@ -17,6 +17,9 @@ use super::AppState;
 /// Groups one answer lists at most: codes beyond them are rare and left out.
 pub const MAX_GROUPS: i64 = 50;
 
+/// A provider's table: a code and the HTTP status to its class.
+type Classifier = fn(i64, u16) -> ErrorClass;
+
 /// What a provider error code means for pregon, in one word.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -53,7 +56,7 @@ impl FailureClass {
         let Some(code) = code.and_then(|c| c.trim().parse::<i64>().ok()) else {
             return FailureClass::Unknown;
         };
-        let (class, throttle): (fn(i64, u16) -> ErrorClass, fn(i64) -> bool) = match provider {
+        let (class, throttle): (Classifier, fn(i64) -> bool) = match provider {
             ProviderKind::Meta => (classify::meta, classify::meta_is_throttle),
             ProviderKind::Twilio => (classify::twilio, classify::twilio_is_throttle),
             _ => return FailureClass::Unknown,

@@ -347,21 +347,24 @@ impl CampaignStore for SqlStore {
             None => 0,
             Some(c) => c.parse().map_err(|_| StoreError::NotFound)?,
         };
-        let rows = self
-            .db
-            .fetch_all(
-                sql(format!(
-                    "select {MESSAGE_COLUMNS} from message where campaign_id = $1 and tenant_id = $2 \
-                     and (cast($3 as text) is null or status = $3) and message_id > $4 \
-                     order by message_id limit $5"
-                ))
-                .bind(campaign_id)
-                .bind(tenant_id)
-                .bind(status.map(MessageStatus::as_str))
-                .bind(after)
-                .bind(page.limit + 1),
-            )
-            .await?;
+        // One statement per filter, so that a state's page is read from the (campaign,
+        // status, id) index: a rare state of a large campaign is found without a scan.
+        let q = match status {
+            Some(status) => sql(format!(
+                "select {MESSAGE_COLUMNS} from message where campaign_id = $1 and tenant_id = $2 \
+                 and status = $3 and message_id > $4 order by message_id limit $5"
+            ))
+            .bind(campaign_id)
+            .bind(tenant_id)
+            .bind(status.as_str()),
+            None => sql(format!(
+                "select {MESSAGE_COLUMNS} from message where campaign_id = $1 and tenant_id = $2 \
+                 and message_id > $3 order by message_id limit $4"
+            ))
+            .bind(campaign_id)
+            .bind(tenant_id),
+        };
+        let rows = self.db.fetch_all(q.bind(after).bind(page.limit + 1)).await?;
         let items = rows.iter().map(message_from_row).collect::<Result<Vec<_>>>()?;
         Ok(page_of(items, page.limit, |m| m.id.to_string()))
     }
