@@ -140,6 +140,14 @@ async fn the_detail_page_shows_state_counts_failures_and_messages_escaped() {
     assert_eq!(status, 200);
     assert!(bad.contains(r#"aria-invalid="true""#));
 
+    // Nothing inline for the Content-Security-Policy to refuse.
+    let lower = html.to_lowercase();
+    assert!(!lower.contains(" style=") && !lower.contains("<style"), "inline style");
+    for script in lower.split("<script").skip(1) {
+        let tag = script.split('>').next().unwrap_or_default();
+        assert!(tag.contains(" src="), "an inline script: <script{tag}>");
+    }
+
     // In English too.
     let (_, english) = page(&app, &owner, &format!("/campaigns/{cid}?lang=en")).await;
     assert!(english.contains("Permanent: this message will not go through"));
