@@ -87,9 +87,16 @@ async function until(what, check, timeout = 30_000) {
   }
 }
 
-/** The header's state badge says `word`. */
-const state = (page, word, timeout = 30_000) =>
-  page.getByRole("region", { name: /^Promo/ }).getByText(word, { exact: true }).waitFor({ timeout });
+/** The header's state badge says `word`; failing, says what the API says of the campaign. */
+async function state(page, word, timeout = 30_000) {
+  try {
+    await page.getByRole("region", { name: /^Promo/ }).getByText(word, { exact: true }).waitFor({ timeout });
+  } catch (error) {
+    const campaign = await pregon.api("GET", `/api/v1/campaigns/${campaignId}`);
+    await screenshot(page, "detail-failed");
+    throw new Error(`the page never said ${word}; the API: ${JSON.stringify(campaign.body)}\n${error.message}`);
+  }
+}
 
 /** Presses an action button; resolves once the API answered and the page reloaded. */
 async function act(page, name, { confirm = false } = {}) {
