@@ -3,10 +3,10 @@
 # into it with sqlite3) and times its console detail page and the failures endpoint with curl.
 # Usage: PREGON_BIN=target/debug/pregon scripts/bench-campaign-detail.sh (needs sqlite3, curl).
 set -euo pipefail
-BIN=${PREGON_BIN:-/work/tgt-a/debug/pregon}
-DIR=/tmp/a-perf
+BIN=$(realpath "${PREGON_BIN:-target/debug/pregon}")
+DIR=$(mktemp -d)
 PORT=${PORT:-18731}
-rm -rf "$DIR"; mkdir -p "$DIR"
+trap 'rm -rf "$DIR"' EXIT
 export PREGON_DATABASE_URL="sqlite://$DIR/pregon.db" PREGON_LISTEN="127.0.0.1:$PORT" \
   PREGON_BOOTSTRAP_API_KEY=pgn_perf_key_0123456789 PREGON_BOOTSTRAP_EMAIL=perf@example.com \
   PREGON_BOOTSTRAP_PASSWORD="una clave larga de prueba" PREGON_LOG=warn
