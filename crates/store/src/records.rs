@@ -657,3 +657,20 @@ impl PurgeReport {
         self.single_messages += other.single_messages;
     }
 }
+
+/// A campaign's failed messages with one provider error code (the console's detail page).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailureGroup {
+    /// The provider's code, as recorded (`None`: failed with no code).
+    pub error_code: Option<String>,
+    pub count: i64,
+    /// The provider's words on one of them.
+    pub error_message: Option<String>,
+}
+
+/// One point of a campaign's sending over time: the message `message_id` was sent at `at`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SendSample {
+    pub message_id: i64,
+    pub at: Millis,
+}

@@ -543,6 +543,123 @@ macro_rules! conformance {
         }
 
         #[tokio::test]
+        async fn a_campaigns_failures_group_by_code_and_its_detail_reads_stay_in_the_tenant() {
+            let Some(f) = $factory().await else { return };
+            let c = f.campaign(6, 0, 5).await;
+            let lease = f.lease("a", T0).await.unwrap();
+            assert!(f.store.renew_lease(&lease, 3_600_000, T0).await.unwrap());
+            let ids: Vec<i64> = f
+                .store
+                .claim(&lease, &ClaimRequest::new(6, 0), T0)
+                .await
+                .unwrap()
+                .iter()
+                .map(|m| m.id)
+                .collect();
+            f.store.mark_sending(&lease, &ids, T0).await.unwrap();
+            let failed = |id: i64, code: &str, words: &str| Outcome {
+                message_id: id,
+                kind: OutcomeKind::Failed {
+                    error_code: code.into(),
+                    error_message: words.into(),
+                },
+            };
+            let outcomes = vec![
+                failed(ids[0], "131026", "Message undeliverable"),
+                failed(ids[1], "131026", "Message undeliverable"),
+                failed(ids[2], "131026", "Message undeliverable"),
+                failed(ids[3], "132001", "Template does not exist"),
+                sent(ids[4]),
+                sent(ids[5]),
+            ];
+            f.store
+                .record_outcomes(&lease, &outcomes, T0 + 1_000)
+                .await
+                .unwrap();
+            let groups = f.store.campaign_failures(&f.tenant, &c.id, 10).await.unwrap();
+            assert_eq!(
+                groups,
+                vec![
+                    FailureGroup {
+                        error_code: Some("131026".into()),
+                        count: 3,
+                        error_message: Some("Message undeliverable".into()),
+                    },
+                    FailureGroup {
+                        error_code: Some("132001".into()),
+                        count: 1,
+                        error_message: Some("Template does not exist".into()),
+                    },
+                ]
+            );
+            assert_eq!(
+                f.store
+                    .campaign_failures(&f.tenant, &c.id, 1)
+                    .await
+                    .unwrap()
+                    .len(),
+                1
+            );
+            let other = f.store.create_tenant("otra", "secret2", T0).await.unwrap().id;
+            assert!(f
+                .store
+                .campaign_failures(&other, &c.id, 10)
+                .await
+                .unwrap()
+                .is_empty());
+
+            let phone = message(&f, ids[4]).await.phone;
+            let to = f
+                .store
+                .campaign_messages_to(&f.tenant, &c.id, &phone, 10)
+                .await
+                .unwrap();
+            assert_eq!(to.iter().map(|m| m.id).collect::<Vec<_>>(), vec![ids[4]]);
+            assert!(f
+                .store
+                .campaign_messages_to(&other, &c.id, &phone, 10)
+                .await
+                .unwrap()
+                .is_empty());
+            assert!(f
+                .store
+                .campaign_messages_to(&f.tenant, &c.id, "+10000000000", 10)
+                .await
+                .unwrap()
+                .is_empty());
+
+            assert_eq!(f.store.campaign_reply_count(&f.tenant, &c.id).await.unwrap(), 0);
+            f.store
+                .insert_inbound(&[reply(&f, &phone, "wamid.in9", "Gracias", false)], T0 + 2_000)
+                .await
+                .unwrap();
+            assert_eq!(f.store.campaign_reply_count(&f.tenant, &c.id).await.unwrap(), 1);
+            assert_eq!(f.store.campaign_reply_count(&other, &c.id).await.unwrap(), 0);
+
+            let samples = f.store.campaign_send_samples(&f.tenant, &c.id, 10).await.unwrap();
+            assert_eq!(
+                samples,
+                vec![
+                    SendSample {
+                        message_id: ids[4],
+                        at: T0 + 1_000
+                    },
+                    SendSample {
+                        message_id: ids[5],
+                        at: T0 + 1_000
+                    },
+                ],
+                "only sent messages are samples, each once"
+            );
+            assert!(f
+                .store
+                .campaign_send_samples(&other, &c.id, 10)
+                .await
+                .unwrap()
+                .is_empty());
+        }
+
+        #[tokio::test]
         async fn claim_send_record_keeps_counts_exact_and_completes() {
             let Some(f) = $factory().await else { return };
             let c = f.campaign(3, 0, 5).await;

@@ -19,6 +19,7 @@
 //! - [`system`]: the database, the dispatcher processes and the queue.
 //! - [`templates`]: the templates page at `/templates`.
 //! - [`senders`]: the senders (numbers) page at `/senders`.
+//! - [`detail`]: a campaign's detail at `/campaigns/{id}`.
 //! - [`pending`]: the navigation's sections whose pages are still to come.
 //!
 //! # Rules for pages
@@ -38,6 +39,7 @@ pub mod access;
 pub mod assets;
 pub mod audience;
 pub mod campaigns;
+pub mod detail;
 pub mod i18n;
 pub mod layout;
 pub mod login;
@@ -66,6 +68,7 @@ use layout::{Layout, Section};
 pub fn routes(state: AppState) -> Router<AppState> {
     let mut pages = Router::new()
         .route("/", get(campaigns::list))
+        .route("/campaigns/{id}", get(detail::page))
         .route("/login", get(login::page).post(login::submit))
         .route("/logout", post(login::logout))
         .route("/audience", get(audience::page))

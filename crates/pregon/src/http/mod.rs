@@ -8,6 +8,7 @@ pub mod auth;
 pub mod campaigns;
 pub mod error;
 pub mod extract;
+pub mod failures;
 pub mod idempotency;
 pub mod messages;
 pub mod notification_secret;
@@ -102,7 +103,7 @@ impl Modify for Security {
         senders::test,
         campaigns::create, campaigns::import_csv, campaigns::list, campaigns::get, campaigns::start,
         campaigns::pause, campaigns::resume, campaigns::cancel, campaigns::retry, campaigns::messages,
-        campaigns::export, campaigns::events, campaigns::events_many,
+        campaigns::export, campaigns::events, campaigns::events_many, failures::campaign,
         messages::send, messages::list, messages::get, messages::cancel,
         opt_outs::create, opt_outs::list, opt_outs::delete, opt_outs::import,
         replies::list, replies::campaign,
@@ -155,6 +156,7 @@ pub fn router(state: AppState) -> Router {
         .route("/campaigns/{id}/messages", get(campaigns::messages))
         .route("/campaigns/{id}/messages.csv", get(campaigns::export))
         .route("/campaigns/{id}/events", get(campaigns::events))
+        .route("/campaigns/{id}/failures", get(failures::campaign))
         .route("/events", get(campaigns::events_many))
         .route("/campaigns/{id}/replies", get(replies::campaign))
         .route("/replies", get(replies::list))

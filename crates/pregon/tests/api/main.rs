@@ -11,6 +11,7 @@ mod consent;
 mod console;
 mod console_pages;
 mod console_catalog;
+mod detail;
 mod dispatch;
 mod expiry;
 mod helpers;

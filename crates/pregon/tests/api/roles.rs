@@ -35,6 +35,7 @@ const ROUTES: &[(&str, &str, Option<&str>)] = &[
     ("GET", "/api/v1/campaigns/{id}/messages", Some("viewer")),
     ("GET", "/api/v1/campaigns/{id}/messages.csv", Some("viewer")),
     ("GET", "/api/v1/campaigns/{id}/events", Some("viewer")),
+    ("GET", "/api/v1/campaigns/{id}/failures", Some("viewer")),
     ("GET", "/api/v1/events", Some("viewer")),
     ("GET", "/api/v1/campaigns/{id}/replies", Some("viewer")),
     ("GET", "/api/v1/replies", Some("viewer")),

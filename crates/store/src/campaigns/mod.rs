@@ -20,8 +20,8 @@ use crate::audit::{self, AuditEntry, Change};
 use crate::db::{sql, Tx, Ty};
 use crate::error::{Result, StoreError};
 use crate::records::{
-    CampaignRecord, EventRecord, MessageRecord, Millis, NewCampaign, NewSingleMessage, Page, PageRequest,
-    SingleMessageFilter,
+    CampaignRecord, EventRecord, FailureGroup, MessageRecord, Millis, NewCampaign, NewSingleMessage, Page, PageRequest,
+    SendSample, SingleMessageFilter,
 };
 use crate::rows::{
     campaign_from_row, event_from_row, message_from_row, page_of, parse_enum, settings_json, RecordRow,
@@ -69,6 +69,25 @@ pub trait CampaignStore: Send + Sync {
         status: Option<MessageStatus>,
         page: &PageRequest,
     ) -> Result<Page<MessageRecord>>;
+    /// A campaign's failed messages grouped by provider error code, the largest groups
+    /// first (at most `limit`), each with one message's provider words. Read from an index
+    /// of failed messages alone; another tenant's campaign has none.
+    async fn campaign_failures(&self, tenant_id: &str, campaign_id: &str, limit: i64) -> Result<Vec<FailureGroup>>;
+    /// How many replies are linked to a campaign.
+    async fn campaign_reply_count(&self, tenant_id: &str, campaign_id: &str) -> Result<i64>;
+    /// A campaign's messages to `phone` (E.164), oldest first, at most `limit`; by its
+    /// sender's (sender, phone) index.
+    async fn campaign_messages_to(
+        &self,
+        tenant_id: &str,
+        campaign_id: &str,
+        phone: &str,
+        limit: i64,
+    ) -> Result<Vec<MessageRecord>>;
+    /// Up to `points` sent messages spread evenly over the campaign's message ids, with when
+    /// each was sent, oldest id first: how its sending went over time, read in `points`
+    /// index seeks whatever the campaign's size (messages go out in about id order).
+    async fn campaign_send_samples(&self, tenant_id: &str, campaign_id: &str, points: i64) -> Result<Vec<SendSample>>;
     async fn insert_single_message(&self, message: NewSingleMessage, change: &Change) -> Result<MessageRecord>;
     async fn get_message(&self, tenant_id: &str, message_id: i64) -> Result<MessageRecord>;
     async fn message_events(&self, message_id: i64) -> Result<Vec<EventRecord>>;
@@ -328,23 +347,153 @@ impl CampaignStore for SqlStore {
             None => 0,
             Some(c) => c.parse().map_err(|_| StoreError::NotFound)?,
         };
+        // One statement per filter, so that a state's page is read from the (campaign,
+        // status, id) index: a rare state of a large campaign is found without a scan.
+        let q = match status {
+            Some(status) => sql(format!(
+                "select {MESSAGE_COLUMNS} from message where campaign_id = $1 and tenant_id = $2 \
+                 and status = $3 and message_id > $4 order by message_id limit $5"
+            ))
+            .bind(campaign_id)
+            .bind(tenant_id)
+            .bind(status.as_str()),
+            None => sql(format!(
+                "select {MESSAGE_COLUMNS} from message where campaign_id = $1 and tenant_id = $2 \
+                 and message_id > $3 order by message_id limit $4"
+            ))
+            .bind(campaign_id)
+            .bind(tenant_id),
+        };
+        let rows = self.db.fetch_all(q.bind(after).bind(page.limit + 1)).await?;
+        let items = rows.iter().map(message_from_row).collect::<Result<Vec<_>>>()?;
+        Ok(page_of(items, page.limit, |m| m.id.to_string()))
+    }
+
+    async fn campaign_failures(&self, tenant_id: &str, campaign_id: &str, limit: i64) -> Result<Vec<FailureGroup>> {
+        let rows = self
+            .db
+            .fetch_all(
+                sql(
+                    "select error_code, count(*) as n from message where campaign_id = $1 and status = 'failed' \
+                     and exists (select 1 from campaign where campaign_id = $1 and tenant_id = $2) \
+                     group by error_code order by n desc, error_code limit $3",
+                )
+                .bind(campaign_id)
+                .bind(tenant_id)
+                .bind(limit),
+            )
+            .await?;
+        let mut groups = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let error_code = row.opt_text("error_code")?;
+            let example = self
+                .db
+                .fetch_optional(
+                    sql(
+                        "select error_message from message where campaign_id = $1 and status = 'failed' \
+                         and (error_code = $2 or (cast($2 as text) is null and error_code is null)) limit 1",
+                    )
+                    .bind(campaign_id)
+                    .bind(error_code.as_deref()),
+                )
+                .await?;
+            let error_message = match example {
+                Some(r) => r.opt_text("error_message")?,
+                None => None,
+            };
+            groups.push(FailureGroup {
+                error_code,
+                count: row.int("n")?,
+                error_message,
+            });
+        }
+        Ok(groups)
+    }
+
+    async fn campaign_reply_count(&self, tenant_id: &str, campaign_id: &str) -> Result<i64> {
+        self.db
+            .fetch_one(
+                sql("select count(*) as n from inbound_message where campaign_id = $1 and tenant_id = $2")
+                    .bind(campaign_id)
+                    .bind(tenant_id),
+            )
+            .await?
+            .int("n")
+    }
+
+    async fn campaign_messages_to(
+        &self,
+        tenant_id: &str,
+        campaign_id: &str,
+        phone: &str,
+        limit: i64,
+    ) -> Result<Vec<MessageRecord>> {
         let rows = self
             .db
             .fetch_all(
                 sql(format!(
-                    "select {MESSAGE_COLUMNS} from message where campaign_id = $1 and tenant_id = $2 \
-                     and (cast($3 as text) is null or status = $3) and message_id > $4 \
-                     order by message_id limit $5"
+                    "select {MESSAGE_COLUMNS} from message \
+                     where sender_id = (select sender_id from campaign where campaign_id = $1 and tenant_id = $2) \
+                     and phone = $3 and campaign_id = $1 order by message_id limit $4"
                 ))
                 .bind(campaign_id)
                 .bind(tenant_id)
-                .bind(status.map(MessageStatus::as_str))
-                .bind(after)
-                .bind(page.limit + 1),
+                .bind(phone)
+                .bind(limit),
             )
             .await?;
-        let items = rows.iter().map(message_from_row).collect::<Result<Vec<_>>>()?;
-        Ok(page_of(items, page.limit, |m| m.id.to_string()))
+        rows.iter().map(message_from_row).collect()
+    }
+
+    async fn campaign_send_samples(&self, tenant_id: &str, campaign_id: &str, points: i64) -> Result<Vec<SendSample>> {
+        // Each bound and each sample is one seek in an index: min() and max() apart, and
+        // each sent state apart, so that neither database reads a range.
+        let bound = |order: &'static str| {
+            sql(format!(
+                "select message_id from message where campaign_id = $1 \
+                 and exists (select 1 from campaign where campaign_id = $1 and tenant_id = $2) \
+                 order by message_id {order} limit 1"
+            ))
+            .bind(campaign_id)
+            .bind(tenant_id)
+        };
+        let (Some(lo), Some(hi)) = (
+            self.db.fetch_optional(bound("asc")).await?,
+            self.db.fetch_optional(bound("desc")).await?,
+        ) else {
+            return Ok(Vec::new());
+        };
+        let (lo, hi) = (lo.int("message_id")?, hi.int("message_id")?);
+        let seek = ["sent", "delivered", "read"]
+            .map(|status| {
+                format!(
+                    "select message_id, sent_at from (select message_id, sent_at from message \
+                     where campaign_id = $1 and status = '{status}' and message_id >= $2 \
+                     order by message_id limit 1) as {status}_first"
+                )
+            })
+            .join(" union all ");
+        let seek = format!("{seek} order by message_id limit 1");
+        let points = points.max(2);
+        let mut samples: Vec<SendSample> = Vec::new();
+        for i in 0..points {
+            let from = lo + (hi - lo) * i / (points - 1);
+            if samples.last().is_some_and(|s| s.message_id >= from) {
+                continue;
+            }
+            let row = self
+                .db
+                .fetch_optional(sql(seek.clone()).bind(campaign_id).bind(from))
+                .await?;
+            let Some(row) = row else { break };
+            if let Some(at) = row.opt_int("sent_at")? {
+                samples.push(SendSample {
+                    message_id: row.int("message_id")?,
+                    at,
+                });
+            }
+        }
+        Ok(samples)
     }
 
     async fn insert_single_message(&self, m: NewSingleMessage, change: &Change) -> Result<MessageRecord> {
