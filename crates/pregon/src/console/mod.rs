@@ -13,6 +13,7 @@
 //! - [`security`]: the Content-Security-Policy and the other security headers, applied to
 //!   the whole application.
 //! - [`campaigns`]: the campaigns list at `/`.
+//! - [`wizard`]: the new-campaign wizard at `/campaigns/new`.
 //! - [`pending`]: the navigation's sections whose pages are still to come.
 //!
 //! # Rules for pages
@@ -36,6 +37,7 @@ pub mod layout;
 pub mod login;
 pub mod pending;
 pub mod security;
+pub mod wizard;
 
 use askama::Template;
 use axum::http::header::{CACHE_CONTROL, CONTENT_LANGUAGE, CONTENT_TYPE, VARY};
@@ -54,10 +56,11 @@ use layout::{Layout, Section};
 pub fn routes(state: AppState) -> Router<AppState> {
     let mut pages = Router::new()
         .route("/", get(campaigns::list))
+        .route("/campaigns/new", get(wizard::new))
         .route("/login", get(login::page).post(login::submit))
         .route("/logout", post(login::logout));
     for section in Section::ALL {
-        if section != Section::Campaigns {
+        if !matches!(section, Section::Campaigns | Section::NewCampaign) {
             pages = pages.route(
                 section.href(),
                 get(move |layout: Layout, _who: access::SignedIn| async move { pending::page(layout, section) }),
