@@ -367,7 +367,9 @@ fn parse_mapping(text: &str) -> Result<BTreeMap<String, String>, ApiError> {
     }
     map.into_iter()
         .map(|(k, v)| match v {
-            serde_json::Value::String(column) if column.len() <= 200 && !k.trim().is_empty() => {
+            serde_json::Value::String(column)
+                if column.len() <= 200 && !column.trim().is_empty() && !k.trim().is_empty() =>
+            {
                 Ok((k.trim().to_string(), column.trim().to_string()))
             }
             _ => Err(bad()),

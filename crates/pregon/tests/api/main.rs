@@ -25,3 +25,4 @@ mod simulator;
 mod system;
 mod templates;
 mod webhooks;
+mod wizard;
