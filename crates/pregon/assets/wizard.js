@@ -250,7 +250,9 @@ function wire(form) {
     const head = element("tr");
     head.append(element("th", { scope: "col" }, say("row")));
     state.names.forEach((name, i) => head.append(element("th", { scope: "col" }, columnLabel(name, i))));
-    table.append(element("thead")).append(head);
+    const thead = element("thead");
+    thead.append(head);
+    table.append(thead);
     const body = element("tbody");
     for (const record of state.records.slice(0, SAMPLE_ROWS)) {
       const tr = element("tr");
@@ -420,7 +422,9 @@ function wire(form) {
     head.append(element("th", { scope: "col" }, say("reason")));
     head.append(element("th", { scope: "col", class: "num" }, say("count")));
     head.append(element("th", { scope: "col" }, say("download")));
-    table.append(element("thead")).append(head);
+    const thead = element("thead");
+    thead.append(head);
+    table.append(thead);
     const tbody = element("tbody");
     const row = (label, count, reason) => {
       const tr = element("tr");
