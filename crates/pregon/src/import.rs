@@ -531,7 +531,11 @@ mod tests {
         assert_eq!(contacts[0].phone.as_deref(), Some("+584121234567"));
         assert_eq!(contacts[0].fields.get("nombre"), Some("Ana Pérez"));
         let mut wrong = options.clone();
-        wrong.field_mapping.as_mut().unwrap().insert("nombre".into(), "Apellido".into());
+        wrong
+            .field_mapping
+            .as_mut()
+            .unwrap()
+            .insert("nombre".into(), "Apellido".into());
         assert!(matches!(
             contacts_from_csv_with(csv.as_bytes(), &wrong, 10),
             Err(ImportError::UnknownColumn { .. })

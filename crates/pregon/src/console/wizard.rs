@@ -164,10 +164,7 @@ fn page(layout: Layout, templates: Vec<TemplateChoice>, senders: Vec<SenderChoic
 pub async fn new(State(state): State<AppState>, layout: Layout, who: SignedIn) -> Result<Response, Response> {
     let layout = layout.at(Section::NewCampaign);
     if !who.may(Role::Operator) {
-        return Err(super::error_page(
-            &layout,
-            ApiError::forbidden(Role::Operator),
-        ));
+        return Err(super::error_page(&layout, ApiError::forbidden(Role::Operator)));
     }
     let all = PageRequest {
         limit: CHOICES,

@@ -191,7 +191,9 @@ fn import_error(e: ImportError) -> ApiError {
         ImportError::NoPhoneColumn { .. } | ImportError::UnknownPhoneColumn(_) => {
             ApiError::invalid("missing_phone_column", e.to_string())
         }
-        ImportError::UnknownColumn { ref key, ref column, .. } => {
+        ImportError::UnknownColumn {
+            ref key, ref column, ..
+        } => {
             let details = vec![json!({"field": "field_mapping", "key": key, "column": column})];
             ApiError::invalid("unknown_column", e.to_string()).with_details(details)
         }
@@ -276,7 +278,15 @@ async fn create_campaign(
     if checked.status != CampaignStatus::Draft {
         preflight(state, &sender, &template).await?;
     }
-    let (messages, report) = classify(state, tenant_id, &template, &checked, contacts, import::MAX_REPORTED_ERRORS).await?;
+    let (messages, report) = classify(
+        state,
+        tenant_id,
+        &template,
+        &checked,
+        contacts,
+        import::MAX_REPORTED_ERRORS,
+    )
+    .await?;
     let campaign = state
         .store
         .create_campaign(
@@ -344,7 +354,10 @@ fn check_mapping(template: &TemplateRecord, mapping: Option<&BTreeMap<String, St
             ));
         }
         if column.trim().is_empty() {
-            return Err(ApiError::invalid_field("field_mapping", format!("{key:?} names no column")));
+            return Err(ApiError::invalid_field(
+                "field_mapping",
+                format!("{key:?} names no column"),
+            ));
         }
     }
     Ok(())
@@ -758,10 +771,9 @@ pub async fn import_csv(
                     })?)
             }
             "retry" if !text.is_empty() => {
-                options.retry =
-                    Some(serde_json::from_str(&text).map_err(|e| {
-                        ApiError::invalid_field("retry", format!("must be the JSON of a retry object: {e}"))
-                    })?)
+                options.retry = Some(serde_json::from_str(&text).map_err(|e| {
+                    ApiError::invalid_field("retry", format!("must be the JSON of a retry object: {e}"))
+                })?)
             }
             "require_consent" => {
                 options.require_consent = Some(match text.as_str() {

@@ -9,7 +9,9 @@ use reqwest::Method;
 use serde_json::json;
 use wiremock::MockServer;
 
-use crate::helpers::{assert_error_shape, mount_meta_accept, sent_requests, spawn_app, spawn_stepped_app, Reply, TestApp};
+use crate::helpers::{
+    assert_error_shape, mount_meta_accept, sent_requests, spawn_app, spawn_stepped_app, Reply, TestApp,
+};
 
 const CSV: &str = "Celular;Nombre completo\n+584121234567;Ana Pérez\n+584121234568;Luis Gómez\n";
 
@@ -52,7 +54,12 @@ async fn a_mapping_imports_columns_named_otherwise_and_sends_their_values() {
     let plain = app
         .import(
             CSV,
-            &[("name", "Sin mapa"), ("template_id", &template), ("sender_id", &sender), ("start", "false")],
+            &[
+                ("name", "Sin mapa"),
+                ("template_id", &template),
+                ("sender_id", &sender),
+                ("start", "false"),
+            ],
         )
         .await
         .expect(201);
@@ -85,8 +92,18 @@ async fn a_mapping_imports_columns_named_otherwise_and_sends_their_values() {
         .map(|r| String::from_utf8_lossy(&r.body).to_string())
         .collect();
     assert_eq!(bodies.len(), 2, "{bodies:?}");
-    assert!(bodies.iter().any(|b| b.contains("Ana Pérez") && b.contains("584121234567")), "{bodies:?}");
-    assert!(bodies.iter().any(|b| b.contains("Luis Gómez") && b.contains("584121234568")), "{bodies:?}");
+    assert!(
+        bodies
+            .iter()
+            .any(|b| b.contains("Ana Pérez") && b.contains("584121234567")),
+        "{bodies:?}"
+    );
+    assert!(
+        bodies
+            .iter()
+            .any(|b| b.contains("Luis Gómez") && b.contains("584121234568")),
+        "{bodies:?}"
+    );
 }
 
 #[tokio::test]
@@ -123,7 +140,10 @@ async fn a_bad_mapping_is_refused_in_the_error_shape_and_creates_nothing() {
         body["error"]["details"][0],
         json!({"field": "field_mapping", "key": "nombre", "column": "Nombre"})
     );
-    assert!(body["error"]["message"].as_str().unwrap().contains("Nombre completo"), "{body}");
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("Nombre completo"),
+        "{body}"
+    );
     let fields = with(r#"{"phone": "Móvil", "nombre": "Nombre completo"}"#);
     let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
     app.import(CSV, &fields).await.expect_error(422, "unknown_column");
@@ -241,8 +261,16 @@ async fn the_wizard_is_for_operators_and_a_viewer_gets_none() {
     let reply = page_as(&app, &owner.cookie).await;
     assert_eq!(reply.status, 200, "{}", reply.text);
     assert!(reply.text.contains("data-wizard"), "{}", reply.text);
-    assert!(reply.text.contains(&format!(r#"<option value="{template}""#)), "{}", reply.text);
-    assert!(reply.text.contains(r#"data-variables="[&#34;nombre&#34;]""#), "{}", reply.text);
+    assert!(
+        reply.text.contains(&format!(r#"<option value="{template}""#)),
+        "{}",
+        reply.text
+    );
+    assert!(
+        reply.text.contains(r#"data-variables="[&#34;nombre&#34;]""#),
+        "{}",
+        reply.text
+    );
     assert!(reply.text.contains("/assets/wizard."), "{}", reply.text);
     let vera = app.session("vera@example.com", "una clave muy larga").await;
     let reply = page_as(&app, &vera.cookie).await;
