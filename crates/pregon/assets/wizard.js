@@ -8,8 +8,11 @@
 //   reason, each reason's rows downloadable as a CSV (the original fields and the reason).
 // - Previews the first accepted rows through POST /api/v1/templates/{id}/preview, as a
 //   chat bubble; text goes in with textContent only, images only from https URLs.
+// - A column of time zones, when chosen, keeps the window in each recipient's own zone
+//   (schedule.recipient_timezone and timezone_field).
 // - Estimates the duration from the sender's rate and daily limit and the chosen rate.
-// - Creates the campaign with one Idempotency-Key per page, then opens its page.
+// - Creates the campaign with one Idempotency-Key per page (a new one after a refusal,
+//   which the server keeps under the old one), then opens its page.
 // Every word comes from data-messages (the Fluent catalogs, in the page's language).
 
 import { ApiError, csrfToken, describeError } from "./api.js";
@@ -135,6 +138,12 @@ function csvLine(values) {
       return /[",;\n\r\t]/.test(s) ? '"' + s.replace(/"/g, '""') + '"' : s;
     })
     .join(",");
+}
+
+/** A new idempotency key: `wiz_` and 32 random hex digits. */
+function freshKey() {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return "wiz_" + Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 function element(tag, attributes = {}, text) {
@@ -303,6 +312,12 @@ function wire(form) {
       one.select.dataset.key = variable;
       mappingFields.append(one.field);
     });
+    // Per-recipient time zones: a column of IANA zones (else each phone's country).
+    const zoneColumn = state.names.find((n) => ["timezone", "zona horaria", "zona"].includes(fold(n)));
+    const zone = columnSelect("wizard-map-timezone", say("map-timezone"), zoneColumn, true);
+    zone.select.removeAttribute("data-wizard-map");
+    zone.select.setAttribute("data-wizard-zone-column", "");
+    mappingFields.append(zone.field);
     mapping.hidden = false;
   }
 
@@ -334,6 +349,11 @@ function wire(form) {
       };
     }
     if (form.querySelector('input[name="recipient_timezone"]').checked) s.recipient_timezone = true;
+    const zoneColumn = mappingFields.querySelector("select[data-wizard-zone-column]");
+    if (zoneColumn && zoneColumn.value && s.window) {
+      s.recipient_timezone = true;
+      s.timezone_field = zoneColumn.value;
+    }
     if (!Object.keys(s).length) return null;
     if (zone) s.timezone = zone;
     return s;
@@ -551,6 +571,12 @@ function wire(form) {
       return;
     } catch (error) {
       status.textContent = describeError(error);
+      // The server keeps a refusal under its key: what is sent after a correction is a
+      // new request. A network failure or a server error keeps the key, so a retry of
+      // what may have been created is answered with it.
+      if (error instanceof ApiError && error.status >= 400 && error.status < 500 && error.status !== 409) {
+        form.dataset.idempotencyKey = freshKey();
+      }
     }
     sending = false;
     submit.disabled = false;

@@ -94,3 +94,4 @@ wizard-js-header-no = without a header row
 wizard-js-sep-comma = comma
 wizard-js-sep-semicolon = semicolon
 wizard-js-sep-tab = tab
+wizard-js-map-timezone = Column with each recipient's time zone (optional)

@@ -95,3 +95,4 @@ wizard-js-header-no = sin fila de encabezados
 wizard-js-sep-comma = coma
 wizard-js-sep-semicolon = punto y coma
 wizard-js-sep-tab = tabulador
+wizard-js-map-timezone = Columna con la zona horaria de cada destinatario (opcional)

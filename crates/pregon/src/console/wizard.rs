@@ -36,6 +36,7 @@ const SCRIPT_MESSAGES: &[&str] = &[
     "wizard-js-unmapped",
     "wizard-js-map-phone",
     "wizard-js-map-variable",
+    "wizard-js-map-timezone",
     "wizard-js-sample-caption",
     "wizard-js-row",
     "wizard-js-read",
