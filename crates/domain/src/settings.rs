@@ -33,6 +33,11 @@ pub struct CampaignSettings {
     pub schedule: Option<ScheduleSettings>,
     /// The campaign's own rate plan below the sender's rate, when it is paced.
     pub rate: Option<RatePlan>,
+    /// Which CSV column fed what, as the import was given it: `phone` names the phone
+    /// column, every other key a template variable (`{"phone": "Celular", "nombre":
+    /// "Nombre completo"}`). Absent when the columns were used by their own names.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field_mapping: Option<std::collections::BTreeMap<String, String>>,
 }
 
 impl CampaignSettings {

@@ -1,13 +1,15 @@
 //! Contacts into messages: CSV or JSON in, one message per contact out, each either queued
 //! or skipped with its reason, and the report the API answers with.
 //!
-//! CSV: a header row, `,` or `;` (whichever the header uses), quoted fields, UTF-8 with or
-//! without a BOM. The phone is in `phone`, `numero`, `telefono`, `to` or `number` (any case,
-//! accents optional) unless a column is named. Every other field is a template variable.
+//! CSV: a header row (or none, [`CsvOptions::header`]), `,`, `;` or a tab (whichever the
+//! first line uses, or as given), quoted fields, UTF-8 with or without a BOM. The phone is
+//! in `phone`, `numero`, `telefono`, `to` or `number` (any case, accents optional) unless a
+//! column is named. Every other field is a template variable; a field mapping feeds a
+//! variable from a column named otherwise.
 //! Rows are numbered as a spreadsheet shows them (the header is row 1); JSON contacts by
 //! their position in the list, from 1.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use pregon_domain::{PhoneNumber, Region, SkipReason, Template};
@@ -83,6 +85,8 @@ pub enum ImportError {
     NoPhoneColumn { expected: String, found: String },
     #[error("phone_column {0:?} is not in the header")]
     UnknownPhoneColumn(String),
+    #[error("field_mapping: {key:?} names column {column:?}, which is not in the file (columns found: {found})")]
+    UnknownColumn { key: String, column: String, found: String },
     #[error("malformed CSV at line {line}: {message}")]
     Malformed { line: u64, message: String },
     #[error("contact {row} is not an object with a phone")]
@@ -109,6 +113,12 @@ pub struct SkipCounts {
 pub struct RowError {
     pub row: usize,
     pub reason: String,
+    /// Why, as a code: `invalid_phone`, `duplicate`, `opted_out`, `no_consent` or
+    /// `missing_variable`.
+    #[schema(value_type = String)]
+    pub skip_reason: &'static str,
+    /// The phone as the row gave it.
+    pub phone: String,
 }
 
 /// What an import did.
@@ -153,23 +163,88 @@ fn find_phone_column<'a>(
         .map(str::to_string))
 }
 
+/// How a CSV upload is read, beyond its bytes.
+#[derive(Debug, Clone)]
+pub struct CsvOptions {
+    /// The phone's column, when it is not one of [`PHONE_COLUMNS`].
+    pub phone_column: Option<String>,
+    /// `phone` → the phone's column, and each template variable → the column that feeds
+    /// it (the other columns still come as fields under their own names).
+    pub field_mapping: Option<BTreeMap<String, String>>,
+    /// `,`, `;` or a tab; `None`: whichever of them the first line uses most.
+    pub separator: Option<u8>,
+    /// Whether the first line names the columns (default). Without one the columns are
+    /// named by their position, `1`, `2`, …, and rows are numbered from 1.
+    pub header: bool,
+}
+
+impl Default for CsvOptions {
+    fn default() -> Self {
+        CsvOptions {
+            phone_column: None,
+            field_mapping: None,
+            separator: None,
+            header: true,
+        }
+    }
+}
+
+/// The column `wanted` names, matched exactly or without case and accents.
+fn find_column(names: &[String], wanted: &str) -> Option<String> {
+    names
+        .iter()
+        .find(|n| n.as_str() == wanted)
+        .or_else(|| names.iter().find(|n| fold(n) == fold(wanted)))
+        .cloned()
+}
+
 /// Reads contacts from CSV bytes.
 pub fn contacts_from_csv(bytes: &[u8], phone_column: Option<&str>, max: usize) -> Result<Vec<Contact>, ImportError> {
+    let options = CsvOptions {
+        phone_column: phone_column.map(str::to_string),
+        ..CsvOptions::default()
+    };
+    contacts_from_csv_with(bytes, &options, max)
+}
+
+/// Reads contacts from CSV bytes, as `options` say.
+pub fn contacts_from_csv_with(bytes: &[u8], options: &CsvOptions, max: usize) -> Result<Vec<Contact>, ImportError> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     let header_end = bytes.iter().position(|b| *b == b'\n').unwrap_or(bytes.len());
     let header_line = &bytes[..header_end];
     if header_line.iter().all(|b| b.is_ascii_whitespace()) {
         return Err(ImportError::Empty);
     }
-    let delimiter = detect_delimiter(header_line);
+    let delimiter = options.separator.unwrap_or_else(|| detect_delimiter(header_line));
     let mut reader = csv::ReaderBuilder::new()
         .delimiter(delimiter)
+        .has_headers(options.header)
         .flexible(true)
         .trim(csv::Trim::All)
         .from_reader(bytes);
     let headers = reader.headers().map_err(csv_error)?.clone();
-    let names: Vec<String> = headers.iter().map(|h| h.trim().to_string()).collect();
-    let Some(phone) = find_phone_column(names.iter().map(String::as_str), phone_column)? else {
+    let names: Vec<String> = match options.header {
+        true => headers.iter().map(|h| h.trim().to_string()).collect(),
+        false => (1..=headers.len()).map(|i| i.to_string()).collect(),
+    };
+    // The mapping's columns, each checked against the header: (variable, column index).
+    let mut mapped: Vec<(Arc<str>, usize)> = Vec::new();
+    let mut phone_column = options.phone_column.clone();
+    for (key, column) in options.field_mapping.iter().flatten() {
+        let Some(found) = find_column(&names, column) else {
+            return Err(ImportError::UnknownColumn {
+                key: key.clone(),
+                column: column.clone(),
+                found: names.join(", "),
+            });
+        };
+        if key == "phone" {
+            phone_column = Some(found);
+        } else if let Some(index) = names.iter().position(|n| *n == found) {
+            mapped.push((Arc::from(key.as_str()), index));
+        }
+    }
+    let Some(phone) = find_phone_column(names.iter().map(String::as_str), phone_column.as_deref())? else {
         return Err(ImportError::NoPhoneColumn {
             expected: PHONE_COLUMNS[..5].join(", "),
             found: names.join(", "),
@@ -201,13 +276,19 @@ pub fn contacts_from_csv(bytes: &[u8], phone_column: Option<&str>, max: usize) -
             }
             None => contacts.len() + 2,
         };
-        let mut fields = Vec::with_capacity(shared.len());
+        let mut fields = Vec::with_capacity(shared.len() + mapped.len());
         let mut phone_value = None;
         for ((name, shared_name), value) in names.iter().zip(&shared).zip(record.iter()) {
             if *name == phone {
                 phone_value = Some(value.to_string());
             } else if !name.is_empty() {
                 fields.push((shared_name.clone(), value.to_string()));
+            }
+        }
+        // Mapped variables come last: a repeated name keeps its last value.
+        for (variable, index) in &mapped {
+            if let Some(value) = record.get(*index) {
+                fields.push((variable.clone(), value.to_string()));
             }
         }
         contacts.push(Contact {
@@ -223,16 +304,19 @@ pub fn contacts_from_csv(bytes: &[u8], phone_column: Option<&str>, max: usize) -
 }
 
 fn detect_delimiter(header: &[u8]) -> u8 {
-    let (mut commas, mut semicolons, mut quoted) = (0, 0, false);
+    let (mut commas, mut semicolons, mut tabs, mut quoted) = (0, 0, 0, false);
     for b in header {
         match b {
             b'"' => quoted = !quoted,
             b',' if !quoted => commas += 1,
             b';' if !quoted => semicolons += 1,
+            b'\t' if !quoted => tabs += 1,
             _ => {}
         }
     }
-    if semicolons > commas {
+    if tabs > commas && tabs > semicolons {
+        b'\t'
+    } else if semicolons > commas {
         b';'
     } else {
         b','
@@ -312,6 +396,19 @@ pub fn classify_with_consent(
     opted_out: &HashSet<String>,
     opted_in: Option<&HashSet<String>>,
 ) -> (Vec<NewMessage>, ImportReport) {
+    classify_reporting(contacts, template, region, opted_out, opted_in, MAX_REPORTED_ERRORS)
+}
+
+/// [`classify_with_consent`], listing up to `max_errors` skipped rows in the report (a dry
+/// run lists them all).
+pub fn classify_reporting(
+    contacts: Vec<Contact>,
+    template: &Template,
+    region: Option<Region>,
+    opted_out: &HashSet<String>,
+    opted_in: Option<&HashSet<String>>,
+    max_errors: usize,
+) -> (Vec<NewMessage>, ImportReport) {
     let parsed = parse_phones(&contacts, region);
     let mut seen: HashSet<String> = HashSet::with_capacity(contacts.len());
     let mut report = ImportReport::default();
@@ -368,10 +465,12 @@ pub fn classify_with_consent(
                     SkipReason::MissingVariable => report.skipped.missing_variable += 1,
                     SkipReason::NoConsent => *report.skipped.no_consent.get_or_insert(0) += 1,
                 }
-                if report.errors.len() < MAX_REPORTED_ERRORS {
+                if report.errors.len() < max_errors {
                     report.errors.push(RowError {
                         row: contact.row,
                         reason,
+                        skip_reason: r.as_str(),
+                        phone: raw,
                     });
                 }
             }
@@ -416,6 +515,53 @@ mod tests {
         Template::parse("Hola {{variable1}}, debes {{variable2}}", Some("{{url_imagen}}")).unwrap()
     }
 
+    #[test]
+    fn a_mapping_feeds_variables_from_columns_named_otherwise() {
+        let csv = "Celular;Nombre completo\n+584121234567;Ana Pérez\n";
+        let options = CsvOptions {
+            field_mapping: Some(
+                [("phone", "celular"), ("nombre", "Nombre completo")]
+                    .into_iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+            ),
+            ..CsvOptions::default()
+        };
+        let contacts = contacts_from_csv_with(csv.as_bytes(), &options, 10).unwrap();
+        assert_eq!(contacts[0].phone.as_deref(), Some("+584121234567"));
+        assert_eq!(contacts[0].fields.get("nombre"), Some("Ana Pérez"));
+        let mut wrong = options.clone();
+        wrong
+            .field_mapping
+            .as_mut()
+            .unwrap()
+            .insert("nombre".into(), "Apellido".into());
+        assert!(matches!(
+            contacts_from_csv_with(csv.as_bytes(), &wrong, 10),
+            Err(ImportError::UnknownColumn { .. })
+        ));
+    }
+
+    #[test]
+    fn tabs_are_detected_and_a_file_may_have_no_header() {
+        let csv = "+584121234567\tAna\n\n+584121234568\tLuis\n";
+        let options = CsvOptions {
+            header: false,
+            field_mapping: Some(
+                [("phone", "1"), ("nombre", "2")]
+                    .into_iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+            ),
+            ..CsvOptions::default()
+        };
+        let contacts = contacts_from_csv_with(csv.as_bytes(), &options, 10).unwrap();
+        assert_eq!(contacts.len(), 2);
+        assert_eq!((contacts[0].row, contacts[1].row), (1, 3));
+        assert_eq!(contacts[1].fields.get("nombre"), Some("Luis"));
+        assert_eq!(contacts[1].phone.as_deref(), Some("+584121234568"));
+    }
+
     /// The CSV of seed 003, as it is.
     const SEED_003: &str = "numero,cedula,estatus_servicio,variable1,variable2,url_imagen\n\
 584121234567,12345678,ACTIVO,Juan Pérez,25.00 USD,https://ejemplo.com/img1.jpg\n\
@@ -435,7 +581,9 @@ mod tests {
             report.errors,
             vec![RowError {
                 row: 3,
-                reason: "missing template variable \"url_imagen\"".into()
+                reason: "missing template variable \"url_imagen\"".into(),
+                skip_reason: "missing_variable",
+                phone: "584129876543".into(),
             }]
         );
         assert_eq!(messages[0].phone, "+584121234567");

@@ -373,6 +373,35 @@ async fn expiring_campaign(f: &Fixture, n: usize, expires_at: i64) -> CampaignRe
 macro_rules! conformance {
     ($factory:ident) => {
         #[tokio::test]
+        async fn a_field_mapping_is_kept_with_the_campaign_and_shown_in_its_object() {
+            let Some(f) = $factory().await else { return };
+            let mapping: std::collections::BTreeMap<String, String> =
+                [("phone", "Celular"), ("nombre", "Nombre completo")]
+                    .into_iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect();
+            let settings = CampaignSettings {
+                field_mapping: Some(mapping.clone()),
+                ..CampaignSettings::default()
+            };
+            let c = campaign_with(&f, 1, 0, settings).await;
+            let stored = f.store.campaign_by_id(&c.id).await.unwrap();
+            assert_eq!(stored.settings.field_mapping.as_ref(), Some(&mapping));
+            let object = pregon_store::CampaignObject::new(&stored, 0.0);
+            assert_eq!(object.field_mapping.as_ref(), Some(&mapping));
+            assert_eq!(object.settings["field_mapping"]["nombre"], "Nombre completo");
+            // A campaign without one has none, and its settings do not name it.
+            let plain = campaign_with(&f, 1, 0, CampaignSettings::default()).await;
+            let object = pregon_store::CampaignObject::new(&f.store.campaign_by_id(&plain.id).await.unwrap(), 0.0);
+            assert!(object.field_mapping.is_none());
+            assert!(
+                object.settings.get("field_mapping").is_none(),
+                "{}",
+                object.settings
+            );
+        }
+
+        #[tokio::test]
         async fn messages_past_their_expiry_are_never_claimed_and_the_sweep_expires_them() {
             let Some(f) = $factory().await else { return };
             let c = expiring_campaign(&f, 3, T0 + 1_000).await;

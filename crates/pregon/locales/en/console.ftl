@@ -36,9 +36,6 @@ announce-error = Could not complete: { $reason }
 announce-network = The server cannot be reached. Try again.
 announce-done = Done.
 
-page-not-built-title = This section is not in the console yet
-page-not-built-body = Until it is, everything in { $section } can be done through the API.
-page-not-built-link = Open the API documentation
 
 month-1 = Jan
 month-2 = Feb

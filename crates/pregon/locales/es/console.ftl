@@ -36,9 +36,6 @@ announce-error = No se pudo completar: { $reason }
 announce-network = No hay conexión con el servidor. Inténtalo de nuevo.
 announce-done = Hecho.
 
-page-not-built-title = Esta sección aún no está en la consola
-page-not-built-body = Mientras tanto, todo lo de { $section } se puede hacer con la API.
-page-not-built-link = Abrir la documentación de la API
 
 month-1 = ene
 month-2 = feb

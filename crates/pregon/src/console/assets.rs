@@ -66,6 +66,11 @@ const SOURCES: &[Source] = &[
         content_type: JS,
     },
     Source {
+        name: "wizard.js",
+        body: include_str!("../../assets/wizard.js"),
+        content_type: JS,
+    },
+    Source {
         name: "app.js",
         body: include_str!("../../assets/app.js"),
         content_type: JS,

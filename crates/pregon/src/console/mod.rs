@@ -20,7 +20,7 @@
 //! - [`templates`]: the templates page at `/templates`.
 //! - [`senders`]: the senders (numbers) page at `/senders`.
 //! - [`detail`]: a campaign's detail at `/campaigns/{id}`.
-//! - [`pending`]: the navigation's sections whose pages are still to come.
+//! - [`wizard`]: the new-campaign wizard at `/campaigns/new`.
 //!
 //! # Rules for pages
 //! - An askama template per page in `templates/`, extending `base.html`, its struct
@@ -44,12 +44,12 @@ pub mod i18n;
 pub mod layout;
 pub mod login;
 pub mod messages;
-pub mod pending;
 pub mod security;
 pub mod senders;
 pub mod settings;
 pub mod system;
 pub mod templates;
+pub mod wizard;
 
 use askama::Template;
 use axum::http::header::{CACHE_CONTROL, CONTENT_LANGUAGE, CONTENT_TYPE, VARY};
@@ -61,14 +61,15 @@ use axum::Router;
 use crate::http::error::ApiError;
 use crate::http::AppState;
 use i18n::Lang;
-use layout::{Layout, Section};
+use layout::Layout;
 
 /// The console's routes, to be merged into the application's router. Its pages read the
 /// session first ([`access::identify`]); its assets need none.
 pub fn routes(state: AppState) -> Router<AppState> {
-    let mut pages = Router::new()
+    let pages = Router::new()
         .route("/", get(campaigns::list))
         .route("/campaigns/{id}", get(detail::page))
+        .route("/campaigns/new", get(wizard::new))
         .route("/login", get(login::page).post(login::submit))
         .route("/logout", post(login::logout))
         .route("/audience", get(audience::page))
@@ -77,23 +78,6 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/system", get(system::page))
         .route("/templates", get(templates::list))
         .route("/senders", get(senders::list));
-    for section in Section::ALL {
-        if !matches!(
-            section,
-            Section::Campaigns
-                | Section::Audience
-                | Section::Messages
-                | Section::Settings
-                | Section::System
-                | Section::Templates
-                | Section::Senders
-        ) {
-            pages = pages.route(
-                section.href(),
-                get(move |layout: Layout, _who: access::SignedIn| async move { pending::page(layout, section) }),
-            );
-        }
-    }
     let pages = pages
         .route_layer(axum::middleware::from_fn_with_state(state, access::identify))
         .layer(axum::middleware::from_fn(i18n::remember));
@@ -201,13 +185,6 @@ mod tests {
             assert!(html.contains(r#"<nav class="site-nav""#));
             assert!(!html.contains('⟦'), "{}: a message is missing:\n{html}", lang.code());
             assert!(html.contains(&format!(r#"<html lang="{}">"#, lang.code())));
-            for section in Section::ALL {
-                let mut layout = Layout::new(lang, section.href());
-                layout.csrf_token = "tok".into();
-                layout.viewer = someone();
-                let response = pending::page(layout, section);
-                assert_eq!(response.status(), 200);
-            }
         }
         assert!(campaigns_page(Lang::Es, None).contains("Saltar al contenido"));
         assert!(campaigns_page(Lang::En, None).contains("Skip to content"));

@@ -1,5 +1,6 @@
 //! `/api/v1/campaigns`: create from JSON or CSV, follow, steer, export.
 
+use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::time::Duration;
 
@@ -129,6 +130,8 @@ pub struct CampaignOptions {
     pub start: Option<bool>,
     /// Messages not sent by then never are: they become `expired` (RFC 3339).
     pub expires_at: Option<String>,
+    /// Which CSV column fed the phone and each template variable (kept in the settings).
+    pub field_mapping: Option<BTreeMap<String, String>>,
 }
 
 /// A campaign with its contacts, as JSON.
@@ -187,6 +190,12 @@ pub(super) fn import_error(e: ImportError) -> ApiError {
         ImportError::TooMany { .. } => ApiError::too_large("too_many_contacts", e.to_string()),
         ImportError::NoPhoneColumn { .. } | ImportError::UnknownPhoneColumn(_) => {
             ApiError::invalid("missing_phone_column", e.to_string())
+        }
+        ImportError::UnknownColumn {
+            ref key, ref column, ..
+        } => {
+            let details = vec![json!({"field": "field_mapping", "key": key, "column": column})];
+            ApiError::invalid("unknown_column", e.to_string()).with_details(details)
         }
         ImportError::NotUtf8 { .. } => ApiError::invalid("not_utf8", e.to_string()),
         ImportError::Empty => ApiError::invalid("no_contacts", e.to_string()),
@@ -264,11 +273,20 @@ async fn create_campaign(
     let now = state.clock.now_millis();
     let name = campaign_name(&o.name)?;
     let (template, sender) = resolve(state, tenant_id, &o).await?;
+    check_mapping(&template, o.field_mapping.as_ref())?;
     let checked = check_options(o, now)?;
     if checked.status != CampaignStatus::Draft {
         preflight(state, &sender, &template).await?;
     }
-    let (messages, report) = classify(state, tenant_id, &template, &checked, contacts).await?;
+    let (messages, report) = classify(
+        state,
+        tenant_id,
+        &template,
+        &checked,
+        contacts,
+        import::MAX_REPORTED_ERRORS,
+    )
+    .await?;
     let campaign = state
         .store
         .create_campaign(
@@ -296,6 +314,80 @@ async fn create_campaign(
         campaign: CampaignView::new(&campaign, 0.0),
         import: report,
     })
+}
+
+/// A dry run of [`create_campaign`]: every check but the provider's pre-flight, and the
+/// report with every skipped row; nothing is written.
+async fn dry_run(
+    state: &AppState,
+    tenant_id: &str,
+    o: CampaignOptions,
+    contacts: Vec<Contact>,
+) -> Result<ImportReport, ApiError> {
+    let now = state.clock.now_millis();
+    campaign_name(&o.name)?;
+    let (template, _sender) = resolve(state, tenant_id, &o).await?;
+    check_mapping(&template, o.field_mapping.as_ref())?;
+    let checked = check_options(o, now)?;
+    let max = contacts.len();
+    let (_, report) = classify(state, tenant_id, &template, &checked, contacts, max).await?;
+    Ok(report)
+}
+
+/// A field mapping names the phone and the template's variables, nothing else, each with a
+/// column.
+fn check_mapping(template: &TemplateRecord, mapping: Option<&BTreeMap<String, String>>) -> Result<(), ApiError> {
+    let Some(mapping) = mapping else {
+        return Ok(());
+    };
+    let parsed = Template::parse(&template.body, template.header_image.as_deref())
+        .map_err(|e| ApiError::internal("stored template does not parse", &e))?;
+    let variables = parsed.variables();
+    for (key, column) in mapping {
+        if key != "phone" && !variables.contains(&key.as_str()) {
+            return Err(ApiError::invalid_field(
+                "field_mapping",
+                format!(
+                    "{key:?} is neither \"phone\" nor a variable of the template ({})",
+                    variables.join(", ")
+                ),
+            ));
+        }
+        if column.trim().is_empty() {
+            return Err(ApiError::invalid_field(
+                "field_mapping",
+                format!("{key:?} names no column"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A `field_mapping` field: a JSON object of strings.
+fn parse_mapping(text: &str) -> Result<BTreeMap<String, String>, ApiError> {
+    let bad = || {
+        ApiError::invalid_field(
+            "field_mapping",
+            "must be a JSON object of column names: {\"phone\": \"<column>\", \"<variable>\": \"<column>\"}",
+        )
+    };
+    let value: serde_json::Value = serde_json::from_str(text).map_err(|_| bad())?;
+    let serde_json::Value::Object(map) = value else {
+        return Err(bad());
+    };
+    if map.len() > 100 {
+        return Err(bad());
+    }
+    map.into_iter()
+        .map(|(k, v)| match v {
+            serde_json::Value::String(column)
+                if column.len() <= 200 && !column.trim().is_empty() && !k.trim().is_empty() =>
+            {
+                Ok((k.trim().to_string(), column.trim().to_string()))
+            }
+            _ => Err(bad()),
+        })
+        .collect()
 }
 
 /// A campaign's name, trimmed: 1 to 200 characters.
@@ -400,6 +492,7 @@ fn check_options(o: CampaignOptions, now: Millis) -> Result<CheckedOptions, ApiE
             require_consent: o.require_consent.unwrap_or(false),
             schedule,
             rate,
+            field_mapping: o.field_mapping,
         },
         start_at,
         windowed,
@@ -513,6 +606,7 @@ async fn classify(
     template: &TemplateRecord,
     checked: &CheckedOptions,
     contacts: Vec<Contact>,
+    max_errors: usize,
 ) -> Result<(Vec<NewMessage>, ImportReport), ApiError> {
     let parsed = Template::parse(&template.body, template.header_image.as_deref())
         .map_err(|e| ApiError::internal("stored template does not parse", &e))?;
@@ -523,7 +617,7 @@ async fn classify(
     };
     let region = checked.region;
     tokio::task::spawn_blocking(move || {
-        import::classify_with_consent(contacts, &parsed, region, &opted_out, opted_in.as_ref())
+        import::classify_reporting(contacts, &parsed, region, &opted_out, opted_in.as_ref(), max_errors)
     })
     .await
     .map_err(|e| ApiError::internal("import task", &e))
@@ -555,6 +649,7 @@ pub async fn create(
         require_consent: body.require_consent,
         start: body.start,
         expires_at: body.expires_at,
+        field_mapping: None,
     };
     let created = create_campaign(&state, &tenant.id, options, contacts, &change).await?;
     Ok((StatusCode::CREATED, Json(created)))
@@ -571,12 +666,26 @@ pub(super) fn multipart_error(e: axum::extract::multipart::MultipartError) -> Ap
     }
 }
 
+/// A boolean multipart field.
+fn flag(field: &str, text: &str, empty: bool) -> Result<bool, ApiError> {
+    match text {
+        "" => Ok(empty),
+        "true" | "1" | "yes" => Ok(true),
+        "false" | "0" | "no" => Ok(false),
+        _ => Err(ApiError::invalid_field(field, "must be true or false")),
+    }
+}
+
 /// Multipart fields: `file` (CSV), `name`, `template_id`, and optionally `sender_id`,
 /// `phone_column`, `default_region`, `priority`, `webhook_url`, `require_consent`, `start`, `expires_at`,
-/// and `schedule` and `rate` as JSON text (the same objects as in a JSON campaign).
+/// and `schedule`, `rate` and `retry` as JSON text (the same objects as in a JSON campaign);
+/// `field_mapping` (JSON: `{"phone": "<column>", "<variable>": "<column>"}`), `separator`
+/// (`,`, `;` or `tab`; default: detected), `header` (`false`: no header row, columns are
+/// named `1`, `2`, …) and `dry_run` (`true`: 200 with the report of every skipped row, and
+/// nothing created).
 #[utoipa::path(post, path = "/api/v1/campaigns/import", tag = "campaigns",
-    request_body(content_type = "multipart/form-data", description = "file (CSV with a header row), name, template_id, sender_id, phone_column, default_region, priority, webhook_url, require_consent, start, expires_at, schedule (JSON), rate (JSON)"),
-    responses((status = 201, body = CreatedCampaignView), (status = 400, body = super::ErrorBody), (status = 413, body = super::ErrorBody), (status = 415, body = super::ErrorBody), (status = 422, body = super::ErrorBody)),
+    request_body(content_type = "multipart/form-data", description = "file (CSV with a header row), name, template_id, sender_id, phone_column, default_region, priority, webhook_url, require_consent, start, expires_at, schedule (JSON), rate (JSON), retry (JSON), field_mapping (JSON), separator, header, dry_run"),
+    responses((status = 201, body = CreatedCampaignView), (status = 200, description = "dry_run: {\"dry_run\": true, \"import\": report}"), (status = 400, body = super::ErrorBody), (status = 413, body = super::ErrorBody), (status = 415, body = super::ErrorBody), (status = 422, body = super::ErrorBody)),
     security(("api_key" = [])))]
 pub async fn import_csv(
     State(state): State<AppState>,
@@ -585,7 +694,7 @@ pub async fn import_csv(
         change,
     }): Operator,
     multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
-) -> Result<(StatusCode, Json<CreatedCampaignView>), ApiError> {
+) -> Result<Response, ApiError> {
     let mut multipart = multipart.map_err(|e| {
         ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -595,7 +704,8 @@ pub async fn import_csv(
     })?;
     let mut file: Option<bytes::Bytes> = None;
     let mut options = CampaignOptions::default();
-    let mut phone_column = None;
+    let mut csv_options = import::CsvOptions::default();
+    let mut dry = false;
     let mut name_given = false;
     let mut template_given = false;
     while let Some(field) = multipart.next_field().await.map_err(multipart_error)? {
@@ -616,7 +726,23 @@ pub async fn import_csv(
                 template_given = true;
             }
             "sender_id" => options.sender_id = Some(text),
-            "phone_column" => phone_column = Some(text).filter(|t| !t.is_empty()),
+            "phone_column" => csv_options.phone_column = Some(text).filter(|t| !t.is_empty()),
+            "field_mapping" if !text.is_empty() => {
+                let mapping = parse_mapping(&text)?;
+                csv_options.field_mapping = Some(mapping.clone());
+                options.field_mapping = Some(mapping);
+            }
+            "separator" => {
+                csv_options.separator = match text.as_str() {
+                    "" => None,
+                    "," | "comma" => Some(b','),
+                    ";" | "semicolon" => Some(b';'),
+                    "tab" | "\\t" => Some(b'\t'),
+                    _ => return Err(ApiError::invalid_field("separator", "must be \",\", \";\" or \"tab\"")),
+                }
+            }
+            "header" => csv_options.header = flag("header", &text, true)?,
+            "dry_run" => dry = flag("dry_run", &text, false)?,
             "default_region" => options.default_region = Some(text),
             "priority" => {
                 options.priority = Some(
@@ -644,6 +770,11 @@ pub async fn import_csv(
                         ApiError::invalid_field("rate", format!("must be the JSON of a rate object: {e}"))
                     })?)
             }
+            "retry" if !text.is_empty() => {
+                options.retry = Some(serde_json::from_str(&text).map_err(|e| {
+                    ApiError::invalid_field("retry", format!("must be the JSON of a retry object: {e}"))
+                })?)
+            }
             "require_consent" => {
                 options.require_consent = Some(match text.as_str() {
                     "true" | "1" | "yes" => true,
@@ -662,12 +793,16 @@ pub async fn import_csv(
         return Err(ApiError::invalid_field("template_id", "is required"));
     }
     let max = state.limits.max_contacts;
-    let contacts = tokio::task::spawn_blocking(move || import::contacts_from_csv(&file, phone_column.as_deref(), max))
+    let contacts = tokio::task::spawn_blocking(move || import::contacts_from_csv_with(&file, &csv_options, max))
         .await
         .map_err(|e| ApiError::internal("csv task", &e))?
         .map_err(import_error)?;
+    if dry {
+        let report = dry_run(&state, &tenant.id, options, contacts).await?;
+        return Ok(Json(json!({"dry_run": true, "import": report})).into_response());
+    }
     let created = create_campaign(&state, &tenant.id, options, contacts, &change).await?;
-    Ok((StatusCode::CREATED, Json(created)))
+    Ok((StatusCode::CREATED, Json(created)).into_response())
 }
 
 fn view(state: &AppState, c: &CampaignRecord) -> CampaignView {

@@ -187,6 +187,8 @@ pub async fn import(
                     invalid.push(crate::import::RowError {
                         row: c.row,
                         reason: why,
+                        skip_reason: "invalid_phone",
+                        phone: c.phone.clone().unwrap_or_default(),
                     });
                 }
             }

@@ -68,6 +68,10 @@ pub struct CampaignObject {
     // A JSON value, so that its keys come in alphabetical order, as they always have.
     #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub settings: serde_json::Value,
+    /// Which CSV column fed the phone and each template variable, when the import was
+    /// given a mapping (also in `settings`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field_mapping: Option<std::collections::BTreeMap<String, String>>,
 }
 
 impl CampaignObject {
@@ -107,6 +111,7 @@ impl CampaignObject {
             current_rate: (current_rate * 10.0).round() / 10.0,
             eta_seconds: eta,
             settings: serde_json::to_value(&c.settings).unwrap_or_default(),
+            field_mapping: c.settings.field_mapping.clone(),
         }
     }
 }
