@@ -10,7 +10,21 @@ use crate::helpers::{contacts, eventually, phones, spawn_app};
 async fn health_reports_the_database() {
     let app = spawn_app().await;
     let reply = app.call(Method::GET, "/health", None, None).await;
-    assert_eq!(reply.expect(200), json!({"status": "ok", "database": "ok"}));
+    assert_eq!(
+        reply.expect(200),
+        json!({"status": "ok", "database": "ok", "storage": "ok"})
+    );
+}
+
+#[tokio::test]
+async fn ready_says_ready_once_migrated_and_writable() {
+    let app = spawn_app().await;
+    let reply = app.call(Method::GET, "/ready", None, None).await;
+    assert_eq!(reply.expect(200), json!({"status": "ready"}));
+    // Not behind a key, and not counted by the API's rate limit: probes come often.
+    for _ in 0..150 {
+        assert_eq!(app.call(Method::GET, "/ready", None, None).await.status, 200);
+    }
 }
 
 #[tokio::test]
