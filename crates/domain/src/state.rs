@@ -137,6 +137,10 @@ wire_enum!(
     FailureReason {
         /// WhatsApp disabled its template (low quality): no message of it can go any more.
         TemplateDisabled => "template_disabled",
+        /// WhatsApp rejected its template after review.
+        TemplateRejected => "template_rejected",
+        /// Its template was deleted in WhatsApp Manager.
+        TemplateDeleted => "template_deleted",
     }
 );
 

@@ -100,6 +100,7 @@ pub use accounts::{
 };
 pub use audit::{Actor, AuditEntry, AuditFilter, AuditRecord, AuditStore, Change, Reservation};
 pub use campaigns::object::CampaignObject;
+pub use campaigns::transitions::TemplateCampaigns;
 pub use campaigns::CampaignStore;
 pub use consent::ConsentStore;
 pub use dispatch::DispatchStore;
@@ -113,7 +114,7 @@ pub use retention::RetentionStore;
 pub use scheduler::ScheduleStore;
 pub use senders::SenderStore;
 pub use system::{Readiness, SystemStore};
-pub use templates::{TemplateStore, TemplateSync};
+pub use templates::{TemplateEventApplied, TemplateStore, TemplateSync};
 pub use tenants::TenantStore;
 
 /// Connection pool size for PostgreSQL when none is given.

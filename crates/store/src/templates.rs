@@ -3,14 +3,16 @@
 //! rendering with it.
 
 use async_trait::async_trait;
-use pregon_domain::AuditAction;
+use pregon_domain::{AuditAction, TemplateStatus};
+
+use crate::campaigns::transitions::{self, TemplateCampaigns};
 use serde_json::json;
 
 use crate::audit::{self, AuditEntry, Change};
 use crate::db::sql;
 use crate::error::{Result, StoreError};
 use crate::records::{Millis, Page, PageRequest, TemplateRecord};
-use crate::rows::{page_of, template_from_row};
+use crate::rows::{page_of, template_from_row, RecordRow};
 use crate::SqlStore;
 
 /// A tenant's templates, as the API manages them.
@@ -31,6 +33,29 @@ pub trait TemplateStore: Send + Sync {
         now: Millis,
         change: &Change,
     ) -> Result<TemplateSync>;
+    /// A provider's event about a template (Meta's `message_template_status_update`): every
+    /// template of the tenant with that name and language (`en_US` matches `en-US`) takes
+    /// `status`, and their campaigns follow `effect`, in one transaction.
+    #[allow(clippy::too_many_arguments)]
+    async fn apply_template_event(
+        &self,
+        tenant_id: &str,
+        name: &str,
+        language: &str,
+        status: Option<TemplateStatus>,
+        effect: Option<TemplateCampaigns>,
+        detail: Option<&str>,
+        now: Millis,
+    ) -> Result<TemplateEventApplied>;
+}
+
+/// What [`TemplateStore::apply_template_event`] changed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TemplateEventApplied {
+    /// The tenant's templates of that name and language.
+    pub templates: Vec<String>,
+    /// The campaigns paused, resumed or ended.
+    pub campaigns: Vec<String>,
 }
 
 /// What [`TemplateStore::sync_templates`] did.
@@ -67,6 +92,45 @@ async fn insert(tx: &mut crate::db::Tx, t: &TemplateRecord) -> Result<()> {
 
 #[async_trait]
 impl TemplateStore for SqlStore {
+    async fn apply_template_event(
+        &self,
+        tenant_id: &str,
+        name: &str,
+        language: &str,
+        status: Option<TemplateStatus>,
+        effect: Option<TemplateCampaigns>,
+        detail: Option<&str>,
+        now: Millis,
+    ) -> Result<TemplateEventApplied> {
+        let mut tx = self.db.write().await?;
+        let rows = tx
+            .fetch_all(
+                sql("select template_id from template where tenant_id = $1 and name = $2 \
+                     and lower(replace(language, '-', '_')) = lower(replace($3, '-', '_')) order by template_id")
+                .bind(tenant_id)
+                .bind(name)
+                .bind(language),
+            )
+            .await?;
+        let templates = rows.iter().map(|r| r.text("template_id")).collect::<Result<Vec<_>>>()?;
+        let mut campaigns = Vec::new();
+        for id in &templates {
+            if let Some(status) = status {
+                tx.execute(
+                    sql("update template set status = $1 where template_id = $2")
+                        .bind(status.as_str())
+                        .bind(id),
+                )
+                .await?;
+            }
+            if let Some(effect) = effect {
+                campaigns.extend(transitions::follow_template(&mut tx, id, effect, detail, now).await?);
+            }
+        }
+        tx.commit().await?;
+        Ok(TemplateEventApplied { templates, campaigns })
+    }
+
     async fn insert_template(&self, t: &TemplateRecord, change: &Change) -> Result<()> {
         let mut tx = self.db.write().await?;
         insert(&mut tx, t).await?;

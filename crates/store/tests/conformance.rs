@@ -12,6 +12,7 @@ use std::sync::Arc;
 use pregon_domain::state::CampaignAction;
 use pregon_domain::{
     CampaignSettings, CampaignStatus, MessageStatus, PausedReason, ProviderKind, SenderStatus, SkipReason,
+    TemplateStatus,
 };
 use pregon_store::*;
 
@@ -445,6 +446,129 @@ macro_rules! conformance {
             assert_eq!(after.status, CampaignStatus::Completed);
             let m = f.store.get_message(&f.tenant, early[0].id).await.unwrap();
             assert_eq!((m.status, m.attempts), (MessageStatus::Expired, 0));
+        }
+
+        #[tokio::test]
+        async fn a_templates_provider_events_pause_resume_exactly_those_and_end_its_campaigns() {
+            let Some(f) = $factory().await else { return };
+            let running = f.campaign(3, 0, 5).await;
+            let by_hand = f.campaign(2, 0, 5).await;
+            f.store
+                .apply_action(&f.tenant, &by_hand.id, CampaignAction::Pause, false, T0, &by())
+                .await
+                .unwrap();
+            let lease = f.lease("a", T0).await.unwrap();
+            assert!(f.store.renew_lease(&lease, 3_600_000, T0).await.unwrap());
+            let claimed = f.store.claim(&lease, &ClaimRequest::new(1, 0), T0).await.unwrap();
+            assert_eq!(claimed.len(), 1);
+
+            let paused = f
+                .store
+                .apply_template_event(
+                    &f.tenant,
+                    "t",
+                    "ES",
+                    Some(TemplateStatus::Paused),
+                    Some(TemplateCampaigns::Pause),
+                    Some("first pause"),
+                    T0 + 1,
+                )
+                .await
+                .unwrap();
+            assert_eq!(paused.templates, vec![f.template.clone()]);
+            assert_eq!(paused.campaigns, vec![running.id.clone()], "only the running one");
+            let c = f.store.campaign_by_id(&running.id).await.unwrap();
+            assert_eq!(
+                (
+                    c.status,
+                    c.paused_reason.map(|r| r.as_str()),
+                    c.counts.claimed,
+                    c.counts.queued
+                ),
+                (CampaignStatus::Paused, Some("template_paused"), 0, 3),
+                "paused, its claimed message back in the queue"
+            );
+            assert_eq!(
+                f.store.get_template(&f.tenant, &f.template).await.unwrap().status,
+                TemplateStatus::Paused
+            );
+            let other = f
+                .store
+                .apply_template_event(
+                    "no-such-tenant",
+                    "t",
+                    "es",
+                    Some(TemplateStatus::Disabled),
+                    None,
+                    None,
+                    T0,
+                )
+                .await
+                .unwrap();
+            assert!(
+                other.templates.is_empty(),
+                "another tenant's templates are not touched"
+            );
+
+            let resumed = f
+                .store
+                .apply_template_event(
+                    &f.tenant,
+                    "t",
+                    "es",
+                    Some(TemplateStatus::Approved),
+                    Some(TemplateCampaigns::Resume),
+                    None,
+                    T0 + 2,
+                )
+                .await
+                .unwrap();
+            assert_eq!(
+                resumed.campaigns,
+                vec![running.id.clone()],
+                "exactly those it paused"
+            );
+            assert_eq!(
+                f.store.campaign_by_id(&running.id).await.unwrap().status,
+                CampaignStatus::Running
+            );
+            assert_eq!(
+                f.store.campaign_by_id(&by_hand.id).await.unwrap().paused_reason,
+                Some(pregon_domain::PausedReason::User),
+                "a person's pause stays"
+            );
+
+            let ended = f
+                .store
+                .apply_template_event(
+                    &f.tenant,
+                    "t",
+                    "es",
+                    Some(TemplateStatus::Disabled),
+                    Some(TemplateCampaigns::End(
+                        pregon_domain::FailureReason::TemplateDisabled,
+                    )),
+                    Some("disabled for low quality"),
+                    T0 + 3,
+                )
+                .await
+                .unwrap();
+            let mut both = vec![running.id.clone(), by_hand.id.clone()];
+            both.sort();
+            assert_eq!(ended.campaigns, both, "running and paused ones end");
+            for id in &both {
+                let c = f.store.campaign_by_id(id).await.unwrap();
+                assert_eq!(c.status, CampaignStatus::Failed);
+                assert_eq!(
+                    c.failure_reason,
+                    Some(pregon_domain::FailureReason::TemplateDisabled)
+                );
+                assert_eq!(
+                    (c.counts.queued, c.counts.claimed),
+                    (0, 0),
+                    "nothing left to send"
+                );
+            }
         }
 
         #[tokio::test]

@@ -108,3 +108,7 @@ detail-replies-title = Replies
 detail-replies-none = Nobody has replied yet.
 detail-replies-opted-out = Opted out
 detail-replies-pager = Pages of replies
+
+detail-failure-template_disabled = WhatsApp disabled the template for low quality: it cannot be sent any more
+detail-failure-template_rejected = WhatsApp rejected the template
+detail-failure-template_deleted = The template was deleted in WhatsApp Manager

@@ -108,3 +108,7 @@ detail-replies-title = Respuestas
 detail-replies-none = Nadie ha respondido todavía.
 detail-replies-opted-out = Se dio de baja
 detail-replies-pager = Páginas de respuestas
+
+detail-failure-template_disabled = WhatsApp deshabilitó la plantilla por baja calidad: no puede enviarse más
+detail-failure-template_rejected = WhatsApp rechazó la plantilla
+detail-failure-template_deleted = La plantilla se borró en WhatsApp Manager

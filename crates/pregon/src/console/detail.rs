@@ -152,6 +152,8 @@ struct DetailPage {
     tone: &'static str,
     status: String,
     waiting: String,
+    /// Why it ended `failed`, in words, with the provider's, when it says.
+    failure: Option<String>,
     sender: String,
     template: String,
     dates: Vec<(String, String)>,
@@ -662,6 +664,17 @@ pub async fn page(
         tone: tone.as_str(),
         status: lang.t(key),
         waiting: waiting(lang, &view, &c).unwrap_or_default(),
+        failure: c.failure_reason.map(|r| {
+            let why = lang.t(match r {
+                pregon_domain::FailureReason::TemplateDisabled => "detail-failure-template_disabled",
+                pregon_domain::FailureReason::TemplateRejected => "detail-failure-template_rejected",
+                pregon_domain::FailureReason::TemplateDeleted => "detail-failure-template_deleted",
+            });
+            match &c.failure_detail {
+                Some(detail) => format!("{why} ({detail})"),
+                None => why,
+            }
+        }),
         sender: sender
             .as_ref()
             .map_or_else(|| "—".into(), |s| format!("{} ({})", s.name, s.phone_number)),

@@ -90,7 +90,7 @@ async fn candidates(state: &AppState, changes: &[Change], fresh: bool) -> Result
     for change in changes {
         let account = match change {
             Change::Messages { phone_number_id, .. } => Some(phone_number_id.as_str()),
-            Change::Account { .. } => None,
+            Change::Account { .. } | Change::Template(_) => None,
         };
         let Lookup { senders, .. } = if fresh {
             dir.lookup_fresh(ProviderKind::Meta, account).await
@@ -110,6 +110,15 @@ async fn candidates(state: &AppState, changes: &[Change], fresh: bool) -> Result
                         Some(d) => meta::digits(&s.phone_number) == *d,
                         None => s.waba_id.is_some() && s.waba_id == *waba_id,
                     })
+                    .map(|(i, _)| i)
+                    .collect(),
+            ),
+            // A template belongs to the account: the account's senders, one per tenant.
+            Change::Template(t) => Some(
+                senders
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, s)| s.waba_id.is_some() && s.waba_id == t.waba_id)
                     .map(|(i, _)| i)
                     .collect(),
             ),
@@ -221,6 +230,12 @@ pub async fn meta_event(
                     account_change(&state, s, field, value).await?;
                 }
             }
+            Change::Template(update) => {
+                let mut tenants = HashSet::new();
+                for s in senders.filter(|s| tenants.insert(s.tenant_id.clone())) {
+                    template_change(&state, &s.tenant_id, update).await?;
+                }
+            }
         }
     }
     state
@@ -252,6 +267,53 @@ fn reply(
         received_at: at,
         opt_out_reason: stop.map(|w| format!("replied {w}")),
     }
+}
+
+/// Applies a template's status event to a tenant's templates of that name and language,
+/// and its campaigns: a pause pauses the running ones (`template_paused`), an approval or
+/// reinstatement resumes exactly those, a disable, rejection or deletion ends them `failed`.
+async fn template_change(
+    state: &AppState,
+    tenant_id: &str,
+    update: &pregon_providers::meta_webhooks::TemplateStatusUpdate,
+) -> Result<(), ApiError> {
+    use pregon_providers::meta_webhooks::{TemplateEffect, TemplateEnd};
+    use pregon_store::TemplateCampaigns;
+    let effect = update.event.effect().map(|e| match e {
+        TemplateEffect::Pause => TemplateCampaigns::Pause,
+        TemplateEffect::Resume => TemplateCampaigns::Resume,
+        TemplateEffect::End(end) => TemplateCampaigns::End(match end {
+            TemplateEnd::Disabled => pregon_domain::FailureReason::TemplateDisabled,
+            TemplateEnd::Rejected => pregon_domain::FailureReason::TemplateRejected,
+            TemplateEnd::Deleted => pregon_domain::FailureReason::TemplateDeleted,
+        }),
+    });
+    let status = update.event.status();
+    if effect.is_none() && status.is_none() {
+        return Ok(());
+    }
+    let detail = update.explanation();
+    let applied = state
+        .store
+        .apply_template_event(
+            tenant_id,
+            &update.name,
+            &update.language,
+            status,
+            effect,
+            detail.as_deref(),
+            state.clock.now_millis(),
+        )
+        .await?;
+    tracing::warn!(
+        tenant = %tenant_id, template = %update.name, language = %update.language, event = ?update.event,
+        templates = applied.templates.len(), campaigns = ?applied.campaigns,
+        "template status update from Meta"
+    );
+    if effect == Some(TemplateCampaigns::Resume) && !applied.campaigns.is_empty() {
+        state.wake.notify_waiters();
+    }
+    Ok(())
 }
 
 /// Applies a Meta account webhook to a sender ([`meta::account_effect`]).

@@ -7,6 +7,7 @@
 //!   Account): the sender's quality rating and status, see [`account_effect`].
 
 use pregon_domain::{MessageStatus, SenderStatus};
+use pregon_providers::meta_webhooks::{self, TemplateStatusUpdate};
 use pregon_store::Millis;
 use serde_json::{json, Value};
 
@@ -52,6 +53,9 @@ pub enum Change {
         phone_digits: Option<String>,
         value: Value,
     },
+    /// `message_template_status_update`: a template of the account approved, paused,
+    /// disabled… (read by the providers crate's typed reader).
+    Template(Box<TemplateStatusUpdate>),
 }
 
 /// A string or a number, as text fit to store (see [`super::clean`]).
@@ -110,6 +114,17 @@ pub fn parse(body: &Value) -> Vec<Change> {
                             .collect(),
                         phone_number_id,
                     });
+                }
+                "message_template_status_update" => {
+                    // The typed reader reads whole bodies: hand it this one change.
+                    let one = serde_json::json!({
+                        "object": "whatsapp_business_account",
+                        "entry": [{"id": entry["id"], "time": entry["time"], "changes": [change]}],
+                    });
+                    out.extend(meta_webhooks::parse_value(&one).into_iter().filter_map(|e| match e {
+                        meta_webhooks::Event::TemplateStatus(t) => Some(Change::Template(Box::new(t))),
+                        _ => None,
+                    }));
                 }
                 field @ ("phone_number_quality_update" | "account_update") => out.push(Change::Account {
                     field: field.to_string(),

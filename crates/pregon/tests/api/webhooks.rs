@@ -753,3 +753,72 @@ async fn webhook_routes_are_in_the_openapi_document() {
         assert!(doc["paths"][route].is_object(), "{route} is not documented");
     }
 }
+
+#[tokio::test]
+async fn template_status_updates_pause_resume_and_end_that_templates_campaigns() {
+    let app = app().await;
+    let server = meta_accepting().await;
+    // Slow enough that the campaigns are still going when the updates arrive.
+    let sender = app.signed_meta_sender(&server, 1.0).await;
+    let template = app.template().await;
+    let other = app
+        .create_template(json!({"name": "otra", "language": "es", "body": "Hola {{nombre}} {{monto}}"}))
+        .await;
+    let c = app
+        .create_campaign(json!({"name": "slow", "sender_id": sender, "template_id": template,
+                                "contacts": contacts(&phones(30))}))
+        .await;
+    let mine = c["id"].as_str().unwrap().to_string();
+    // Another template's campaign, on the tenant's sandbox sender.
+    let c = app
+        .create_campaign(json!({"name": "otra", "template_id": other["id"], "contacts": contacts(&phones(30))}))
+        .await;
+    let untouched = c["id"].as_str().unwrap().to_string();
+    let going = |c: Value| ["running", "completed"].contains(&c["status"].as_str().unwrap_or_default());
+    let update = |event: &str| {
+        account_body(
+            "message_template_status_update",
+            json!({"event": event, "message_template_id": 594425479261596_i64,
+                   "message_template_name": "saldo", "message_template_language": "es",
+                   "reason": "NONE",
+                   "other_info": {"title": "FIRST_PAUSE", "description": "Your template has been paused for 3 hours"}}),
+        )
+    };
+
+    app.meta_webhook(&update("PAUSED")).await;
+    let c = app.campaign(&mine).await;
+    assert_eq!(
+        (&c["status"], &c["paused_reason"]),
+        (&json!("paused"), &json!("template_paused")),
+        "{c}"
+    );
+    assert!(
+        going(app.campaign(&untouched).await),
+        "another template's campaign goes on"
+    );
+    let t = app.get(&format!("/api/v1/templates/{template}")).await.expect(200);
+    assert_eq!(t["status"], "paused", "{t}");
+    // A forged update changes nothing.
+    let forged = app.post_meta(&update("DISABLED"), Some(sign("something else"))).await;
+    assert_eq!(forged.status.as_u16(), 401);
+    assert_eq!(app.campaign(&mine).await["status"], "paused");
+
+    app.meta_webhook(&update("APPROVED")).await;
+    assert_eq!(
+        app.campaign(&mine).await["status"],
+        "running",
+        "resumed: exactly what the pause paused"
+    );
+
+    app.meta_webhook(&update("DISABLED")).await;
+    let c = app.campaign(&mine).await;
+    assert_eq!(
+        (&c["status"], &c["failure_reason"]),
+        (&json!("failed"), &json!("template_disabled")),
+        "{c}"
+    );
+    assert_eq!(c["counts"]["queued"], 0, "{c}");
+    assert!(going(app.campaign(&untouched).await));
+    let t = app.get(&format!("/api/v1/templates/{template}")).await.expect(200);
+    assert_eq!(t["status"], "disabled");
+}

@@ -260,3 +260,95 @@ pub(crate) async fn follow_sender(
 pub(crate) fn ids_of(rows: &[crate::db::DbRow]) -> Result<Vec<String>> {
     rows.iter().map(|r| r.text("campaign_id")).collect()
 }
+
+/// What a provider's template event does to the template's campaigns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TemplateCampaigns {
+    /// Running ones pause with reason `template_paused` (claimed messages back in the queue).
+    Pause,
+    /// Exactly those paused with `template_paused` run again.
+    Resume,
+    /// Scheduled, running and paused ones end `failed` with this reason.
+    End(pregon_domain::FailureReason),
+}
+
+/// Makes a template's campaigns follow its provider's event, in the caller's transaction;
+/// answers the campaigns changed.
+pub(crate) async fn follow_template(
+    tx: &mut Tx,
+    template_id: &str,
+    effect: TemplateCampaigns,
+    detail: Option<&str>,
+    now: Millis,
+) -> Result<Vec<String>> {
+    let d = tx.dialect();
+    let chosen = |condition: &str| {
+        d.in_subquery(
+            "campaign_id",
+            &format!(
+                "select campaign_id from campaign where template_id = $1 and {condition} \
+                 order by campaign_id{}",
+                d.for_no_key_update()
+            ),
+        )
+    };
+    match effect {
+        TemplateCampaigns::Pause => {
+            let rows = tx
+                .fetch_all(
+                    sql(format!(
+                        "update campaign set status = 'paused', paused_reason = $2, paused_detail = $3, \
+                         updated_at = $4 where {} returning campaign_id",
+                        chosen("status = 'running'")
+                    ))
+                    .bind(template_id)
+                    .bind(PausedReason::TemplatePaused.as_str())
+                    .bind(detail)
+                    .bind(now),
+                )
+                .await?;
+            let ids = ids_of(&rows)?;
+            for id in &ids {
+                requeue_claimed(tx, id, now).await?;
+            }
+            Ok(ids)
+        }
+        TemplateCampaigns::Resume => {
+            let rows = tx
+                .fetch_all(
+                    sql(format!(
+                        "update campaign set status = 'running', paused_reason = null, paused_detail = null, \
+                         started_at = coalesce(started_at, $3), updated_at = $3, \
+                         recheck_at = case when windowed then $3 end \
+                         where {} returning campaign_id",
+                        chosen("status = 'paused' and paused_reason = $2")
+                    ))
+                    .bind(template_id)
+                    .bind(PausedReason::TemplatePaused.as_str())
+                    .bind(now),
+                )
+                .await?;
+            let ids = ids_of(&rows)?;
+            for id in &ids {
+                complete_and_notify(tx, id, now).await?;
+            }
+            Ok(ids)
+        }
+        TemplateCampaigns::End(reason) => {
+            let rows = tx
+                .fetch_all(
+                    sql("select campaign_id from campaign where template_id = $1 \
+                         and status in ('scheduled', 'running', 'paused') order by campaign_id")
+                    .bind(template_id),
+                )
+                .await?;
+            let mut ended = Vec::new();
+            for id in ids_of(&rows)? {
+                if fail(tx, &id, reason, detail, now).await? {
+                    ended.push(id);
+                }
+            }
+            Ok(ended)
+        }
+    }
+}
