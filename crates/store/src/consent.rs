@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 
 use async_trait::async_trait;
-use pregon_domain::AuditAction;
+use pregon_domain::{AuditAction, OptOutScope, TemplateCategory};
 use serde_json::json;
 
 use crate::audit::{self, AuditEntry, Change};
@@ -18,13 +18,16 @@ use crate::SqlStore;
 /// A tenant's opt-outs and opt-ins, as the API and the import use them.
 #[async_trait]
 pub trait ConsentStore: Send + Sync {
-    /// Adds (or refreshes) an opt-out.
+    /// Adds (or refreshes) an opt-out. A `marketing` one never narrows an opt-out of
+    /// everything; an `all` one widens a marketing one.
+    #[allow(clippy::too_many_arguments)]
     async fn add_opt_out(
         &self,
         tenant_id: &str,
         phone: &str,
         reason: Option<&str>,
         source: &str,
+        scope: OptOutScope,
         now: Millis,
         change: &Change,
     ) -> Result<OptOutRecord>;
@@ -46,7 +49,9 @@ pub trait ConsentStore: Send + Sync {
         change: &Change,
     ) -> Result<u64>;
     async fn delete_opt_out(&self, tenant_id: &str, phone: &str, now: Millis, change: &Change) -> Result<()>;
-    async fn opted_out_phones(&self, tenant_id: &str) -> Result<HashSet<String>>;
+    /// The phones whose opt-out covers a message of a template of `category` (`None`: not
+    /// known, treated as marketing).
+    async fn opted_out_phones(&self, tenant_id: &str, category: Option<TemplateCategory>) -> Result<HashSet<String>>;
     /// Records (or refreshes) a phone's consent to be messaged.
     async fn add_opt_in(
         &self,
@@ -86,7 +91,7 @@ impl Register {
     /// What a row holds, as its record reads it.
     fn columns(self) -> &'static str {
         match self {
-            Register::OptOut => "phone, reason, source, created_at",
+            Register::OptOut => "phone, reason, source, scope, created_at",
             Register::OptIn => "phone, source, evidence, created_at",
         }
     }
@@ -117,31 +122,60 @@ impl SqlStore {
         now: Millis,
         change: &Change,
     ) -> Result<DbRow> {
+        self.register_add_scoped(register, tenant_id, phone, source, note, OptOutScope::All, now, change)
+            .await
+    }
+
+    /// [`Self::register_add`], with an opt-out's scope (opt-ins have none).
+    #[allow(clippy::too_many_arguments)]
+    async fn register_add_scoped(
+        &self,
+        register: Register,
+        tenant_id: &str,
+        phone: &str,
+        source: &str,
+        note: Option<&str>,
+        scope: OptOutScope,
+        now: Millis,
+        change: &Change,
+    ) -> Result<DbRow> {
         let (table, columns) = (register.table(), register.columns());
         let (note_column, refresh) = match register {
-            Register::OptOut => ("reason", "reason = coalesce(excluded.reason, opt_out.reason)"),
+            Register::OptOut => (
+                "reason",
+                "reason = coalesce(excluded.reason, opt_out.reason), \
+                 scope = case when opt_out.scope = 'all' or excluded.scope = 'all' then 'all' else opt_out.scope end",
+            ),
             Register::OptIn => (
                 "evidence",
                 "source = excluded.source, evidence = coalesce(excluded.evidence, opt_in.evidence)",
             ),
         };
+        let (scope_column, scope_value) = match register {
+            Register::OptOut => (", scope", ", $6"),
+            Register::OptIn => ("", ""),
+        };
         let mut tx = self.db.write().await?;
-        let row = tx
-            .fetch_one(
-                sql(format!(
-                    "insert into {table} (tenant_id, phone, source, {note_column}, created_at) \
-                     values ($1, $2, $3, $4, $5) on conflict (tenant_id, phone) do update set {refresh} \
-                     returning {columns}"
-                ))
-                .bind(tenant_id)
-                .bind(phone)
-                .bind(source)
-                .bind(note)
-                .bind(now),
-            )
-            .await?;
+        let mut insert = sql(format!(
+            "insert into {table} (tenant_id, phone, source, {note_column}, created_at{scope_column}) \
+             values ($1, $2, $3, $4, $5{scope_value}) on conflict (tenant_id, phone) do update set {refresh} \
+             returning {columns}"
+        ))
+        .bind(tenant_id)
+        .bind(phone)
+        .bind(source)
+        .bind(note)
+        .bind(now);
+        if register == Register::OptOut {
+            insert = insert.bind(scope.as_str());
+        }
+        let row = tx.fetch_one(insert).await?;
         let (action, kind) = register.audit(true);
-        let entry = AuditEntry::new(action, kind, phone).with(json!({"source": source, note_column: note}));
+        let mut details = json!({"source": source, note_column: note});
+        if register == Register::OptOut {
+            details["scope"] = json!(scope.as_str());
+        }
+        let entry = AuditEntry::new(action, kind, phone).with(details);
         audit::record(&mut tx, tenant_id, change, entry, now).await?;
         tx.commit().await?;
         Ok(row)
@@ -241,6 +275,31 @@ impl SqlStore {
         rows.iter().map(|r| r.text("phone")).collect()
     }
 
+    /// Of `phones`, those opted out, with what their opt-out covers (one query).
+    pub(crate) async fn opt_out_scopes_among(
+        &self,
+        tenant_id: &str,
+        phones: &[String],
+    ) -> Result<std::collections::HashMap<String, OptOutScope>> {
+        if phones.is_empty() {
+            return Ok(Default::default());
+        }
+        let among = self.db.dialect().in_list("phone", "$2");
+        let rows = self
+            .db
+            .fetch_all(
+                sql(format!(
+                    "select phone, scope from opt_out where tenant_id = $1 and {among}"
+                ))
+                .bind(tenant_id)
+                .bind(Texts(phones)),
+            )
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.text("phone")?, crate::rows::parse_enum(&r.text("scope")?)?)))
+            .collect()
+    }
+
     /// Of `phones`, those in the register (one query).
     pub(crate) async fn register_among(
         &self,
@@ -275,11 +334,12 @@ impl ConsentStore for SqlStore {
         phone: &str,
         reason: Option<&str>,
         source: &str,
+        scope: OptOutScope,
         now: Millis,
         change: &Change,
     ) -> Result<OptOutRecord> {
         let row = self
-            .register_add(Register::OptOut, tenant_id, phone, source, reason, now, change)
+            .register_add_scoped(Register::OptOut, tenant_id, phone, source, reason, scope, now, change)
             .await?;
         opt_out_from_row(&row)
     }
@@ -302,8 +362,17 @@ impl ConsentStore for SqlStore {
             .await
     }
 
-    async fn opted_out_phones(&self, tenant_id: &str) -> Result<HashSet<String>> {
-        self.register_phones(Register::OptOut, tenant_id).await
+    async fn opted_out_phones(&self, tenant_id: &str, category: Option<TemplateCategory>) -> Result<HashSet<String>> {
+        let marketing = OptOutScope::Marketing.covers(category);
+        let rows = self
+            .db
+            .fetch_all(
+                sql("select phone from opt_out where tenant_id = $1 and (scope = 'all' or $2)")
+                    .bind(tenant_id)
+                    .bind(marketing),
+            )
+            .await?;
+        rows.iter().map(|r| r.text("phone")).collect()
     }
 
     async fn import_opt_outs(

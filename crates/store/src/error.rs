@@ -141,6 +141,19 @@ impl std::fmt::Display for Unavailability {
     }
 }
 
+impl StoreError {
+    /// A PostgreSQL deadlock (`40P01`) or serialization failure (`40001`): the transaction
+    /// was rolled back whole, and running it again may well succeed.
+    pub fn is_transient_conflict(&self) -> bool {
+        match self {
+            StoreError::Db(sqlx::Error::Database(db)) => {
+                matches!(db.code().as_deref(), Some("40P01") | Some("40001"))
+            }
+            _ => false,
+        }
+    }
+}
+
 impl Unavailability {
     /// What a database error code says of the database, if it says it cannot take changes:
     /// SQLite's primary result codes, PostgreSQL's SQLSTATEs.

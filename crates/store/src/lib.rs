@@ -154,8 +154,9 @@ pub async fn open_with(url: &str, pool_size: u32) -> Result<Arc<dyn Store>> {
 }
 
 /// What the dispatcher uses: its own writes, the scheduler's, the registry, and reads by id.
-pub trait DispatcherStore: DispatchStore + ScheduleStore + SystemStore + Lookup {}
-impl<T: DispatchStore + ScheduleStore + SystemStore + Lookup> DispatcherStore for T {}
+/// It records the opt-outs a provider reports on a send (Meta's 131050) in the consent register.
+pub trait DispatcherStore: DispatchStore + ScheduleStore + SystemStore + ConsentStore + Lookup {}
+impl<T: DispatchStore + ScheduleStore + SystemStore + ConsentStore + Lookup> DispatcherStore for T {}
 
 /// What the report writer (provider webhooks) uses: the reports, and reads by id.
 pub trait ReportWriterStore: ReportStore + Lookup {}

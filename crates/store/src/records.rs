@@ -107,6 +107,8 @@ pub struct OptOutRecord {
     pub phone: String,
     pub reason: Option<String>,
     pub source: String,
+    /// Every message, or those of marketing templates only.
+    pub scope: pregon_domain::OptOutScope,
     pub created_at: Millis,
 }
 

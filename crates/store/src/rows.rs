@@ -243,6 +243,7 @@ pub(crate) fn opt_out_from_row(row: &impl RecordRow) -> Result<OptOutRecord> {
         phone: row.text("phone")?,
         reason: row.opt_text("reason")?,
         source: row.text("source")?,
+        scope: parse_enum(&row.text("scope")?)?,
         created_at: row.int("created_at")?,
     })
 }

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use pregon_domain::state::CampaignAction;
 use pregon_domain::{
-    CampaignSettings, CampaignStatus, MessageStatus, PausedReason, ProviderKind, SenderStatus, SkipReason,
+    CampaignSettings, CampaignStatus, MessageStatus, OptOutScope, PausedReason, ProviderKind, SenderStatus, SkipReason,
     TemplateStatus,
 };
 use pregon_store::*;
@@ -1607,10 +1607,93 @@ macro_rules! conformance {
         }
 
         #[tokio::test]
+        async fn a_marketing_opt_out_covers_marketing_templates_only_and_never_narrows() {
+            use pregon_domain::TemplateCategory as C;
+            let Some(f) = $factory().await else { return };
+            let (m, everything) = ("+584121111111", "+584122222222");
+            f.store
+                .add_opt_out(
+                    &f.tenant,
+                    m,
+                    Some("131050"),
+                    "provider",
+                    OptOutScope::Marketing,
+                    T0,
+                    &by(),
+                )
+                .await
+                .unwrap();
+            f.store
+                .add_opt_out(&f.tenant, everything, None, "api", OptOutScope::All, T0, &by())
+                .await
+                .unwrap();
+            let of = |c: Option<C>| {
+                let f = &f;
+                async move {
+                    let mut p: Vec<String> = f
+                        .store
+                        .opted_out_phones(&f.tenant, c)
+                        .await
+                        .unwrap()
+                        .into_iter()
+                        .collect();
+                    p.sort();
+                    p
+                }
+            };
+            assert_eq!(of(Some(C::Marketing)).await, vec![m, everything]);
+            assert_eq!(
+                of(None).await,
+                vec![m, everything],
+                "an unknown category is treated as marketing"
+            );
+            assert_eq!(of(Some(C::Utility)).await, vec![everything]);
+            let scopes = f
+                .store
+                .opted_out_among(&f.tenant, &[m.to_string(), everything.to_string()])
+                .await
+                .unwrap();
+            assert_eq!(scopes.get(m), Some(&OptOutScope::Marketing));
+            // A marketing one never narrows an opt-out of everything; an `all` one widens.
+            let kept = f
+                .store
+                .add_opt_out(
+                    &f.tenant,
+                    everything,
+                    None,
+                    "provider",
+                    OptOutScope::Marketing,
+                    T0 + 1,
+                    &by(),
+                )
+                .await
+                .unwrap();
+            assert_eq!(kept.scope, OptOutScope::All);
+            let widened = f
+                .store
+                .add_opt_out(&f.tenant, m, None, "api", OptOutScope::All, T0 + 2, &by())
+                .await
+                .unwrap();
+            assert_eq!(
+                (widened.scope, widened.source.as_str()),
+                (OptOutScope::All, "provider")
+            );
+            assert_eq!(of(Some(C::Utility)).await, vec![m, everything]);
+        }
+
+        #[tokio::test]
         async fn opt_outs_are_found_by_phone_prefix_and_imported_at_once() {
             let Some(f) = $factory().await else { return };
             f.store
-                .add_opt_out(&f.tenant, "+584121234567", Some("STOP"), "reply", T0, &by())
+                .add_opt_out(
+                    &f.tenant,
+                    "+584121234567",
+                    Some("STOP"),
+                    "reply",
+                    OptOutScope::All,
+                    T0,
+                    &by(),
+                )
                 .await
                 .unwrap();
             let phones: Vec<String> = ["+584121234567", "+584129999999", "+15555550100"]
@@ -1694,12 +1777,28 @@ macro_rules! conformance {
         async fn opt_outs_keep_their_first_reason_and_page_in_byte_order() {
             let Some(f) = $factory().await else { return };
             f.store
-                .add_opt_out(&f.tenant, "+584121234567", Some("STOP"), "reply", T0, &by())
+                .add_opt_out(
+                    &f.tenant,
+                    "+584121234567",
+                    Some("STOP"),
+                    "reply",
+                    OptOutScope::All,
+                    T0,
+                    &by(),
+                )
                 .await
                 .unwrap();
             let again = f
                 .store
-                .add_opt_out(&f.tenant, "+584121234567", None, "api", T0 + 5, &by())
+                .add_opt_out(
+                    &f.tenant,
+                    "+584121234567",
+                    None,
+                    "api",
+                    OptOutScope::All,
+                    T0 + 5,
+                    &by(),
+                )
                 .await
                 .unwrap();
             assert_eq!(
@@ -1708,7 +1807,7 @@ macro_rules! conformance {
             );
             for phone in ["+15555550100", "+442071234567"] {
                 f.store
-                    .add_opt_out(&f.tenant, phone, None, "import", T0, &by())
+                    .add_opt_out(&f.tenant, phone, None, "import", OptOutScope::All, T0, &by())
                     .await
                     .unwrap();
             }
@@ -1727,7 +1826,7 @@ macro_rules! conformance {
                 }
             }
             assert_eq!(listed, vec!["+15555550100", "+442071234567", "+584121234567"]);
-            assert_eq!(f.store.opted_out_phones(&f.tenant).await.unwrap().len(), 3);
+            assert_eq!(f.store.opted_out_phones(&f.tenant, None).await.unwrap().len(), 3);
             f.store
                 .delete_opt_out(&f.tenant, "+15555550100", T0, &by())
                 .await
@@ -2680,12 +2779,20 @@ macro_rules! conformance {
             assert!(f.store.opted_in_among(&f.tenant, &[]).await.unwrap().is_empty());
             assert_eq!(f.store.opted_in_phones(&f.tenant).await.unwrap().len(), 2);
             f.store
-                .add_opt_out(&f.tenant, "+584120000000", None, "api", T0, &by())
+                .add_opt_out(
+                    &f.tenant,
+                    "+584120000000",
+                    None,
+                    "api",
+                    OptOutScope::All,
+                    T0,
+                    &by(),
+                )
                 .await
                 .unwrap();
             assert_eq!(
                 f.store.opted_out_among(&f.tenant, &asked).await.unwrap(),
-                ["+584120000000".to_string()].into()
+                [("+584120000000".to_string(), OptOutScope::All)].into()
             );
             f.store
                 .delete_opt_in(&f.tenant, "+584121234567", T0, &by())
@@ -3063,7 +3170,7 @@ macro_rules! conformance {
             assert!(again.is_empty());
             assert!(f
                 .store
-                .opted_out_phones(&f.tenant)
+                .opted_out_phones(&f.tenant, None)
                 .await
                 .unwrap()
                 .contains(&phone));

@@ -155,6 +155,7 @@ async fn sqlite_is_ready_once_migrated_and_backs_up_a_consistent_copy_while_writ
                         &format!("+58412{i:07}"),
                         None,
                         "api",
+                        pregon_domain::OptOutScope::All,
                         10 + i,
                         &Change::by(Actor::cli("test")),
                     )

@@ -44,3 +44,4 @@ audience-source-reply = Customer reply
 audience-source-provider = Provider (WhatsApp)
 audience-source-import = Import
 audience-source-console = Console
+audience-scope-marketing = marketing messages only

@@ -44,3 +44,4 @@ audience-source-reply = Respuesta del cliente
 audience-source-provider = Proveedor (WhatsApp)
 audience-source-import = Importación
 audience-source-console = Consola
+audience-scope-marketing = solo mensajes de marketing

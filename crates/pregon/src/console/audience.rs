@@ -7,7 +7,7 @@
 use askama::Template;
 use axum::extract::{Query, State};
 use axum::response::Response;
-use pregon_domain::Role;
+use pregon_domain::{OptOutScope, Role};
 use pregon_store::{Page, PageRequest};
 use serde::Deserialize;
 
@@ -122,7 +122,14 @@ pub async fn page(
             .into_iter()
             .map(|o| EntryRow {
                 note: o.reason.unwrap_or_default(),
-                source: source_words(lang, &o.source),
+                source: match o.scope {
+                    OptOutScope::All => source_words(lang, &o.source),
+                    OptOutScope::Marketing => format!(
+                        "{} · {}",
+                        source_words(lang, &o.source),
+                        lang.t("audience-scope-marketing")
+                    ),
+                },
                 created: when(lang, o.created_at),
                 phone: o.phone,
             })

@@ -5,7 +5,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use pregon_domain::SkipReason;
+use pregon_domain::{SkipReason, TemplateCategory};
 use pregon_store::{ClaimedMessage, Lease, Skip, StoreError};
 
 use super::Dispatcher;
@@ -15,6 +15,8 @@ pub(crate) struct Gate {
     tenant_id: String,
     /// Campaign id → whether it requires consent (a campaign's settings do not change).
     requires_consent: HashMap<String, bool>,
+    /// Template id → its category (`None`: not found).
+    categories: HashMap<String, Option<TemplateCategory>>,
 }
 
 impl Gate {
@@ -22,6 +24,7 @@ impl Gate {
         Gate {
             tenant_id: tenant_id.to_string(),
             requires_consent: HashMap::new(),
+            categories: HashMap::new(),
         }
     }
 
@@ -56,7 +59,11 @@ impl Gate {
         let mut skips = Vec::new();
         let mut admitted = Vec::with_capacity(picked.len());
         for m in picked {
-            let reason = if opted_out.contains(&m.phone) {
+            let covered = match opted_out.get(&m.phone) {
+                Some(scope) => scope.covers(self.category(d, &m.template_id).await?),
+                None => false,
+            };
+            let reason = if covered {
                 Some(SkipReason::OptedOut)
             } else if consent_ids.contains(&m.id) && !opted_in.contains(&m.phone) {
                 Some(SkipReason::NoConsent)
@@ -80,6 +87,21 @@ impl Gate {
             );
         }
         Ok(admitted)
+    }
+
+    /// A template's category (`None` when it is gone), read once per sender run: a marketing
+    /// opt-out covers marketing templates only.
+    async fn category(&mut self, d: &Dispatcher, template_id: &str) -> Result<Option<TemplateCategory>, StoreError> {
+        if let Some(c) = self.categories.get(template_id) {
+            return Ok(*c);
+        }
+        let c = match d.store.template_by_id(template_id).await {
+            Ok(t) => Some(t.category),
+            Err(StoreError::NotFound) => None,
+            Err(e) => return Err(e),
+        };
+        self.categories.insert(template_id.to_string(), c);
+        Ok(c)
     }
 
     async fn requires(&mut self, d: &Dispatcher, campaign_id: &str) -> Result<bool, StoreError> {

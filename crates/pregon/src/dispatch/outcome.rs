@@ -21,6 +21,18 @@ pub(crate) struct Report {
     pub sender_error: Option<String>,
     /// The provider refused the campaign's template: what becomes of the campaign.
     pub campaign_error: Option<CampaignRefusal>,
+    /// The provider said the recipient opted out (Meta 131050: of marketing): recorded in
+    /// the consent register, so that later sends skip them before asking.
+    pub opt_out: Option<ProviderOptOut>,
+}
+
+/// An opt-out a provider reported on a send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ProviderOptOut {
+    pub phone: String,
+    pub scope: pregon_domain::OptOutScope,
+    /// The provider's error code, kept as the opt-out's reason.
+    pub code: String,
 }
 
 /// The provider refused a campaign as a whole (its template).
@@ -85,6 +97,7 @@ pub(crate) async fn write_outcomes(d: Arc<Dispatcher>, lease: Lease, mut rx: mps
                 Err(e) => tracing::error!(error = %e, "stopping a campaign after a template error failed"),
             }
         }
+        let opt_outs: Vec<ProviderOptOut> = batch.iter().filter_map(|r| r.opt_out.clone()).collect();
         let outcomes: Vec<Outcome> = batch.drain(..).map(|r| r.outcome).collect();
         let mut tries = 0;
         let touched = loop {
@@ -103,6 +116,9 @@ pub(crate) async fn write_outcomes(d: Arc<Dispatcher>, lease: Lease, mut rx: mps
             }
         };
         count(&d, &outcomes);
+        if !opt_outs.is_empty() {
+            record_opt_outs(&d, &lease, &opt_outs).await;
+        }
         for c in touched {
             if c.status != CampaignStatus::Running {
                 continue;
@@ -126,6 +142,34 @@ pub(crate) async fn write_outcomes(d: Arc<Dispatcher>, lease: Lease, mut rx: mps
                     Err(e) => tracing::error!(error = %e, "auto-pause failed"),
                 }
             }
+        }
+    }
+}
+
+/// Adds the provider's opt-outs to the sender's tenant's register (`source: provider`). A
+/// failure here loses no message (each was recorded `skipped` already): it is logged, and
+/// the provider will say it again on the next send.
+async fn record_opt_outs(d: &Dispatcher, lease: &Lease, opt_outs: &[ProviderOptOut]) {
+    let tenant = match d.store.sender_by_id(&lease.sender_id).await {
+        Ok(s) => s.tenant_id,
+        Err(e) => {
+            tracing::error!(error = %e, "recording provider opt-outs: the sender could not be read");
+            return;
+        }
+    };
+    let by = pregon_store::Change::by(pregon_store::Actor::system());
+    for o in opt_outs {
+        let reason = format!("provider error {}", o.code);
+        let now = d.clock.now_millis();
+        match d
+            .store
+            .add_opt_out(&tenant, &o.phone, Some(&reason), "provider", o.scope, now, &by)
+            .await
+        {
+            Ok(_) => {
+                tracing::info!(sender = %lease.sender_id, scope = o.scope.as_str(), code = %o.code, "provider opt-out recorded")
+            }
+            Err(e) => tracing::error!(error = %e, "recording a provider opt-out failed"),
         }
     }
 }

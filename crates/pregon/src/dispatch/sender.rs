@@ -25,7 +25,7 @@ use tokio_util::sync::CancellationToken;
 use super::consent::Gate;
 use super::context::{context_for, prepare, CampaignContext, Campaigns, Prepared, Templates};
 use super::limits::{hold_back, Held, PairGap};
-use super::outcome::{write_outcomes, CampaignEffect, CampaignRefusal, Report};
+use super::outcome::{write_outcomes, CampaignEffect, CampaignRefusal, ProviderOptOut, Report};
 use super::rate_plans::Pacing;
 use super::Dispatcher;
 
@@ -803,22 +803,28 @@ fn refused(
             let kind = match reason {
                 // The provider would not send it after its validity period.
                 Some(ErrorReason::Expired) => OutcomeKind::Expired {
-                    error_code: code,
+                    error_code: code.clone(),
                     error_message: text,
                 },
                 // The recipient's own choice: not a failure of the campaign (auto-pause
                 // counts failures only).
                 Some(r) if r.opt_out_scope().is_some() => OutcomeKind::Skipped {
                     skip_reason: SkipReason::OptedOut,
-                    error_code: code,
+                    error_code: code.clone(),
                     error_message: text,
                 },
                 _ => OutcomeKind::Failed {
-                    error_code: code,
+                    error_code: code.clone(),
                     error_message: text,
                 },
             };
-            Report::new(message, kind)
+            let mut r = Report::new(message, kind);
+            r.opt_out = reason.and_then(|r| r.opt_out_scope()).map(|scope| ProviderOptOut {
+                phone: message.phone.clone(),
+                scope,
+                code,
+            });
+            r
         }
         ProviderError::SenderLevel {
             code,
@@ -871,6 +877,7 @@ impl Report {
             },
             sender_error: None,
             campaign_error: None,
+            opt_out: None,
         }
     }
 }

@@ -610,7 +610,8 @@ async fn classify(
 ) -> Result<(Vec<NewMessage>, ImportReport), ApiError> {
     let parsed = Template::parse(&template.body, template.header_image.as_deref())
         .map_err(|e| ApiError::internal("stored template does not parse", &e))?;
-    let opted_out = state.store.opted_out_phones(tenant_id).await?;
+    // A marketing opt-out skips a marketing template's messages only.
+    let opted_out = state.store.opted_out_phones(tenant_id, Some(template.category)).await?;
     let opted_in = match checked.settings.require_consent {
         true => Some(state.store.opted_in_phones(tenant_id).await?),
         false => None,

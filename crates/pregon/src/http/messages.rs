@@ -93,7 +93,12 @@ pub async fn send(
         Some(t) => parse_rfc3339(t).ok_or_else(|| ApiError::invalid_field("send_at", "must be an RFC 3339 time"))?,
     };
     let expires_at = super::campaigns::expiry(body.expires_at.as_deref(), send_at.max(now))?;
-    if state.store.opted_out_phones(&tenant.id).await?.contains(phone.as_str()) {
+    if state
+        .store
+        .opted_out_phones(&tenant.id, Some(template.category))
+        .await?
+        .contains(phone.as_str())
+    {
         return Err(ApiError::invalid("opted_out", format!("{phone} has opted out")));
     }
     let vars = variables_from_json(&body.variables);

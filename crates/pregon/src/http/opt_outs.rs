@@ -3,7 +3,7 @@
 use axum::extract::{Multipart, Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use pregon_domain::{PhoneNumber, Region};
+use pregon_domain::{OptOutScope, PhoneNumber, Region};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
@@ -17,6 +17,8 @@ use super::AppState;
 pub struct CreateOptOut {
     pub phone: String,
     pub reason: Option<String>,
+    /// `all` (the default): every message; `marketing`: messages of marketing templates only.
+    pub scope: Option<String>,
 }
 
 fn parse_phone(text: &str) -> Result<PhoneNumber, ApiError> {
@@ -37,6 +39,12 @@ pub async fn create(
     if body.reason.as_ref().is_some_and(|r| r.len() > 500) {
         return Err(ApiError::invalid_field("reason", "must be at most 500 characters"));
     }
+    let scope = match body.scope.as_deref() {
+        None => OptOutScope::All,
+        Some(s) => s
+            .parse()
+            .map_err(|_| ApiError::invalid_field("scope", "must be all or marketing"))?,
+    };
     let o = state
         .store
         .add_opt_out(
@@ -44,6 +52,7 @@ pub async fn create(
             phone.as_str(),
             body.reason.as_deref(),
             "api",
+            scope,
             state.clock.now_millis(),
             &change,
         )

@@ -262,8 +262,10 @@ impl MessageView {
 pub struct OptOutView {
     pub phone: String,
     pub reason: Option<String>,
-    /// `api`, `import` or `reply`.
+    /// `api`, `import`, `reply` or `provider`.
     pub source: String,
+    /// `all`: every message; `marketing`: messages of marketing templates only.
+    pub scope: String,
     pub created_at: String,
 }
 
@@ -273,6 +275,7 @@ impl From<&OptOutRecord> for OptOutView {
             phone: o.phone.clone(),
             reason: o.reason.clone(),
             source: o.source.clone(),
+            scope: o.scope.as_str().into(),
             created_at: rfc3339(o.created_at),
         }
     }

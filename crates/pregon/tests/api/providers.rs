@@ -555,4 +555,46 @@ async fn a_recipient_who_stopped_marketing_is_skipped_not_failed_and_never_pause
         assert_eq!(m["error_code"], "131050", "the provider's answer is kept: {m}");
         assert_eq!(m["attempts"], 1, "{m}");
     }
+    // The register remembers it, for marketing only: the next marketing campaign skips them
+    // at import, without asking the provider; a utility one still writes to them.
+    let listed = app.get("/api/v1/opt-outs").await.expect(200);
+    let items = listed["items"].as_array().unwrap();
+    assert_eq!(items.len(), 6, "{listed}");
+    for o in items {
+        assert_eq!(
+            (&o["scope"], &o["source"]),
+            (&json!("marketing"), &json!("provider")),
+            "{o}"
+        );
+        assert_eq!(o["reason"], "provider error 131050");
+    }
+    let sends = |r: Vec<wiremock::Request>| r.iter().filter(|r| r.method.as_str() == "POST").count();
+    let requests = sends(server.received_requests().await.unwrap());
+    let again = app
+        .create_campaign(json!({"name": "m2", "template_id": template, "sender_id": sender,
+                                "contacts": contacts(&phones(6))}))
+        .await;
+    assert_eq!(again["import"]["skipped"]["opted_out"], 6, "{again}");
+    let utility = app
+        .create_template(json!({"name": "saldo", "language": "en", "category": "utility",
+                                "body": "Hi {{nombre}}, your balance is {{monto}}."}))
+        .await;
+    let sandbox = app.default_sender().await;
+    let bill = app
+        .create_campaign(
+            json!({"name": "factura", "template_id": utility["id"], "sender_id": sandbox["id"],
+                                "contacts": contacts(&phones(6))}),
+        )
+        .await;
+    assert_eq!(
+        bill["import"]["accepted"], 6,
+        "a marketing opt-out does not cover utility messages: {bill}"
+    );
+    let done = app.wait_status(bill["id"].as_str().unwrap(), "completed").await;
+    assert_eq!(counts(&done)["sent"], 6, "{done}");
+    assert_eq!(
+        sends(server.received_requests().await.unwrap()),
+        requests,
+        "the skipped marketing campaign sent the provider nothing"
+    );
 }

@@ -112,7 +112,12 @@ pub trait DispatchStore: Send + Sync {
     ) -> Result<Vec<String>>;
     /// Of `phones`, those the tenant holds an opt-out for (one query): checked again just
     /// before sending.
-    async fn opted_out_among(&self, tenant_id: &str, phones: &[String]) -> Result<HashSet<String>>;
+    /// Of `phones`, those opted out, with what each opt-out covers.
+    async fn opted_out_among(
+        &self,
+        tenant_id: &str,
+        phones: &[String],
+    ) -> Result<std::collections::HashMap<String, pregon_domain::OptOutScope>>;
     /// Of `phones`, those the tenant holds an opt-in for (one query).
     async fn opted_in_among(&self, tenant_id: &str, phones: &[String]) -> Result<HashSet<String>>;
 }
@@ -457,8 +462,12 @@ impl DispatchStore for SqlStore {
         limits::pause_for_daily_limit(&self.db, sender, recheck_at, now).await
     }
 
-    async fn opted_out_among(&self, tenant_id: &str, phones: &[String]) -> Result<HashSet<String>> {
-        self.register_among(Register::OptOut, tenant_id, phones).await
+    async fn opted_out_among(
+        &self,
+        tenant_id: &str,
+        phones: &[String],
+    ) -> Result<std::collections::HashMap<String, pregon_domain::OptOutScope>> {
+        self.opt_out_scopes_among(tenant_id, phones).await
     }
 
     async fn opted_in_among(&self, tenant_id: &str, phones: &[String]) -> Result<HashSet<String>> {

@@ -173,6 +173,148 @@ impl ReportStore for SqlStore {
     }
 
     async fn apply_status_updates(&self, updates: &[StatusUpdate], now: Millis) -> Result<Vec<StatusEffect>> {
+        // PostgreSQL may pick this transaction as a deadlock's victim (reports and batches
+        // meet on message rows): it was rolled back whole, so it is run again.
+        let mut tries = 0;
+        loop {
+            match self.apply_status_updates_once(updates, now).await {
+                Err(e) if e.is_transient_conflict() && tries < 5 => {
+                    tries += 1;
+                    tracing::debug!(error = %e, tries, "status reports rolled back by a deadlock; again");
+                }
+                done => return done,
+            }
+        }
+    }
+
+    async fn insert_inbound(&self, inbound: &[NewInbound], now: Millis) -> Result<Vec<InboundRecord>> {
+        if inbound.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut tx = self.db.write().await?;
+        let d = tx.dialect();
+        let replies = d.json_rows(
+            "$2",
+            &[
+                ("tenant_id", Ty::Text),
+                ("sender_id", Ty::Text),
+                ("phone", Ty::Text),
+                ("pid", Ty::Text),
+                ("message_type", Ty::Text),
+                ("text", Ty::Text),
+                ("opted_out", Ty::Flag),
+                ("received_at", Ty::Int),
+            ],
+        );
+        let rows = tx
+            .fetch_all(
+                sql(format!(
+                    "insert into inbound_message (tenant_id, sender_id, phone, provider_message_id, message_type, \
+                       text, campaign_id, opted_out, received_at, created_at) \
+                     select v.tenant_id, v.sender_id, v.phone, v.pid, v.message_type, v.text, \
+                       (select m.campaign_id from message m where m.sender_id = v.sender_id and m.phone = v.phone \
+                          and m.campaign_id is not null and m.sent_at is not null \
+                          order by m.sent_at desc, m.message_id desc limit 1), \
+                       v.opted_out, v.received_at, $1 \
+                     from {replies} as v where true order by v.n \
+                     on conflict (sender_id, provider_message_id) do nothing \
+                     returning {INBOUND_COLUMNS}"
+                ))
+                .bind(now)
+                .bind(inbound_rows(inbound)),
+            )
+            .await?;
+        let stored = rows.iter().map(inbound_from_row).collect::<Result<Vec<_>>>()?;
+        if let Some(opt_outs) = reply_opt_outs(inbound, &stored) {
+            let asked = d.json_rows(
+                "$2",
+                &[("tenant_id", Ty::Text), ("phone", Ty::Text), ("reason", Ty::Text)],
+            );
+            tx.execute(
+                sql(format!(
+                    "insert into opt_out (tenant_id, phone, reason, source, created_at) \
+                     select v.tenant_id, v.phone, v.reason, 'reply', $1 from {asked} as v where true \
+                     on conflict (tenant_id, phone) do update set scope = 'all'"
+                ))
+                .bind(now)
+                .bind(opt_outs),
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(stored)
+    }
+
+    async fn list_replies(
+        &self,
+        tenant_id: &str,
+        filter: &ReplyFilter,
+        page: &PageRequest,
+    ) -> Result<Page<InboundRecord>> {
+        let before: i64 = match &page.cursor {
+            None => i64::MAX,
+            Some(c) => c.parse().map_err(|_| StoreError::NotFound)?,
+        };
+        // One statement per filter, so each uses its own index.
+        let mut text = format!("select {INBOUND_COLUMNS} from inbound_message where tenant_id = $1");
+        let mut n = 1;
+        if filter.campaign_id.is_some() {
+            n += 1;
+            text.push_str(&format!(" and campaign_id = ${n}"));
+        }
+        if filter.phone.is_some() {
+            n += 1;
+            text.push_str(&format!(" and phone = ${n}"));
+        }
+        text.push_str(&format!(
+            " and inbound_message_id < ${} order by inbound_message_id desc limit ${}",
+            n + 1,
+            n + 2
+        ));
+        let mut q = sql(text).bind(tenant_id);
+        if let Some(c) = &filter.campaign_id {
+            q = q.bind(c);
+        }
+        if let Some(p) = &filter.phone {
+            q = q.bind(p);
+        }
+        let rows = self.db.fetch_all(q.bind(before).bind(page.limit + 1)).await?;
+        let items = rows.iter().map(inbound_from_row).collect::<Result<Vec<_>>>()?;
+        Ok(page_of(items, page.limit, |r| r.id.to_string()))
+    }
+
+    async fn update_sender_quality(
+        &self,
+        sender_id: &str,
+        quality_rating: Option<&str>,
+        status: Option<SenderStatus>,
+        now: Millis,
+    ) -> Result<SenderRecord> {
+        let mut tx = self.db.write().await?;
+        let before = crate::senders::lock_status(&mut tx, sender_id, None)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        let row = tx
+            .fetch_one(
+                sql(format!(
+                    "update sender set quality_rating = coalesce($1, quality_rating), status = coalesce($2, status), \
+                     updated_at = $3 where sender_id = $4 returning {SENDER_COLUMNS}"
+                ))
+                .bind(quality_rating)
+                .bind(status.map(SenderStatus::as_str))
+                .bind(now)
+                .bind(sender_id),
+            )
+            .await?;
+        let updated = sender_from_row(&row)?;
+        transitions::follow_sender(&mut tx, sender_id, before, updated.status, now).await?;
+        tx.commit().await?;
+        Ok(updated)
+    }
+}
+
+impl SqlStore {
+    async fn apply_status_updates_once(&self, updates: &[StatusUpdate], now: Millis) -> Result<Vec<StatusEffect>> {
         if updates.is_empty() {
             return Ok(Vec::new());
         }
@@ -252,130 +394,5 @@ impl ReportStore for SqlStore {
         }
         tx.commit().await?;
         plan.effects(&inserted)
-    }
-
-    async fn insert_inbound(&self, inbound: &[NewInbound], now: Millis) -> Result<Vec<InboundRecord>> {
-        if inbound.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut tx = self.db.write().await?;
-        let d = tx.dialect();
-        let replies = d.json_rows(
-            "$2",
-            &[
-                ("tenant_id", Ty::Text),
-                ("sender_id", Ty::Text),
-                ("phone", Ty::Text),
-                ("pid", Ty::Text),
-                ("message_type", Ty::Text),
-                ("text", Ty::Text),
-                ("opted_out", Ty::Flag),
-                ("received_at", Ty::Int),
-            ],
-        );
-        let rows = tx
-            .fetch_all(
-                sql(format!(
-                    "insert into inbound_message (tenant_id, sender_id, phone, provider_message_id, message_type, \
-                       text, campaign_id, opted_out, received_at, created_at) \
-                     select v.tenant_id, v.sender_id, v.phone, v.pid, v.message_type, v.text, \
-                       (select m.campaign_id from message m where m.sender_id = v.sender_id and m.phone = v.phone \
-                          and m.campaign_id is not null and m.sent_at is not null \
-                          order by m.sent_at desc, m.message_id desc limit 1), \
-                       v.opted_out, v.received_at, $1 \
-                     from {replies} as v where true order by v.n \
-                     on conflict (sender_id, provider_message_id) do nothing \
-                     returning {INBOUND_COLUMNS}"
-                ))
-                .bind(now)
-                .bind(inbound_rows(inbound)),
-            )
-            .await?;
-        let stored = rows.iter().map(inbound_from_row).collect::<Result<Vec<_>>>()?;
-        if let Some(opt_outs) = reply_opt_outs(inbound, &stored) {
-            let asked = d.json_rows(
-                "$2",
-                &[("tenant_id", Ty::Text), ("phone", Ty::Text), ("reason", Ty::Text)],
-            );
-            tx.execute(
-                sql(format!(
-                    "insert into opt_out (tenant_id, phone, reason, source, created_at) \
-                     select v.tenant_id, v.phone, v.reason, 'reply', $1 from {asked} as v where true \
-                     on conflict (tenant_id, phone) do nothing"
-                ))
-                .bind(now)
-                .bind(opt_outs),
-            )
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(stored)
-    }
-
-    async fn list_replies(
-        &self,
-        tenant_id: &str,
-        filter: &ReplyFilter,
-        page: &PageRequest,
-    ) -> Result<Page<InboundRecord>> {
-        let before: i64 = match &page.cursor {
-            None => i64::MAX,
-            Some(c) => c.parse().map_err(|_| StoreError::NotFound)?,
-        };
-        // One statement per filter, so each uses its own index.
-        let mut text = format!("select {INBOUND_COLUMNS} from inbound_message where tenant_id = $1");
-        let mut n = 1;
-        if filter.campaign_id.is_some() {
-            n += 1;
-            text.push_str(&format!(" and campaign_id = ${n}"));
-        }
-        if filter.phone.is_some() {
-            n += 1;
-            text.push_str(&format!(" and phone = ${n}"));
-        }
-        text.push_str(&format!(
-            " and inbound_message_id < ${} order by inbound_message_id desc limit ${}",
-            n + 1,
-            n + 2
-        ));
-        let mut q = sql(text).bind(tenant_id);
-        if let Some(c) = &filter.campaign_id {
-            q = q.bind(c);
-        }
-        if let Some(p) = &filter.phone {
-            q = q.bind(p);
-        }
-        let rows = self.db.fetch_all(q.bind(before).bind(page.limit + 1)).await?;
-        let items = rows.iter().map(inbound_from_row).collect::<Result<Vec<_>>>()?;
-        Ok(page_of(items, page.limit, |r| r.id.to_string()))
-    }
-
-    async fn update_sender_quality(
-        &self,
-        sender_id: &str,
-        quality_rating: Option<&str>,
-        status: Option<SenderStatus>,
-        now: Millis,
-    ) -> Result<SenderRecord> {
-        let mut tx = self.db.write().await?;
-        let before = crate::senders::lock_status(&mut tx, sender_id, None)
-            .await?
-            .ok_or(StoreError::NotFound)?;
-        let row = tx
-            .fetch_one(
-                sql(format!(
-                    "update sender set quality_rating = coalesce($1, quality_rating), status = coalesce($2, status), \
-                     updated_at = $3 where sender_id = $4 returning {SENDER_COLUMNS}"
-                ))
-                .bind(quality_rating)
-                .bind(status.map(SenderStatus::as_str))
-                .bind(now)
-                .bind(sender_id),
-            )
-            .await?;
-        let updated = sender_from_row(&row)?;
-        transitions::follow_sender(&mut tx, sender_id, before, updated.status, now).await?;
-        tx.commit().await?;
-        Ok(updated)
     }
 }
