@@ -49,6 +49,9 @@ pub trait ConsentStore: Send + Sync {
         change: &Change,
     ) -> Result<u64>;
     async fn delete_opt_out(&self, tenant_id: &str, phone: &str, now: Millis, change: &Change) -> Result<()>;
+    /// Removes a phone's opt-out if it covers marketing only (the user resumed marketing
+    /// messages); an opt-out of everything stays. True when one was removed.
+    async fn lift_marketing_opt_out(&self, tenant_id: &str, phone: &str, now: Millis, change: &Change) -> Result<bool>;
     /// The phones whose opt-out covers a message of a template of `category` (`None`: not
     /// known, treated as marketing).
     async fn opted_out_phones(&self, tenant_id: &str, category: Option<TemplateCategory>) -> Result<HashSet<String>>;
@@ -384,6 +387,24 @@ impl ConsentStore for SqlStore {
         change: &Change,
     ) -> Result<u64> {
         self.import_register(tenant_id, phones, reason, now, change).await
+    }
+
+    async fn lift_marketing_opt_out(&self, tenant_id: &str, phone: &str, now: Millis, change: &Change) -> Result<bool> {
+        let mut tx = self.db.write().await?;
+        let done = tx
+            .execute(
+                sql("delete from opt_out where tenant_id = $1 and phone = $2 and scope = 'marketing'")
+                    .bind(tenant_id)
+                    .bind(phone),
+            )
+            .await?;
+        if done > 0 {
+            let entry = AuditEntry::new(AuditAction::OptOutDelete, "opt_out", phone)
+                .with(json!({"scope": "marketing", "why": "resumed marketing messages"}));
+            audit::record(&mut tx, tenant_id, change, entry, now).await?;
+        }
+        tx.commit().await?;
+        Ok(done > 0)
     }
 
     async fn add_opt_in(

@@ -1682,6 +1682,50 @@ macro_rules! conformance {
         }
 
         #[tokio::test]
+        async fn resuming_marketing_lifts_a_marketing_opt_out_only() {
+            let Some(f) = $factory().await else { return };
+            let (m, everything) = ("+584121111111", "+584122222222");
+            for (phone, scope) in [(m, OptOutScope::Marketing), (everything, OptOutScope::All)] {
+                f.store
+                    .add_opt_out(&f.tenant, phone, None, "provider", scope, T0, &by())
+                    .await
+                    .unwrap();
+            }
+            assert!(!f
+                .store
+                .lift_marketing_opt_out(&f.tenant, everything, T0, &by())
+                .await
+                .unwrap());
+            assert!(
+                !f.store
+                    .lift_marketing_opt_out("other", m, T0, &by())
+                    .await
+                    .unwrap(),
+                "per tenant"
+            );
+            assert!(f
+                .store
+                .lift_marketing_opt_out(&f.tenant, m, T0, &by())
+                .await
+                .unwrap());
+            assert!(
+                !f.store
+                    .lift_marketing_opt_out(&f.tenant, m, T0, &by())
+                    .await
+                    .unwrap(),
+                "once"
+            );
+            let left: Vec<String> = f
+                .store
+                .opted_out_phones(&f.tenant, None)
+                .await
+                .unwrap()
+                .into_iter()
+                .collect();
+            assert_eq!(left, vec![everything.to_string()]);
+        }
+
+        #[tokio::test]
         async fn opt_outs_are_found_by_phone_prefix_and_imported_at_once() {
             let Some(f) = $factory().await else { return };
             f.store

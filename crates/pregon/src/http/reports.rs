@@ -90,6 +90,7 @@ async fn candidates(state: &AppState, changes: &[Change], fresh: bool) -> Result
     for change in changes {
         let account = match change {
             Change::Messages { phone_number_id, .. } => Some(phone_number_id.as_str()),
+            Change::Preference(p) => p.phone_number_id.as_deref(),
             Change::Account { .. } | Change::Template(_) => None,
         };
         let Lookup { senders, .. } = if fresh {
@@ -113,6 +114,15 @@ async fn candidates(state: &AppState, changes: &[Change], fresh: bool) -> Result
                     .map(|(i, _)| i)
                     .collect(),
             ),
+            // Said to one number when Meta names it, else to the account.
+            Change::Preference(p) => p.phone_number_id.is_none().then(|| {
+                senders
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, s)| s.waba_id.is_some() && s.waba_id == p.waba_id)
+                    .map(|(i, _)| i)
+                    .collect()
+            }),
             // A template belongs to the account: the account's senders, one per tenant.
             Change::Template(t) => Some(
                 senders
@@ -230,6 +240,12 @@ pub async fn meta_event(
                     account_change(&state, s, field, value).await?;
                 }
             }
+            Change::Preference(update) => {
+                let mut tenants = HashSet::new();
+                for s in senders.filter(|s| tenants.insert(s.tenant_id.clone())) {
+                    preference_change(&state, &s.tenant_id, update).await?;
+                }
+            }
             Change::Template(update) => {
                 let mut tenants = HashSet::new();
                 for s in senders.filter(|s| tenants.insert(s.tenant_id.clone())) {
@@ -267,6 +283,40 @@ fn reply(
         received_at: at,
         opt_out_reason: stop.map(|w| format!("replied {w}")),
     }
+}
+
+/// A user stopped marketing messages (a `marketing` opt-out, `source: provider`) or resumed
+/// them (that opt-out lifted; an opt-out of everything stays). Reports naming the user only
+/// by BSUID, without a phone, change nothing yet.
+async fn preference_change(
+    state: &AppState,
+    tenant_id: &str,
+    update: &pregon_providers::meta_webhooks::UserPreferenceUpdate,
+) -> Result<(), ApiError> {
+    let Some(digits) = update.phone.as_deref() else {
+        tracing::info!(tenant = %tenant_id, "marketing preference for a user without a phone: not recorded");
+        return Ok(());
+    };
+    let Ok(phone) = pregon_domain::PhoneNumber::parse(&format!("+{digits}"), None) else {
+        tracing::warn!(tenant = %tenant_id, "marketing preference for a phone that does not parse");
+        return Ok(());
+    };
+    let (scope, stop) = update.opt_out();
+    let now = state.clock.now_millis();
+    let by = pregon_store::Change::by(pregon_store::Actor::system());
+    if stop {
+        let reason = update.detail.as_deref().unwrap_or("stopped marketing messages");
+        state
+            .store
+            .add_opt_out(tenant_id, phone.as_str(), Some(reason), "provider", scope, now, &by)
+            .await?;
+    } else {
+        state
+            .store
+            .lift_marketing_opt_out(tenant_id, phone.as_str(), now, &by)
+            .await?;
+    }
+    Ok(())
 }
 
 /// Applies a template's status event to a tenant's templates of that name and language,

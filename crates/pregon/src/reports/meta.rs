@@ -7,7 +7,7 @@
 //!   Account): the sender's quality rating and status, see [`account_effect`].
 
 use pregon_domain::{MessageStatus, SenderStatus};
-use pregon_providers::meta_webhooks::{self, TemplateStatusUpdate};
+use pregon_providers::meta_webhooks::{self, TemplateStatusUpdate, UserPreferenceUpdate};
 use pregon_store::Millis;
 use serde_json::{json, Value};
 
@@ -56,6 +56,8 @@ pub enum Change {
     /// `message_template_status_update`: a template of the account approved, paused,
     /// disabled… (read by the providers crate's typed reader).
     Template(Box<TemplateStatusUpdate>),
+    /// `user_preferences`: a user stopped or resumed marketing messages.
+    Preference(Box<UserPreferenceUpdate>),
 }
 
 /// A string or a number, as text fit to store (see [`super::clean`]).
@@ -115,7 +117,7 @@ pub fn parse(body: &Value) -> Vec<Change> {
                         phone_number_id,
                     });
                 }
-                "message_template_status_update" => {
+                "message_template_status_update" | "user_preferences" => {
                     // The typed reader reads whole bodies: hand it this one change.
                     let one = serde_json::json!({
                         "object": "whatsapp_business_account",
@@ -123,6 +125,7 @@ pub fn parse(body: &Value) -> Vec<Change> {
                     });
                     out.extend(meta_webhooks::parse_value(&one).into_iter().filter_map(|e| match e {
                         meta_webhooks::Event::TemplateStatus(t) => Some(Change::Template(Box::new(t))),
+                        meta_webhooks::Event::UserPreference(p) => Some(Change::Preference(Box::new(p))),
                         _ => None,
                     }));
                 }

@@ -822,3 +822,55 @@ async fn template_status_updates_pause_resume_and_end_that_templates_campaigns()
     let t = app.get(&format!("/api/v1/templates/{template}")).await.expect(200);
     assert_eq!(t["status"], "disabled");
 }
+
+#[tokio::test]
+async fn a_user_who_stops_marketing_is_opted_out_of_marketing_and_resuming_lifts_only_that() {
+    let app = app().await;
+    let server = meta_accepting().await;
+    app.signed_meta_sender(&server, 10.0).await;
+    let preference = |wa_id: &str, value: &str| {
+        account_body(
+            "user_preferences",
+            json!({"messaging_product": "whatsapp",
+                   "metadata": {"display_phone_number": "593995683452", "phone_number_id": PHONE_NUMBER_ID},
+                   "contacts": [{"wa_id": wa_id, "profile": {"name": "Ana"}}],
+                   "user_preferences": [{"wa_id": wa_id, "detail": "User requested to stop marketing messages",
+                                         "category": "marketing_messages", "value": value, "timestamp": T1}]}),
+        )
+    };
+    app.meta_webhook(&preference("584121234567", "stop")).await;
+    let listed = app.get("/api/v1/opt-outs").await.expect(200);
+    let o = &listed["items"][0];
+    assert_eq!(
+        (&o["phone"], &o["scope"], &o["source"]),
+        (&json!("+584121234567"), &json!("marketing"), &json!("provider")),
+        "{listed}"
+    );
+    // Someone opted out of everything by hand keeps it whatever their marketing preference.
+    app.post(
+        "/api/v1/opt-outs",
+        &json!({"phone": "+584129999999", "reason": "pidió no recibir nada"}),
+    )
+    .await
+    .expect(201);
+    app.meta_webhook(&preference("584129999999", "resume")).await;
+    app.meta_webhook(&preference("584121234567", "resume")).await;
+    let listed = app.get("/api/v1/opt-outs").await.expect(200);
+    let phones: Vec<&str> = listed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["phone"].as_str().unwrap())
+        .collect();
+    assert_eq!(phones, ["+584129999999"], "{listed}");
+    // Unsigned, it changes nothing.
+    let forged = app.post_meta(&preference("584121234567", "stop"), None).await;
+    assert_eq!(forged.status.as_u16(), 401);
+    assert_eq!(
+        app.get("/api/v1/opt-outs").await.expect(200)["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}
