@@ -113,25 +113,9 @@ impl Register {
 impl SqlStore {
     /// Adds a phone to a register, or refreshes it: `note` is the opt-out's reason or the
     /// opt-in's evidence, kept when a later addition gives none; an opt-in's source is the
-    /// latest, an opt-out's the first.
+    /// latest, an opt-out's the first. `scope` is an opt-out's (opt-ins have none).
     #[allow(clippy::too_many_arguments)]
     async fn register_add(
-        &self,
-        register: Register,
-        tenant_id: &str,
-        phone: &str,
-        source: &str,
-        note: Option<&str>,
-        now: Millis,
-        change: &Change,
-    ) -> Result<DbRow> {
-        self.register_add_scoped(register, tenant_id, phone, source, note, OptOutScope::All, now, change)
-            .await
-    }
-
-    /// [`Self::register_add`], with an opt-out's scope (opt-ins have none).
-    #[allow(clippy::too_many_arguments)]
-    async fn register_add_scoped(
         &self,
         register: Register,
         tenant_id: &str,
@@ -214,7 +198,7 @@ impl SqlStore {
             .await
     }
 
-    async fn import_register(
+    async fn import_opt_out_rows(
         &self,
         tenant_id: &str,
         phones: &[String],
@@ -342,7 +326,7 @@ impl ConsentStore for SqlStore {
         change: &Change,
     ) -> Result<OptOutRecord> {
         let row = self
-            .register_add_scoped(Register::OptOut, tenant_id, phone, source, reason, scope, now, change)
+            .register_add(Register::OptOut, tenant_id, phone, source, reason, scope, now, change)
             .await?;
         opt_out_from_row(&row)
     }
@@ -386,7 +370,7 @@ impl ConsentStore for SqlStore {
         now: Millis,
         change: &Change,
     ) -> Result<u64> {
-        self.import_register(tenant_id, phones, reason, now, change).await
+        self.import_opt_out_rows(tenant_id, phones, reason, now, change).await
     }
 
     async fn lift_marketing_opt_out(&self, tenant_id: &str, phone: &str, now: Millis, change: &Change) -> Result<bool> {
@@ -417,7 +401,16 @@ impl ConsentStore for SqlStore {
         change: &Change,
     ) -> Result<OptInRecord> {
         let row = self
-            .register_add(Register::OptIn, tenant_id, phone, source, evidence, now, change)
+            .register_add(
+                Register::OptIn,
+                tenant_id,
+                phone,
+                source,
+                evidence,
+                OptOutScope::All,
+                now,
+                change,
+            )
             .await?;
         opt_in_from_row(&row)
     }
