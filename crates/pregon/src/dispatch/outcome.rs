@@ -99,6 +99,11 @@ pub(crate) async fn write_outcomes(d: Arc<Dispatcher>, lease: Lease, mut rx: mps
         }
         let opt_outs: Vec<ProviderOptOut> = batch.iter().filter_map(|r| r.opt_out.clone()).collect();
         let outcomes: Vec<Outcome> = batch.drain(..).map(|r| r.outcome).collect();
+        // Before the outcomes, which may complete the campaign: once it is done, its
+        // recipients' opt-outs are in the register.
+        if !opt_outs.is_empty() {
+            record_opt_outs(&d, &lease, &opt_outs).await;
+        }
         let mut tries = 0;
         let touched = loop {
             match d.store.record_outcomes(&lease, &outcomes, d.clock.now_millis()).await {
@@ -116,9 +121,6 @@ pub(crate) async fn write_outcomes(d: Arc<Dispatcher>, lease: Lease, mut rx: mps
             }
         };
         count(&d, &outcomes);
-        if !opt_outs.is_empty() {
-            record_opt_outs(&d, &lease, &opt_outs).await;
-        }
         for c in touched {
             if c.status != CampaignStatus::Running {
                 continue;
