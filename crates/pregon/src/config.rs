@@ -96,6 +96,27 @@ pub struct ServeArgs {
     pub reports: ReportArgs,
     #[command(flatten)]
     pub retention: RetentionArgs,
+    #[command(flatten)]
+    pub bootstrap: BootstrapArgs,
+}
+
+/// The first tenant's credentials, for a database that has none yet.
+#[derive(Args, Debug, Clone)]
+pub struct BootstrapArgs {
+    /// On an empty database: the first tenant's owner API key (else one is generated and
+    /// printed once).
+    #[arg(long = "bootstrap-api-key", env = "PREGON_BOOTSTRAP_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
+    /// On an empty database: the email of the first owner who signs in to the console.
+    #[arg(long = "bootstrap-email", env = "PREGON_BOOTSTRAP_EMAIL")]
+    pub email: Option<String>,
+    /// On an empty database: that owner's password (at least 12 characters).
+    #[arg(
+        long = "bootstrap-password",
+        env = "PREGON_BOOTSTRAP_PASSWORD",
+        hide_env_values = true
+    )]
+    pub password: Option<String>,
 }
 
 /// How the provider webhooks (`/webhooks/meta`, `/webhooks/twilio`) behave.

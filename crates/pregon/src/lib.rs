@@ -28,6 +28,7 @@
 pub mod accounts;
 pub mod clock;
 pub mod config;
+pub mod config_file;
 pub mod console;
 pub mod crypto;
 pub mod dispatch;

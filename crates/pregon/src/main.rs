@@ -7,9 +7,10 @@ use std::process::ExitCode;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use pregon::clock::{Clock, SystemClock};
 use pregon::config::{DatabaseArgs, Limits, ServeArgs, WorkerArgs};
+use pregon::config_file::{self, Applied, ConfigFile, ConfigFileError, Settings};
 use pregon::startup::{self, AppConfig, Application, Background};
 use pregon_cli::{CampaignCommand, ClientArgs, MessageCommand};
 
@@ -17,6 +18,10 @@ use pregon_cli::{CampaignCommand, ClientArgs, MessageCommand};
 #[derive(Parser, Debug)]
 #[command(name = "pregon", version, about, propagate_version = true)]
 struct Cli {
+    /// A settings file (TOML): each key is a `PREGON_…` variable without its prefix, in
+    /// lower case. The environment overrides it, and flags override both.
+    #[arg(long, global = true, env = "PREGON_CONFIG", value_name = "FILE")]
+    config: Option<std::path::PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -42,6 +47,11 @@ enum Command {
     /// latency, an error mix, rate limits and signed status webhooks, for trying pregon
     /// without a provider account, for tests and for benchmarks.
     Simulate(Box<pregon_simulator::SimulateArgs>),
+    /// Check a settings file, or print one with every setting.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
     /// Manage tenants.
     Tenant {
         #[command(subcommand)]
@@ -71,6 +81,15 @@ enum Command {
         #[command(subcommand)]
         command: MessageCommand,
     },
+}
+
+#[derive(Subcommand, Debug)]
+enum ConfigCommand {
+    /// Check the settings `pregon serve` would run with (the `--config` file, then the
+    /// environment): every problem, naming the file's key; exits 2 on any.
+    Check,
+    /// Print a settings file with every setting, commented out at its default.
+    Example,
 }
 
 #[derive(Subcommand, Debug)]
@@ -168,9 +187,109 @@ fn main() -> ExitCode {
     runtime.block_on(async_main())
 }
 
+/// Reads the settings file, if one is named, into the environment, before the command
+/// line is parsed (flags > environment > file > defaults). A bad file stops every command
+/// but `config check`, which reports it.
+fn read_settings_file() -> Result<Option<(ConfigFile, Applied)>, ConfigFileError> {
+    let args: Vec<_> = std::env::args_os().collect();
+    let path = match config_file::named_file(&args) {
+        Ok(Some(path)) => path,
+        Ok(None) => return Ok(None),
+        // clap reports a flag without its value in its own words.
+        Err(_) => return Ok(None),
+    };
+    let settings = Settings::of(&Cli::command());
+    let file = settings.load(&path)?;
+    let applied = file.apply(&settings);
+    Ok(Some((file, applied)))
+}
+
+/// `pregon serve`'s settings alone, for `config check` to parse from the environment.
+#[derive(Parser, Debug)]
+struct ServeOnly {
+    #[command(flatten)]
+    args: ServeArgs,
+}
+
+/// `pregon config check`: the file was read without problems if we got here with `Ok`; now
+/// every value the environment gives, and what only a whole set of settings can tell.
+fn check_settings(file: Option<&(ConfigFile, Applied)>) -> anyhow::Result<()> {
+    let serve = match ServeOnly::try_parse_from(["pregon serve"]) {
+        Ok(ServeOnly { args }) => args,
+        Err(e) => anyhow::bail!(
+            "{}",
+            e.to_string()
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .trim_start_matches("error: ")
+        ),
+    };
+    let mut problems = Vec::new();
+    if let Err(e) = std::net::ToSocketAddrs::to_socket_addrs(serve.listen.as_str()) {
+        problems.push(format!(
+            "listen = {:?}: not an address to listen on ({e})",
+            serve.listen
+        ));
+    }
+    let url = &serve.db.database_url;
+    if !["sqlite:", "postgres://", "postgresql://"]
+        .iter()
+        .any(|p| url.starts_with(p))
+    {
+        problems.push("database_url: must start with sqlite:, postgres:// or postgresql://".to_string());
+    }
+    if let Some(key) = serve.dispatch.master_key.as_deref() {
+        if pregon::crypto::MasterKey::from_hex(key).is_err() {
+            problems.push("master_key: must be 64 hexadecimal characters".to_string());
+        }
+    }
+    if !problems.is_empty() {
+        anyhow::bail!("{} problem(s):\n  - {}", problems.len(), problems.join("\n  - "));
+    }
+    match file {
+        Some((file, applied)) => {
+            println!(
+                "ok: {} — {} setting(s) from the file{}",
+                file.path.display(),
+                applied.from_file.len(),
+                if applied.overridden.is_empty() {
+                    String::new()
+                } else {
+                    format!(", overridden by the environment: {}", applied.overridden.join(", "))
+                }
+            );
+        }
+        None => println!("ok: no settings file (--config or PREGON_CONFIG); the environment and defaults"),
+    }
+    Ok(())
+}
+
 async fn async_main() -> ExitCode {
+    let file = match read_settings_file() {
+        Ok(file) => file,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Config {
+            command: ConfigCommand::Check,
+        } => match check_settings(file.as_ref()) {
+            Ok(()) => return ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                return ExitCode::from(2);
+            }
+        },
+        Command::Config {
+            command: ConfigCommand::Example,
+        } => {
+            print!("{}", Settings::of(&Cli::command()).example());
+            return ExitCode::SUCCESS;
+        }
         Command::Campaign { client, command } => pregon_cli::run_campaign(&client, command).await,
         Command::System { client } => pregon_cli::run_system(&client).await,
         Command::Message { client, command } => pregon_cli::run_message(&client, command).await,
@@ -206,13 +325,9 @@ async fn run(command: Command) -> anyhow::Result<()> {
                     api_rate_limit: args.api_rate_limit,
                 },
                 master_key: args.dispatch.master_key.clone(),
-                bootstrap_api_key: std::env::var("PREGON_BOOTSTRAP_API_KEY").ok(),
-                bootstrap_email: std::env::var("PREGON_BOOTSTRAP_EMAIL")
-                    .ok()
-                    .filter(|e| !e.trim().is_empty()),
-                bootstrap_password: std::env::var("PREGON_BOOTSTRAP_PASSWORD")
-                    .ok()
-                    .filter(|p| !p.is_empty()),
+                bootstrap_api_key: args.bootstrap.api_key.clone(),
+                bootstrap_email: args.bootstrap.email.clone().filter(|e| !e.trim().is_empty()),
+                bootstrap_password: args.bootstrap.password.clone().filter(|p| !p.is_empty()),
                 background: if args.no_dispatcher {
                     Background::Off
                 } else {
@@ -365,7 +480,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Campaign { .. } | Command::System { .. } | Command::Message { .. } => {
+        Command::Campaign { .. } | Command::System { .. } | Command::Message { .. } | Command::Config { .. } => {
             unreachable!("handled before tracing is set up")
         }
     }
