@@ -101,7 +101,7 @@ pub use accounts::{
     AccountStore, ApiKeyRecord, KeyAuth, Login, NewApiKey, NewSession, NewUser, SessionAuth, UserPatch, UserRecord,
 };
 pub use audit::{Actor, AuditEntry, AuditFilter, AuditRecord, AuditStore, Change, Reservation};
-pub use campaigns::object::CampaignObject;
+pub use campaigns::object::{CampaignObject, CostObject};
 pub use campaigns::transitions::TemplateCampaigns;
 pub use campaigns::CampaignStore;
 pub use consent::ConsentStore;
