@@ -181,6 +181,24 @@ async fn a_campaign_is_estimated_by_the_rate_card_and_billed_once_per_charged_me
     let listed = list["items"].as_array().unwrap().iter().find(|c| c["id"] == id.as_str()).unwrap().clone();
     assert_eq!(listed["cost"], billed);
 
+    // The console's detail page shows both, in each language.
+    app.post(
+        "/api/v1/users",
+        &json!({"email": "vera@example.com", "name": "Vera", "role": "viewer", "password": "una clave muy larga"}),
+    )
+    .await
+    .expect(201);
+    let vera = app.session("vera@example.com", "una clave muy larga").await;
+    let en = app.call_as(Method::GET, &format!("/campaigns/{id}?lang=en"), &vera, None, false).await;
+    assert_eq!(en.status.as_u16(), 200);
+    for words in ["Estimated cost", "0.1433 USD · 1 without a rate", "Billed", "0.0516 USD · 2 billable messages"] {
+        assert!(en.text.contains(words), "{words:?} not on the page");
+    }
+    let es = app.call_as(Method::GET, &format!("/campaigns/{id}?lang=es"), &vera, None, false).await;
+    for words in ["Costo estimado", "0,1433 USD · 1 sin tarifa", "Facturado", "0,0516 USD · 2 mensajes facturables"] {
+        assert!(es.text.contains(words), "{words:?} not on the page");
+    }
+
     // Another tenant sees neither the card nor the costs.
     let other = app
         .call(Method::GET, "/api/v1/pricing", Some(crate::helpers::OTHER_KEY), None)
