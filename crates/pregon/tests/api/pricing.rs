@@ -260,3 +260,55 @@ async fn a_bad_rate_card_is_refused_whole_and_the_stored_one_stays() {
         .expect(200);
     assert_eq!(lower, json!({"currency": "EUR", "rates": [{"country": "VE", "category": "marketing", "price": 0.0}]}));
 }
+
+/// End to end through `pregon simulate`: its statuses carry pricing in the template's
+/// category, free for the recipients `--free-numbers` names.
+#[tokio::test]
+async fn the_simulator_bills_what_it_charges_and_not_its_free_numbers() {
+    let app = spawn_app().await;
+    let phones = crate::helpers::phones(6);
+    let mut config = pregon_simulator::Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        access_tokens: ["sim-token".to_string()].into(),
+        latency: pregon_simulator::Latency::fixed(std::time::Duration::from_millis(5)),
+        mps: 100,
+        pair_gap: std::time::Duration::ZERO,
+        seed: Some(7),
+        ..Default::default()
+    };
+    config.webhooks.meta_url = Some(format!("{}/webhooks/meta", app.address));
+    config.webhooks.app_secret = Some("sim-secret".into());
+    config.webhooks.delivered_fraction = 1.0;
+    config.webhooks.read_fraction = 1.0;
+    config.webhooks.async_failure_rate = 0.0;
+    config.free_numbers = [
+        (crate::helpers::digits(&phones[0]), "free_customer_service"),
+        (crate::helpers::digits(&phones[1]), "free_entry_point"),
+    ]
+    .into();
+    let (addr, _simulator) = pregon_simulator::Simulator::start(config).await.unwrap();
+    let sender = app
+        .create_sender(json!({"name": "sim", "provider": "meta", "phone_number": "+593995683452",
+            "credentials": {"access_token": "sim-token", "phone_number_id": "1142", "waba_id": "100000000000001",
+                            "app_secret": "sim-secret"},
+            "base_url": format!("http://{addr}/v21.0"), "messages_per_second": 100}))
+        .await;
+    app.put_pricing(&card()).await.expect(200);
+    let template = app.template().await;
+    let created = app
+        .create_campaign(json!({"name": "sim", "sender_id": sender["id"], "template_id": template,
+                                "contacts": crate::helpers::contacts(&phones)}))
+        .await;
+    assert_eq!(created["import"]["estimated_cost"], json!({"currency": "USD", "amount": 0.2616, "unpriced": 0}));
+    let id = created["id"].as_str().unwrap().to_string();
+    let done = app
+        .wait_campaign(&id, "every message read and priced", |c| {
+            crate::helpers::counts(c)["read"] == 6 && c["cost"]["billable_messages"] == 4
+        })
+        .await;
+    assert_eq!(
+        done["cost"],
+        json!({"currency": "USD", "estimated": 0.2616, "estimated_unpriced": 0,
+               "billed": 0.1744, "billed_unpriced": 0, "billable_messages": 4})
+    );
+}
