@@ -41,7 +41,9 @@ pub use access::{ActorKind, AuditAction, Role};
 pub use catalog::{TemplateCategory, TemplateQuality, TemplateStatus};
 pub use opt_out::{OptOutScope, OptOutSource};
 pub use phone::{PhoneError, PhoneNumber, Region};
-pub use pricing::{CostSum, Currency, Micros, PricingCategory, PricingType, Rate, RateCard, RateCardError, RateCountry};
+pub use pricing::{
+    CostSum, Currency, Micros, PricingCategory, PricingType, Rate, RateCard, RateCardError, RateCountry,
+};
 pub use rate::RateLimiter;
 pub use rate_plan::{Pacer, RatePlan, RatePlanError, WarmupTier};
 pub use retry::{AutoPause, ErrorClass, RetryPolicy};

@@ -241,7 +241,10 @@ impl RateCard {
         }
         let mut map = BTreeMap::new();
         for r in rates {
-            if map.insert((r.country.clone(), r.category.as_str()), (r.category, r.price)).is_some() {
+            if map
+                .insert((r.country.clone(), r.category.as_str()), (r.category, r.price))
+                .is_some()
+            {
                 return Err(RateCardError::Duplicate {
                     country: r.country.as_str().to_string(),
                     category: r.category,
@@ -344,10 +347,16 @@ mod tests {
         assert_eq!(Micros::from_price(0.0), Ok(Micros(0)));
         assert_eq!(Micros::from_price(1000.0), Ok(Micros(1_000_000_000)));
         assert_eq!(Micros::from_price(0.000001), Ok(Micros(1)));
-        assert!(matches!(Micros::from_price(0.0000001), Err(RateCardError::Precision(_))));
+        assert!(matches!(
+            Micros::from_price(0.0000001),
+            Err(RateCardError::Precision(_))
+        ));
         assert!(matches!(Micros::from_price(-0.01), Err(RateCardError::Price(_))));
         assert!(matches!(Micros::from_price(f64::NAN), Err(RateCardError::Price(_))));
-        assert!(matches!(Micros::from_price(f64::INFINITY), Err(RateCardError::Price(_))));
+        assert!(matches!(
+            Micros::from_price(f64::INFINITY),
+            Err(RateCardError::Price(_))
+        ));
         assert!(matches!(Micros::from_price(1000.5), Err(RateCardError::Price(_))));
         // Ten thousand 0.0436 are 436 exactly, which f64 sums miss.
         let mut sum = CostSum::default();
@@ -382,12 +391,22 @@ mod tests {
         assert_eq!(card.price_for_country_code(Some("CO"), Marketing), Some(Micros(50_000)));
         assert_eq!(card.price_for_country_code(Some("VE"), Utility), Some(Micros(8_000)));
         assert_eq!(card.price_for_country_code(None, Utility), Some(Micros(8_000)));
-        assert_eq!(card.price_for_country_code(Some("VE"), Authentication), None, "no rate is unknown, not zero");
+        assert_eq!(
+            card.price_for_country_code(Some("VE"), Authentication),
+            None,
+            "no rate is unknown, not zero"
+        );
         assert_eq!(card.price(Region::parse("VE").ok(), Marketing), Some(Micros(43_600)));
         let mut sum = CostSum::default();
         sum.add(card.price_for_country_code(Some("VE"), Marketing));
         sum.add(card.price_for_country_code(Some("US"), Authentication));
-        assert_eq!(sum, CostSum { amount: Micros(43_600), unpriced: 1 });
+        assert_eq!(
+            sum,
+            CostSum {
+                amount: Micros(43_600),
+                unpriced: 1
+            }
+        );
         assert_eq!(PricingCategory::of_template(TemplateCategory::Utility), Utility);
     }
 
@@ -400,7 +419,11 @@ mod tests {
         ));
         assert!(card(&[("VE", Marketing, 0.04), ("VE", Utility, 0.05)]).is_ok());
         let many = (0..=RateCard::MAX_RATES)
-            .map(|_| Rate { country: RateCountry::Any, category: Marketing, price: Micros(1) })
+            .map(|_| Rate {
+                country: RateCountry::Any,
+                category: Marketing,
+                price: Micros(1),
+            })
             .collect();
         assert!(matches!(
             RateCard::new(Currency::parse("USD").unwrap(), many),

@@ -138,8 +138,10 @@ pub(crate) async fn write_estimate<'a>(
     let category: TemplateCategory = parse_enum(&row.text("category")?)?;
     let sum = estimate(&card, category, phones);
     tx.execute(
-        sql("insert into campaign_estimate (campaign_id, tenant_id, currency, amount_micros, unpriced) \
-             values ($1, $2, $3, $4, $5)")
+        sql(
+            "insert into campaign_estimate (campaign_id, tenant_id, currency, amount_micros, unpriced) \
+             values ($1, $2, $3, $4, $5)",
+        )
         .bind(campaign_id)
         .bind(tenant_id)
         .bind(card.currency().as_str())
@@ -155,8 +157,10 @@ impl PricingStore for SqlStore {
     async fn put_rate_card(&self, tenant_id: &str, card: &RateCard, now: Millis, change: &Change) -> Result<()> {
         let mut tx = self.db.write().await?;
         tx.execute(
-            sql("insert into rate_card (tenant_id, currency, updated_at) values ($1, $2, $3) \
-                 on conflict (tenant_id) do update set currency = excluded.currency, updated_at = excluded.updated_at")
+            sql(
+                "insert into rate_card (tenant_id, currency, updated_at) values ($1, $2, $3) \
+                 on conflict (tenant_id) do update set currency = excluded.currency, updated_at = excluded.updated_at",
+            )
             .bind(tenant_id)
             .bind(card.currency().as_str())
             .bind(now),
@@ -210,10 +214,7 @@ impl PricingStore for SqlStore {
             .iter()
             .map(|r| json!([r.sender_id, r.provider_message_id, r.message_hint]))
             .collect();
-        let k = d.json_rows(
-            "$1",
-            &[("sender_id", Ty::Text), ("pid", Ty::Text), ("hint", Ty::Int)],
-        );
+        let k = d.json_rows("$1", &[("sender_id", Ty::Text), ("pid", Ty::Text), ("hint", Ty::Int)]);
         // The messages of those senders not priced yet, with the report (by position) that
         // found each.
         let found = tx
@@ -347,7 +348,11 @@ impl PricingStore for SqlStore {
         let corrupt = |e: pregon_domain::RateCardError| StoreError::Corrupt(format!("campaign estimate: {e}"));
         for r in &rows {
             let id = r.text("campaign_id")?;
-            let estimate_currency = r.opt_text("estimate_currency")?.map(|c| Currency::parse(&c)).transpose().map_err(corrupt)?;
+            let estimate_currency = r
+                .opt_text("estimate_currency")?
+                .map(|c| Currency::parse(&c))
+                .transpose()
+                .map_err(corrupt)?;
             let estimated = match estimate_currency {
                 Some(_) => Some(CostSum {
                     amount: Micros(r.int("amount_micros")?),

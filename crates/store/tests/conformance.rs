@@ -3910,16 +3910,26 @@ macro_rules! conformance {
             assert_eq!(f.store.get_rate_card(&f.tenant).await.unwrap(), None);
             // No card: no estimate, no cost.
             let unpriced = f.campaign(2, 0, 5).await;
-            let costs = f.store.campaign_costs(&f.tenant, &[unpriced.id.clone()]).await.unwrap();
+            let costs = f
+                .store
+                .campaign_costs(&f.tenant, &[unpriced.id.clone()])
+                .await
+                .unwrap();
             assert!(costs.is_empty(), "{costs:?}");
             let first = rate_card("USD", &[("VE", Marketing, 0.0436), ("*", Utility, 0.008)]);
             f.store.put_rate_card(&f.tenant, &first, T0, &by()).await.unwrap();
             let read = f.store.get_rate_card(&f.tenant).await.unwrap().unwrap();
             assert_eq!(read, first);
-            assert_eq!(read.price_for_country_code(Some("VE"), Marketing), Some(Micros(43_600)));
+            assert_eq!(
+                read.price_for_country_code(Some("VE"), Marketing),
+                Some(Micros(43_600))
+            );
             // Replaced whole: the VE line is gone, not merged.
             let second = rate_card("EUR", &[("CO", Marketing, 0.0125)]);
-            f.store.put_rate_card(&f.tenant, &second, T0 + 1, &by()).await.unwrap();
+            f.store
+                .put_rate_card(&f.tenant, &second, T0 + 1, &by())
+                .await
+                .unwrap();
             let read = f.store.get_rate_card(&f.tenant).await.unwrap().unwrap();
             assert_eq!(read, second);
             assert_eq!(read.currency().as_str(), "EUR");
@@ -3927,14 +3937,22 @@ macro_rules! conformance {
             // Another tenant has none, and its own does not touch this one.
             let other = f.store.create_tenant("other", "s2", T0).await.unwrap().id;
             assert_eq!(f.store.get_rate_card(&other).await.unwrap(), None);
-            f.store.put_rate_card(&other, &first, T0 + 2, &by()).await.unwrap();
+            f.store
+                .put_rate_card(&other, &first, T0 + 2, &by())
+                .await
+                .unwrap();
             assert_eq!(f.store.get_rate_card(&f.tenant).await.unwrap().unwrap(), second);
             let audit = f
                 .store
                 .list_audit(
                     &f.tenant,
-                    &AuditFilter { action: Some(pregon_domain::AuditAction::PricingUpdate) },
-                    &PageRequest { limit: 10, cursor: None },
+                    &AuditFilter {
+                        action: Some(pregon_domain::AuditAction::PricingUpdate),
+                    },
+                    &PageRequest {
+                        limit: 10,
+                        cursor: None,
+                    },
                 )
                 .await
                 .unwrap()
@@ -3949,17 +3967,46 @@ macro_rules! conformance {
             use pregon_domain::{CostSum, Micros, PricingCategory::*, PricingType::*};
             let Some(f) = $factory().await else { return };
             // The fixture's phones are Venezuelan (+58412…); the template is marketing.
-            let card = rate_card("USD", &[("VE", Marketing, 0.0436), ("*", Marketing, 0.05), ("*", Authentication, 0.03)]);
+            let card = rate_card(
+                "USD",
+                &[
+                    ("VE", Marketing, 0.0436),
+                    ("*", Marketing, 0.05),
+                    ("*", Authentication, 0.03),
+                ],
+            );
             f.store.put_rate_card(&f.tenant, &card, T0, &by()).await.unwrap();
             let (c, ids) = sent_campaign(&f, 4).await;
-            let cost = f.store.campaign_costs(&f.tenant, &[c.id.clone()]).await.unwrap().remove(&c.id).unwrap();
+            let cost = f
+                .store
+                .campaign_costs(&f.tenant, &[c.id.clone()])
+                .await
+                .unwrap()
+                .remove(&c.id)
+                .unwrap();
             assert_eq!(cost.currency.as_ref().map(|c| c.as_str()), Some("USD"));
-            assert_eq!(cost.estimated, Some(CostSum { amount: Micros(4 * 43_600), unpriced: 0 }));
+            assert_eq!(
+                cost.estimated,
+                Some(CostSum {
+                    amount: Micros(4 * 43_600),
+                    unpriced: 0
+                })
+            );
             assert_eq!((cost.billed, cost.billable_messages), (CostSum::default(), 0));
             // Skipped contacts are not estimated.
             let with_skips = f.campaign(1, 3, 5).await;
-            let cost = f.store.campaign_costs(&f.tenant, &[with_skips.id.clone()]).await.unwrap();
-            assert_eq!(cost[&with_skips.id].estimated, Some(CostSum { amount: Micros(43_600), unpriced: 0 }));
+            let cost = f
+                .store
+                .campaign_costs(&f.tenant, &[with_skips.id.clone()])
+                .await
+                .unwrap();
+            assert_eq!(
+                cost[&with_skips.id].estimated,
+                Some(CostSum {
+                    amount: Micros(43_600),
+                    unpriced: 0
+                })
+            );
 
             let reports = vec![
                 // Charged marketing (sent), then the same message's delivered and read.
@@ -3971,20 +4018,53 @@ macro_rules! conformance {
                 // Charged as utility, which the card has no rate for: unknown, not zero.
                 priced(&f, ids[3], Utility, Regular, true),
                 // Not a message of ours.
-                ReportedPricing { provider_message_id: "wamid.nobody".into(), ..priced(&f, 0, Marketing, Regular, true) },
+                ReportedPricing {
+                    provider_message_id: "wamid.nobody".into(),
+                    ..priced(&f, 0, Marketing, Regular, true)
+                },
             ];
             assert_eq!(f.store.record_pricing(&reports, T0 + 5).await.unwrap(), 4);
             // A later rate change and a replayed webhook change nothing billed.
             let dearer = rate_card("USD", &[("VE", Marketing, 0.09), ("*", Utility, 0.01)]);
-            f.store.put_rate_card(&f.tenant, &dearer, T0 + 6, &by()).await.unwrap();
+            f.store
+                .put_rate_card(&f.tenant, &dearer, T0 + 6, &by())
+                .await
+                .unwrap();
             assert_eq!(f.store.record_pricing(&reports, T0 + 7).await.unwrap(), 0);
-            let cost = f.store.campaign_costs(&f.tenant, &[c.id.clone()]).await.unwrap().remove(&c.id).unwrap();
-            assert_eq!(cost.billable_messages, 2, "the free ones are not billable: {cost:?}");
-            assert_eq!(cost.billed, CostSum { amount: Micros(43_600), unpriced: 1 });
-            assert_eq!(cost.estimated, Some(CostSum { amount: Micros(4 * 43_600), unpriced: 0 }), "the estimate stays");
+            let cost = f
+                .store
+                .campaign_costs(&f.tenant, &[c.id.clone()])
+                .await
+                .unwrap()
+                .remove(&c.id)
+                .unwrap();
+            assert_eq!(
+                cost.billable_messages, 2,
+                "the free ones are not billable: {cost:?}"
+            );
+            assert_eq!(
+                cost.billed,
+                CostSum {
+                    amount: Micros(43_600),
+                    unpriced: 1
+                }
+            );
+            assert_eq!(
+                cost.estimated,
+                Some(CostSum {
+                    amount: Micros(4 * 43_600),
+                    unpriced: 0
+                }),
+                "the estimate stays"
+            );
             // Another tenant sees none of it.
             let other = f.store.create_tenant("other", "s2", T0).await.unwrap().id;
-            assert!(f.store.campaign_costs(&other, &[c.id.clone()]).await.unwrap().is_empty());
+            assert!(f
+                .store
+                .campaign_costs(&other, &[c.id.clone()])
+                .await
+                .unwrap()
+                .is_empty());
         }
     };
 }

@@ -222,7 +222,10 @@ fn cost_rows(lang: Lang, cost: &pregon_store::CampaignCost) -> Vec<(String, Stri
     let amount = |micros: pregon_domain::Micros| {
         lang.t_args(
             "detail-cost-amount",
-            [("amount", lang.number(micros.as_units(), 4).as_str()), ("currency", currency)],
+            [
+                ("amount", lang.number(micros.as_units(), 4).as_str()),
+                ("currency", currency),
+            ],
         )
     };
     let with_unpriced = |text: String, unpriced: u64| {

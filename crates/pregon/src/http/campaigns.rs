@@ -311,7 +311,10 @@ async fn create_campaign(
         .await?;
     state.wake.notify_waiters();
     // The estimate was written with the campaign, with the rate card of that moment.
-    let cost = state.store.campaign_costs(tenant_id, std::slice::from_ref(&campaign.id)).await?;
+    let cost = state
+        .store
+        .campaign_costs(tenant_id, std::slice::from_ref(&campaign.id))
+        .await?;
     let cost = cost.get(&campaign.id);
     let mut report = report;
     report.estimated_cost = cost.and_then(|c| Some(import::CostEstimate::new(c.currency.as_ref()?, c.estimated?)));
@@ -337,7 +340,10 @@ async fn dry_run(
     let max = contacts.len();
     let (messages, mut report) = classify(state, tenant_id, &template, &checked, contacts, max).await?;
     if let Some(card) = state.store.get_rate_card(tenant_id).await? {
-        let accepted = messages.iter().filter(|m| m.skip_reason.is_none()).map(|m| m.phone.as_str());
+        let accepted = messages
+            .iter()
+            .filter(|m| m.skip_reason.is_none())
+            .map(|m| m.phone.as_str());
         let sum = pregon_store::pricing::estimate(&card, template.category, accepted);
         report.estimated_cost = Some(import::CostEstimate::new(card.currency(), sum));
     }

@@ -63,17 +63,21 @@ fn parse(body: RateCardBody) -> Result<RateCard, ApiError> {
     }
     let mut rates = Vec::with_capacity(body.rates.len());
     for (i, r) in body.rates.iter().enumerate() {
-        let country =
-            RateCountry::parse(&r.country).map_err(|e| ApiError::invalid_field(&format!("rates[{i}].country"), e.to_string()))?;
+        let country = RateCountry::parse(&r.country)
+            .map_err(|e| ApiError::invalid_field(&format!("rates[{i}].country"), e.to_string()))?;
         let category = PricingCategory::parse_meta(&r.category).ok_or_else(|| {
             ApiError::invalid_field(
                 &format!("rates[{i}].category"),
                 pregon_domain::RateCardError::Category(r.category.chars().take(40).collect()).to_string(),
             )
         })?;
-        let price =
-            Micros::from_price(r.price).map_err(|e| ApiError::invalid_field(&format!("rates[{i}].price"), e.to_string()))?;
-        rates.push(Rate { country, category, price });
+        let price = Micros::from_price(r.price)
+            .map_err(|e| ApiError::invalid_field(&format!("rates[{i}].price"), e.to_string()))?;
+        rates.push(Rate {
+            country,
+            category,
+            price,
+        });
     }
     RateCard::new(currency, rates).map_err(|e| ApiError::invalid_field("rates", e.to_string()))
 }

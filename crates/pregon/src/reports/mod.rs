@@ -236,7 +236,7 @@ impl Writer {
         true
     }
 
-/// Keeps the pricing Meta's statuses carry (`detail.pricing`), once per message: a
+    /// Keeps the pricing Meta's statuses carry (`detail.pricing`), once per message: a
     /// replayed webhook or a later status changes nothing billed.
     async fn price(&self, statuses: &[StatusUpdate], tries: u64) -> Result<(), ()> {
         let reports: Vec<ReportedPricing> = statuses.iter().filter_map(reported_pricing).collect();

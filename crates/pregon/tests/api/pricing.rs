@@ -52,7 +52,10 @@ impl TestApp {
             .client
             .post(self.url("/webhooks/meta"))
             .header("content-type", "application/json")
-            .header("x-hub-signature-256", sha256_header(APP_SECRET.as_bytes(), body.as_bytes()))
+            .header(
+                "x-hub-signature-256",
+                sha256_header(APP_SECRET.as_bytes(), body.as_bytes()),
+            )
             .body(body);
         let reply = self.send(request).await;
         assert_eq!(reply.status.as_u16(), 200, "{}", reply.text);
@@ -120,20 +123,35 @@ async fn a_campaign_is_estimated_by_the_rate_card_and_billed_once_per_charged_me
 
     // Three Venezuelan, one Colombian, one Spanish (no marketing rate for Spain, no `*`
     // marketing), a duplicate and an invalid phone (skipped: not estimated).
-    let phones = ["+584121000001", "+584121000002", "+584121000003", "+573001234567", "+34612345678"];
+    let phones = [
+        "+584121000001",
+        "+584121000002",
+        "+584121000003",
+        "+573001234567",
+        "+34612345678",
+    ];
     let mut contacts: Vec<Value> = phones.iter().map(|p| contact(p)).collect();
     contacts.push(contact("+584121000001"));
     contacts.push(contact("12"));
     let body = json!({"name": "c", "sender_id": sender, "template_id": template, "contacts": contacts});
     // The CSV dry run (the wizard's validation) says the same as the import.
     let csv: String = std::iter::once("phone,nombre,monto".to_string())
-        .chain(contacts.iter().map(|c| format!("{},Ana,1 USD", c["phone"].as_str().unwrap())))
+        .chain(
+            contacts
+                .iter()
+                .map(|c| format!("{},Ana,1 USD", c["phone"].as_str().unwrap())),
+        )
         .collect::<Vec<_>>()
         .join("\n");
     let dry = app
         .import(
             csv,
-            &[("name", "c"), ("sender_id", &sender), ("template_id", &template), ("dry_run", "true")],
+            &[
+                ("name", "c"),
+                ("sender_id", &sender),
+                ("template_id", &template),
+                ("dry_run", "true"),
+            ],
         )
         .await
         .expect(200);
@@ -149,7 +167,10 @@ async fn a_campaign_is_estimated_by_the_rate_card_and_billed_once_per_charged_me
     app.wait_status(&id, "completed").await;
     let messages = app.messages(&id, Some("sent")).await;
     let wamid = |phone: &str| -> String {
-        let m = messages.iter().find(|m| m["phone"] == phone).expect("a message to that phone");
+        let m = messages
+            .iter()
+            .find(|m| m["phone"] == phone)
+            .expect("a message to that phone");
         m["provider_message_id"].as_str().unwrap().to_string()
     };
     let reports = vec![
@@ -157,8 +178,16 @@ async fn a_campaign_is_estimated_by_the_rate_card_and_billed_once_per_charged_me
         status(&wamid(phones[0]), "sent", pricing("marketing", "regular", true)),
         status(&wamid(phones[0]), "delivered", pricing("marketing", "regular", true)),
         // Free: inside the customer-service window; a free entry point.
-        status(&wamid(phones[1]), "delivered", pricing("service", "free_customer_service", false)),
-        status(&wamid(phones[2]), "delivered", pricing("marketing", "free_entry_point", false)),
+        status(
+            &wamid(phones[1]),
+            "delivered",
+            pricing("service", "free_customer_service", false),
+        ),
+        status(
+            &wamid(phones[2]),
+            "delivered",
+            pricing("marketing", "free_entry_point", false),
+        ),
         // Meta billed the Colombian one as utility: the `*` utility rate.
         status(&wamid(phones[3]), "delivered", pricing("utility", "regular", true)),
         // A read carries no pricing.
@@ -178,7 +207,13 @@ async fn a_campaign_is_estimated_by_the_rate_card_and_billed_once_per_charged_me
     assert_eq!(app.campaign(&id).await["cost"], billed);
     // The listing carries it too.
     let list = app.get("/api/v1/campaigns").await.expect(200);
-    let listed = list["items"].as_array().unwrap().iter().find(|c| c["id"] == id.as_str()).unwrap().clone();
+    let listed = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == id.as_str())
+        .unwrap()
+        .clone();
     assert_eq!(listed["cost"], billed);
 
     // The console's detail page shows both, in each language.
@@ -189,13 +224,27 @@ async fn a_campaign_is_estimated_by_the_rate_card_and_billed_once_per_charged_me
     .await
     .expect(201);
     let vera = app.session("vera@example.com", "una clave muy larga").await;
-    let en = app.call_as(Method::GET, &format!("/campaigns/{id}?lang=en"), &vera, None, false).await;
+    let en = app
+        .call_as(Method::GET, &format!("/campaigns/{id}?lang=en"), &vera, None, false)
+        .await;
     assert_eq!(en.status.as_u16(), 200);
-    for words in ["Estimated cost", "0.1433 USD · 1 without a rate", "Billed", "0.0516 USD · 2 billable messages"] {
+    for words in [
+        "Estimated cost",
+        "0.1433 USD · 1 without a rate",
+        "Billed",
+        "0.0516 USD · 2 billable messages",
+    ] {
         assert!(en.text.contains(words), "{words:?} not on the page");
     }
-    let es = app.call_as(Method::GET, &format!("/campaigns/{id}?lang=es"), &vera, None, false).await;
-    for words in ["Costo estimado", "0,1433 USD · 1 sin tarifa", "Facturado", "0,0516 USD · 2 mensajes facturables"] {
+    let es = app
+        .call_as(Method::GET, &format!("/campaigns/{id}?lang=es"), &vera, None, false)
+        .await;
+    for words in [
+        "Costo estimado",
+        "0,1433 USD · 1 sin tarifa",
+        "Facturado",
+        "0,0516 USD · 2 mensajes facturables",
+    ] {
         assert!(es.text.contains(words), "{words:?} not on the page");
     }
 
@@ -258,7 +307,10 @@ async fn a_bad_rate_card_is_refused_whole_and_the_stored_one_stays() {
         .put_pricing(&json!({"currency": "eur", "rates": [{"country": "ve", "category": "MARKETING", "price": 0}]}))
         .await
         .expect(200);
-    assert_eq!(lower, json!({"currency": "EUR", "rates": [{"country": "VE", "category": "marketing", "price": 0.0}]}));
+    assert_eq!(
+        lower,
+        json!({"currency": "EUR", "rates": [{"country": "VE", "category": "marketing", "price": 0.0}]})
+    );
 }
 
 /// End to end through `pregon simulate`: its statuses carry pricing in the template's
@@ -288,18 +340,25 @@ async fn the_simulator_bills_what_it_charges_and_not_its_free_numbers() {
     .into();
     let (addr, _simulator) = pregon_simulator::Simulator::start(config).await.unwrap();
     let sender = app
-        .create_sender(json!({"name": "sim", "provider": "meta", "phone_number": "+593995683452",
+        .create_sender(
+            json!({"name": "sim", "provider": "meta", "phone_number": "+593995683452",
             "credentials": {"access_token": "sim-token", "phone_number_id": "1142", "waba_id": "100000000000001",
                             "app_secret": "sim-secret"},
-            "base_url": format!("http://{addr}/v21.0"), "messages_per_second": 100}))
+            "base_url": format!("http://{addr}/v21.0"), "messages_per_second": 100}),
+        )
         .await;
     app.put_pricing(&card()).await.expect(200);
     let template = app.template().await;
     let created = app
-        .create_campaign(json!({"name": "sim", "sender_id": sender["id"], "template_id": template,
-                                "contacts": crate::helpers::contacts(&phones)}))
+        .create_campaign(
+            json!({"name": "sim", "sender_id": sender["id"], "template_id": template,
+                                "contacts": crate::helpers::contacts(&phones)}),
+        )
         .await;
-    assert_eq!(created["import"]["estimated_cost"], json!({"currency": "USD", "amount": 0.2616, "unpriced": 0}));
+    assert_eq!(
+        created["import"]["estimated_cost"],
+        json!({"currency": "USD", "amount": 0.2616, "unpriced": 0})
+    );
     let id = created["id"].as_str().unwrap().to_string();
     let done = app
         .wait_campaign(&id, "every message read and priced", |c| {

@@ -196,7 +196,11 @@ impl CampaignStore for SqlStore {
             )
             .await?;
         }
-        let accepted = c.messages.iter().filter(|m| m.skip_reason.is_none()).map(|m| m.phone.as_str());
+        let accepted = c
+            .messages
+            .iter()
+            .filter(|m| m.skip_reason.is_none())
+            .map(|m| m.phone.as_str());
         crate::pricing::write_estimate(&mut tx, &c.tenant_id, &c.id, &c.template_id, accepted).await?;
         let created = transitions::read(&mut tx, &c.id).await?;
         if created.status.is_final() {
