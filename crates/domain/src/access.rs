@@ -81,6 +81,7 @@ wire_enum!(
         TemplateCreate => "template.create",
         TemplateDelete => "template.delete",
         TemplateSync => "template.sync",
+        PricingUpdate => "pricing.update",
         OptOutCreate => "opt_out.create",
         OptOutDelete => "opt_out.delete",
         OptInCreate => "opt_in.create",

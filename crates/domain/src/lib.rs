@@ -6,7 +6,8 @@
 //! - [`template`]: `{{variable}}` templates: placeholders, rendering, validation.
 //! - [`catalog`]: what a provider says of a template: category, status, quality.
 //! - [`opt_out`]: what an opt-out covers (all, or marketing only) and where it came from.
-//! - [`pricing`]: what a provider billed a message as (category, free or charged).
+//! - [`pricing`]: what a provider billed a message as (category, free or charged), and a
+//!   tenant's rate card in exact micro-units.
 //! - [`user_id`]: business-scoped user IDs (BSUIDs), WhatsApp users without a phone.
 //! - [`state`]: the message and campaign state machines and their names on the wire.
 //! - [`rate`]: the per-sender rate limiter (never more than the rate in any one-second window).
@@ -40,7 +41,9 @@ pub use access::{ActorKind, AuditAction, Role};
 pub use catalog::{TemplateCategory, TemplateQuality, TemplateStatus};
 pub use opt_out::{OptOutScope, OptOutSource};
 pub use phone::{PhoneError, PhoneNumber, Region};
-pub use pricing::{PricingCategory, PricingType};
+pub use pricing::{
+    CostSum, Currency, Micros, PricingCategory, PricingType, Rate, RateCard, RateCardError, RateCountry,
+};
 pub use rate::RateLimiter;
 pub use rate_plan::{Pacer, RatePlan, RatePlanError, WarmupTier};
 pub use retry::{AutoPause, ErrorClass, RetryPolicy};

@@ -518,11 +518,27 @@ function wire(form) {
     return number(hours) + " h" + (rest ? " " + number(rest) + " min" : "");
   }
 
+  /** What the accepted recipients cost by the rate card (`estimated_cost`), in words; "" without a card. */
+  function costText(report) {
+    const cost = report.estimated_cost;
+    if (!cost) return "";
+    let amount;
+    try {
+      amount = new Intl.NumberFormat(lang, { style: "currency", currency: cost.currency, maximumFractionDigits: 4 }).format(cost.amount);
+    } catch {
+      amount = number(cost.amount, 4) + " " + cost.currency;
+    }
+    let text = say("cost", { amount });
+    if (cost.unpriced > 0) text += " " + say("cost-unpriced", { unpriced: number(cost.unpriced) });
+    return text;
+  }
+
   function estimate() {
     if (!state.report) {
       estimateBox.textContent = say("estimate-none");
       return;
     }
+    const cost = costText(state.report);
     const option = senderSelect.selectedOptions[0];
     const senderRate = option ? parseFloat(option.dataset.mps) || 0 : 0;
     const limit = option ? parseInt(option.dataset.dailyLimit, 10) || 0 : 0;
@@ -530,13 +546,14 @@ function wire(form) {
     const rate = chosen && senderRate > 0 ? Math.min(chosen, senderRate) : chosen || senderRate;
     const accepted = state.report.accepted;
     if (!rate) {
-      estimateBox.textContent = say("estimate-none");
+      estimateBox.textContent = [say("estimate-none"), cost].filter(Boolean).join(" ");
       return;
     }
     let text = say("estimate", { duration: formatDuration(accepted / rate), rate: number(rate, 1) });
     if (limit > 0 && accepted > limit) {
       text += " " + say("estimate-days", { limit: number(limit), days: number(Math.ceil(accepted / limit)) });
     }
+    if (cost) text += " " + cost;
     estimateBox.textContent = text;
   }
 

@@ -122,12 +122,38 @@ pub struct RowError {
 }
 
 /// What an import did.
-#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct ImportReport {
     pub accepted: usize,
     pub skipped: SkipCounts,
     /// The first 100 rows that were skipped.
     pub errors: Vec<RowError>,
+    /// What the accepted (not skipped) recipients are estimated to cost, by the tenant's
+    /// rate card; `null` when it has none.
+    pub estimated_cost: Option<CostEstimate>,
+}
+
+/// An import's estimate: the sum over its accepted recipients of the rate for their phone's
+/// country and the template's category (summed exactly, in millionths).
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct CostEstimate {
+    /// ISO 4217.
+    pub currency: String,
+    /// In units of `currency`, without the unpriced recipients.
+    pub amount: f64,
+    /// Accepted recipients with no rate in the card (neither their country's nor `*`): not
+    /// in `amount`, rather than counted as free.
+    pub unpriced: u64,
+}
+
+impl CostEstimate {
+    pub fn new(currency: &pregon_domain::Currency, sum: pregon_domain::CostSum) -> Self {
+        CostEstimate {
+            currency: currency.to_string(),
+            amount: sum.amount.as_units(),
+            unpriced: sum.unpriced,
+        }
+    }
 }
 
 /// Lower-case without accents, for matching column names.

@@ -552,7 +552,8 @@ impl Pricing {
     }
 }
 
-fn pricing(v: &Value) -> Option<Pricing> {
+/// Reads a `statuses[].pricing` object; `None` when it is not an object.
+pub fn pricing(v: &Value) -> Option<Pricing> {
     if !v.is_object() {
         return None;
     }

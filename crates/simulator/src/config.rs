@@ -255,6 +255,13 @@ pub struct SimulateArgs {
     #[arg(long, env = "PREGON_SIMULATE_USER_IDS")]
     pub user_ids: bool,
 
+    /// Recipients whose messages Meta does not charge, each `NUMBER=TYPE` with TYPE
+    /// `free_customer_service` (inside the 24-hour window) or `free_entry_point` (after an
+    /// ad click): their statuses carry `pricing.type` TYPE and `billable: false`. Everyone
+    /// else's are `regular` and billable, in the category the template was sent with.
+    #[arg(long, env = "PREGON_SIMULATE_FREE_NUMBERS", value_delimiter = ',')]
+    pub free_numbers: Vec<String>,
+
     /// The numbers' throughput level at start (`GET /{v}/{phone_number_id}` answers it as
     /// `throughput.level`). `POST /control/throughput` upgrades it.
     #[arg(long, env = "PREGON_SIMULATE_THROUGHPUT_LEVEL", value_enum, default_value_t = Throughput::Standard)]
@@ -330,6 +337,27 @@ fn fail_codes(flag: &str, pairs: Vec<String>) -> anyhow::Result<HashMap<String, 
         let (number, code) = pair.split_once('=').ok_or_else(bad)?;
         let digits = crate::phone::digits(number).ok_or_else(bad)?;
         out.insert(digits, code.trim().parse().map_err(|_| bad())?);
+    }
+    Ok(out)
+}
+
+/// `NUMBER=TYPE` pairs of `--free-numbers`, by recipient digits.
+fn free_numbers(pairs: Vec<String>) -> anyhow::Result<HashMap<String, &'static str>> {
+    let mut out = HashMap::new();
+    for pair in pairs.iter().map(|p| p.trim()).filter(|p| !p.is_empty()) {
+        let bad = || {
+            anyhow::anyhow!(
+                "--free-numbers: {pair:?} is not NUMBER=TYPE (+584121234567=free_customer_service or =free_entry_point)"
+            )
+        };
+        let (number, kind) = pair.split_once('=').ok_or_else(bad)?;
+        let digits = crate::phone::digits(number).ok_or_else(bad)?;
+        let kind = match kind.trim() {
+            "free_customer_service" => "free_customer_service",
+            "free_entry_point" => "free_entry_point",
+            _ => return Err(bad()),
+        };
+        out.insert(digits, kind);
     }
     Ok(out)
 }
@@ -462,6 +490,8 @@ pub struct Config {
     pub twilio_fail_codes: HashMap<String, u32>,
     /// BSUIDs in every Meta status and inbound webhook.
     pub user_ids: bool,
+    /// Recipient digits → the free `pricing.type` their statuses carry.
+    pub free_numbers: HashMap<String, &'static str>,
     /// The numbers' throughput level at start.
     pub throughput: Throughput,
     /// Sends per second per Meta number once its throughput is HIGH.
@@ -500,6 +530,7 @@ impl Default for Config {
             meta_fail_codes: HashMap::new(),
             twilio_fail_codes: HashMap::new(),
             user_ids: false,
+            free_numbers: HashMap::new(),
             throughput: Throughput::Standard,
             high_mps: defaults::HIGH_MPS,
         }
@@ -619,6 +650,7 @@ impl TryFrom<SimulateArgs> for Config {
             meta_fail_codes: fail_codes("--meta-fail-codes", a.meta_fail_codes)?,
             twilio_fail_codes: fail_codes("--twilio-fail-codes", a.twilio_fail_codes)?,
             user_ids: a.user_ids,
+            free_numbers: free_numbers(a.free_numbers)?,
             throughput: a.throughput_level,
             high_mps: a.high_mps,
         };
@@ -722,6 +754,8 @@ mod tests {
             "--twilio-fail-codes",
             "+584142222222=63014,+584143333333=30036",
             "--user-ids",
+            "--free-numbers",
+            "+584144444444=free_customer_service,+584145555555=free_entry_point",
             "--throughput-level",
             "high",
             "--high-mps",
@@ -753,6 +787,9 @@ mod tests {
         assert_eq!(c.meta_fail_codes["584141111111"], 131049);
         assert_eq!(c.twilio_fail_codes["584143333333"], 30036);
         assert!(c.user_ids);
+        assert_eq!(c.free_numbers["584144444444"], "free_customer_service");
+        assert_eq!(c.free_numbers["584145555555"], "free_entry_point");
+        assert!(parse(&["--free-numbers", "+584144444444=premium"]).is_err());
         assert_eq!((c.throughput, c.high_mps), (Throughput::High, 500));
     }
 

@@ -547,6 +547,10 @@ fn accept(
                 Endpoint::Marketing => "marketing_lite",
                 Endpoint::Messages => catalog::category_name(category),
             },
+            pricing_type: match &message.recipient {
+                Recipient::Phone(digits) => engine.config.free_numbers.get(digits).copied().unwrap_or("regular"),
+                Recipient::User(_) => "regular",
+            },
             hold: paced.then(|| Hold {
                 catalog: engine.catalog.clone(),
                 name: message.name.clone(),

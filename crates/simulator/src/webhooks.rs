@@ -92,6 +92,8 @@ pub(crate) enum Target {
         /// `pricing.category`: the template's (`marketing`, `utility`, `authentication`), or
         /// `marketing_lite` through the Marketing Messages API.
         category: &'static str,
+        /// `pricing.type`: `regular` (billable), or a free type (`--free-numbers`).
+        pricing_type: &'static str,
         /// Set for a paced message.
         hold: Option<Hold>,
     },
@@ -475,6 +477,7 @@ fn meta_body(target: &Target, status: &Status, timestamp: u64) -> Vec<u8> {
         recipient_user_id,
         callback_data,
         category,
+        pricing_type,
         ..
     } = target
     else {
@@ -508,10 +511,10 @@ fn meta_body(target: &Target, status: &Status, timestamp: u64) -> Vec<u8> {
                         recipient_user_id: recipient_user_id.as_deref(),
                         biz_opaque_callback_data: callback_data.as_deref(),
                         pricing: MetaPricing {
-                            billable: !failed,
+                            billable: !failed && *pricing_type == "regular",
                             pricing_model: "PMP",
                             category,
-                            kind: "regular",
+                            kind: pricing_type,
                         },
                         errors: match status {
                             Status::Failed(f) => Some([MetaError {
@@ -588,6 +591,7 @@ mod tests {
             recipient_user_id: None,
             callback_data: None,
             category: "marketing",
+            pricing_type: "regular",
             hold: None,
         };
         let body = meta_body(&target, &Status::Delivered, 1750263773);
@@ -605,6 +609,44 @@ mod tests {
         assert_eq!(status["status"], "failed");
         assert_eq!(status["errors"][0]["code"], 131026);
         assert_eq!(status["pricing"]["billable"], false);
+
+        // A recipient inside the customer-service window: free, not billable.
+        let Target::Meta {
+            url,
+            app_secret,
+            waba_id,
+            display_phone_number,
+            phone_number_id,
+            wamid,
+            recipient_id,
+            recipient_user_id,
+            callback_data,
+            category,
+            ..
+        } = target
+        else {
+            unreachable!()
+        };
+        let free = Target::Meta {
+            url,
+            app_secret,
+            waba_id,
+            display_phone_number,
+            phone_number_id,
+            wamid,
+            recipient_id,
+            recipient_user_id,
+            callback_data,
+            category,
+            pricing_type: "free_customer_service",
+            hold: None,
+        };
+        let body: serde_json::Value = serde_json::from_slice(&meta_body(&free, &Status::Delivered, 1)).unwrap();
+        let pricing = &body["entry"][0]["changes"][0]["value"]["statuses"][0]["pricing"];
+        assert_eq!(
+            (&pricing["type"], &pricing["billable"]),
+            (&serde_json::json!("free_customer_service"), &serde_json::json!(false))
+        );
     }
 
     #[test]

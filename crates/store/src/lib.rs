@@ -28,6 +28,7 @@
 //! - [`scheduler`]: scheduled starts and window verdicts ([`ScheduleStore`]);
 //! - [`reports`]: what providers report: statuses, replies, sender quality ([`ReportStore`]);
 //! - [`notifications`]: the outbox of campaign notifications ([`NotificationStore`]);
+//! - [`pricing`]: rate cards, campaign estimates, what each message was billed ([`PricingStore`]);
 //! - [`retention`]: deleting what is old enough ([`RetentionStore`]);
 //! - [`lookup`]: reads by id across tenants, for background work ([`Lookup`]);
 //! - [`system`]: health, dispatcher registry, queue depth ([`SystemStore`]).
@@ -83,6 +84,7 @@ pub mod error;
 pub mod idempotency;
 pub mod lookup;
 pub mod notifications;
+pub mod pricing;
 pub mod records;
 pub mod reports;
 pub mod retention;
@@ -99,7 +101,7 @@ pub use accounts::{
     AccountStore, ApiKeyRecord, KeyAuth, Login, NewApiKey, NewSession, NewUser, SessionAuth, UserPatch, UserRecord,
 };
 pub use audit::{Actor, AuditEntry, AuditFilter, AuditRecord, AuditStore, Change, Reservation};
-pub use campaigns::object::CampaignObject;
+pub use campaigns::object::{CampaignObject, CostObject};
 pub use campaigns::transitions::TemplateCampaigns;
 pub use campaigns::CampaignStore;
 pub use consent::ConsentStore;
@@ -108,6 +110,7 @@ pub use error::{Constraint, Result, StoreError, Unavailability};
 pub use idempotency::{IdempotencyStore, KeyRequest, Reserved};
 pub use lookup::Lookup;
 pub use notifications::NotificationStore;
+pub use pricing::{CampaignCost, PricingStore, ReportedPricing};
 pub use records::*;
 pub use reports::ReportStore;
 pub use retention::RetentionStore;
@@ -159,8 +162,9 @@ pub trait DispatcherStore: DispatchStore + ScheduleStore + SystemStore + Consent
 impl<T: DispatchStore + ScheduleStore + SystemStore + ConsentStore + Lookup> DispatcherStore for T {}
 
 /// What the report writer (provider webhooks) uses: the reports, and reads by id.
-pub trait ReportWriterStore: ReportStore + Lookup {}
-impl<T: ReportStore + Lookup> ReportWriterStore for T {}
+/// It keeps the pricing statuses carry ([`PricingStore::record_pricing`]).
+pub trait ReportWriterStore: ReportStore + PricingStore + Lookup {}
+impl<T: ReportStore + PricingStore + Lookup> ReportWriterStore for T {}
 
 /// What the HTTP API uses: every tenant-scoped aggregate, the reports it lists, the
 /// system's state, and reads by id (webhook routing, previews).
@@ -175,6 +179,7 @@ pub trait ApiStore:
     + CampaignStore
     + ReportStore
     + NotificationStore
+    + PricingStore
     + SystemStore
     + Lookup
 {
@@ -190,6 +195,7 @@ impl<T> ApiStore for T where
         + CampaignStore
         + ReportStore
         + NotificationStore
+        + PricingStore
         + SystemStore
         + Lookup
 {

@@ -371,6 +371,38 @@ async fn expiring_campaign(f: &Fixture, n: usize, expires_at: i64) -> CampaignRe
         .unwrap()
 }
 
+/// A rate card from `(country, category, price)` lines.
+fn rate_card(currency: &str, lines: &[(&str, pregon_domain::PricingCategory, f64)]) -> pregon_domain::RateCard {
+    use pregon_domain::{Currency, Micros, Rate, RateCard, RateCountry};
+    let rates = lines
+        .iter()
+        .map(|(c, cat, p)| Rate {
+            country: RateCountry::parse(c).unwrap(),
+            category: *cat,
+            price: Micros::from_price(*p).unwrap(),
+        })
+        .collect();
+    RateCard::new(Currency::parse(currency).unwrap(), rates).unwrap()
+}
+
+/// The pricing a Meta status carried for message `id` of the fixture's sender.
+fn priced(
+    f: &Fixture,
+    id: i64,
+    category: pregon_domain::PricingCategory,
+    kind: pregon_domain::PricingType,
+    billable: bool,
+) -> ReportedPricing {
+    ReportedPricing {
+        sender_id: f.sender.clone(),
+        provider_message_id: format!("wamid.{id}"),
+        message_hint: None,
+        category: Some(category),
+        kind: Some(kind),
+        billable: Some(billable),
+    }
+}
+
 macro_rules! conformance {
     ($factory:ident) => {
         #[tokio::test]
@@ -3869,6 +3901,170 @@ macro_rules! conformance {
                 f.store.campaign_by_id(&running.id).await.unwrap().status,
                 CampaignStatus::Running
             );
+        }
+
+        #[tokio::test]
+        async fn a_rate_card_is_replaced_whole_kept_per_tenant_and_audited() {
+            use pregon_domain::{Micros, PricingCategory::*};
+            let Some(f) = $factory().await else { return };
+            assert_eq!(f.store.get_rate_card(&f.tenant).await.unwrap(), None);
+            // No card: no estimate, no cost.
+            let unpriced = f.campaign(2, 0, 5).await;
+            let costs = f
+                .store
+                .campaign_costs(&f.tenant, &[unpriced.id.clone()])
+                .await
+                .unwrap();
+            assert!(costs.is_empty(), "{costs:?}");
+            let first = rate_card("USD", &[("VE", Marketing, 0.0436), ("*", Utility, 0.008)]);
+            f.store.put_rate_card(&f.tenant, &first, T0, &by()).await.unwrap();
+            let read = f.store.get_rate_card(&f.tenant).await.unwrap().unwrap();
+            assert_eq!(read, first);
+            assert_eq!(
+                read.price_for_country_code(Some("VE"), Marketing),
+                Some(Micros(43_600))
+            );
+            // Replaced whole: the VE line is gone, not merged.
+            let second = rate_card("EUR", &[("CO", Marketing, 0.0125)]);
+            f.store
+                .put_rate_card(&f.tenant, &second, T0 + 1, &by())
+                .await
+                .unwrap();
+            let read = f.store.get_rate_card(&f.tenant).await.unwrap().unwrap();
+            assert_eq!(read, second);
+            assert_eq!(read.currency().as_str(), "EUR");
+            assert_eq!(read.price_for_country_code(Some("VE"), Marketing), None);
+            // Another tenant has none, and its own does not touch this one.
+            let other = f.store.create_tenant("other", "s2", T0).await.unwrap().id;
+            assert_eq!(f.store.get_rate_card(&other).await.unwrap(), None);
+            f.store
+                .put_rate_card(&other, &first, T0 + 2, &by())
+                .await
+                .unwrap();
+            assert_eq!(f.store.get_rate_card(&f.tenant).await.unwrap().unwrap(), second);
+            let audit = f
+                .store
+                .list_audit(
+                    &f.tenant,
+                    &AuditFilter {
+                        action: Some(pregon_domain::AuditAction::PricingUpdate),
+                    },
+                    &PageRequest {
+                        limit: 10,
+                        cursor: None,
+                    },
+                )
+                .await
+                .unwrap()
+                .items;
+            assert_eq!(audit.len(), 2, "two updates of this tenant, not the other's");
+            assert_eq!(audit[0].details["currency"], "EUR");
+            assert_eq!(audit[0].details["rates"], 1);
+        }
+
+        #[tokio::test]
+        async fn a_campaign_is_estimated_at_import_and_billed_once_per_message_from_its_reports() {
+            use pregon_domain::{CostSum, Micros, PricingCategory::*, PricingType::*};
+            let Some(f) = $factory().await else { return };
+            // The fixture's phones are Venezuelan (+58412…); the template is marketing.
+            let card = rate_card(
+                "USD",
+                &[
+                    ("VE", Marketing, 0.0436),
+                    ("*", Marketing, 0.05),
+                    ("*", Authentication, 0.03),
+                ],
+            );
+            f.store.put_rate_card(&f.tenant, &card, T0, &by()).await.unwrap();
+            let (c, ids) = sent_campaign(&f, 4).await;
+            let cost = f
+                .store
+                .campaign_costs(&f.tenant, &[c.id.clone()])
+                .await
+                .unwrap()
+                .remove(&c.id)
+                .unwrap();
+            assert_eq!(cost.currency.as_ref().map(|c| c.as_str()), Some("USD"));
+            assert_eq!(
+                cost.estimated,
+                Some(CostSum {
+                    amount: Micros(4 * 43_600),
+                    unpriced: 0
+                })
+            );
+            assert_eq!((cost.billed, cost.billable_messages), (CostSum::default(), 0));
+            // Skipped contacts are not estimated.
+            let with_skips = f.campaign(1, 3, 5).await;
+            let cost = f
+                .store
+                .campaign_costs(&f.tenant, &[with_skips.id.clone()])
+                .await
+                .unwrap();
+            assert_eq!(
+                cost[&with_skips.id].estimated,
+                Some(CostSum {
+                    amount: Micros(43_600),
+                    unpriced: 0
+                })
+            );
+
+            let reports = vec![
+                // Charged marketing (sent), then the same message's delivered and read.
+                priced(&f, ids[0], Marketing, Regular, true),
+                priced(&f, ids[0], Marketing, Regular, true),
+                // Free: inside the customer-service window, and a free entry point.
+                priced(&f, ids[1], Service, FreeCustomerService, false),
+                priced(&f, ids[2], Marketing, FreeEntryPoint, true),
+                // Charged as utility, which the card has no rate for: unknown, not zero.
+                priced(&f, ids[3], Utility, Regular, true),
+                // Not a message of ours.
+                ReportedPricing {
+                    provider_message_id: "wamid.nobody".into(),
+                    ..priced(&f, 0, Marketing, Regular, true)
+                },
+            ];
+            assert_eq!(f.store.record_pricing(&reports, T0 + 5).await.unwrap(), 4);
+            // A later rate change and a replayed webhook change nothing billed.
+            let dearer = rate_card("USD", &[("VE", Marketing, 0.09), ("*", Utility, 0.01)]);
+            f.store
+                .put_rate_card(&f.tenant, &dearer, T0 + 6, &by())
+                .await
+                .unwrap();
+            assert_eq!(f.store.record_pricing(&reports, T0 + 7).await.unwrap(), 0);
+            let cost = f
+                .store
+                .campaign_costs(&f.tenant, &[c.id.clone()])
+                .await
+                .unwrap()
+                .remove(&c.id)
+                .unwrap();
+            assert_eq!(
+                cost.billable_messages, 2,
+                "the free ones are not billable: {cost:?}"
+            );
+            assert_eq!(
+                cost.billed,
+                CostSum {
+                    amount: Micros(43_600),
+                    unpriced: 1
+                }
+            );
+            assert_eq!(
+                cost.estimated,
+                Some(CostSum {
+                    amount: Micros(4 * 43_600),
+                    unpriced: 0
+                }),
+                "the estimate stays"
+            );
+            // Another tenant sees none of it.
+            let other = f.store.create_tenant("other", "s2", T0).await.unwrap().id;
+            assert!(f
+                .store
+                .campaign_costs(&other, &[c.id.clone()])
+                .await
+                .unwrap()
+                .is_empty());
         }
     };
 }

@@ -7,6 +7,19 @@ detail-template = Template
 detail-created = Created
 detail-started = Started
 detail-completed = Finished
+detail-cost-estimated = Estimated cost
+detail-cost-billed = Billed
+detail-cost-none = —
+# { $amount } with its currency; { $n } recipients or messages without a rate.
+detail-cost-amount = { $amount } { $currency }
+detail-cost-unpriced = { $count ->
+    [one] 1 without a rate
+   *[other] { $n } without a rate
+}
+detail-cost-billable = { $count ->
+    [one] 1 billable message
+   *[other] { $n } billable messages
+}
 detail-rate = Rate
 detail-rate-unit = messages/s
 detail-eta = Estimated finish

@@ -7,6 +7,19 @@ detail-template = Plantilla
 detail-created = Creada
 detail-started = Empezó
 detail-completed = Terminó
+detail-cost-estimated = Costo estimado
+detail-cost-billed = Facturado
+detail-cost-none = —
+# { $amount } con su moneda; { $n } destinatarios o mensajes sin tarifa.
+detail-cost-amount = { $amount } { $currency }
+detail-cost-unpriced = { $count ->
+    [one] 1 sin tarifa
+   *[other] { $n } sin tarifa
+}
+detail-cost-billable = { $count ->
+    [one] 1 mensaje facturable
+   *[other] { $n } mensajes facturables
+}
 detail-rate = Ritmo
 detail-rate-unit = mensajes/s
 detail-eta = Fin estimado

@@ -216,6 +216,40 @@ impl DetailQuery {
     }
 }
 
+/// The cost rows of the detail list: the estimate at import and what was billed so far.
+fn cost_rows(lang: Lang, cost: &pregon_store::CampaignCost) -> Vec<(String, String)> {
+    let currency = cost.currency.as_ref().map_or("", |c| c.as_str());
+    let amount = |micros: pregon_domain::Micros| {
+        lang.t_args(
+            "detail-cost-amount",
+            [
+                ("amount", lang.number(micros.as_units(), 4).as_str()),
+                ("currency", currency),
+            ],
+        )
+    };
+    let with_unpriced = |text: String, unpriced: u64| {
+        if unpriced == 0 {
+            text
+        } else {
+            format!("{text} · {}", lang.t_count("detail-cost-unpriced", unpriced as i64))
+        }
+    };
+    let estimated = match cost.estimated {
+        Some(e) => with_unpriced(amount(e.amount), e.unpriced),
+        None => lang.t("detail-cost-none"),
+    };
+    let billed = format!(
+        "{} · {}",
+        with_unpriced(amount(cost.billed.amount), cost.billed.unpriced),
+        lang.t_count("detail-cost-billable", cost.billable_messages as i64)
+    );
+    vec![
+        (lang.t("detail-cost-estimated"), estimated),
+        (lang.t("detail-cost-billed"), billed),
+    ]
+}
+
 fn when(lang: Lang, at: Option<i64>) -> String {
     at.and_then(chrono::DateTime::<chrono::Utc>::from_timestamp_millis)
         .map(|t| lang.datetime(&t))
@@ -658,6 +692,15 @@ pub async fn page(
         (lang.t("detail-started"), when(lang, c.started_at)),
         (lang.t("detail-completed"), when(lang, c.completed_at)),
     ];
+    let mut dates = dates;
+    let costs = state
+        .store
+        .campaign_costs(&tenant, std::slice::from_ref(&c.id))
+        .await
+        .map_err(|e| fail(e.into()))?;
+    if let Some(cost) = costs.get(&c.id) {
+        dates.extend(cost_rows(lang, cost));
+    }
     let page = DetailPage {
         id: c.id.clone(),
         name: c.name.clone(),

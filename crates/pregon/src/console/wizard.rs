@@ -61,6 +61,8 @@ const SCRIPT_MESSAGES: &[&str] = &[
     "wizard-js-estimate",
     "wizard-js-estimate-days",
     "wizard-js-estimate-none",
+    "wizard-js-cost",
+    "wizard-js-cost-unpriced",
     "wizard-js-creating",
     "wizard-js-created",
     "wizard-js-csv-reason",

@@ -310,8 +310,16 @@ async fn create_campaign(
         )
         .await?;
     state.wake.notify_waiters();
+    // The estimate was written with the campaign, with the rate card of that moment.
+    let cost = state
+        .store
+        .campaign_costs(tenant_id, std::slice::from_ref(&campaign.id))
+        .await?;
+    let cost = cost.get(&campaign.id);
+    let mut report = report;
+    report.estimated_cost = cost.and_then(|c| Some(import::CostEstimate::new(c.currency.as_ref()?, c.estimated?)));
     Ok(CreatedCampaignView {
-        campaign: CampaignView::new(&campaign, 0.0),
+        campaign: CampaignView::new(&campaign, 0.0).with_cost(cost),
         import: report,
     })
 }
@@ -330,7 +338,15 @@ async fn dry_run(
     check_mapping(&template, o.field_mapping.as_ref())?;
     let checked = check_options(o, now)?;
     let max = contacts.len();
-    let (_, report) = classify(state, tenant_id, &template, &checked, contacts, max).await?;
+    let (messages, mut report) = classify(state, tenant_id, &template, &checked, contacts, max).await?;
+    if let Some(card) = state.store.get_rate_card(tenant_id).await? {
+        let accepted = messages
+            .iter()
+            .filter(|m| m.skip_reason.is_none())
+            .map(|m| m.phone.as_str());
+        let sum = pregon_store::pricing::estimate(&card, template.category, accepted);
+        report.estimated_cost = Some(import::CostEstimate::new(card.currency(), sum));
+    }
     Ok(report)
 }
 
@@ -810,6 +826,16 @@ fn view(state: &AppState, c: &CampaignRecord) -> CampaignView {
     CampaignView::new(c, state.rates.rate(c, state.clock.now_millis()))
 }
 
+/// Campaign objects with their costs (one query for them all).
+async fn views(state: &AppState, tenant_id: &str, campaigns: &[CampaignRecord]) -> Result<Vec<CampaignView>, ApiError> {
+    let ids: Vec<String> = campaigns.iter().map(|c| c.id.clone()).collect();
+    let costs = state.store.campaign_costs(tenant_id, &ids).await?;
+    Ok(campaigns
+        .iter()
+        .map(|c| view(state, c).with_cost(costs.get(&c.id)))
+        .collect())
+}
+
 #[utoipa::path(get, path = "/api/v1/campaigns", tag = "campaigns", params(CampaignFilter),
     responses((status = 200, body = ListView<CampaignView>)), security(("api_key" = [])))]
 pub async fn list(
@@ -838,7 +864,7 @@ pub async fn list(
     .request()?;
     let page = state.store.list_campaigns(&tenant.id, status, &page).await?;
     Ok(Json(ListView {
-        items: page.items.iter().map(|c| view(&state, c)).collect(),
+        items: views(&state, &tenant.id, &page.items).await?,
         next_cursor: page.next_cursor,
     }))
 }
@@ -858,7 +884,8 @@ pub async fn get(
         .get_campaign(&tenant.id, &id)
         .await
         .or_not_found("campaign")?;
-    Ok(Json(view(&state, &c)))
+    let mut one = views(&state, &tenant.id, std::slice::from_ref(&c)).await?;
+    Ok(Json(one.remove(0)))
 }
 
 async fn act(

@@ -14,6 +14,7 @@ pub mod messages;
 pub mod notification_secret;
 pub mod opt_ins;
 pub mod opt_outs;
+pub mod pricing;
 pub mod replies;
 pub mod reports;
 pub mod senders;
@@ -110,6 +111,7 @@ impl Modify for Security {
         reports::meta_verify, reports::meta_event, reports::twilio_event,
         opt_ins::create, opt_ins::list, opt_ins::delete,
         notification_secret::rotate,
+        pricing::get, pricing::put,
         sessions::create, sessions::delete, sessions::me, sessions::update_me,
         users::create, users::list, users::get, users::update, users::delete,
         api_keys::create, api_keys::list, api_keys::delete,
@@ -168,6 +170,7 @@ pub fn router(state: AppState) -> Router {
         .route("/opt-ins", post(opt_ins::create).get(opt_ins::list))
         .route("/opt-ins/{phone}", axum::routing::delete(opt_ins::delete))
         .route("/webhook-secret/rotate", post(notification_secret::rotate))
+        .route("/pricing", get(pricing::get).put(pricing::put))
         .route("/system", get(system::system))
         .route("/sessions/current", axum::routing::delete(sessions::delete))
         .route("/me", get(sessions::me).patch(sessions::update_me))

@@ -23,7 +23,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use pregon_domain::PhoneNumber;
-use pregon_store::{NewInbound, ReportWriterStore, StatusEffect, StatusUpdate};
+use pregon_store::{NewInbound, ReportWriterStore, ReportedPricing, StatusEffect, StatusUpdate};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::clock::Clock;
@@ -142,6 +142,23 @@ pub fn e164(text: &str) -> Option<String> {
     )
 }
 
+/// The pricing a Meta status report carried, typed; `None` for other providers' reports
+/// and statuses without it.
+fn reported_pricing(s: &StatusUpdate) -> Option<ReportedPricing> {
+    if s.detail.get("source").and_then(serde_json::Value::as_str) != Some("meta") {
+        return None;
+    }
+    let p = pregon_providers::meta_webhooks::pricing(s.detail.get("pricing")?)?;
+    Some(ReportedPricing {
+        sender_id: s.sender_id.clone(),
+        provider_message_id: s.provider_message_id.clone(),
+        message_hint: s.message_hint,
+        category: p.category,
+        kind: p.kind,
+        billable: p.billable,
+    })
+}
+
 struct Writer {
     store: Arc<dyn ReportWriterStore>,
     clock: Arc<dyn Clock>,
@@ -201,6 +218,9 @@ impl Writer {
         let Ok(effects) = self.apply(&statuses, tries).await else {
             return false;
         };
+        if self.price(&statuses, tries).await.is_err() {
+            return false;
+        }
         if self.insert(&inbound, tries).await.is_err() {
             return false;
         }
@@ -214,6 +234,27 @@ impl Writer {
             .collect();
         self.retry_later(unknown);
         true
+    }
+
+    /// Keeps the pricing Meta's statuses carry (`detail.pricing`), once per message: a
+    /// replayed webhook or a later status changes nothing billed.
+    async fn price(&self, statuses: &[StatusUpdate], tries: u64) -> Result<(), ()> {
+        let reports: Vec<ReportedPricing> = statuses.iter().filter_map(reported_pricing).collect();
+        if reports.is_empty() {
+            return Ok(());
+        }
+        for attempt in 1..=tries {
+            match self.store.record_pricing(&reports, self.clock.now_millis()).await {
+                Ok(_) => return Ok(()),
+                Err(e) => {
+                    tracing::warn!(error = %e, attempt, reports = reports.len(), "recording message pricing failed");
+                    if attempt < tries {
+                        tokio::time::sleep(Duration::from_millis(50 * attempt)).await;
+                    }
+                }
+            }
+        }
+        Err(())
     }
 
     async fn apply(&self, statuses: &[StatusUpdate], tries: u64) -> Result<Vec<StatusEffect>, ()> {

@@ -19,6 +19,7 @@ mod idempotency;
 mod messages;
 mod notifications;
 mod opt_outs;
+mod pricing;
 mod providers;
 mod retention;
 mod roles;

@@ -51,6 +51,8 @@ const ROUTES: &[(&str, &str, Option<&str>)] = &[
     ("GET", "/api/v1/opt-ins", Some("viewer")),
     ("DELETE", "/api/v1/opt-ins/{phone}", Some("operator")),
     ("POST", "/api/v1/webhook-secret/rotate", Some("admin")),
+    ("GET", "/api/v1/pricing", Some("viewer")),
+    ("PUT", "/api/v1/pricing", Some("admin")),
     ("GET", "/api/v1/system", Some("viewer")),
     ("POST", "/api/v1/users", Some("owner")),
     ("GET", "/api/v1/users", Some("owner")),

@@ -196,6 +196,12 @@ impl CampaignStore for SqlStore {
             )
             .await?;
         }
+        let accepted = c
+            .messages
+            .iter()
+            .filter(|m| m.skip_reason.is_none())
+            .map(|m| m.phone.as_str());
+        crate::pricing::write_estimate(&mut tx, &c.tenant_id, &c.id, &c.template_id, accepted).await?;
         let created = transitions::read(&mut tx, &c.id).await?;
         if created.status.is_final() {
             crate::notifications::enqueue(&mut tx, &created, c.now).await?;

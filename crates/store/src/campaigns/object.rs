@@ -72,6 +72,44 @@ pub struct CampaignObject {
     /// given a mapping (also in `settings`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field_mapping: Option<std::collections::BTreeMap<String, String>>,
+    /// What it costs: estimated at import, billed from the provider's pricing. Absent where
+    /// the tenant has no rate card and nothing was billed (and in notifications).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cost: Option<CostObject>,
+}
+
+/// A campaign's cost (the campaign object's `cost`), in units of `currency`; every sum
+/// behind it is exact, in millionths.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CostObject {
+    /// The currency of its estimate, or of the rate card; `null` only when charged
+    /// messages arrived and the tenant never had a rate card.
+    pub currency: Option<String>,
+    /// The estimate at import; `null` when there was no rate card then.
+    pub estimated: Option<f64>,
+    /// Accepted recipients the estimate had no rate for (not in `estimated`).
+    pub estimated_unpriced: u64,
+    /// The sum of the billable messages' prices, each priced when a status webhook first
+    /// carried its pricing, by the category Meta billed and the rate card of that moment.
+    pub billed: f64,
+    /// Billable messages with no rate (or priced in another currency): not in `billed`.
+    pub billed_unpriced: u64,
+    /// Messages Meta charged (`billable` and `type: regular`); free ones are not counted.
+    pub billable_messages: u64,
+}
+
+impl CostObject {
+    pub fn new(cost: &crate::pricing::CampaignCost) -> Self {
+        CostObject {
+            currency: cost.currency.as_ref().map(|c| c.to_string()),
+            estimated: cost.estimated.map(|e| e.amount.as_units()),
+            estimated_unpriced: cost.estimated.map_or(0, |e| e.unpriced),
+            billed: cost.billed.amount.as_units(),
+            billed_unpriced: cost.billed.unpriced,
+            billable_messages: cost.billable_messages,
+        }
+    }
 }
 
 impl CampaignObject {
@@ -112,6 +150,13 @@ impl CampaignObject {
             eta_seconds: eta,
             settings: serde_json::to_value(&c.settings).unwrap_or_default(),
             field_mapping: c.settings.field_mapping.clone(),
+            cost: None,
         }
+    }
+
+    /// The object with its cost, when it has one.
+    pub fn with_cost(mut self, cost: Option<&crate::pricing::CampaignCost>) -> Self {
+        self.cost = cost.map(CostObject::new);
+        self
     }
 }
