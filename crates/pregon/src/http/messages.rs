@@ -80,8 +80,8 @@ pub async fn send(
     };
     let Some(key) = identity_key(phone.as_ref().map(PhoneNumber::as_str), user_id.as_ref()) else {
         return Err(ApiError::invalid(
-            "invalid_phone",
-            "to: give the recipient's phone (to), its business-scoped user ID (user_id), or both",
+            "invalid_body",
+            "the JSON does not fit this request: missing field `to` (or `user_id`)",
         ));
     };
     let template = state

@@ -49,8 +49,8 @@ pub async fn create(
         .transpose()?;
     let Some(key) = identity_key(phone.as_ref().map(PhoneNumber::as_str), user_id.as_ref()) else {
         return Err(ApiError::invalid(
-            "invalid_phone",
-            "phone: give a phone, a user_id, or both",
+            "invalid_body",
+            "the JSON does not fit this request: missing field `phone` (or `user_id`)",
         ));
     };
     if body.reason.as_ref().is_some_and(|r| r.len() > 500) {

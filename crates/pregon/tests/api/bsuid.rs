@@ -307,13 +307,13 @@ async fn malformed_user_ids_are_refused_at_the_api_and_ignored_in_webhooks() {
     }
     app.post("/api/v1/messages", &json!({"template_id": template}))
         .await
-        .expect_error(422, "invalid_phone");
+        .expect_error(422, "invalid_body");
     app.post("/api/v1/opt-outs", &json!({"user_id": "U.1"}))
         .await
         .expect_error(422, "invalid_user_id");
     app.post("/api/v1/opt-outs", &json!({}))
         .await
-        .expect_error(422, "invalid_phone");
+        .expect_error(422, "invalid_body");
     let made = app
         .post("/api/v1/opt-outs", &json!({"user_id": "us.123"}))
         .await
