@@ -603,6 +603,40 @@ mod tests {
 584129876543,87654321,SUSPENDIDO,María López,30.00 USD,\n";
 
     #[test]
+    fn a_csv_of_bsuids_needs_no_phone_column_and_dedupes_by_identity() {
+        let t = Template::parse("Hola {{nombre}}", None).unwrap();
+        let csv = "user_id,nombre\nVE.1,Ana\nve.1,Ana otra vez\nVE 1,Mal\n";
+        let contacts = contacts_from_csv(csv.as_bytes(), None, 10).unwrap();
+        assert_eq!(contacts[0].user_id.as_deref(), Some("VE.1"));
+        assert_eq!(contacts[0].phone, None);
+        assert_eq!(contacts[0].fields.get("user_id"), None, "the BSUID is no template variable");
+        let opted: HashSet<String> = HashSet::new();
+        let (messages, report) = classify(contacts, &t, None, &opted);
+        assert_eq!((report.accepted, report.skipped.duplicate, report.skipped.invalid_phone), (1, 1, 1));
+        assert_eq!((messages[0].phone.as_str(), messages[0].user_id.as_deref()), ("VE.1", Some("VE.1")));
+        assert!(report.errors[1].reason.starts_with("invalid user_id"), "{:?}", report.errors);
+
+        // A mapped column, beside a phone: the phone is the identity, and an opted-out
+        // BSUID skips the contact even so.
+        let csv = "Celular,Cuenta,nombre\n+584121234567,VE.2,Ana\n";
+        let options = CsvOptions {
+            field_mapping: Some([("user_id".to_string(), "Cuenta".to_string())].into_iter().collect()),
+            ..CsvOptions::default()
+        };
+        let contacts = contacts_from_csv_with(csv.as_bytes(), &options, 10).unwrap();
+        let (messages, _) = classify(contacts.clone(), &t, None, &opted);
+        assert_eq!((messages[0].phone.as_str(), messages[0].user_id.as_deref()), ("+584121234567", Some("VE.2")));
+        let opted: HashSet<String> = ["VE.2".to_string()].into();
+        let (_, report) = classify(contacts, &t, None, &opted);
+        assert_eq!(report.skipped.opted_out, 1);
+        // Neither a phone nor a user_id column: the file is refused as before.
+        assert!(matches!(
+            contacts_from_csv(b"nombre\nAna\n", None, 10),
+            Err(ImportError::NoPhoneColumn { .. })
+        ));
+    }
+
+    #[test]
     fn the_seed_csv_imports_as_it_is() {
         let contacts = contacts_from_csv(SEED_003.as_bytes(), None, 100).unwrap();
         assert_eq!(contacts.len(), 2);
@@ -619,6 +653,7 @@ mod tests {
                 reason: "missing template variable \"url_imagen\"".into(),
                 skip_reason: "missing_variable",
                 phone: "584129876543".into(),
+                user_id: None,
             }]
         );
         assert_eq!(messages[0].phone, "+584121234567");
