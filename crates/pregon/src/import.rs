@@ -609,12 +609,26 @@ mod tests {
         let contacts = contacts_from_csv(csv.as_bytes(), None, 10).unwrap();
         assert_eq!(contacts[0].user_id.as_deref(), Some("VE.1"));
         assert_eq!(contacts[0].phone, None);
-        assert_eq!(contacts[0].fields.get("user_id"), None, "the BSUID is no template variable");
+        assert_eq!(
+            contacts[0].fields.get("user_id"),
+            None,
+            "the BSUID is no template variable"
+        );
         let opted: HashSet<String> = HashSet::new();
         let (messages, report) = classify(contacts, &t, None, &opted);
-        assert_eq!((report.accepted, report.skipped.duplicate, report.skipped.invalid_phone), (1, 1, 1));
-        assert_eq!((messages[0].phone.as_str(), messages[0].user_id.as_deref()), ("VE.1", Some("VE.1")));
-        assert!(report.errors[1].reason.starts_with("invalid user_id"), "{:?}", report.errors);
+        assert_eq!(
+            (report.accepted, report.skipped.duplicate, report.skipped.invalid_phone),
+            (1, 1, 1)
+        );
+        assert_eq!(
+            (messages[0].phone.as_str(), messages[0].user_id.as_deref()),
+            ("VE.1", Some("VE.1"))
+        );
+        assert!(
+            report.errors[1].reason.starts_with("invalid user_id"),
+            "{:?}",
+            report.errors
+        );
 
         // A mapped column, beside a phone: the phone is the identity, and an opted-out
         // BSUID skips the contact even so.
@@ -625,7 +639,10 @@ mod tests {
         };
         let contacts = contacts_from_csv_with(csv.as_bytes(), &options, 10).unwrap();
         let (messages, _) = classify(contacts.clone(), &t, None, &opted);
-        assert_eq!((messages[0].phone.as_str(), messages[0].user_id.as_deref()), ("+584121234567", Some("VE.2")));
+        assert_eq!(
+            (messages[0].phone.as_str(), messages[0].user_id.as_deref()),
+            ("+584121234567", Some("VE.2"))
+        );
         let opted: HashSet<String> = ["VE.2".to_string()].into();
         let (_, report) = classify(contacts, &t, None, &opted);
         assert_eq!(report.skipped.opted_out, 1);

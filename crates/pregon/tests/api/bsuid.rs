@@ -369,3 +369,148 @@ async fn malformed_user_ids_are_refused_at_the_api_and_ignored_in_webhooks() {
         (json!("delivered"), Value::Null)
     );
 }
+
+/// The simulator's Meta side, posting signed webhooks to `app`.
+fn simulator_config(app: &TestApp) -> pregon_simulator::Config {
+    let mut config = pregon_simulator::Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        access_tokens: ["sim-token".to_string()].into(),
+        latency: pregon_simulator::Latency::fixed(std::time::Duration::from_millis(5)),
+        mps: 100,
+        pair_gap: std::time::Duration::ZERO,
+        seed: Some(7),
+        ..Default::default()
+    };
+    config.webhooks.meta_url = Some(format!("{}/webhooks/meta", app.address));
+    config.webhooks.app_secret = Some("sim-secret".into());
+    config.webhooks.async_failure_rate = 0.0;
+    config
+}
+
+#[tokio::test]
+async fn through_the_simulator_a_bsuid_only_user_is_sent_to_and_its_stop_and_preference_are_kept() {
+    let app = crate::helpers::spawn_app().await;
+    let (addr, simulator) = pregon_simulator::Simulator::start(simulator_config(&app))
+        .await
+        .unwrap();
+    let sender = app
+        .create_sender(
+            json!({"name": "sim", "provider": "meta", "phone_number": "+593995683452",
+            "credentials": {"access_token": "sim-token", "phone_number_id": "1142", "waba_id": "100000000000001",
+                            "app_secret": "sim-secret"},
+            "base_url": format!("http://{addr}/v21.0"), "messages_per_second": 50}),
+        )
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let template = app.template().await;
+    let (id, _) = campaign(
+        &app,
+        &sender,
+        &template,
+        vec![
+            contact(json!({"user_id": "VE.901"})),
+            contact(json!({"user_id": "VE.902"})),
+        ],
+    )
+    .await;
+    app.wait_status(&id, "completed").await;
+    assert_eq!(
+        app.messages(&id, Some("sent")).await.len()
+            + app.messages(&id, Some("delivered")).await.len()
+            + app.messages(&id, Some("read")).await.len(),
+        2
+    );
+    assert_eq!(simulator.stats().accepted, 2, "the simulator took both by `recipient`");
+
+    let control = |route: &'static str, body: Value| {
+        let client = app.client.clone();
+        async move {
+            let r = client
+                .post(format!("http://{addr}{route}"))
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            assert!(r.status().is_success(), "{route}: {}", r.text().await.unwrap());
+        }
+    };
+    control("/control/inbound", json!({"user_id": "VE.901", "text": "STOP"})).await;
+    control(
+        "/control/user-preferences",
+        json!({"user_id": "VE.902", "value": "stop"}),
+    )
+    .await;
+    let opt_outs = eventually("both opt-outs recorded", || {
+        let app = &app;
+        async move {
+            let list = app.get("/api/v1/opt-outs").await.expect(200);
+            (list["items"].as_array().unwrap().len() == 2).then_some(list)
+        }
+    })
+    .await;
+    let scopes: Vec<(Value, Value, Value)> = opt_outs["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| (o["user_id"].clone(), o["scope"].clone(), o["source"].clone()))
+        .collect();
+    assert_eq!(
+        scopes,
+        vec![
+            (json!("VE.901"), json!("all"), json!("reply")),
+            (json!("VE.902"), json!("marketing"), json!("provider"))
+        ]
+    );
+    let (_, next) = campaign(
+        &app,
+        &sender,
+        &template,
+        vec![
+            contact(json!({"user_id": "VE.901"})),
+            contact(json!({"user_id": "VE.902"})),
+        ],
+    )
+    .await;
+    assert_eq!(next["import"]["skipped"]["opted_out"], 2, "{next}");
+    // Resuming lifts the BSUID's marketing opt-out.
+    control(
+        "/control/user-preferences",
+        json!({"user_id": "VE.902", "value": "resume"}),
+    )
+    .await;
+    eventually("the marketing opt-out lifted", || {
+        let app = &app;
+        async move {
+            let list = app.get("/api/v1/opt-outs").await.expect(200);
+            (list["items"].as_array().unwrap().len() == 1).then_some(())
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_sender_that_cannot_reach_a_bsuid_fails_that_message_for_good_and_sends_the_rest() {
+    let app = crate::helpers::spawn_app().await;
+    let sandbox = app.default_sender().await["id"].as_str().unwrap().to_string();
+    let template = app.template().await;
+    let (id, _) = campaign(
+        &app,
+        &sandbox,
+        &template,
+        vec![
+            contact(json!({"user_id": "VE.1"})),
+            contact(json!({"phone": "+584121005005"})),
+        ],
+    )
+    .await;
+    let done = app.wait_status(&id, "completed").await;
+    assert_eq!(crate::helpers::counts(&done)["failed"], 1, "{done}");
+    let failed = app.messages(&id, Some("failed")).await;
+    assert_eq!(
+        (failed[0]["user_id"].clone(), failed[0]["error_code"].clone()),
+        (json!("VE.1"), json!("no_phone"))
+    );
+    assert_eq!(failed[0]["attempts"], 1, "permanent: never retried");
+}
