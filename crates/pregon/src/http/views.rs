@@ -239,6 +239,16 @@ pub fn recipient_phone<'a>(key: &'a str, user_id: Option<&str>) -> Option<&'a st
     (user_id != Some(key)).then_some(key)
 }
 
+/// How the console names a recipient in its message tables: the phone, the BSUID of a
+/// user known by it alone, or both (`+58… · VE.…`).
+pub fn recipient_label(key: &str, user_id: Option<&str>) -> String {
+    match (recipient_phone(key, user_id), user_id) {
+        (Some(phone), Some(u)) => format!("{phone} · {u}"),
+        (Some(phone), None) => phone.to_string(),
+        (None, u) => u.unwrap_or_default().to_string(),
+    }
+}
+
 impl MessageView {
     pub fn new(m: &MessageRecord, events: Option<&[EventRecord]>) -> Self {
         MessageView {
