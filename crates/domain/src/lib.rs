@@ -51,5 +51,5 @@ pub use sender::{MessagingTier, ProviderKind, SenderStatus};
 pub use settings::{CampaignSettings, RecipientWindow, ScheduleSettings, SettingsError, WindowSettings};
 pub use state::{CampaignStatus, FailureReason, MessageStatus, PausedReason, SkipReason};
 pub use template::{Template, TemplateError};
-pub use user_id::{BusinessUserId, UserIdError};
+pub use user_id::{identity_key, phone_of_key, user_id_of_key, BusinessUserId, UserIdError};
 pub use window::{parse_zone, zone_for_region, Millis, ScheduleError, SendingWindow, Window, WindowState};

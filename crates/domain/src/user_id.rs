@@ -92,6 +92,32 @@ impl std::str::FromStr for BusinessUserId {
     }
 }
 
+/// The identity a recipient is stored and matched under (dedupe, opt-outs, pair gaps, daily
+/// unique recipients): its E.164 phone when known, else its BSUID. The two never look alike
+/// (a phone starts with `+`, a BSUID with two letters), so one text column holds either.
+/// `None` when neither is known.
+pub fn identity_key(phone: Option<&str>, user_id: Option<&BusinessUserId>) -> Option<String> {
+    match (phone.filter(|p| !p.is_empty()), user_id) {
+        (Some(p), _) => Some(p.to_string()),
+        (None, Some(u)) => Some(u.as_str().to_string()),
+        (None, None) => None,
+    }
+}
+
+/// The phone an identity key names; `None` when it is a BSUID (a user known by it alone).
+pub fn phone_of_key(key: &str) -> Option<&str> {
+    key.starts_with('+').then_some(key)
+}
+
+/// The BSUID an identity key names, when it is one.
+pub fn user_id_of_key(key: &str) -> Option<BusinessUserId> {
+    if key.starts_with('+') {
+        None
+    } else {
+        BusinessUserId::parse(key).ok()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -128,5 +154,21 @@ mod tests {
         assert!(BusinessUserId::parse(&format!("US.{}", "9".repeat(MAX_TAIL + 1))).is_err());
         assert!(serde_json::from_value::<BusinessUserId>("nope".into()).is_err());
         assert_eq!(BusinessUserId::parse("ZZ.1").unwrap().region(), None);
+    }
+
+    #[test]
+    fn an_identity_is_the_phone_else_the_user_id() {
+        let u = BusinessUserId::parse("VE.55").unwrap();
+        assert_eq!(
+            identity_key(Some("+584121234567"), Some(&u)).as_deref(),
+            Some("+584121234567")
+        );
+        assert_eq!(identity_key(None, Some(&u)).as_deref(), Some("VE.55"));
+        assert_eq!(identity_key(Some(""), Some(&u)).as_deref(), Some("VE.55"));
+        assert_eq!(identity_key(None, None), None);
+        assert_eq!(phone_of_key("+584121234567"), Some("+584121234567"));
+        assert_eq!(phone_of_key("VE.55"), None);
+        assert_eq!(user_id_of_key("VE.55"), Some(u));
+        assert_eq!(user_id_of_key("+584121234567"), None);
     }
 }

@@ -8,11 +8,15 @@
 //! variable from a column named otherwise.
 //! Rows are numbered as a spreadsheet shows them (the header is row 1); JSON contacts by
 //! their position in the list, from 1.
+//!
+//! A contact may name the user by a business-scoped user ID (`user_id`, a column or a JSON
+//! key; `field_mapping` may map it) instead of, or beside, a phone. Dedupe and opt-outs work
+//! on the recipient's identity: the phone when given, else the BSUID.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
-use pregon_domain::{PhoneNumber, Region, SkipReason, Template};
+use pregon_domain::{BusinessUserId, PhoneNumber, Region, SkipReason, Template};
 use pregon_store::NewMessage;
 use serde::Serialize;
 
@@ -20,6 +24,9 @@ use serde::Serialize;
 pub const PHONE_COLUMNS: &[&str] = &[
     "phone", "numero", "telefono", "to", "number", "celular", "movil", "whatsapp",
 ];
+
+/// Column names recognised as the business-scoped user ID (after lower-casing).
+pub const USER_ID_COLUMNS: &[&str] = &["user_id", "bsuid"];
 
 /// How many row errors the report lists.
 pub const MAX_REPORTED_ERRORS: usize = 100;
@@ -29,6 +36,8 @@ pub const MAX_REPORTED_ERRORS: usize = 100;
 pub struct Contact {
     pub row: usize,
     pub phone: Option<String>,
+    /// The business-scoped user ID as given (checked by [`classify`]).
+    pub user_id: Option<String>,
     pub fields: Fields,
 }
 
@@ -119,6 +128,9 @@ pub struct RowError {
     pub skip_reason: &'static str,
     /// The phone as the row gave it.
     pub phone: String,
+    /// The business-scoped user ID as the row gave it, when it gave one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
 }
 
 /// What an import did.
@@ -256,6 +268,7 @@ pub fn contacts_from_csv_with(bytes: &[u8], options: &CsvOptions, max: usize) ->
     // The mapping's columns, each checked against the header: (variable, column index).
     let mut mapped: Vec<(Arc<str>, usize)> = Vec::new();
     let mut phone_column = options.phone_column.clone();
+    let mut user_id_column: Option<String> = None;
     for (key, column) in options.field_mapping.iter().flatten() {
         let Some(found) = find_column(&names, column) else {
             return Err(ImportError::UnknownColumn {
@@ -266,11 +279,21 @@ pub fn contacts_from_csv_with(bytes: &[u8], options: &CsvOptions, max: usize) ->
         };
         if key == "phone" {
             phone_column = Some(found);
+        } else if key == "user_id" {
+            user_id_column = Some(found);
         } else if let Some(index) = names.iter().position(|n| *n == found) {
             mapped.push((Arc::from(key.as_str()), index));
         }
     }
-    let Some(phone) = find_phone_column(names.iter().map(String::as_str), phone_column.as_deref())? else {
+    let user_id_column = user_id_column.or_else(|| {
+        names
+            .iter()
+            .find(|n| USER_ID_COLUMNS.contains(&fold(n).as_str()))
+            .cloned()
+    });
+    let phone = find_phone_column(names.iter().map(String::as_str), phone_column.as_deref())?;
+    // A file of BSUIDs alone needs no phone column.
+    let Some(phone) = phone.or_else(|| user_id_column.as_ref().map(|_| String::new())) else {
         return Err(ImportError::NoPhoneColumn {
             expected: PHONE_COLUMNS[..5].join(", "),
             found: names.join(", "),
@@ -303,10 +326,12 @@ pub fn contacts_from_csv_with(bytes: &[u8], options: &CsvOptions, max: usize) ->
             None => contacts.len() + 2,
         };
         let mut fields = Vec::with_capacity(shared.len() + mapped.len());
-        let mut phone_value = None;
+        let (mut phone_value, mut user_id) = (None, None);
         for ((name, shared_name), value) in names.iter().zip(&shared).zip(record.iter()) {
-            if *name == phone {
+            if *name == phone && !phone.is_empty() {
                 phone_value = Some(value.to_string());
+            } else if Some(name) == user_id_column.as_ref() {
+                user_id = Some(value.to_string()).filter(|v| !v.is_empty());
             } else if !name.is_empty() {
                 fields.push((shared_name.clone(), value.to_string()));
             }
@@ -320,6 +345,7 @@ pub fn contacts_from_csv_with(bytes: &[u8], options: &CsvOptions, max: usize) ->
         contacts.push(Contact {
             row,
             phone: phone_value,
+            user_id,
             fields: Fields::from_pairs(fields),
         });
     }
@@ -376,7 +402,7 @@ pub fn contacts_from_json(items: Vec<serde_json::Value>, max: usize) -> Result<V
         };
         let phone_key = find_phone_column(map.keys().map(String::as_str), None)?;
         let mut fields = Vec::with_capacity(map.len());
-        let mut phone = None;
+        let (mut phone, mut user_id) = (None, None);
         for (key, value) in map {
             let text = match value {
                 serde_json::Value::Null => continue,
@@ -385,6 +411,8 @@ pub fn contacts_from_json(items: Vec<serde_json::Value>, max: usize) -> Result<V
             };
             if Some(&key) == phone_key.as_ref() {
                 phone = Some(text);
+            } else if key == "user_id" {
+                user_id = Some(text);
             } else {
                 let name = names.entry(key).or_insert_with_key(|k| Arc::from(k.as_str())).clone();
                 fields.push((name, text));
@@ -393,6 +421,7 @@ pub fn contacts_from_json(items: Vec<serde_json::Value>, max: usize) -> Result<V
         contacts.push(Contact {
             row,
             phone,
+            user_id,
             fields: Fields::from_pairs(fields),
         });
     }
@@ -444,41 +473,45 @@ pub fn classify_reporting(
     let mut messages = Vec::with_capacity(contacts.len());
     for (contact, phone) in contacts.into_iter().zip(parsed) {
         let raw = contact.phone.clone().unwrap_or_default();
-        let (phone_text, skip, reason) = match phone {
-            Err(e) => (
-                raw.clone(),
-                Some(SkipReason::InvalidPhone),
-                format!("invalid phone {raw:?}: {e}"),
-            ),
-            Ok(p) => {
-                let e164 = p.as_str().to_string();
-                if !seen.insert(e164.clone()) {
+        let raw_user = contact.user_id.clone();
+        let given_phone = !raw.trim().is_empty();
+        let user_id = raw_user.as_deref().map(BusinessUserId::parse);
+        // The identity the rest of the checks work on: the phone when given, else the BSUID.
+        let identity = match (phone, &user_id) {
+            (_, Some(Err(e))) => Err(format!("invalid user_id: {e}")),
+            (Ok(p), u) => Ok((p.as_str().to_string(), u.clone().and_then(Result::ok))),
+            (Err(_), Some(Ok(u))) if !given_phone => Ok((u.as_str().to_string(), Some(u.clone()))),
+            (Err(e), _) => Err(format!("invalid phone {raw:?}: {e}")),
+        };
+        let (key, user_id, skip, reason) = match identity {
+            Err(reason) => (raw.clone(), None, Some(SkipReason::InvalidPhone), reason),
+            Ok((key, user_id)) => {
+                let user = user_id.as_ref().map(|u| u.as_str().to_string());
+                // A BSUID beside a phone counts as seen too: the same user twice is a duplicate.
+                let fresh =
+                    seen.insert(key.clone()) & user.as_ref().is_none_or(|u| *u == key || seen.insert(u.clone()));
+                let opted = opted_out.contains(&key) || user.as_ref().is_some_and(|u| opted_out.contains(u));
+                let (skip, reason) = if !fresh {
                     (
-                        e164.clone(),
                         Some(SkipReason::Duplicate),
-                        format!("duplicate of an earlier row ({e164})"),
+                        format!("duplicate of an earlier row ({key})"),
                     )
-                } else if opted_out.contains(&e164) {
+                } else if opted {
+                    (Some(SkipReason::OptedOut), format!("{key} has opted out"))
+                } else if opted_in.is_some_and(|consented| !consented.contains(&key)) {
                     (
-                        e164.clone(),
-                        Some(SkipReason::OptedOut),
-                        format!("{e164} has opted out"),
-                    )
-                } else if opted_in.is_some_and(|consented| !consented.contains(&e164)) {
-                    (
-                        e164.clone(),
                         Some(SkipReason::NoConsent),
-                        format!("{e164} has not opted in, and the campaign requires consent"),
+                        format!("{key} has not opted in, and the campaign requires consent"),
                     )
                 } else if let Some(var) = template.missing_in(|name| contact.fields.get(name)) {
                     (
-                        e164,
                         Some(SkipReason::MissingVariable),
                         format!("missing template variable {var:?}"),
                     )
                 } else {
-                    (e164, None, String::new())
-                }
+                    (None, String::new())
+                };
+                (key, user, skip, reason)
             }
         };
         match skip {
@@ -497,14 +530,16 @@ pub fn classify_reporting(
                         reason,
                         skip_reason: r.as_str(),
                         phone: raw,
+                        user_id: raw_user,
                     });
                 }
             }
         }
         messages.push(NewMessage {
-            phone: phone_text,
+            phone: key,
             variables: contact.fields.to_json(),
             skip_reason: skip,
+            user_id,
         });
     }
     (messages, report)
@@ -594,6 +629,57 @@ mod tests {
 584129876543,87654321,SUSPENDIDO,María López,30.00 USD,\n";
 
     #[test]
+    fn a_csv_of_bsuids_needs_no_phone_column_and_dedupes_by_identity() {
+        let t = Template::parse("Hola {{nombre}}", None).unwrap();
+        let csv = "user_id,nombre\nVE.1,Ana\nve.1,Ana otra vez\nVE 1,Mal\n";
+        let contacts = contacts_from_csv(csv.as_bytes(), None, 10).unwrap();
+        assert_eq!(contacts[0].user_id.as_deref(), Some("VE.1"));
+        assert_eq!(contacts[0].phone, None);
+        assert_eq!(
+            contacts[0].fields.get("user_id"),
+            None,
+            "the BSUID is no template variable"
+        );
+        let opted: HashSet<String> = HashSet::new();
+        let (messages, report) = classify(contacts, &t, None, &opted);
+        assert_eq!(
+            (report.accepted, report.skipped.duplicate, report.skipped.invalid_phone),
+            (1, 1, 1)
+        );
+        assert_eq!(
+            (messages[0].phone.as_str(), messages[0].user_id.as_deref()),
+            ("VE.1", Some("VE.1"))
+        );
+        assert!(
+            report.errors[1].reason.starts_with("invalid user_id"),
+            "{:?}",
+            report.errors
+        );
+
+        // A mapped column, beside a phone: the phone is the identity, and an opted-out
+        // BSUID skips the contact even so.
+        let csv = "Celular,Cuenta,nombre\n+584121234567,VE.2,Ana\n";
+        let options = CsvOptions {
+            field_mapping: Some([("user_id".to_string(), "Cuenta".to_string())].into_iter().collect()),
+            ..CsvOptions::default()
+        };
+        let contacts = contacts_from_csv_with(csv.as_bytes(), &options, 10).unwrap();
+        let (messages, _) = classify(contacts.clone(), &t, None, &opted);
+        assert_eq!(
+            (messages[0].phone.as_str(), messages[0].user_id.as_deref()),
+            ("+584121234567", Some("VE.2"))
+        );
+        let opted: HashSet<String> = ["VE.2".to_string()].into();
+        let (_, report) = classify(contacts, &t, None, &opted);
+        assert_eq!(report.skipped.opted_out, 1);
+        // Neither a phone nor a user_id column: the file is refused as before.
+        assert!(matches!(
+            contacts_from_csv(b"nombre\nAna\n", None, 10),
+            Err(ImportError::NoPhoneColumn { .. })
+        ));
+    }
+
+    #[test]
     fn the_seed_csv_imports_as_it_is() {
         let contacts = contacts_from_csv(SEED_003.as_bytes(), None, 100).unwrap();
         assert_eq!(contacts.len(), 2);
@@ -610,6 +696,7 @@ mod tests {
                 reason: "missing template variable \"url_imagen\"".into(),
                 skip_reason: "missing_variable",
                 phone: "584129876543".into(),
+                user_id: None,
             }]
         );
         assert_eq!(messages[0].phone, "+584121234567");

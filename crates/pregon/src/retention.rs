@@ -191,6 +191,7 @@ mod tests {
                     windowed: false,
                     max_attempts: 3,
                     messages: vec![NewMessage {
+                        user_id: None,
                         phone: "junk".into(),
                         variables: "{}".into(),
                         skip_reason: Some(pregon_domain::SkipReason::InvalidPhone),
@@ -205,6 +206,7 @@ mod tests {
         let single = store
             .insert_single_message(
                 NewSingleMessage {
+                    user_id: None,
                     expires_at: None,
                     tenant_id: tenant.clone(),
                     sender_id: sender.id,

@@ -28,6 +28,16 @@ impl Provider for Sandbox {
         if !self.latency.is_zero() {
             tokio::time::sleep(self.latency).await;
         }
+        // Only Meta addresses a user by business-scoped user ID; the sandbox stands in for
+        // any provider, so it refuses what Twilio would (docs/providers.md, BSUID).
+        if message.to.trim().trim_start_matches('+').is_empty() {
+            return Err(ProviderError::local(
+                crate::ErrorClass::Permanent,
+                "no_phone",
+                "the sandbox sends to phone numbers; this recipient has none (only Meta senders reach a BSUID)",
+                None,
+            ));
+        }
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
         Ok(Accepted {
             recorded_text: Some(message.rendered.text.clone()),
@@ -66,5 +76,11 @@ mod tests {
         let b = s.send(&msg).await.unwrap();
         assert_eq!(a.recorded_text.as_deref(), Some("Hola Ana"));
         assert_ne!(a.provider_message_id, b.provider_message_id);
+
+        let mut to_user = msg;
+        to_user.to = String::new();
+        to_user.recipient_user_id = Some(pregon_domain::BusinessUserId::parse("VE.55").unwrap());
+        let e = s.send(&to_user).await.unwrap_err();
+        assert_eq!((e.class(), e.code()), (crate::ErrorClass::Permanent, "no_phone"));
     }
 }

@@ -74,6 +74,11 @@ pub trait ConsentStore: Send + Sync {
     ) -> Result<Page<OptInRecord>>;
     async fn delete_opt_in(&self, tenant_id: &str, phone: &str, now: Millis, change: &Change) -> Result<()>;
     async fn opted_in_phones(&self, tenant_id: &str) -> Result<HashSet<String>>;
+    /// Records that `phone` (E.164) and `user_id` (a BSUID) name the same user
+    /// (idempotent): an opt-out under either then covers the other.
+    async fn link_recipient(&self, tenant_id: &str, phone: &str, user_id: &str, now: Millis) -> Result<()>;
+    /// The identifiers linked to `key`: a phone's BSUIDs, or a BSUID's phones.
+    async fn linked_identities(&self, tenant_id: &str, key: &str) -> Result<Vec<String>>;
 }
 
 /// One of the two registers.
@@ -262,31 +267,6 @@ impl SqlStore {
         rows.iter().map(|r| r.text("phone")).collect()
     }
 
-    /// Of `phones`, those opted out, with what their opt-out covers (one query).
-    pub(crate) async fn opt_out_scopes_among(
-        &self,
-        tenant_id: &str,
-        phones: &[String],
-    ) -> Result<std::collections::HashMap<String, OptOutScope>> {
-        if phones.is_empty() {
-            return Ok(Default::default());
-        }
-        let among = self.db.dialect().in_list("phone", "$2");
-        let rows = self
-            .db
-            .fetch_all(
-                sql(format!(
-                    "select phone, scope from opt_out where tenant_id = $1 and {among}"
-                ))
-                .bind(tenant_id)
-                .bind(Texts(phones)),
-            )
-            .await?;
-        rows.iter()
-            .map(|r| Ok((r.text("phone")?, crate::rows::parse_enum(&r.text("scope")?)?)))
-            .collect()
-    }
-
     /// Of `phones`, those in the register (one query).
     pub(crate) async fn register_among(
         &self,
@@ -354,9 +334,16 @@ impl ConsentStore for SqlStore {
         let rows = self
             .db
             .fetch_all(
-                sql("select phone from opt_out where tenant_id = $1 and (scope = 'all' or $2)")
-                    .bind(tenant_id)
-                    .bind(marketing),
+                // Linked identifiers are covered too: a BSUID's opt-out covers its phone.
+                sql(
+                    "select phone from opt_out where tenant_id = $1 and (scope = 'all' or $2) \
+                     union select l.user_id from recipient_link l join opt_out o on o.tenant_id = l.tenant_id \
+                       and o.phone = l.phone where l.tenant_id = $1 and (o.scope = 'all' or $2) \
+                     union select l.phone from recipient_link l join opt_out o on o.tenant_id = l.tenant_id \
+                       and o.phone = l.user_id where l.tenant_id = $1 and (o.scope = 'all' or $2)",
+                )
+                .bind(tenant_id)
+                .bind(marketing),
             )
             .await?;
         rows.iter().map(|r| r.text("phone")).collect()
@@ -435,5 +422,13 @@ impl ConsentStore for SqlStore {
 
     async fn opted_in_phones(&self, tenant_id: &str) -> Result<HashSet<String>> {
         self.register_phones(Register::OptIn, tenant_id).await
+    }
+
+    async fn link_recipient(&self, tenant_id: &str, phone: &str, user_id: &str, now: Millis) -> Result<()> {
+        self.link_recipient_now(tenant_id, phone, user_id, now).await
+    }
+
+    async fn linked_identities(&self, tenant_id: &str, key: &str) -> Result<Vec<String>> {
+        self.linked_to(tenant_id, key).await
     }
 }

@@ -82,6 +82,7 @@ mod db;
 pub mod dispatch;
 pub mod error;
 pub mod idempotency;
+pub mod identity;
 pub mod lookup;
 pub mod notifications;
 pub mod pricing;

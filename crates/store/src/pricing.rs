@@ -77,12 +77,23 @@ pub trait PricingStore: Send + Sync {
 
 /// The estimate of messages of a template `category` to `phones` (E.164): the sum of each
 /// one's rate by its phone's country, unpriced ones counted apart.
-pub fn estimate<'a>(card: &RateCard, category: TemplateCategory, phones: impl Iterator<Item = &'a str>) -> CostSum {
+/// The country a recipient is priced by: its phone's, else its BSUID's prefix.
+fn recipient_country(recipient: &str) -> Option<String> {
+    match PhoneNumber::parse(recipient, None) {
+        Ok(phone) => phone.region().map(|r| r.code()),
+        Err(_) => pregon_domain::BusinessUserId::parse(recipient)
+            .ok()
+            .map(|u| u.country_code().to_string()),
+    }
+}
+
+/// `recipients` are identities: an E.164 phone, or a BSUID for a recipient without one,
+/// priced by the BSUID's country prefix.
+pub fn estimate<'a>(card: &RateCard, category: TemplateCategory, recipients: impl Iterator<Item = &'a str>) -> CostSum {
     let category = PricingCategory::of_template(category);
     let mut sum = CostSum::default();
-    for phone in phones {
-        let region = PhoneNumber::parse(phone, None).ok().and_then(|p| p.region());
-        sum.add(card.price(region, category));
+    for recipient in recipients {
+        sum.add(card.price_for_country_code(recipient_country(recipient).as_deref(), category));
     }
     sum
 }
@@ -246,10 +257,7 @@ impl PricingStore for SqlStore {
                 cards.insert(tenant_id.clone(), card);
             }
             let card = cards.get(&tenant_id).and_then(Option::as_ref);
-            let country = PhoneNumber::parse(&f.text("phone")?, None)
-                .ok()
-                .and_then(|p| p.region())
-                .map(|r| r.code());
+            let country = recipient_country(&f.text("phone")?);
             let charged = report.is_charged();
             let price = match (charged, card, report.category) {
                 (true, Some(card), Some(category)) => card.price_for_country_code(country.as_deref(), category),

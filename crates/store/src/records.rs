@@ -257,6 +257,10 @@ pub struct NewMessage {
     /// The contact's fields as a JSON object.
     pub variables: String,
     pub skip_reason: Option<SkipReason>,
+    /// The recipient's business-scoped user ID, when known. `phone` is the recipient's
+    /// identity: its E.164 phone, or this BSUID when it has no phone
+    /// ([`pregon_domain::identity_key`]).
+    pub user_id: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -273,6 +277,10 @@ pub struct NewSingleMessage {
     /// Not sent by then, never: it becomes `expired`.
     pub expires_at: Option<Millis>,
     pub now: Millis,
+    /// The recipient's business-scoped user ID, when known. `phone` is the recipient's
+    /// identity: its E.164 phone, or this BSUID when it has no phone
+    /// ([`pregon_domain::identity_key`]).
+    pub user_id: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -301,6 +309,10 @@ pub struct MessageRecord {
     pub send_at: Option<Millis>,
     /// Not sent by then, never (the campaign's `expires_at`, or the single message's).
     pub expires_at: Option<Millis>,
+    /// The recipient's business-scoped user ID, when known. `phone` is the recipient's
+    /// identity: its E.164 phone, or this BSUID when it has no phone
+    /// ([`pregon_domain::identity_key`]).
+    pub user_id: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -353,6 +365,10 @@ pub struct ClaimedMessage {
     pub max_attempts: i64,
     /// Not to be sent after this (the provider refuses it locally then).
     pub expires_at: Option<Millis>,
+    /// The recipient's business-scoped user ID, when known. `phone` is the recipient's
+    /// identity: its E.164 phone, or this BSUID when it has no phone
+    /// ([`pregon_domain::identity_key`]).
+    pub user_id: Option<String>,
 }
 
 /// What became of one attempt.
@@ -482,6 +498,9 @@ pub struct StatusUpdate {
     pub error_message: Option<String>,
     /// The event's detail: provider, provider status, timestamp, pricing, error.
     pub detail: serde_json::Value,
+    /// The recipient's BSUID when the provider reports it (Meta's `recipient_user_id`): fills
+    /// the message's `user_id` if it had none, and links it to the message's phone.
+    pub user_id: Option<String>,
 }
 
 /// What one [`StatusUpdate`] did.
@@ -513,6 +532,10 @@ pub struct NewInbound {
     /// The text is a stop word: the phone is opted out for the tenant (source `reply`), with
     /// this reason, in the same transaction.
     pub opt_out_reason: Option<String>,
+    /// The recipient's business-scoped user ID, when known. `phone` is the recipient's
+    /// identity: its E.164 phone, or this BSUID when it has no phone
+    /// ([`pregon_domain::identity_key`]).
+    pub user_id: Option<String>,
 }
 
 /// A stored reply.
@@ -531,6 +554,10 @@ pub struct InboundRecord {
     pub opted_out: bool,
     pub received_at: Millis,
     pub created_at: Millis,
+    /// The recipient's business-scoped user ID, when known. `phone` is the recipient's
+    /// identity: its E.164 phone, or this BSUID when it has no phone
+    /// ([`pregon_domain::identity_key`]).
+    pub user_id: Option<String>,
 }
 
 /// Which replies to list (the tenant's, newest first).

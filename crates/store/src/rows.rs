@@ -22,13 +22,13 @@ pub(crate) const CAMPAIGN_COLUMNS: &str = "campaign_id, tenant_id, name, sender_
 pub(crate) const MESSAGE_COLUMNS: &str =
     "message_id, tenant_id, campaign_id, sender_id, template_id, phone, variables, status, \
     skip_reason, priority, attempts, next_attempt_at, provider_message_id, error_code, error_message, created_at, \
-    sent_at, delivered_at, read_at, send_at, expires_at";
+    sent_at, delivered_at, read_at, send_at, expires_at, user_id";
 
 pub(crate) const SENDER_COLUMNS: &str = "sender_id, tenant_id, name, provider, phone_number, credentials, base_url, \
     messages_per_second, daily_limit, is_default, status, quality_rating, provider_account, limit_group, created_at, updated_at";
 
 pub(crate) const INBOUND_COLUMNS: &str = "inbound_message_id, tenant_id, sender_id, campaign_id, phone, \
-    provider_message_id, message_type, text, opted_out, received_at, created_at";
+    provider_message_id, message_type, text, opted_out, received_at, created_at, user_id";
 
 /// What applying a provider status report reads of a message.
 pub(crate) const TRACKED_COLUMNS: &str = "message_id, campaign_id, sender_id, status, provider_message_id, \
@@ -36,7 +36,7 @@ pub(crate) const TRACKED_COLUMNS: &str = "message_id, campaign_id, sender_id, st
 
 /// What a claim returns about each message.
 pub(crate) const CLAIMED_COLUMNS: &str =
-    "message_id, campaign_id, template_id, phone, variables, attempts, max_attempts, expires_at";
+    "message_id, campaign_id, template_id, phone, variables, attempts, max_attempts, expires_at, user_id";
 
 /// A row of any database, read by column name into the few types records are made of.
 pub(crate) trait RecordRow {
@@ -180,6 +180,7 @@ pub(crate) fn message_from_row(row: &impl RecordRow) -> Result<MessageRecord> {
         read_at: row.opt_int("read_at")?,
         send_at: row.opt_int("send_at")?,
         expires_at: row.opt_int("expires_at")?,
+        user_id: row.opt_text("user_id")?,
     })
 }
 
@@ -262,6 +263,7 @@ pub(crate) fn inbound_from_row(row: &impl RecordRow) -> Result<InboundRecord> {
         opted_out: row.flag("opted_out")?,
         received_at: row.int("received_at")?,
         created_at: row.int("created_at")?,
+        user_id: row.opt_text("user_id")?,
     })
 }
 
@@ -276,6 +278,7 @@ pub(crate) fn claimed_from_row(row: &impl RecordRow) -> Result<ClaimedMessage> {
         attempts: row.int("attempts")?,
         max_attempts: row.int("max_attempts")?,
         expires_at: row.opt_int("expires_at")?,
+        user_id: row.opt_text("user_id")?,
     })
 }
 

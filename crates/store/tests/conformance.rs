@@ -81,12 +81,14 @@ impl Fixture {
     async fn campaign(&self, queued: usize, skipped: usize, priority: i64) -> CampaignRecord {
         let mut messages: Vec<NewMessage> = (0..queued)
             .map(|i| NewMessage {
+                user_id: None,
                 phone: format!("+58412{i:07}"),
                 variables: r#"{"n":"x"}"#.into(),
                 skip_reason: None,
             })
             .collect();
         messages.extend((0..skipped).map(|_| NewMessage {
+            user_id: None,
             phone: "junk".into(),
             variables: "{}".into(),
             skip_reason: Some(SkipReason::InvalidPhone),
@@ -171,6 +173,7 @@ async fn sent_campaign(f: &Fixture, n: usize) -> (CampaignRecord, Vec<i64>) {
 /// A provider's report on one of the fixture sender's messages.
 fn report(f: &Fixture, id: i64, status: MessageStatus, at: i64) -> StatusUpdate {
     StatusUpdate {
+        user_id: None,
         sender_id: f.sender.clone(),
         provider_message_id: format!("wamid.{id}"),
         message_hint: None,
@@ -188,6 +191,7 @@ async fn message(f: &Fixture, id: i64) -> MessageRecord {
 
 fn reply(f: &Fixture, phone: &str, provider_id: &str, text: &str, stop: bool) -> NewInbound {
     NewInbound {
+        user_id: None,
         tenant_id: f.tenant.clone(),
         sender_id: f.sender.clone(),
         phone: phone.into(),
@@ -211,12 +215,14 @@ fn hook_settings() -> CampaignSettings {
 async fn campaign_with(f: &Fixture, queued: usize, skipped: usize, settings: CampaignSettings) -> CampaignRecord {
     let mut messages: Vec<NewMessage> = (0..queued)
         .map(|i| NewMessage {
+            user_id: None,
             phone: format!("+58414{i:07}"),
             variables: r#"{"n":"x"}"#.into(),
             skip_reason: None,
         })
         .collect();
     messages.extend((0..skipped).map(|_| NewMessage {
+        user_id: None,
         phone: "junk".into(),
         variables: "{}".into(),
         skip_reason: Some(SkipReason::InvalidPhone),
@@ -272,6 +278,7 @@ async fn campaign_at(
                 max_attempts: 3,
                 messages: (0..queued)
                     .map(|i| NewMessage {
+                        user_id: None,
                         phone: format!("+58416{i:07}"),
                         variables: r#"{"n":"x"}"#.into(),
                         skip_reason: None,
@@ -290,6 +297,7 @@ async fn single_at(f: &Fixture, tenant: &str, phone: &str, send_at: i64, now: i6
     f.store
         .insert_single_message(
             NewSingleMessage {
+                user_id: None,
                 expires_at: None,
                 tenant_id: tenant.to_string(),
                 sender_id: f.sender.clone(),
@@ -342,6 +350,7 @@ async fn set_sender_status(f: &Fixture, status: &str, now: i64) -> SenderRecord 
 async fn expiring_campaign(f: &Fixture, n: usize, expires_at: i64) -> CampaignRecord {
     let messages = (0..n)
         .map(|i| NewMessage {
+            user_id: None,
             phone: format!("+58414{i:07}"),
             variables: r#"{"n":"x"}"#.into(),
             skip_reason: None,
@@ -700,6 +709,7 @@ macro_rules! conformance {
                         windowed: false,
                         max_attempts: 3,
                         messages: vec![NewMessage {
+                            user_id: None,
                             phone: "+584121234567".into(),
                             variables: "{}".into(),
                             skip_reason: None,
@@ -1433,6 +1443,7 @@ macro_rules! conformance {
                 .store
                 .insert_single_message(
                     NewSingleMessage {
+                        user_id: None,
                         expires_at: None,
                         tenant_id: f.tenant.clone(),
                         sender_id: f.sender.clone(),
@@ -1714,6 +1725,234 @@ macro_rules! conformance {
         }
 
         #[tokio::test]
+        async fn a_link_lets_an_opt_out_under_either_identifier_cover_the_other() {
+            let Some(f) = $factory().await else { return };
+            let (phone, user) = ("+584121111111", "VE.55");
+            f.store
+                .add_opt_out(
+                    &f.tenant,
+                    user,
+                    Some("replied STOP"),
+                    "reply",
+                    OptOutScope::All,
+                    T0,
+                    &by(),
+                )
+                .await
+                .unwrap();
+            let among = |keys: &[&str]| {
+                let keys: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
+                let f = &f;
+                async move { f.store.opted_out_among(&f.tenant, &keys).await.unwrap() }
+            };
+            assert!(
+                among(&[phone]).await.is_empty(),
+                "not linked yet: the phone is free"
+            );
+            assert_eq!(among(&[user]).await.get(user), Some(&OptOutScope::All));
+            f.store
+                .link_recipient(&f.tenant, phone, user, T0 + 1)
+                .await
+                .unwrap();
+            f.store
+                .link_recipient(&f.tenant, phone, user, T0 + 2)
+                .await
+                .unwrap();
+            assert_eq!(
+                among(&[phone]).await.get(phone),
+                Some(&OptOutScope::All),
+                "the BSUID's opt-out covers its phone"
+            );
+            assert!(f
+                .store
+                .opted_out_phones(&f.tenant, None)
+                .await
+                .unwrap()
+                .contains(phone));
+            assert_eq!(
+                f.store.linked_identities(&f.tenant, phone).await.unwrap(),
+                vec![user.to_string()]
+            );
+            assert_eq!(
+                f.store.linked_identities(&f.tenant, user).await.unwrap(),
+                vec![phone.to_string()]
+            );
+
+            // And the other way: a phone's marketing opt-out covers its linked BSUID, as marketing.
+            let (phone2, user2) = ("+584122222222", "VE.66");
+            f.store
+                .add_opt_out(
+                    &f.tenant,
+                    phone2,
+                    None,
+                    "provider",
+                    OptOutScope::Marketing,
+                    T0,
+                    &by(),
+                )
+                .await
+                .unwrap();
+            assert!(among(&[user2]).await.is_empty());
+            f.store
+                .link_recipient(&f.tenant, phone2, user2, T0 + 3)
+                .await
+                .unwrap();
+            assert_eq!(among(&[user2]).await.get(user2), Some(&OptOutScope::Marketing));
+            let utility = f
+                .store
+                .opted_out_phones(&f.tenant, Some(pregon_domain::TemplateCategory::Utility))
+                .await
+                .unwrap();
+            assert!(!utility.contains(user2) && utility.contains(phone), "{utility:?}");
+
+            // Another tenant's links and opt-outs are its own.
+            let other = f.store.create_tenant("other", "secret2", T0).await.unwrap().id;
+            assert!(f
+                .store
+                .opted_out_among(&other, &[phone.to_string()])
+                .await
+                .unwrap()
+                .is_empty());
+            assert!(f.store.linked_identities(&other, phone).await.unwrap().is_empty());
+        }
+
+        #[tokio::test]
+        async fn messages_keep_their_user_id_and_contacts_with_both_identifiers_are_linked() {
+            let Some(f) = $factory().await else { return };
+            let messages = vec![
+                NewMessage {
+                    user_id: Some("VE.77".into()),
+                    phone: "VE.77".into(),
+                    variables: r#"{"n":"x"}"#.into(),
+                    skip_reason: None,
+                },
+                NewMessage {
+                    user_id: Some("VE.88".into()),
+                    phone: "+584143333333".into(),
+                    variables: r#"{"n":"x"}"#.into(),
+                    skip_reason: None,
+                },
+            ];
+            let c = f
+                .store
+                .create_campaign(
+                    NewCampaign {
+                        expires_at: None,
+                        id: pregon_domain::id::new_id("cmp"),
+                        tenant_id: f.tenant.clone(),
+                        name: "bsuid".into(),
+                        sender_id: f.sender.clone(),
+                        template_id: f.template.clone(),
+                        status: CampaignStatus::Running,
+                        priority: 5,
+                        settings: CampaignSettings::default(),
+                        start_at: None,
+                        windowed: false,
+                        max_attempts: 3,
+                        messages,
+                        now: T0,
+                    },
+                    &by(),
+                )
+                .await
+                .unwrap();
+            let listed = f
+                .store
+                .list_messages(
+                    &f.tenant,
+                    &c.id,
+                    None,
+                    &PageRequest {
+                        limit: 10,
+                        cursor: None,
+                    },
+                )
+                .await
+                .unwrap()
+                .items;
+            let got: Vec<(String, Option<String>)> = listed
+                .iter()
+                .map(|m| (m.phone.clone(), m.user_id.clone()))
+                .collect();
+            assert_eq!(
+                got,
+                vec![
+                    ("VE.77".to_string(), Some("VE.77".to_string())),
+                    ("+584143333333".to_string(), Some("VE.88".to_string()))
+                ]
+            );
+            assert_eq!(
+                f.store
+                    .linked_identities(&f.tenant, "+584143333333")
+                    .await
+                    .unwrap(),
+                vec!["VE.88".to_string()]
+            );
+            assert!(f
+                .store
+                .linked_identities(&f.tenant, "VE.77")
+                .await
+                .unwrap()
+                .is_empty());
+            // The claim hands the BSUID to the dispatcher.
+            let lease = f.lease("a", T0).await.unwrap();
+            let claimed = f
+                .store
+                .claim(&lease, &ClaimRequest::new(10, 0), T0)
+                .await
+                .unwrap();
+            let mut ids: Vec<Option<String>> = claimed.iter().map(|m| m.user_id.clone()).collect();
+            ids.sort();
+            assert_eq!(ids, vec![Some("VE.77".to_string()), Some("VE.88".to_string())]);
+        }
+
+        #[tokio::test]
+        async fn a_status_naming_a_user_id_fills_the_message_and_replies_link_or_opt_out_by_it() {
+            let Some(f) = $factory().await else { return };
+            let (_, ids) = sent_campaign(&f, 2).await;
+            let before = message(&f, ids[0]).await;
+            assert_eq!(before.user_id, None);
+            let mut update = report(&f, ids[0], MessageStatus::Delivered, T0 + 5);
+            update.user_id = Some("VE.91".into());
+            f.store.apply_status_updates(&[update], T0 + 5).await.unwrap();
+            let after = message(&f, ids[0]).await;
+            assert_eq!(
+                (after.status, after.user_id.as_deref()),
+                (MessageStatus::Delivered, Some("VE.91"))
+            );
+            assert_eq!(
+                message(&f, ids[1]).await.user_id,
+                None,
+                "only the reported message"
+            );
+            assert_eq!(
+                f.store.linked_identities(&f.tenant, "VE.91").await.unwrap(),
+                vec![before.phone.clone()]
+            );
+
+            // A reply naming both links them; a BSUID-only stop opts the BSUID out.
+            let mut both = reply(&f, "+584145555555", "wamid.in.1", "hola", false);
+            both.user_id = Some("VE.92".into());
+            let mut alone = reply(&f, "VE.93", "wamid.in.2", "STOP", true);
+            alone.user_id = Some("VE.93".into());
+            let stored = f.store.insert_inbound(&[both, alone], T0 + 10).await.unwrap();
+            assert_eq!(stored.len(), 2);
+            assert_eq!(stored[1].user_id.as_deref(), Some("VE.93"));
+            assert_eq!(
+                f.store
+                    .linked_identities(&f.tenant, "+584145555555")
+                    .await
+                    .unwrap(),
+                vec!["VE.92".to_string()]
+            );
+            let opted = f.store.opted_out_phones(&f.tenant, None).await.unwrap();
+            assert!(
+                opted.contains("VE.93") && !opted.contains("+584145555555"),
+                "{opted:?}"
+            );
+        }
+
+        #[tokio::test]
         async fn resuming_marketing_lifts_a_marketing_opt_out_only() {
             let Some(f) = $factory().await else { return };
             let (m, everything) = ("+584121111111", "+584122222222");
@@ -1936,6 +2175,7 @@ macro_rules! conformance {
                 windowed: false,
                 max_attempts: 3,
                 messages: vec![NewMessage {
+                    user_id: None,
                     phone: "+584121234567".into(),
                     variables: "{}".into(),
                     skip_reason: None,
@@ -2030,6 +2270,7 @@ macro_rules! conformance {
                         max_attempts: 3,
                         messages: (0..3)
                             .map(|i| NewMessage {
+                                user_id: None,
                                 phone: format!("+58412000000{i}"),
                                 variables: "{}".into(),
                                 skip_reason: None,
@@ -2250,6 +2491,7 @@ macro_rules! conformance {
                             windowed: false,
                             max_attempts: 3,
                             messages: vec![NewMessage {
+                                user_id: None,
                                 phone: "+584120000001".into(),
                                 variables: "{}".into(),
                                 skip_reason: None,
@@ -2627,6 +2869,7 @@ macro_rules! conformance {
                         windowed: false,
                         max_attempts: 3,
                         messages: vec![NewMessage {
+                            user_id: None,
                             phone: "junk".into(),
                             variables: "{}".into(),
                             skip_reason: Some(SkipReason::InvalidPhone),
@@ -3002,6 +3245,7 @@ macro_rules! conformance {
                         report(&f, ids[1], Read, T0 + 300),
                         report(&f, ids[1], Delivered, T0 + 250),
                         StatusUpdate {
+                            user_id: None,
                             error_code: Some("131026".into()),
                             error_message: Some("Message undeliverable".into()),
                             ..report(&f, ids[2], Failed, T0 + 400)
@@ -3152,6 +3396,7 @@ macro_rules! conformance {
             f.store.mark_sending(&a, &ids, T0).await.unwrap();
             // The provider reports on the first before its answer is recorded.
             let early = StatusUpdate {
+                user_id: None,
                 provider_message_id: "wamid.early".into(),
                 message_hint: Some(ids[0]),
                 ..report(&f, ids[0], MessageStatus::Delivered, T0 + 5)
@@ -3180,6 +3425,7 @@ macro_rules! conformance {
             let b = f.lease("b", T0 + TTL).await.unwrap();
             assert_eq!(message(&f, ids[1]).await.status, MessageStatus::Unknown);
             let resolved = StatusUpdate {
+                user_id: None,
                 provider_message_id: "wamid.late".into(),
                 message_hint: Some(ids[1]),
                 ..report(&f, ids[1], MessageStatus::Read, T0 + TTL + 5)
@@ -3199,6 +3445,7 @@ macro_rules! conformance {
             assert_eq!(done.status, CampaignStatus::Completed);
             // A hint never takes over a message that has a provider id.
             let stray = StatusUpdate {
+                user_id: None,
                 provider_message_id: "wamid.stray".into(),
                 message_hint: Some(ids[1]),
                 ..report(&f, ids[1], MessageStatus::Failed, T0 + TTL + 7)

@@ -198,6 +198,7 @@ async fn provider_webhooks(store: Arc<dyn Store>, sender: String, marked: Arc<Mu
                     _ => MessageStatus::Read,
                 };
                 StatusUpdate {
+                    user_id: None,
                     sender_id: sender.clone(),
                     provider_message_id: format!("wamid.{id}"),
                     message_hint: Some(id),
@@ -306,6 +307,7 @@ async fn two_dispatchers_never_send_a_message_twice_and_counts_stay_exact() {
     for c in 0..2 {
         let messages = (0..PER_CAMPAIGN)
             .map(|i| NewMessage {
+                user_id: None,
                 phone: format!("+58412{c}{i:06}"),
                 variables: "{}".into(),
                 skip_reason: None,
@@ -339,6 +341,7 @@ async fn two_dispatchers_never_send_a_message_twice_and_counts_stay_exact() {
         store
             .insert_single_message(
                 NewSingleMessage {
+                    user_id: None,
                     expires_at: None,
                     tenant_id: tenant.clone(),
                     sender_id: sender.id.clone(),
@@ -491,6 +494,7 @@ async fn tallied_counts_fold_and_an_unfinished_completion_is_swept_up() {
                 max_attempts: 3,
                 messages: (0..N)
                     .map(|i| NewMessage {
+                        user_id: None,
                         phone: format!("+58412{i:07}"),
                         variables: "{}".into(),
                         skip_reason: None,

@@ -485,9 +485,10 @@ async fn row(state: &AppState, lang: Lang, m: &MessageRecord) -> Row {
         error
     };
     let last = m.read_at.or(m.delivered_at).or(m.sent_at).unwrap_or(m.created_at);
+    let who = crate::http::views::recipient_label(&m.phone, m.user_id.as_deref());
     Row {
-        summary: lang.t_args("detail-timeline-of", [("phone", m.phone.as_str())]),
-        phone: m.phone.clone(),
+        summary: lang.t_args("detail-timeline-of", [("phone", who.as_str())]),
+        phone: who,
         tone: tone.as_str(),
         status: lang.t(key),
         attempts: lang.integer(m.attempts),

@@ -104,7 +104,7 @@ pub async fn page(
         let (tone, key) = message_status_badge(m.status);
         MessageRow {
             id: m.id,
-            phone: m.phone.clone(),
+            phone: crate::http::views::recipient_label(&m.phone, m.user_id.as_deref()),
             template: template_names.get(m.template_id.as_str()).cloned().unwrap_or_default(),
             sender: sender_names
                 .get(m.sender_id.as_str())

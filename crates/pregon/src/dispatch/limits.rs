@@ -42,8 +42,9 @@ impl Default for PairGap {
     }
 }
 
-/// An E.164 number's digits as a number (at most 15 digits, so exact). Anything else, which
-/// the import never lets through, is hashed: a collision could only delay a message.
+/// An E.164 number's digits as a number (at most 15 digits, so exact). Anything else (a
+/// BSUID-only recipient's identity) is hashed, with the top bit set so it never meets a
+/// phone: a collision could only delay a message.
 fn phone_key(phone: &str) -> u64 {
     let digits = phone.strip_prefix('+').unwrap_or(phone);
     if (1..=19).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()) {

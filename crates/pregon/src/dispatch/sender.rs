@@ -689,8 +689,18 @@ async fn attempt(
     if let Some(missing) = template.missing_variable(&vars) {
         return failed("render", format!("missing template variable {missing:?}"));
     }
+    // A user known only by BSUID has it as its identity: Meta then sends to `recipient`.
+    let user_id = message
+        .user_id
+        .as_deref()
+        .and_then(|u| pregon_domain::BusinessUserId::parse(u).ok());
+    let bsuid_only = message.user_id.as_deref() == Some(message.phone.as_str());
     let outbound = OutboundMessage {
-        to: message.phone.clone(),
+        to: if bsuid_only {
+            String::new()
+        } else {
+            message.phone.clone()
+        },
         from: wire.from.clone(),
         template_name: record.name.clone(),
         language: record.language.clone(),
@@ -698,7 +708,7 @@ async fn attempt(
         callback_data: message.id.to_string(),
         content_sid: record.twilio_content_sid.clone(),
         status_callback: wire.status_callback.clone(),
-        recipient_user_id: None,
+        recipient_user_id: user_id,
         category: None,
         expires_at: message.expires_at,
         body_parameter_names: None,

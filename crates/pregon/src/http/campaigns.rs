@@ -360,7 +360,7 @@ fn check_mapping(template: &TemplateRecord, mapping: Option<&BTreeMap<String, St
         .map_err(|e| ApiError::internal("stored template does not parse", &e))?;
     let variables = parsed.variables();
     for (key, column) in mapping {
-        if key != "phone" && !variables.contains(&key.as_str()) {
+        if key != "phone" && key != "user_id" && !variables.contains(&key.as_str()) {
             return Err(ApiError::invalid_field(
                 "field_mapping",
                 format!(
@@ -1037,7 +1037,7 @@ pub async fn messages(
 
 /// Every message as CSV, streamed page by page.
 #[utoipa::path(get, path = "/api/v1/campaigns/{id}/messages.csv", tag = "campaigns",
-    responses((status = 200, content_type = "text/csv", description = "phone, status, attempts, provider_message_id, error_code, error_message, sent_at, delivered_at, read_at, skip_reason"),
+    responses((status = 200, content_type = "text/csv", description = "phone, status, attempts, provider_message_id, error_code, error_message, sent_at, delivered_at, read_at, skip_reason, user_id"),
               (status = 404, body = super::ErrorBody)), security(("api_key" = [])))]
 pub async fn export(
     State(state): State<AppState>,
@@ -1053,7 +1053,7 @@ pub async fn export(
         .await
         .or_not_found("campaign")?;
     let header_row =
-        "phone,status,attempts,provider_message_id,error_code,error_message,sent_at,delivered_at,read_at,skip_reason\n";
+        "phone,status,attempts,provider_message_id,error_code,error_message,sent_at,delivered_at,read_at,skip_reason,user_id\n";
     let stream = futures::stream::unfold(Some(None::<String>), move |cursor| {
         let state = state.clone();
         let tenant_id = tenant.id.clone();
@@ -1074,8 +1074,9 @@ pub async fn export(
             let mut w = csv::Writer::from_writer(Vec::with_capacity(page.items.len() * 96));
             for m in &page.items {
                 let t = |v: Option<i64>| v.map(rfc3339).unwrap_or_default();
+                let phone = super::views::recipient_phone(&m.phone, m.user_id.as_deref()).unwrap_or("");
                 let _ = w.write_record([
-                    m.phone.as_str(),
+                    phone,
                     m.status.as_str(),
                     &m.attempts.to_string(),
                     m.provider_message_id.as_deref().unwrap_or(""),
@@ -1085,6 +1086,7 @@ pub async fn export(
                     &t(m.delivered_at),
                     &t(m.read_at),
                     m.skip_reason.as_deref().unwrap_or(""),
+                    m.user_id.as_deref().unwrap_or(""),
                 ]);
             }
             let chunk = w.into_inner().unwrap_or_default();

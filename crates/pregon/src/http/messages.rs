@@ -8,7 +8,7 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use pregon_domain::{MessageStatus, PhoneNumber, RetryPolicy, Template};
+use pregon_domain::{identity_key, BusinessUserId, MessageStatus, PhoneNumber, RetryPolicy, Template};
 use pregon_store::{NewSingleMessage, PageRequest, SingleMessageFilter, StoreError};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -23,8 +23,14 @@ use crate::clock::parse_rfc3339;
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct SendMessage {
-    /// The recipient, E.164 (or digits with the country code first).
-    pub to: String,
+    /// The recipient, E.164 (or digits with the country code first). Either `to` or
+    /// `user_id` (or both) is required.
+    #[serde(default)]
+    pub to: Option<String>,
+    /// The recipient's business-scoped user ID (`US.1349…`): Meta sends to it when there
+    /// is no phone; with both, to the phone (and the two are linked).
+    #[serde(default)]
+    pub user_id: Option<String>,
     pub template_id: String,
     #[serde(default)]
     #[schema(value_type = Object)]
@@ -60,8 +66,24 @@ pub async fn send(
     ApiJson(body): ApiJson<SendMessage>,
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
     let now = state.clock.now_millis();
-    let phone =
-        PhoneNumber::parse(&body.to, None).map_err(|e| ApiError::invalid("invalid_phone", format!("to: {e}")))?;
+    let phone = match body.to.as_deref().filter(|t| !t.trim().is_empty()) {
+        Some(to) => {
+            Some(PhoneNumber::parse(to, None).map_err(|e| ApiError::invalid("invalid_phone", format!("to: {e}")))?)
+        }
+        None => None,
+    };
+    let user_id = match body.user_id.as_deref() {
+        Some(u) => {
+            Some(BusinessUserId::parse(u).map_err(|e| ApiError::invalid("invalid_user_id", format!("user_id: {e}")))?)
+        }
+        None => None,
+    };
+    let Some(key) = identity_key(phone.as_ref().map(PhoneNumber::as_str), user_id.as_ref()) else {
+        return Err(ApiError::invalid(
+            "invalid_body",
+            "the JSON does not fit this request: missing field `to` (or `user_id`)",
+        ));
+    };
     let template = state
         .store
         .get_template(&tenant.id, body.template_id.trim())
@@ -93,13 +115,12 @@ pub async fn send(
         Some(t) => parse_rfc3339(t).ok_or_else(|| ApiError::invalid_field("send_at", "must be an RFC 3339 time"))?,
     };
     let expires_at = super::campaigns::expiry(body.expires_at.as_deref(), send_at.max(now))?;
-    if state
+    let opted_out = state
         .store
         .opted_out_phones(&tenant.id, Some(template.category))
-        .await?
-        .contains(phone.as_str())
-    {
-        return Err(ApiError::invalid("opted_out", format!("{phone} has opted out")));
+        .await?;
+    if opted_out.contains(&key) || user_id.as_ref().is_some_and(|u| opted_out.contains(u.as_str())) {
+        return Err(ApiError::invalid("opted_out", format!("{key} has opted out")));
     }
     let vars = variables_from_json(&body.variables);
     let parsed = Template::parse(&template.body, template.header_image.as_deref())
@@ -117,7 +138,8 @@ pub async fn send(
                 tenant_id: tenant.id,
                 sender_id: sender.id,
                 template_id: template.id,
-                phone: phone.as_str().to_string(),
+                phone: key,
+                user_id: user_id.map(String::from),
                 variables: serde_json::to_string(&vars).unwrap_or_else(|_| "{}".into()),
                 priority,
                 max_attempts: RetryPolicy::default().max_attempts as i64,

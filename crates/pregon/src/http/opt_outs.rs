@@ -3,7 +3,7 @@
 use axum::extract::{Multipart, Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use pregon_domain::{OptOutScope, PhoneNumber, Region};
+use pregon_domain::{identity_key, BusinessUserId, OptOutScope, PhoneNumber, Region};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
@@ -15,7 +15,13 @@ use super::AppState;
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CreateOptOut {
-    pub phone: String,
+    /// Either `phone` or `user_id` is required; with both, the phone is opted out and the
+    /// two are linked (so the opt-out covers the user under either).
+    #[serde(default)]
+    pub phone: Option<String>,
+    /// A business-scoped user ID (`US.1349…`).
+    #[serde(default)]
+    pub user_id: Option<String>,
     pub reason: Option<String>,
     /// `all` (the default): every message; `marketing`: messages of marketing templates only.
     pub scope: Option<String>,
@@ -35,7 +41,18 @@ pub async fn create(
     }): Operator,
     ApiJson(body): ApiJson<CreateOptOut>,
 ) -> Result<(StatusCode, Json<OptOutView>), ApiError> {
-    let phone = parse_phone(&body.phone)?;
+    let phone = body.phone.as_deref().map(parse_phone).transpose()?;
+    let user_id = body
+        .user_id
+        .as_deref()
+        .map(|u| BusinessUserId::parse(u).map_err(|e| ApiError::invalid("invalid_user_id", format!("user_id: {e}"))))
+        .transpose()?;
+    let Some(key) = identity_key(phone.as_ref().map(PhoneNumber::as_str), user_id.as_ref()) else {
+        return Err(ApiError::invalid(
+            "invalid_body",
+            "the JSON does not fit this request: missing field `phone` (or `user_id`)",
+        ));
+    };
     if body.reason.as_ref().is_some_and(|r| r.len() > 500) {
         return Err(ApiError::invalid_field("reason", "must be at most 500 characters"));
     }
@@ -45,17 +62,16 @@ pub async fn create(
             .parse()
             .map_err(|_| ApiError::invalid_field("scope", "must be all or marketing"))?,
     };
+    let now = state.clock.now_millis();
+    if let (Some(phone), Some(user_id)) = (&phone, &user_id) {
+        state
+            .store
+            .link_recipient(&tenant.id, phone.as_str(), user_id.as_str(), now)
+            .await?;
+    }
     let o = state
         .store
-        .add_opt_out(
-            &tenant.id,
-            phone.as_str(),
-            body.reason.as_deref(),
-            "api",
-            scope,
-            state.clock.now_millis(),
-            &change,
-        )
+        .add_opt_out(&tenant.id, &key, body.reason.as_deref(), "api", scope, now, &change)
         .await?;
     Ok((StatusCode::CREATED, Json(OptOutView::from(&o))))
 }
@@ -91,10 +107,16 @@ pub async fn delete(
     }): Operator,
     Path(phone): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let phone = parse_phone(&phone).map_err(|_| ApiError::not_found("opt-out"))?;
+    // A phone, or the business-scoped user ID of an opt-out keyed by it.
+    let key = match BusinessUserId::parse(&phone) {
+        Ok(u) => u.to_string(),
+        Err(_) => parse_phone(&phone)
+            .map_err(|_| ApiError::not_found("opt-out"))?
+            .to_string(),
+    };
     state
         .store
-        .delete_opt_out(&tenant.id, phone.as_str(), state.clock.now_millis(), &change)
+        .delete_opt_out(&tenant.id, &key, state.clock.now_millis(), &change)
         .await
         .or_not_found("opt-out")?;
     Ok(StatusCode::NO_CONTENT)
@@ -178,10 +200,16 @@ pub async fn import(
     let mut seen = std::collections::HashSet::new();
     let (mut invalid, mut invalid_count, mut repeated) = (Vec::new(), 0, 0);
     for c in &contacts {
-        match c.phone.as_deref().map(|p| PhoneNumber::parse(p, region)) {
-            Some(Ok(phone)) => {
-                if seen.insert(phone.as_str().to_string()) {
-                    phones.push(phone.as_str().to_string());
+        // A row of a BSUID alone (a `user_id` column, no phone) opts that user out.
+        let bsuid = c.user_id.as_deref().and_then(|u| BusinessUserId::parse(u).ok());
+        let parsed = match (c.phone.as_deref().filter(|p| !p.is_empty()), bsuid) {
+            (None, Some(u)) => Some(Ok(u.to_string())),
+            (p, _) => p.map(|p| PhoneNumber::parse(p, region).map(|p| p.as_str().to_string())),
+        };
+        match parsed {
+            Some(Ok(key)) => {
+                if seen.insert(key.clone()) {
+                    phones.push(key);
                 } else {
                     repeated += 1;
                 }
@@ -198,6 +226,7 @@ pub async fn import(
                         reason: why,
                         skip_reason: "invalid_phone",
                         phone: c.phone.clone().unwrap_or_default(),
+                        user_id: c.user_id.clone(),
                     });
                 }
             }

@@ -22,8 +22,10 @@ pub struct ReplyView {
     pub sender_id: String,
     /// The campaign of the latest campaign message the sender sent to this phone, if any.
     pub campaign_id: Option<String>,
-    /// Who wrote, E.164.
-    pub phone: String,
+    /// Who wrote, E.164; null for a user known only by `user_id`.
+    pub phone: Option<String>,
+    /// Who wrote, by business-scoped user ID, when Meta named it.
+    pub user_id: Option<String>,
     pub provider_message_id: String,
     /// The provider's message type: `text`, `button`, `interactive`, `image`, …
     #[serde(rename = "type")]
@@ -42,7 +44,8 @@ impl From<&InboundRecord> for ReplyView {
             id: r.id.to_string(),
             sender_id: r.sender_id.clone(),
             campaign_id: r.campaign_id.clone(),
-            phone: r.phone.clone(),
+            phone: super::views::recipient_phone(&r.phone, r.user_id.as_deref()).map(str::to_string),
+            user_id: r.user_id.clone(),
             provider_message_id: r.provider_message_id.clone(),
             message_type: r.message_type.clone(),
             text: r.text.clone(),

@@ -221,12 +221,14 @@ pub async fn meta_event(
                         error_code: r.error_code.clone(),
                         error_message: r.error_message.clone(),
                         detail: r.detail.clone(),
+                        user_id: r.user_id.clone(),
                     }));
                     inbound.extend(replies.iter().map(|m| {
                         reply(
                             &state,
                             s,
-                            &m.phone,
+                            &m.key,
+                            m.user_id.as_deref(),
                             &m.provider_message_id,
                             &m.message_type,
                             m.text.as_deref(),
@@ -267,6 +269,7 @@ fn reply(
     state: &AppState,
     sender: &KnownSender,
     phone: &str,
+    user_id: Option<&str>,
     provider_message_id: &str,
     message_type: &str,
     text: Option<&str>,
@@ -282,39 +285,56 @@ fn reply(
         text: text.map(|t| t.chars().take(4096).collect()),
         received_at: at,
         opt_out_reason: stop.map(|w| format!("replied {w}")),
+        user_id: user_id.map(str::to_string),
     }
 }
 
 /// A user stopped marketing messages (a `marketing` opt-out, `source: provider`) or resumed
-/// them (that opt-out lifted; an opt-out of everything stays). Reports naming the user only
-/// by BSUID, without a phone, change nothing yet.
+/// them (that opt-out lifted; an opt-out of everything stays). The opt-out is keyed by the
+/// phone when Meta shares it, else by the BSUID; a report naming both links them.
 async fn preference_change(
     state: &AppState,
     tenant_id: &str,
     update: &pregon_providers::meta_webhooks::UserPreferenceUpdate,
 ) -> Result<(), ApiError> {
-    let Some(digits) = update.phone.as_deref() else {
-        tracing::info!(tenant = %tenant_id, "marketing preference for a user without a phone: not recorded");
-        return Ok(());
+    let phone = match update.phone.as_deref() {
+        None => None,
+        Some(digits) => match pregon_domain::PhoneNumber::parse(&format!("+{digits}"), None) {
+            Ok(p) => Some(p),
+            Err(_) => {
+                tracing::warn!(tenant = %tenant_id, "marketing preference for a phone that does not parse");
+                return Ok(());
+            }
+        },
     };
-    let Ok(phone) = pregon_domain::PhoneNumber::parse(&format!("+{digits}"), None) else {
-        tracing::warn!(tenant = %tenant_id, "marketing preference for a phone that does not parse");
+    let user_id = update.user_id.as_ref();
+    let Some(key) = pregon_domain::identity_key(phone.as_ref().map(|p| p.as_str()), user_id) else {
+        tracing::info!(tenant = %tenant_id, "marketing preference naming no user: not recorded");
         return Ok(());
     };
     let (scope, stop) = update.opt_out();
     let now = state.clock.now_millis();
     let by = pregon_store::Change::by(pregon_store::Actor::system());
+    if let (Some(phone), Some(user_id)) = (&phone, user_id) {
+        state
+            .store
+            .link_recipient(tenant_id, phone.as_str(), user_id.as_str(), now)
+            .await?;
+    }
     if stop {
         let reason = update.detail.as_deref().unwrap_or("stopped marketing messages");
         state
             .store
-            .add_opt_out(tenant_id, phone.as_str(), Some(reason), "provider", scope, now, &by)
+            .add_opt_out(tenant_id, &key, Some(reason), "provider", scope, now, &by)
             .await?;
     } else {
-        state
-            .store
-            .lift_marketing_opt_out(tenant_id, phone.as_str(), now, &by)
-            .await?;
+        state.store.lift_marketing_opt_out(tenant_id, &key, now, &by).await?;
+        if let Some(u) = user_id.filter(|u| u.as_str() != key) {
+            state
+                .store
+                .lift_marketing_opt_out(tenant_id, u.as_str(), now, &by)
+                .await?;
+        }
     }
     Ok(())
 }
@@ -510,6 +530,7 @@ pub async fn twilio_event(
                     error_code: error_code.clone(),
                     error_message: error_message.clone(),
                     detail: detail.clone(),
+                    user_id: None,
                 })
                 .collect();
             (statuses, Vec::new())
@@ -530,7 +551,18 @@ pub async fn twilio_event(
             };
             let inbound = chosen
                 .into_iter()
-                .map(|s| reply(&state, s, &phone, &message_sid, &message_type, text.as_deref(), now))
+                .map(|s| {
+                    reply(
+                        &state,
+                        s,
+                        &phone,
+                        None,
+                        &message_sid,
+                        &message_type,
+                        text.as_deref(),
+                        now,
+                    )
+                })
                 .collect();
             (Vec::new(), inbound)
         }

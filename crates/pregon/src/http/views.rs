@@ -202,7 +202,10 @@ pub struct MessageView {
     pub id: String,
     pub campaign_id: Option<String>,
     pub sender_id: String,
-    pub phone: String,
+    /// The recipient's phone; null for a user known only by `user_id`.
+    pub phone: Option<String>,
+    /// The recipient's business-scoped user ID, when known.
+    pub user_id: Option<String>,
     pub status: String,
     /// Why it was skipped: `invalid_phone`, `duplicate`, `opted_out`, `missing_variable`,
     /// `no_consent`.
@@ -230,13 +233,30 @@ pub struct MessageView {
     pub events: Option<Vec<EventView>>,
 }
 
+/// The phone of a stored recipient identity: none when the identity is its BSUID (a user
+/// known without a phone), else what was stored (an invalid row keeps what it gave).
+pub fn recipient_phone<'a>(key: &'a str, user_id: Option<&str>) -> Option<&'a str> {
+    (user_id != Some(key)).then_some(key)
+}
+
+/// How the console names a recipient in its message tables: the phone, the BSUID of a
+/// user known by it alone, or both (`+58… · VE.…`).
+pub fn recipient_label(key: &str, user_id: Option<&str>) -> String {
+    match (recipient_phone(key, user_id), user_id) {
+        (Some(phone), Some(u)) => format!("{phone} · {u}"),
+        (Some(phone), None) => phone.to_string(),
+        (None, u) => u.unwrap_or_default().to_string(),
+    }
+}
+
 impl MessageView {
     pub fn new(m: &MessageRecord, events: Option<&[EventRecord]>) -> Self {
         MessageView {
             id: m.id.to_string(),
             campaign_id: m.campaign_id.clone(),
             sender_id: m.sender_id.clone(),
-            phone: m.phone.clone(),
+            phone: recipient_phone(&m.phone, m.user_id.as_deref()).map(str::to_string),
+            user_id: m.user_id.clone(),
             status: m.status.as_str().to_string(),
             skip_reason: m.skip_reason.clone(),
             attempts: m.attempts,
@@ -260,7 +280,11 @@ impl MessageView {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct OptOutView {
-    pub phone: String,
+    /// The phone opted out; null for an opt-out of a user known by `user_id` alone (it
+    /// still covers the phones linked to that user, and a phone's covers its BSUIDs).
+    pub phone: Option<String>,
+    /// The business-scoped user ID opted out, for an opt-out keyed by it.
+    pub user_id: Option<String>,
     pub reason: Option<String>,
     /// `api`, `import`, `reply` or `provider`.
     pub source: String,
@@ -271,8 +295,10 @@ pub struct OptOutView {
 
 impl From<&OptOutRecord> for OptOutView {
     fn from(o: &OptOutRecord) -> Self {
+        let user_id = pregon_domain::user_id_of_key(&o.phone).map(String::from);
         OptOutView {
-            phone: o.phone.clone(),
+            phone: user_id.is_none().then(|| o.phone.clone()),
+            user_id,
             reason: o.reason.clone(),
             source: o.source.clone(),
             scope: o.scope.as_str().into(),

@@ -23,13 +23,18 @@ pub struct MetaStatus {
     pub error_message: Option<String>,
     /// The event's detail.
     pub detail: Value,
+    /// `recipient_user_id`: the recipient's BSUID, when Meta reports a well-formed one.
+    pub user_id: Option<String>,
 }
 
 /// One `messages[]` item (a reply).
 #[derive(Debug, Clone)]
 pub struct MetaInbound {
-    /// E.164.
-    pub phone: String,
+    /// The sender's identity: E.164 when `from` is there, else its BSUID
+    /// ([`pregon_domain::identity_key`]).
+    pub key: String,
+    /// `from_user_id` (or the matching contact's `user_id`), when well-formed.
+    pub user_id: Option<String>,
     pub provider_message_id: String,
     pub message_type: String,
     pub text: Option<String>,
@@ -112,7 +117,7 @@ pub fn parse(body: &Value) -> Vec<Change> {
                             .as_array()
                             .into_iter()
                             .flatten()
-                            .filter_map(inbound)
+                            .filter_map(|m| inbound_among(m, &value["contacts"]))
                             .collect(),
                         phone_number_id,
                     });
@@ -181,6 +186,7 @@ fn status(s: &Value) -> Option<MetaStatus> {
         }
     }
     Some(MetaStatus {
+        user_id: bsuid(&s["recipient_user_id"]),
         message_hint: text(&s["biz_opaque_callback_data"]).and_then(|d| d.parse().ok()),
         at: seconds(&s["timestamp"]),
         status,
@@ -191,9 +197,39 @@ fn status(s: &Value) -> Option<MetaStatus> {
     })
 }
 
+/// A well-formed BSUID; anything else is ignored.
+fn bsuid(v: &Value) -> Option<String> {
+    let id = pregon_domain::BusinessUserId::parse(v.as_str()?).ok()?;
+    Some(id.to_string())
+}
+
+#[cfg(test)]
 fn inbound(m: &Value) -> Option<MetaInbound> {
+    inbound_among(m, &Value::Null)
+}
+
+/// One reply; `contacts` is the change's `contacts[]`, where Meta may name the BSUID too.
+/// A reply needs a phone (`from`) or a well-formed BSUID (`from_user_id`).
+fn inbound_among(m: &Value, contacts: &Value) -> Option<MetaInbound> {
     let provider_message_id = id(&m["id"])?;
-    let phone = super::e164(&text(&m["from"])?)?;
+    let from = match text(&m["from"]) {
+        Some(f) => Some(super::e164(&f)?),
+        None => None,
+    };
+    let from_digits = from.as_deref().map(digits);
+    let contact_user = || {
+        let contacts = contacts.as_array()?;
+        let c = match &from_digits {
+            Some(d) => contacts
+                .iter()
+                .find(|c| text(&c["wa_id"]).as_deref() == Some(d.as_str()))?,
+            None if contacts.len() == 1 => &contacts[0],
+            None => return None,
+        };
+        bsuid(&c["user_id"])
+    };
+    let user_id = bsuid(&m["from_user_id"]).or_else(contact_user);
+    let key = from.or_else(|| user_id.clone())?;
     let message_type = m["type"].as_str().map_or("unknown".into(), |t| super::clean(t, 50));
     let text = match message_type.as_str() {
         "text" => text(&m["text"]["body"]),
@@ -205,7 +241,8 @@ fn inbound(m: &Value) -> Option<MetaInbound> {
         other => text(&m[other]["caption"]),
     };
     Some(MetaInbound {
-        phone,
+        key,
+        user_id,
         provider_message_id,
         message_type,
         text,
@@ -287,7 +324,7 @@ mod tests {
         let [Change::Messages { inbound, .. }] = changes.as_slice() else {
             panic!("one messages change")
         };
-        assert_eq!(inbound[0].phone, "+972987654321");
+        assert_eq!(inbound[0].key, "+972987654321");
         assert_eq!(inbound[0].text.as_deref(), Some("Body Text"));
         assert_eq!(inbound[0].message_type, "text");
         let button =

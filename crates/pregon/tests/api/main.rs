@@ -6,6 +6,7 @@
 mod accounts;
 mod auth;
 mod bad_input;
+mod bsuid;
 mod campaigns;
 mod consent;
 mod console;

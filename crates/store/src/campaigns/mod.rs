@@ -173,12 +173,13 @@ impl CampaignStore for SqlStore {
                 ("variables", Ty::Text),
                 ("status", Ty::Text),
                 ("skip_reason", Ty::Text),
+                ("user_id", Ty::Text),
             ],
         );
         let insert = format!(
             "insert into message (tenant_id, campaign_id, sender_id, template_id, phone, variables, status, \
-             skip_reason, priority, max_attempts, created_at, updated_at, expires_at) \
-             select $1, $2, $3, $4, v.phone, v.variables, v.status, v.skip_reason, $5, $6, $7, $7, $9 \
+             skip_reason, priority, max_attempts, created_at, updated_at, expires_at, user_id) \
+             select $1, $2, $3, $4, v.phone, v.variables, v.status, v.skip_reason, $5, $6, $7, $7, $9, v.user_id \
              from {rows} as v order by v.n"
         );
         for chunk in c.messages.chunks(INSERT_CHUNK) {
@@ -202,6 +203,8 @@ impl CampaignStore for SqlStore {
             .filter(|m| m.skip_reason.is_none())
             .map(|m| m.phone.as_str());
         crate::pricing::write_estimate(&mut tx, &c.tenant_id, &c.id, &c.template_id, accepted).await?;
+        // Contacts that gave both a phone and a BSUID: an opt-out under either covers the other.
+        crate::identity::link_message_identities(&mut tx, &c.tenant_id, &c.id, c.now).await?;
         let created = transitions::read(&mut tx, &c.id).await?;
         if created.status.is_final() {
             crate::notifications::enqueue(&mut tx, &created, c.now).await?;
@@ -508,8 +511,8 @@ impl CampaignStore for SqlStore {
             .fetch_one(
                 sql(format!(
                     "insert into message (tenant_id, sender_id, template_id, phone, variables, status, priority, \
-                     max_attempts, next_attempt_at, send_at, created_at, updated_at, expires_at) \
-                     values ($1, $2, $3, $4, $5, 'queued', $6, $7, $8, $8, $9, $9, $10) returning {MESSAGE_COLUMNS}"
+                     max_attempts, next_attempt_at, send_at, created_at, updated_at, expires_at, user_id) \
+                     values ($1, $2, $3, $4, $5, 'queued', $6, $7, $8, $8, $9, $9, $10, $11) returning {MESSAGE_COLUMNS}"
                 ))
                 .bind(&m.tenant_id)
                 .bind(&m.sender_id)
@@ -520,10 +523,14 @@ impl CampaignStore for SqlStore {
                 .bind(m.max_attempts)
                 .bind(m.send_at)
                 .bind(m.now)
-                .bind(m.expires_at),
+                .bind(m.expires_at)
+                .bind(&m.user_id),
             )
             .await?;
         let message = message_from_row(&row)?;
+        if let (Some(phone), Some(user_id)) = (pregon_domain::phone_of_key(&m.phone), &m.user_id) {
+            crate::identity::link(&mut tx, &m.tenant_id, phone, user_id, m.now).await?;
+        }
         tx.execute(
             sql("insert into message_event (message_id, status, detail, at) values ($1, 'queued', $2, $3)")
                 .bind(message.id)

@@ -154,7 +154,8 @@ pub(crate) fn message_rows(messages: &[NewMessage]) -> String {
                 m.phone,
                 m.variables,
                 if m.skip_reason.is_some() { "skipped" } else { "queued" },
-                m.skip_reason.map(|r| r.as_str())
+                m.skip_reason.map(|r| r.as_str()),
+                m.user_id
             ])
         })
         .collect();
@@ -168,6 +169,7 @@ mod tests {
 
     fn new_campaign(status: CampaignStatus, queued: usize, skipped: usize) -> NewCampaign {
         let message = |skip_reason| NewMessage {
+            user_id: None,
             phone: "+584121234567".into(),
             variables: "{}".into(),
             skip_reason,

@@ -467,7 +467,7 @@ impl DispatchStore for SqlStore {
         tenant_id: &str,
         phones: &[String],
     ) -> Result<std::collections::HashMap<String, pregon_domain::OptOutScope>> {
-        self.opt_out_scopes_among(tenant_id, phones).await
+        self.opt_out_scopes_linked(tenant_id, phones).await
     }
 
     async fn opted_in_among(&self, tenant_id: &str, phones: &[String]) -> Result<HashSet<String>> {

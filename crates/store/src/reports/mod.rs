@@ -66,6 +66,41 @@ pub trait ReportStore: Send + Sync {
     ) -> Result<SenderRecord>;
 }
 
+/// The BSUIDs status reports name (Meta's `recipient_user_id`): each fills its message's
+/// `user_id` when it had none, and links it to the message's phone. Only messages this
+/// transaction already read (and, in PostgreSQL, locked) are touched.
+async fn note_user_ids(tx: &mut Tx, updates: &[StatusUpdate], rows: &[DbRow], now: Millis) -> Result<()> {
+    let mut noted: Vec<(i64, &str)> = Vec::new();
+    for u in updates {
+        let Some(user_id) = u.user_id.as_deref() else { continue };
+        for r in rows {
+            let same = r.opt_text("provider_message_id")?.as_deref() == Some(u.provider_message_id.as_str())
+                && r.text("sender_id")? == u.sender_id;
+            if same {
+                noted.push((r.int("message_id")?, user_id));
+            }
+        }
+    }
+    for (id, user_id) in noted {
+        tx.execute(
+            sql("update message set user_id = $2 where message_id = $1 and user_id is null")
+                .bind(id)
+                .bind(user_id),
+        )
+        .await?;
+        tx.execute(
+            sql("insert into recipient_link (tenant_id, user_id, phone, created_at) \
+                 select tenant_id, $2, phone, $3 from message where message_id = $1 and phone like '+%' \
+                 on conflict do nothing")
+            .bind(id)
+            .bind(user_id)
+            .bind(now),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
 /// SQLite: the messages the reports are about, read in the writing transaction (which holds
 /// the database's write lock). By provider id (the plan checks the sender), or, for a
 /// message whose provider id was never recorded, by the id the provider echoed; `cross
@@ -204,18 +239,19 @@ impl ReportStore for SqlStore {
                 ("text", Ty::Text),
                 ("opted_out", Ty::Flag),
                 ("received_at", Ty::Int),
+                ("user_id", Ty::Text),
             ],
         );
         let rows = tx
             .fetch_all(
                 sql(format!(
                     "insert into inbound_message (tenant_id, sender_id, phone, provider_message_id, message_type, \
-                       text, campaign_id, opted_out, received_at, created_at) \
+                       text, campaign_id, opted_out, received_at, created_at, user_id) \
                      select v.tenant_id, v.sender_id, v.phone, v.pid, v.message_type, v.text, \
                        (select m.campaign_id from message m where m.sender_id = v.sender_id and m.phone = v.phone \
                           and m.campaign_id is not null and m.sent_at is not null \
                           order by m.sent_at desc, m.message_id desc limit 1), \
-                       v.opted_out, v.received_at, $1 \
+                       v.opted_out, v.received_at, $1, v.user_id \
                      from {replies} as v where true order by v.n \
                      on conflict (sender_id, provider_message_id) do nothing \
                      returning {INBOUND_COLUMNS}"
@@ -225,6 +261,12 @@ impl ReportStore for SqlStore {
             )
             .await?;
         let stored = rows.iter().map(inbound_from_row).collect::<Result<Vec<_>>>()?;
+        // A reply naming both a phone and a BSUID links them.
+        for r in &stored {
+            if let (Some(phone), Some(user_id)) = (pregon_domain::phone_of_key(&r.phone), &r.user_id) {
+                crate::identity::link(&mut tx, &r.tenant_id, phone, user_id, now).await?;
+            }
+        }
         if let Some(opt_outs) = reply_opt_outs(inbound, &stored) {
             let asked = d.json_rows(
                 "$2",
@@ -383,6 +425,7 @@ impl SqlStore {
         } else {
             Vec::new()
         };
+        note_user_ids(&mut tx, updates, &rows, now).await?;
         if shared {
             counts::add_batch(&mut tx, &plan.deltas, None, now).await?;
         } else {

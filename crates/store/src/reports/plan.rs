@@ -269,7 +269,8 @@ pub(crate) fn inbound_rows(inbound: &[NewInbound]) -> String {
                 m.message_type,
                 m.text,
                 m.opt_out_reason.is_some(),
-                m.received_at
+                m.received_at,
+                m.user_id
             ])
         })
         .collect();
