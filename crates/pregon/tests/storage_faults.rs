@@ -209,6 +209,13 @@ async fn sqlite_disk_full_mid_campaign_answers_507_and_recovers_without_restart(
     .await;
     assert_eq!(status, 507, "a small write on a full disk: {body}");
     assert_eq!(body["error"]["code"], "storage_full", "{body}");
+    // Nothing reached the provider whose `sending` mark is not written: reads still work,
+    // and no phone the provider got is still queued.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let received = provider.received();
+    let queued = api.phones_in(&campaign_id, "queued").await;
+    let unmarked: Vec<&String> = queued.iter().filter(|p| received.contains_key(*p)).collect();
+    assert!(unmarked.is_empty(), "sent but not marked `sending`: {unmarked:?}");
     let stalled = provider.received_total();
 
     // The disk grows: everything carries on by itself.
