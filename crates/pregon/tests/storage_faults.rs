@@ -4,6 +4,9 @@
 //! so; once the database takes writes again everything carries on by itself (no restart),
 //! the campaign completes, no phone receives two messages and the counts add up.
 //!
+//! A PostgreSQL database turned read-only (SQLSTATE 25006, as a standby answers) is covered
+//! the same way.
+//!
 //! The SQLite case mounts a small tmpfs, so it needs root: without it the test says so and
 //! passes, unless `PREGON_REQUIRE_TMPFS=1` (CI), where it fails. The PostgreSQL case puts a
 //! TCP proxy the test can cut between pregon and the shared server (never stopped: other
@@ -322,6 +325,9 @@ impl Drop for Proxy {
     }
 }
 
+/// Tells apart the databases of the tests of this process.
+static NEXT_DB: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
 /// A throwaway database on the shared server, dropped afterwards.
 struct TestDatabase {
     admin: String,
@@ -332,7 +338,7 @@ impl TestDatabase {
     fn create() -> Option<TestDatabase> {
         let admin = std::env::var("PREGON_TEST_POSTGRES_URL")
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-        let name = format!("pregon_storage_{}", std::process::id());
+        let name = format!("pregon_storage_{}_{}", std::process::id(), NEXT_DB.fetch_add(1, Ordering::SeqCst));
         let ok = StdCommand::new("psql")
             .args([&admin, "-qc", &format!("create database {name}")])
             .status()
@@ -398,6 +404,89 @@ async fn postgres_unreachable_mid_campaign_answers_503_and_recovers_without_rest
     assert_eq!(status, 201, "writes work again: {body}");
     wait_until("the dispatcher sends again", RECOVERY, || async {
         provider.received_total() > cut_at || api.campaign(&campaign_id).await["status"] == "completed"
+    })
+    .await;
+    finishes_once_each(&api, &provider, &campaign_id, &phones).await;
+    drop(server);
+}
+
+// ---------------------------------------------------------------------------------------
+// PostgreSQL: the database turns read-only (as a standby is), then takes writes again
+
+/// Runs one statement on the shared server as its superuser.
+fn psql(db: &TestDatabase, statement: &str) {
+    let status = StdCommand::new("psql")
+        .args([&db.admin, "-qtAc", statement])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("running psql");
+    assert!(status.success(), "psql: {statement}");
+}
+
+/// Makes every session of the test database start read-only (`default_transaction_read_only`,
+/// SQLSTATE 25006 on a write, as on a standby) or writable again; the sessions pregon holds
+/// are ended so that its new ones take the setting.
+fn set_read_only(db: &TestDatabase, on: bool) {
+    let setting = if on {
+        "set default_transaction_read_only = on"
+    } else {
+        "reset default_transaction_read_only"
+    };
+    psql(db, &format!("alter database {} {setting}", db.name));
+    psql(
+        db,
+        &format!(
+            "select pg_terminate_backend(pid) from pg_stat_activity where datname = '{}' and pid <> pg_backend_pid()",
+            db.name
+        ),
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_read_only_mid_campaign_answers_503_and_recovers_without_restart() {
+    let Some(db) = TestDatabase::create() else { return };
+    let url = format!("postgres://postgres@127.0.0.1:5432/{}", db.name);
+    let provider = FakeMeta::start(20, 40).await;
+    let phones = phones(2_000);
+    let server = Server::start_with(&url, Some(KEY), &[("PREGON_MASTER_KEY", MASTER_KEY)]).await;
+    let api = server.api(KEY);
+    let campaign_id = create_campaign(&api, &provider, &phones).await;
+    let ids = sender_and_template(&api).await;
+    wait_until("the campaign is under way", Duration::from_secs(20), || async {
+        count(&api.campaign(&campaign_id).await, "sent") >= 200
+    })
+    .await;
+
+    set_read_only(&db, true);
+    let before = campaign_total(&api).await;
+    wait_until("/ready answers 503 storage_read_only", RECOVERY, || async {
+        let (status, body) = get_open(&server.base, "/ready").await;
+        status == 503 && body["reason"] == "storage_read_only"
+    })
+    .await;
+    let (status, body) = post_raw(&server.base, "/api/v1/campaigns", &import_body(&ids, 500)).await;
+    assert_eq!(status, 503, "a write to a read-only database: {body}");
+    assert_eq!(body["error"]["code"], "storage_unavailable", "{body}");
+    assert_eq!(campaign_total(&api).await, before, "nothing half-written");
+    let (_, health) = get_open(&server.base, "/health").await;
+    assert_eq!(health["storage"], "storage_read_only", "{health}");
+    // Reads work: nothing reached the provider that is not marked `sending`.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let received = provider.received();
+    let queued = api.phones_in(&campaign_id, "queued").await;
+    let unmarked: Vec<&String> = queued.iter().filter(|p| received.contains_key(*p)).collect();
+    assert!(unmarked.is_empty(), "sent but not marked `sending`: {unmarked:?}");
+    let stalled = provider.received_total();
+
+    set_read_only(&db, false);
+    wait_until("/ready answers 200 once the database is writable", RECOVERY, || async {
+        get_open(&server.base, "/ready").await.0 == 200
+    })
+    .await;
+    let (status, body) = post_raw(&server.base, "/api/v1/campaigns", &import_body(&ids, 500)).await;
+    assert_eq!(status, 201, "writes work again: {body}");
+    wait_until("the dispatcher sends again", RECOVERY, || async {
+        provider.received_total() > stalled || api.campaign(&campaign_id).await["status"] == "completed"
     })
     .await;
     finishes_once_each(&api, &provider, &campaign_id, &phones).await;
