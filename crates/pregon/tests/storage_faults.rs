@@ -141,7 +141,10 @@ async fn sender_and_template(api: &Api) -> (String, String) {
 }
 
 async fn campaign_total(api: &Api) -> usize {
-    api.get("/api/v1/campaigns?limit=100").await["items"].as_array().unwrap().len()
+    api.get("/api/v1/campaigns?limit=100").await["items"]
+        .as_array()
+        .unwrap()
+        .len()
 }
 
 /// Waits for the campaign to end and checks what the provider saw against its counts.
@@ -228,9 +231,11 @@ async fn sqlite_disk_full_mid_campaign_answers_507_and_recovers_without_restart(
         get_open(&server.base, "/ready").await.0 == 200
     })
     .await;
-    wait_until("the dispatcher sends again", RECOVERY.saturating_sub(grown.elapsed()), || async {
-        provider.received_total() > stalled || api.campaign(&campaign_id).await["status"] == "completed"
-    })
+    wait_until(
+        "the dispatcher sends again",
+        RECOVERY.saturating_sub(grown.elapsed()),
+        || async { provider.received_total() > stalled || api.campaign(&campaign_id).await["status"] == "completed" },
+    )
     .await;
     let (status, body) = post_raw(
         &server.base,
@@ -338,7 +343,11 @@ impl TestDatabase {
     fn create() -> Option<TestDatabase> {
         let admin = std::env::var("PREGON_TEST_POSTGRES_URL")
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-        let name = format!("pregon_storage_{}_{}", std::process::id(), NEXT_DB.fetch_add(1, Ordering::SeqCst));
+        let name = format!(
+            "pregon_storage_{}_{}",
+            std::process::id(),
+            NEXT_DB.fetch_add(1, Ordering::SeqCst)
+        );
         let ok = StdCommand::new("psql")
             .args([&admin, "-qc", &format!("create database {name}")])
             .status()
@@ -359,7 +368,11 @@ impl TestDatabase {
 impl Drop for TestDatabase {
     fn drop(&mut self) {
         let _ = StdCommand::new("psql")
-            .args([&self.admin, "-qc", &format!("drop database if exists {} with (force)", self.name)])
+            .args([
+                &self.admin,
+                "-qc",
+                &format!("drop database if exists {} with (force)", self.name),
+            ])
             .status();
     }
 }
@@ -393,7 +406,11 @@ async fn postgres_unreachable_mid_campaign_answers_503_and_recovers_without_rest
     tokio::time::sleep(Duration::from_millis(300)).await;
     let cut_at = provider.received_total();
     tokio::time::sleep(Duration::from_secs(2)).await;
-    assert_eq!(provider.received_total(), cut_at, "nothing is sent while the database is unreachable");
+    assert_eq!(
+        provider.received_total(),
+        cut_at,
+        "nothing is sent while the database is unreachable"
+    );
 
     proxy.restore();
     wait_until("/ready answers 200 after the database came back", RECOVERY, || async {

@@ -9,7 +9,10 @@ mod support;
 use pregon_store::*;
 
 async fn read_only_refuses_writes(writable: &SqlStore, read_only: &SqlStore) {
-    writable.create_tenant("acme", "s", 1).await.expect("a writable store writes");
+    writable
+        .create_tenant("acme", "s", 1)
+        .await
+        .expect("a writable store writes");
     assert_eq!(writable.readiness(2).await.unwrap(), Readiness::Ready);
 
     match read_only.create_tenant("other", "s", 3).await {
@@ -22,7 +25,10 @@ async fn read_only_refuses_writes(writable: &SqlStore, read_only: &SqlStore) {
     );
     read_only.ping().await.expect("reads carry on");
     // The write after the refused one is not stuck behind it, and the refused one left nothing.
-    writable.create_tenant("third", "s", 5).await.expect("the writable store still writes");
+    writable
+        .create_tenant("third", "s", 5)
+        .await
+        .expect("the writable store still writes");
     match writable.create_tenant("other", "s", 6).await {
         Ok(_) => {}
         Err(e) => panic!("the refused tenant was half-written: {e:?}"),
@@ -41,7 +47,9 @@ async fn sqlite_read_only_file() {
 
 #[tokio::test]
 async fn postgres_read_only_session() {
-    let Some(db) = support::TestDatabase::create().await else { return };
+    let Some(db) = support::TestDatabase::create().await else {
+        return;
+    };
     let writable = SqlStore::connect(&db.url, 2).await.unwrap();
     writable.migrate().await.unwrap();
     let sep = if db.url.contains('?') { '&' } else { '?' };

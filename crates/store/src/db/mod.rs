@@ -494,11 +494,15 @@ impl Db {
 /// A write whose `COMMIT` fails (`SQLITE_FULL`, say) may already have been rolled back by
 /// SQLite itself; the `ROLLBACK` sqlx then queues fails with "no transaction is active" and
 /// leaves its transaction depth at 1, so every later `BEGIN IMMEDIATE` on that connection
-/// failed ("begin_with at non-zero transaction depth") until a restart. The ping runs after
-/// the queued rollback (same connection, in order), so a connection whose rollback went
-/// through is kept, and one it left inside a transaction is dropped.
-pub(super) async fn outside_transaction<C: sqlx::Connection>(conn: &mut C) -> std::result::Result<bool, sqlx::Error> {
-    if conn.ping().await.is_err() {
+/// failed ("begin_with at non-zero transaction depth") until a restart. With `settle`, a
+/// ping first waits for what the connection has queued (SQLite's rollback runs on the
+/// connection's thread, in order), so a connection whose rollback went through is kept;
+/// PostgreSQL's driver counts its rollback at once and needs no round trip.
+pub(super) async fn outside_transaction<C: sqlx::Connection>(
+    conn: &mut C,
+    settle: bool,
+) -> std::result::Result<bool, sqlx::Error> {
+    if settle && conn.ping().await.is_err() {
         return Ok(false);
     }
     let clean = !conn.is_in_transaction();
