@@ -159,7 +159,10 @@ impl Unavailability {
     /// SQLite's primary result codes, PostgreSQL's SQLSTATEs.
     fn of(db: &dyn sqlx::error::DatabaseError) -> Option<Self> {
         let code = db.code()?;
-        if let Ok(extended) = code.parse::<i32>() {
+        // Told apart by driver, not by the code's look: SQLSTATEs such as 25006 and 53100
+        // are all digits too, and read as SQLite codes they meant nothing (a 500).
+        let sqlite = db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some();
+        if let (true, Ok(extended)) = (sqlite, code.parse::<i32>()) {
             // SQLite: FULL, READONLY, IOERR / CANTOPEN.
             return match extended & 0xff {
                 13 => Some(Unavailability::Full),

@@ -6,8 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use pregon_domain::{CampaignStatus, FailureReason, PausedReason};
-use pregon_store::{Lease, Outcome, OutcomeKind};
-use tokio::sync::mpsc;
+use pregon_store::{Lease, Outcome, OutcomeKind, StoreError};
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
 
 use super::Dispatcher;
 
@@ -54,7 +55,17 @@ pub(crate) enum CampaignEffect {
     Fail(FailureReason),
 }
 
-pub(crate) async fn write_outcomes(d: Arc<Dispatcher>, lease: Lease, mut rx: mpsc::UnboundedReceiver<Report>) {
+/// Writes the outcomes that arrive on `rx`. While the database cannot take them (full,
+/// read-only, unreachable) it keeps trying until it can (or shutdown, or the lease is gone)
+/// and holds `stuck` up, so the sender claims and sends nothing meanwhile: an outcome not
+/// recorded leaves its message `sending`, never sent again (recovery makes it `unknown`).
+pub(crate) async fn write_outcomes(
+    d: Arc<Dispatcher>,
+    lease: Lease,
+    mut rx: mpsc::UnboundedReceiver<Report>,
+    stop: CancellationToken,
+    stuck: watch::Sender<bool>,
+) {
     let mut batch: Vec<Report> = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = rx.recv().await {
         batch.push(first);
@@ -104,10 +115,20 @@ pub(crate) async fn write_outcomes(d: Arc<Dispatcher>, lease: Lease, mut rx: mps
         if !opt_outs.is_empty() {
             record_opt_outs(&d, &lease, &opt_outs).await;
         }
-        let mut tries = 0;
+        let mut tries: u64 = 0;
         let touched = loop {
             match d.store.record_outcomes(&lease, &outcomes, d.clock.now_millis()).await {
-                Ok(t) => break t,
+                Ok(t) => {
+                    stuck.send_replace(false);
+                    break t;
+                }
+                Err(StoreError::Unavailable(why)) if !stop.is_cancelled() => {
+                    if !stuck.send_replace(true) {
+                        tracing::warn!(%why, pending = outcomes.len(), "the database cannot record outcomes; sending waits until it can");
+                    }
+                    tries = tries.saturating_add(1);
+                    tokio::time::sleep(Duration::from_millis(100 * tries.min(10))).await;
+                }
                 Err(e) if tries < 50 => {
                     tries += 1;
                     tracing::warn!(error = %e, tries, "recording outcomes failed; retrying");

@@ -17,7 +17,7 @@ use pregon_domain::{FailureReason, PausedReason, RateLimiter, SkipReason};
 use pregon_providers::classify::ErrorReason;
 use pregon_providers::{Credentials, OutboundMessage, Provider, ProviderError};
 use pregon_store::{ClaimRequest, ClaimedMessage, Lease, Millis, Outcome, OutcomeKind, SenderRecord, StoreError};
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::{mpsc, watch, Semaphore};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -236,6 +236,8 @@ struct SenderRun<'a> {
     /// Where attempts send their reports, for the group-committing writer.
     reports: mpsc::UnboundedSender<Report>,
     writer: JoinHandle<()>,
+    /// Up while the writer cannot record outcomes: nothing is claimed or sent meanwhile.
+    outcomes_stuck: watch::Receiver<bool>,
     /// When the run began: the origin of the limiters' and the pacers' times.
     start: Instant,
     /// Claimed messages of unpaced campaigns (and single messages), in claim order.
@@ -279,7 +281,8 @@ impl<'a> SenderRun<'a> {
         let batch = ((rate / 4.0).ceil() as usize).clamp(1, 1000);
         let wire = Wire::of(d, &sender);
         let (reports, rx) = mpsc::unbounded_channel::<Report>();
-        let writer = tokio::spawn(write_outcomes(d.clone(), lease.clone(), rx));
+        let (stuck, outcomes_stuck) = watch::channel(false);
+        let writer = tokio::spawn(write_outcomes(d.clone(), lease.clone(), rx, stop.clone(), stuck));
         tracing::info!(sender = %sender.id, rate, max_in_flight, batch, "sending");
         Ok(Some(SenderRun {
             d,
@@ -299,6 +302,7 @@ impl<'a> SenderRun<'a> {
             hold: Arc::new(Hold::default()),
             reports,
             writer,
+            outcomes_stuck,
             start: Instant::now(),
             buffer: VecDeque::new(),
             templates: Templates::new(),
@@ -321,6 +325,10 @@ impl<'a> SenderRun<'a> {
         loop {
             if self.stopped() {
                 return Ok(());
+            }
+            if *self.outcomes_stuck.borrow() {
+                self.wait_for_outcomes().await;
+                continue;
             }
             let now = self.d.clock.now_millis();
             if self.refreshed.elapsed() >= SENDER_REFRESH && !self.refresh_sender().await? {
@@ -460,6 +468,17 @@ impl<'a> SenderRun<'a> {
             _ = self.lost.cancelled() => {}
             _ = self.d.wake.notified() => {}
             _ = tokio::time::sleep(wait) => {}
+        }
+    }
+
+    /// Waits while the outcome writer cannot record what was sent (the database is full,
+    /// read-only or unreachable), or for the run to stop.
+    async fn wait_for_outcomes(&mut self) {
+        let mut stuck = self.outcomes_stuck.clone();
+        tokio::select! {
+            _ = self.stop.cancelled() => {}
+            _ = self.lost.cancelled() => {}
+            _ = stuck.wait_for(|stuck| !*stuck) => {}
         }
     }
 

@@ -36,8 +36,13 @@ fn not_recorded() -> ApiError {
     )
 }
 
+/// A database that cannot answer now is a 503 (the provider sends the webhook again), not
+/// a 500.
 fn lookup_failed(e: pregon_store::StoreError) -> ApiError {
-    ApiError::internal("looking up a webhook's senders", &e)
+    match e {
+        pregon_store::StoreError::Unavailable(_) => ApiError::from(e),
+        e => ApiError::internal("looking up a webhook's senders", &e),
+    }
 }
 
 /// Meta's verification handshake: echoes `hub.challenge` when `hub.verify_token` is

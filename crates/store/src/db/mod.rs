@@ -488,6 +488,30 @@ impl Db {
     }
 }
 
+/// Whether a connection handed back to its pool is out of any transaction, so that the
+/// pool may keep it (`after_release`; `false` closes it and the pool opens a fresh one).
+///
+/// A write whose `COMMIT` fails (`SQLITE_FULL`, say) may already have been rolled back by
+/// SQLite itself; the `ROLLBACK` sqlx then queues fails with "no transaction is active" and
+/// leaves its transaction depth at 1, so every later `BEGIN IMMEDIATE` on that connection
+/// failed ("begin_with at non-zero transaction depth") until a restart. With `settle`, a
+/// ping first waits for what the connection has queued (SQLite's rollback runs on the
+/// connection's thread, in order), so a connection whose rollback went through is kept;
+/// PostgreSQL's driver counts its rollback at once and needs no round trip.
+pub(super) async fn outside_transaction<C: sqlx::Connection>(
+    conn: &mut C,
+    settle: bool,
+) -> std::result::Result<bool, sqlx::Error> {
+    if settle && conn.ping().await.is_err() {
+        return Ok(false);
+    }
+    let clean = !conn.is_in_transaction();
+    if !clean {
+        tracing::warn!("a database connection was left inside a transaction; closing it");
+    }
+    Ok(clean)
+}
+
 /// A write transaction. Dropped without [`Tx::commit`], it rolls back.
 pub(crate) enum Tx {
     Sqlite(Transaction<'static, Sqlite>),

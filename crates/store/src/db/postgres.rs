@@ -19,6 +19,7 @@ pub(super) async fn connect(url: &str, pool_size: u32) -> Result<PgPool> {
     Ok(PgPoolOptions::new()
         .max_connections(pool_size.max(2))
         .acquire_timeout(Duration::from_secs(60))
+        .after_release(|conn, _| Box::pin(super::outside_transaction(conn, false)))
         .connect_with(options)
         .await?)
 }

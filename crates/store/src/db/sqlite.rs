@@ -38,6 +38,7 @@ pub(super) async fn connect(url: &str) -> Result<(SqlitePool, SqlitePool)> {
     let writer = SqlitePoolOptions::new()
         .max_connections(1)
         .acquire_timeout(Duration::from_secs(60))
+        .after_release(|conn, _| Box::pin(super::outside_transaction(conn, true)))
         .connect_with(options.clone().row_buffer_size(WRITER_ROW_BUFFER))
         .await?;
     let reader = SqlitePoolOptions::new()
