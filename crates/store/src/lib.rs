@@ -31,6 +31,7 @@
 //! - [`retention`]: deleting what is old enough ([`RetentionStore`]);
 //! - [`lookup`]: reads by id across tenants, for background work ([`Lookup`]);
 //! - [`system`]: health, dispatcher registry, queue depth ([`SystemStore`]).
+//! - [`metrics`]: the aggregates `/metrics` reads at each scrape ([`MetricsStore`]).
 //!
 //! Beside them: [`records`] (the plain data read and written), `rows` (reading rows into
 //! records), [`error`] (the one error type) and `db` (the seam).
@@ -82,6 +83,7 @@ pub mod dispatch;
 pub mod error;
 pub mod idempotency;
 pub mod lookup;
+pub mod metrics;
 pub mod notifications;
 pub mod records;
 pub mod reports;
@@ -107,6 +109,7 @@ pub use dispatch::DispatchStore;
 pub use error::{Constraint, Result, StoreError, Unavailability};
 pub use idempotency::{IdempotencyStore, KeyRequest, Reserved};
 pub use lookup::Lookup;
+pub use metrics::{MetricsStore, NotificationCounts, SenderQueue};
 pub use notifications::NotificationStore;
 pub use records::*;
 pub use reports::ReportStore;
@@ -176,6 +179,7 @@ pub trait ApiStore:
     + ReportStore
     + NotificationStore
     + SystemStore
+    + MetricsStore
     + Lookup
 {
 }
@@ -191,6 +195,7 @@ impl<T> ApiStore for T where
         + ReportStore
         + NotificationStore
         + SystemStore
+        + MetricsStore
         + Lookup
 {
 }

@@ -54,7 +54,15 @@ pub(crate) enum CampaignEffect {
     Fail(FailureReason),
 }
 
-pub(crate) async fn write_outcomes(d: Arc<Dispatcher>, lease: Lease, mut rx: mpsc::UnboundedReceiver<Report>) {
+/// Writes the reports of one sender (of `tenant`) as they come, until every sender of the
+/// channel is gone.
+#[tracing::instrument(name = "outcomes", skip_all, fields(sender = %lease.sender_id))]
+pub(crate) async fn write_outcomes(
+    d: Arc<Dispatcher>,
+    lease: Lease,
+    tenant: String,
+    mut rx: mpsc::UnboundedReceiver<Report>,
+) {
     let mut batch: Vec<Report> = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = rx.recv().await {
         batch.push(first);
@@ -120,7 +128,7 @@ pub(crate) async fn write_outcomes(d: Arc<Dispatcher>, lease: Lease, mut rx: mps
                 }
             }
         };
-        count(&d, &outcomes);
+        count(&d, &tenant, &lease.sender_id, &outcomes);
         for c in touched {
             if c.status != CampaignStatus::Running {
                 continue;
@@ -176,16 +184,22 @@ async fn record_opt_outs(d: &Dispatcher, lease: &Lease, opt_outs: &[ProviderOptO
     }
 }
 
-fn count(d: &Dispatcher, outcomes: &[Outcome]) {
+/// Counts the outcomes just written: the dispatcher's own counters, and the final statuses
+/// by tenant and sender for `/metrics`.
+fn count(d: &Dispatcher, tenant: &str, sender: &str, outcomes: &[Outcome]) {
+    use crate::metrics::FinalStatus;
     for o in outcomes {
-        let counter = match o.kind {
-            OutcomeKind::Sent { .. } => &d.metrics.sent,
-            OutcomeKind::Failed { .. } => &d.metrics.failed,
-            OutcomeKind::Expired { .. } => &d.metrics.expired,
-            OutcomeKind::Skipped { .. } => &d.metrics.skipped,
-            OutcomeKind::Retry { .. } | OutcomeKind::Requeue { .. } => &d.metrics.retried,
-            OutcomeKind::Unknown { .. } => &d.metrics.unknown,
+        let (counter, status) = match o.kind {
+            OutcomeKind::Sent { .. } => (&d.metrics.sent, Some(FinalStatus::sent)),
+            OutcomeKind::Failed { .. } => (&d.metrics.failed, Some(FinalStatus::failed)),
+            OutcomeKind::Expired { .. } => (&d.metrics.expired, Some(FinalStatus::expired)),
+            OutcomeKind::Skipped { .. } => (&d.metrics.skipped, Some(FinalStatus::skipped)),
+            OutcomeKind::Retry { .. } | OutcomeKind::Requeue { .. } => (&d.metrics.retried, None),
+            OutcomeKind::Unknown { .. } => (&d.metrics.unknown, Some(FinalStatus::unknown)),
         };
         counter.fetch_add(1, Ordering::Relaxed);
+        if let Some(status) = status {
+            d.metrics.message_finished(tenant, sender, status);
+        }
     }
 }
