@@ -423,14 +423,14 @@ impl Metrics {
             .set(rate);
     }
 
-    /// The sender is no longer this process's: its rate and in-flight series go (another
-    /// process exports them now).
+    /// The sender is no longer this process's: its in-flight series goes (another process
+    /// may export it now). Its configured rate stays, as last seen here, so that the
+    /// achieved rate (`rate(pregon_attempts_total[…])`, falling to 0) still has something to
+    /// be compared with; take `max` across processes.
     pub(crate) fn sender_gone(&self, sender: &str) {
-        let labels = SenderLabels {
+        self.in_flight.remove(&SenderLabels {
             sender: sender.to_owned(),
-        };
-        self.configured_rate.remove(&labels);
-        self.in_flight.remove(&labels);
+        });
     }
 
     pub(crate) fn lease_changed(&self, sender: &str, change: LeaseChange) {
@@ -605,10 +605,26 @@ mod tests {
     fn the_exposition_is_openmetrics_with_an_eof() {
         let m = Metrics::new();
         m.set_senders_owned(2);
-        let text = m.render(&StoreGauges::default()).unwrap();
+        m.attempt(ProviderKind::Meta, "snd_1", AttemptClass::accepted, Duration::from_millis(3));
+        let store = StoreGauges {
+            queue: vec![(
+                QueueLabels {
+                    tenant: "ten_1".into(),
+                    sender: "snd_1".into(),
+                },
+                4,
+            )],
+            ..Default::default()
+        };
+        let text = m.render(&store).unwrap();
         assert!(text.ends_with("# EOF\n"), "{text}");
         assert_eq!(text.matches("# EOF").count(), 1, "{text}");
         assert!(text.contains("# TYPE pregon_queue_depth gauge"), "{text}");
+        assert!(
+            text.contains("\npregon_queue_depth{tenant=\"ten_1\",sender=\"snd_1\"} 4\n"),
+            "{text}"
+        );
+        assert!(text.contains("\nprocess_cpu_seconds_total "), "{text}");
         assert!(text.contains("\npregon_senders_owned 2\n"), "{text}");
         assert!(
             text.contains("# TYPE pregon_provider_request_duration_seconds histogram"),
