@@ -612,6 +612,7 @@ impl<'a> SenderRun<'a> {
                 .in_current_span(),
             );
         }
+        tracing::debug!(requests = started.len(), "requests started");
         Ok(())
     }
 
