@@ -569,7 +569,12 @@ mod tests {
         let m = Metrics::new();
         // Every family gets a series, so that every label set is in the exposition.
         m.message_finished("ten_1", "snd_1", FinalStatus::sent);
-        m.attempt(ProviderKind::Meta, "snd_1", AttemptClass::accepted, Duration::from_millis(3));
+        m.attempt(
+            ProviderKind::Meta,
+            "snd_1",
+            AttemptClass::accepted,
+            Duration::from_millis(3),
+        );
         m.set_configured_rate("snd_1", 80.0);
         let guard = m.request_started("snd_1");
         m.lease_changed("snd_1", LeaseChange::acquired);
@@ -596,7 +601,16 @@ mod tests {
         .map(String::from)
         .collect();
         assert_eq!(names, expected, "{text}");
-        for forbidden in ["campaign", "campaign_id", "message", "message_id", "phone", "to", "path", "uri"] {
+        for forbidden in [
+            "campaign",
+            "campaign_id",
+            "message",
+            "message_id",
+            "phone",
+            "to",
+            "path",
+            "uri",
+        ] {
             assert!(!names.contains(forbidden), "{forbidden} is a label:\n{text}");
         }
     }
@@ -605,7 +619,12 @@ mod tests {
     fn the_exposition_is_openmetrics_with_an_eof() {
         let m = Metrics::new();
         m.set_senders_owned(2);
-        m.attempt(ProviderKind::Meta, "snd_1", AttemptClass::accepted, Duration::from_millis(3));
+        m.attempt(
+            ProviderKind::Meta,
+            "snd_1",
+            AttemptClass::accepted,
+            Duration::from_millis(3),
+        );
         let store = StoreGauges {
             queue: vec![(
                 QueueLabels {

@@ -7,7 +7,7 @@ mod support;
 use std::time::Duration;
 
 use serde_json::Value;
-use support::{create_campaign, count, phones, pregon_command, sqlite_url, wait_until, FakeMeta, Server};
+use support::{count, create_campaign, phones, pregon_command, sqlite_url, wait_until, FakeMeta, Server};
 
 const KEY: &str = "pgn_logs";
 
@@ -18,7 +18,10 @@ fn json_lines(stderr: &str) -> Vec<Value> {
         .filter(|l| !l.trim().is_empty())
         .map(|l| {
             let v: Value = serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"));
-            assert!(v.is_object() && v["level"].is_string() && v["timestamp"].is_string(), "{l}");
+            assert!(
+                v.is_object() && v["level"].is_string() && v["timestamp"].is_string(),
+                "{l}"
+            );
             v
         })
         .collect()
@@ -99,14 +102,16 @@ async fn json_logs_carry_request_ids_and_dispatch_spans() {
         .unwrap();
     assert_eq!(http_span["route"], "/api/v1/system", "the route template, in the span");
     assert_eq!(http_span["method"], "GET");
-    assert!(answered.iter().any(|l| l["message"] == "answered" && l["status"] == 200));
-    assert!(!in_span(&lines, "http", "request_id", &made).is_empty(), "the made-up id is logged");
+    assert!(answered
+        .iter()
+        .any(|l| l["message"] == "answered" && l["status"] == 200));
+    assert!(
+        !in_span(&lines, "http", "request_id", &made).is_empty(),
+        "the made-up id is logged"
+    );
 
     // The dispatch: the sender's span around its run, a batch span around its requests.
-    let batches: Vec<&Value> = lines
-        .iter()
-        .filter(|l| l["message"] == "requests started")
-        .collect();
+    let batches: Vec<&Value> = lines.iter().filter(|l| l["message"] == "requests started").collect();
     assert!(!batches.is_empty());
     for b in &batches {
         let spans = b["spans"].as_array().unwrap();
@@ -127,7 +132,9 @@ fn requests_started(lines: &[Value]) -> u64 {
 }
 
 fn uuid_like(s: &str) -> bool {
-    s.len() == 36 && s.chars().filter(|c| *c == '-').count() == 4 && s.chars().all(|c| c.is_ascii_hexdigit() || c == '-')
+    s.len() == 36
+        && s.chars().filter(|c| *c == '-').count() == 4
+        && s.chars().all(|c| c.is_ascii_hexdigit() || c == '-')
 }
 
 #[tokio::test]

@@ -699,7 +699,10 @@ macro_rules! conformance {
         async fn the_metrics_queue_is_counted_by_sender_as_the_total_is() {
             let Some(f) = $factory().await else { return };
             assert_eq!(f.store.queue_depth_by_sender().await.unwrap(), vec![]);
-            assert_eq!(f.store.notification_counts().await.unwrap(), NotificationCounts::default());
+            assert_eq!(
+                f.store.notification_counts().await.unwrap(),
+                NotificationCounts::default()
+            );
             f.campaign(4, 1, 5).await;
             let by_sender = |depth| {
                 vec![SenderQueue {
@@ -721,7 +724,10 @@ macro_rules! conformance {
             f.store.mark_sending(&lease, &ids[..1], T0).await.unwrap();
             // Claimed and sending are still owed their outcome.
             assert_eq!(f.store.queue_depth_by_sender().await.unwrap(), by_sender(4));
-            f.store.record_outcomes(&lease, &[sent(ids[0])], T0).await.unwrap();
+            f.store
+                .record_outcomes(&lease, &[sent(ids[0])], T0)
+                .await
+                .unwrap();
             assert_eq!(f.store.queue_depth_by_sender().await.unwrap(), by_sender(3));
             assert_eq!(f.store.queue_depth().await.unwrap(), 3);
         }

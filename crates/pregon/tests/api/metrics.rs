@@ -51,7 +51,9 @@ fn parse(text: &str) -> Exposition {
         let (name, labels) = match series.split_once('{') {
             None => (series.to_string(), BTreeMap::new()),
             Some((name, rest)) => {
-                let body = rest.strip_suffix('}').unwrap_or_else(|| panic!("unclosed labels: {line}"));
+                let body = rest
+                    .strip_suffix('}')
+                    .unwrap_or_else(|| panic!("unclosed labels: {line}"));
                 (name.to_string(), parse_labels(body, line))
             }
         };
@@ -114,7 +116,11 @@ impl Exposition {
         self.samples
             .iter()
             .filter(|(k, _)| k.name == name)
-            .filter(|(k, _)| labels.iter().all(|(n, v)| k.labels.get(*n).map(String::as_str) == Some(*v)))
+            .filter(|(k, _)| {
+                labels
+                    .iter()
+                    .all(|(n, v)| k.labels.get(*n).map(String::as_str) == Some(*v))
+            })
             .map(|(_, v)| v)
             .sum()
     }
@@ -160,7 +166,10 @@ async fn sender(app: &TestApp, server: &MockServer, rate: f64) -> Value {
 async fn mount_mostly_accepting(server: &MockServer) {
     meta_request()
         .respond_with(|r: &Request| {
-            let to = r.body_json::<Value>().ok().and_then(|b| b["to"].as_str().map(String::from));
+            let to = r
+                .body_json::<Value>()
+                .ok()
+                .and_then(|b| b["to"].as_str().map(String::from));
             if to.is_some_and(|t| t.ends_with('7')) {
                 meta_error(400, 131026, "Message undeliverable")
             } else {
@@ -205,7 +214,12 @@ async fn a_campaign_shows_in_the_series_as_the_provider_saw_it() {
     assert!(refused > 0 && accepted > 0, "both outcomes happen");
 
     let m = scrape(&app).await;
-    let msgs = |status| m.value("pregon_messages_total", &[("tenant", tenant), ("sender", sid), ("status", status)]);
+    let msgs = |status| {
+        m.value(
+            "pregon_messages_total",
+            &[("tenant", tenant), ("sender", sid), ("status", status)],
+        )
+    };
     assert_eq!(msgs("sent"), accepted as f64);
     assert_eq!(msgs("failed"), refused as f64);
     let attempts = |outcome| m.value("pregon_attempts_total", &[("sender", sid), ("outcome", outcome)]);
@@ -214,7 +228,10 @@ async fn a_campaign_shows_in_the_series_as_the_provider_saw_it() {
     assert_eq!(m.sum("pregon_attempts_total", &[("sender", sid)]), 20.0);
     // One latency observation per request, in buckets that add up.
     let latency = [("provider", "meta"), ("sender", sid)];
-    assert_eq!(m.value("pregon_provider_request_duration_seconds_count", &latency), 20.0);
+    assert_eq!(
+        m.value("pregon_provider_request_duration_seconds_count", &latency),
+        20.0
+    );
     let inf = [("provider", "meta"), ("sender", sid), ("le", "+Inf")];
     assert_eq!(m.value("pregon_provider_request_duration_seconds_bucket", &inf), 20.0);
     assert!(m.value("pregon_provider_request_duration_seconds_sum", &latency) > 0.0);
@@ -275,7 +292,10 @@ async fn http_requests_are_counted_by_route_template_and_status_class() {
     assert_eq!(count(&after) - count(&before), 4.0);
     // Never the raw path.
     let values = after.label_values();
-    assert!(!values.iter().any(|v| v.contains(&template) || v.contains("4711")), "{values:?}");
+    assert!(
+        !values.iter().any(|v| v.contains(&template) || v.contains("4711")),
+        "{values:?}"
+    );
 }
 
 #[tokio::test]
@@ -311,7 +331,9 @@ async fn webhooks_are_counted_by_result_and_their_lag_measured() {
             .header("x-hub-signature-256", signature)
             .body(body.clone())
     };
-    let signed = app.send(post(sha256_header(APP_SECRET.as_bytes(), body.as_bytes()))).await;
+    let signed = app
+        .send(post(sha256_header(APP_SECRET.as_bytes(), body.as_bytes())))
+        .await;
     assert_eq!(signed.status, 200, "{}", signed.text);
     let forged = app.send(post(sha256_header(b"not the secret", body.as_bytes()))).await;
     assert_eq!(forged.status, 401, "{}", forged.text);

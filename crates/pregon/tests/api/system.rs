@@ -54,7 +54,11 @@ async fn metrics_are_prometheus_text_and_count_sends() {
             .map(|l| l.rsplit_once(' ').unwrap().1.parse::<f64>().unwrap())
             .sum()
     };
-    assert!(reply.text.contains("# TYPE pregon_running_campaigns gauge"), "{}", reply.text);
+    assert!(
+        reply.text.contains("# TYPE pregon_running_campaigns gauge"),
+        "{}",
+        reply.text
+    );
     assert_eq!(sum("pregon_messages_total", "status=\"sent\""), 3.0);
     assert_eq!(sum("pregon_queue_depth", ""), 0.0);
     assert_eq!(sum("pregon_running_campaigns", ""), 0.0);
