@@ -320,7 +320,7 @@ impl Metrics {
             Unit::Seconds,
             http_duration.clone(),
         );
-        registry.register_collector(Box::new(ProcessCollector::default()));
+        registry.register_collector(Box::new(ProcessCollector));
         Metrics {
             registry,
             messages,
