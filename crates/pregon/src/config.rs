@@ -4,6 +4,16 @@ use std::time::Duration;
 
 use clap::Args;
 
+/// How logs are written (`PREGON_LOG_FORMAT`).
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    /// Lines for people (the default).
+    #[default]
+    Text,
+    /// One JSON object a line, with the spans' fields (request id, sender, batch).
+    Json,
+}
+
 /// Which database.
 #[derive(Args, Debug, Clone)]
 pub struct DatabaseArgs {

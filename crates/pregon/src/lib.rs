@@ -23,6 +23,7 @@
 //! - [`retention`]: finished campaigns and single messages deleted after a number of days.
 //! - [`crypto`]: provider credentials encrypted at rest.
 //! - [`keys`]: API keys: generation and hashing.
+//! - [`metrics`]: the `/metrics` series (OpenMetrics, `prometheus-client`), the process's own.
 //! - [`clock`]: the time source, injectable for tests.
 
 pub mod accounts;
@@ -35,6 +36,7 @@ pub mod dispatch;
 pub mod http;
 pub mod import;
 pub mod keys;
+pub mod metrics;
 pub mod notifications;
 pub mod passwords;
 pub mod reports;

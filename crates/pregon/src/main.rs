@@ -9,7 +9,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use clap::{CommandFactory, Parser, Subcommand};
 use pregon::clock::{Clock, SystemClock};
-use pregon::config::{DatabaseArgs, Limits, ServeArgs, WorkerArgs};
+use pregon::config::{DatabaseArgs, Limits, LogFormat, ServeArgs, WorkerArgs};
 use pregon::config_file::{self, Applied, ConfigFile, ConfigFileError, Settings};
 use pregon::startup::{self, AppConfig, Application, Background};
 use pregon_cli::{CampaignCommand, ClientArgs, MessageCommand};
@@ -22,6 +22,11 @@ struct Cli {
     /// lower case. The environment overrides it, and flags override both.
     #[arg(long, global = true, env = "PREGON_CONFIG", value_name = "FILE")]
     config: Option<std::path::PathBuf>,
+    /// How logs are written to standard error: `text` for people, `json` for one JSON
+    /// object a line (with the request id of each HTTP request and the sender and batch of
+    /// each dispatch).
+    #[arg(long, global = true, env = "PREGON_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -135,14 +140,24 @@ enum UserCommand {
     },
 }
 
-fn init_tracing() {
+fn init_tracing(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("PREGON_LOG")
         .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tower_http=warn,sqlx=warn"));
-    tracing_subscriber::fmt()
+    let fmt = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => fmt.init(),
+        // The event's own fields, and every span it is in (the request's `request_id`, the
+        // dispatch `batch`), each with its fields.
+        LogFormat::Json => fmt
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_span_list(true)
+            .init(),
+    }
 }
 
 /// mimalloc's defaults trade memory for speed in ways that cost pregon memory and buy it
@@ -294,7 +309,7 @@ async fn async_main() -> ExitCode {
         Command::System { client } => pregon_cli::run_system(&client).await,
         Command::Message { client, command } => pregon_cli::run_message(&client, command).await,
         other => {
-            init_tracing();
+            init_tracing(cli.log_format);
             run(other).await
         }
     };

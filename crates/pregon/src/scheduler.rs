@@ -59,6 +59,7 @@ pub async fn verdict_for(store: &dyn DispatcherStore, c: &CampaignRecord, now: M
 }
 
 /// Looks again at every campaign whose `recheck_at` has come; returns how many changed.
+#[tracing::instrument(name = "scheduler_tick", skip_all)]
 pub async fn recheck_due(store: &dyn DispatcherStore, now: Millis) -> Result<usize, StoreError> {
     let mut changed = 0;
     let due = store.campaigns_to_recheck(now, RECHECK_BATCH).await?;

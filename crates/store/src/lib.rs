@@ -32,6 +32,7 @@
 //! - [`retention`]: deleting what is old enough ([`RetentionStore`]);
 //! - [`lookup`]: reads by id across tenants, for background work ([`Lookup`]);
 //! - [`system`]: health, dispatcher registry, queue depth ([`SystemStore`]).
+//! - [`metrics`]: the aggregates `/metrics` reads at each scrape ([`MetricsStore`]).
 //!
 //! Beside them: [`records`] (the plain data read and written), `rows` (reading rows into
 //! records), [`error`] (the one error type) and `db` (the seam).
@@ -84,6 +85,7 @@ pub mod error;
 pub mod idempotency;
 pub mod identity;
 pub mod lookup;
+pub mod metrics;
 pub mod notifications;
 pub mod pricing;
 pub mod records;
@@ -110,6 +112,7 @@ pub use dispatch::DispatchStore;
 pub use error::{Constraint, Result, StoreError, Unavailability};
 pub use idempotency::{IdempotencyStore, KeyRequest, Reserved};
 pub use lookup::Lookup;
+pub use metrics::{MetricsStore, NotificationCounts, SenderQueue};
 pub use notifications::NotificationStore;
 pub use pricing::{CampaignCost, PricingStore, ReportedPricing};
 pub use records::*;
@@ -182,6 +185,7 @@ pub trait ApiStore:
     + NotificationStore
     + PricingStore
     + SystemStore
+    + MetricsStore
     + Lookup
 {
 }
@@ -198,6 +202,7 @@ impl<T> ApiStore for T where
         + NotificationStore
         + PricingStore
         + SystemStore
+        + MetricsStore
         + Lookup
 {
 }

@@ -738,6 +738,43 @@ macro_rules! conformance {
         }
 
         #[tokio::test]
+        async fn the_metrics_queue_is_counted_by_sender_as_the_total_is() {
+            let Some(f) = $factory().await else { return };
+            assert_eq!(f.store.queue_depth_by_sender().await.unwrap(), vec![]);
+            assert_eq!(
+                f.store.notification_counts().await.unwrap(),
+                NotificationCounts::default()
+            );
+            f.campaign(4, 1, 5).await;
+            let by_sender = |depth| {
+                vec![SenderQueue {
+                    tenant_id: f.tenant.clone(),
+                    sender_id: f.sender.clone(),
+                    depth,
+                }]
+            };
+            assert_eq!(f.store.queue_depth_by_sender().await.unwrap(), by_sender(4));
+            let lease = f.lease("a", T0).await.unwrap();
+            let ids: Vec<i64> = f
+                .store
+                .claim(&lease, &ClaimRequest::new(2, 0), T0)
+                .await
+                .unwrap()
+                .iter()
+                .map(|m| m.id)
+                .collect();
+            f.store.mark_sending(&lease, &ids[..1], T0).await.unwrap();
+            // Claimed and sending are still owed their outcome.
+            assert_eq!(f.store.queue_depth_by_sender().await.unwrap(), by_sender(4));
+            f.store
+                .record_outcomes(&lease, &[sent(ids[0])], T0)
+                .await
+                .unwrap();
+            assert_eq!(f.store.queue_depth_by_sender().await.unwrap(), by_sender(3));
+            assert_eq!(f.store.queue_depth().await.unwrap(), 3);
+        }
+
+        #[tokio::test]
         async fn a_campaigns_failures_group_by_code_and_its_detail_reads_stay_in_the_tenant() {
             let Some(f) = $factory().await else { return };
             let c = f.campaign(6, 0, 5).await;

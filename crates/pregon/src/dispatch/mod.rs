@@ -28,7 +28,7 @@ mod rate_plans;
 mod sender;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -41,6 +41,7 @@ use tokio_util::sync::CancellationToken;
 use crate::clock::Clock;
 use crate::config::DispatchConfig;
 use crate::crypto::MasterKey;
+pub use crate::metrics::Metrics;
 use sender::Until;
 
 /// The sender tasks of a dispatcher, by sender id: each with the token that stops it.
@@ -48,49 +49,6 @@ type SenderTasks = HashMap<String, (CancellationToken, JoinHandle<()>)>;
 
 /// Most messages one look for work expires (the claim never takes the rest meanwhile).
 const EXPIRE_BATCH: usize = 5_000;
-
-/// Counters of this process, for `/metrics` and the dispatcher's heartbeat.
-#[derive(Debug, Default)]
-pub struct Metrics {
-    sent: AtomicU64,
-    failed: AtomicU64,
-    retried: AtomicU64,
-    unknown: AtomicU64,
-    expired: AtomicU64,
-    skipped: AtomicU64,
-    senders_owned: AtomicI64,
-}
-
-impl Metrics {
-    pub fn sent(&self) -> u64 {
-        self.sent.load(Ordering::Relaxed)
-    }
-    pub fn failed(&self) -> u64 {
-        self.failed.load(Ordering::Relaxed)
-    }
-    pub fn retried(&self) -> u64 {
-        self.retried.load(Ordering::Relaxed)
-    }
-    pub fn unknown(&self) -> u64 {
-        self.unknown.load(Ordering::Relaxed)
-    }
-    /// Messages whose time ran out (at the send, or in the scheduler's sweep).
-    pub fn expired(&self) -> u64 {
-        self.expired.load(Ordering::Relaxed)
-    }
-    /// Messages skipped at the send because the provider said the recipient opted out.
-    pub fn skipped(&self) -> u64 {
-        self.skipped.load(Ordering::Relaxed)
-    }
-    pub fn senders_owned(&self) -> i64 {
-        self.senders_owned.load(Ordering::Relaxed)
-    }
-    /// Attempts whose outcome is recorded: sent, failed, retried, unknown, or refused for
-    /// the recipient's opt-out.
-    pub(crate) fn attempted(&self) -> u64 {
-        self.sent() + self.failed() + self.retried() + self.unknown() + self.skipped()
-    }
-}
 
 /// One dispatcher process's view of the work.
 pub struct Dispatcher {
@@ -162,7 +120,7 @@ impl Dispatcher {
                 self.reap_dead_dispatchers(now).await;
             }
             self.poll(&mut tasks, Until::NoWork, &shutdown, now).await;
-            self.metrics.senders_owned.store(tasks.len() as i64, Ordering::Relaxed);
+            self.metrics.set_senders_owned(tasks.len() as i64);
             tokio::select! {
                 _ = shutdown.cancelled() => {}
                 _ = self.wake.notified() => {}
@@ -180,7 +138,7 @@ impl Dispatcher {
             let _ = handle.await;
         }
         self.store.remove_dispatcher(&self.id).await?;
-        self.metrics.senders_owned.store(0, Ordering::Relaxed);
+        self.metrics.set_senders_owned(0);
         tracing::info!("dispatcher stopped");
         Ok(())
     }
@@ -269,6 +227,8 @@ impl Dispatcher {
             match self.store.acquire_lease(&sender_id, &self.id, ttl, now).await {
                 Ok(Some(lease)) => {
                     tracing::info!(sender = %sender_id, epoch = lease.epoch, "took sender lease");
+                    self.metrics
+                        .lease_changed(&sender_id, crate::metrics::LeaseChange::acquired);
                     let token = shutdown.child_token();
                     let handle = tokio::spawn(sender::run(self.clone(), lease, until, token.clone()));
                     tasks.insert(sender_id, (token, handle));

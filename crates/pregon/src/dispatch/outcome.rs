@@ -55,13 +55,16 @@ pub(crate) enum CampaignEffect {
     Fail(FailureReason),
 }
 
-/// Writes the outcomes that arrive on `rx`. While the database cannot take them (full,
-/// read-only, unreachable) it keeps trying until it can (or shutdown, or the lease is gone)
-/// and holds `stuck` up, so the sender claims and sends nothing meanwhile: an outcome not
-/// recorded leaves its message `sending`, never sent again (recovery makes it `unknown`).
+/// Writes the outcomes of one sender (of `tenant`) that arrive on `rx`. While the database
+/// cannot take them (full, read-only, unreachable) it keeps trying until it can (or
+/// shutdown, or the lease is gone) and holds `stuck` up, so the sender claims and sends
+/// nothing meanwhile: an outcome not recorded leaves its message `sending`, never sent
+/// again (recovery makes it `unknown`).
+#[tracing::instrument(name = "outcomes", skip_all, fields(sender = %lease.sender_id))]
 pub(crate) async fn write_outcomes(
     d: Arc<Dispatcher>,
     lease: Lease,
+    tenant: String,
     mut rx: mpsc::UnboundedReceiver<Report>,
     stop: CancellationToken,
     stuck: watch::Sender<bool>,
@@ -141,7 +144,7 @@ pub(crate) async fn write_outcomes(
                 }
             }
         };
-        count(&d, &outcomes);
+        count(&d, &tenant, &lease.sender_id, &outcomes);
         for c in touched {
             if c.status != CampaignStatus::Running {
                 continue;
@@ -197,16 +200,22 @@ async fn record_opt_outs(d: &Dispatcher, lease: &Lease, opt_outs: &[ProviderOptO
     }
 }
 
-fn count(d: &Dispatcher, outcomes: &[Outcome]) {
+/// Counts the outcomes just written: the dispatcher's own counters, and the final statuses
+/// by tenant and sender for `/metrics`.
+fn count(d: &Dispatcher, tenant: &str, sender: &str, outcomes: &[Outcome]) {
+    use crate::metrics::FinalStatus;
     for o in outcomes {
-        let counter = match o.kind {
-            OutcomeKind::Sent { .. } => &d.metrics.sent,
-            OutcomeKind::Failed { .. } => &d.metrics.failed,
-            OutcomeKind::Expired { .. } => &d.metrics.expired,
-            OutcomeKind::Skipped { .. } => &d.metrics.skipped,
-            OutcomeKind::Retry { .. } | OutcomeKind::Requeue { .. } => &d.metrics.retried,
-            OutcomeKind::Unknown { .. } => &d.metrics.unknown,
+        let (counter, status) = match o.kind {
+            OutcomeKind::Sent { .. } => (&d.metrics.sent, Some(FinalStatus::sent)),
+            OutcomeKind::Failed { .. } => (&d.metrics.failed, Some(FinalStatus::failed)),
+            OutcomeKind::Expired { .. } => (&d.metrics.expired, Some(FinalStatus::expired)),
+            OutcomeKind::Skipped { .. } => (&d.metrics.skipped, Some(FinalStatus::skipped)),
+            OutcomeKind::Retry { .. } | OutcomeKind::Requeue { .. } => (&d.metrics.retried, None),
+            OutcomeKind::Unknown { .. } => (&d.metrics.unknown, Some(FinalStatus::unknown)),
         };
         counter.fetch_add(1, Ordering::Relaxed);
+        if let Some(status) = status {
+            d.metrics.message_finished(tenant, sender, status);
+        }
     }
 }

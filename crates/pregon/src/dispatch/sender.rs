@@ -21,6 +21,7 @@ use tokio::sync::{mpsc, watch, Semaphore};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use super::consent::Gate;
 use super::context::{context_for, prepare, CampaignContext, Campaigns, Prepared, Templates};
@@ -28,6 +29,7 @@ use super::limits::{hold_back, Held, PairGap};
 use super::outcome::{write_outcomes, CampaignEffect, CampaignRefusal, ProviderOptOut, Report};
 use super::rate_plans::Pacing;
 use super::Dispatcher;
+use crate::metrics::{AttemptClass, LeaseChange};
 
 /// How long a new owner of a previously held lease waits before sending: one rate window.
 const TAKEOVER_HOLD: Duration = Duration::from_secs(1);
@@ -44,6 +46,9 @@ struct Wire {
     from: String,
     /// Where the provider should post status updates, when pregon has a public URL.
     status_callback: Option<String>,
+    /// Who sends, for the metrics' labels.
+    sender_id: String,
+    provider: pregon_domain::ProviderKind,
 }
 
 impl Wire {
@@ -51,6 +56,8 @@ impl Wire {
         Arc::new(Wire {
             from: sender.phone_number.clone(),
             status_callback: d.config.status_callback(sender.provider),
+            sender_id: sender.id.clone(),
+            provider: sender.provider,
         })
     }
 }
@@ -99,6 +106,7 @@ impl Hold {
 }
 
 /// Runs a sender until `until` (its work done, or nothing due), the lease is lost, or shutdown.
+#[tracing::instrument(name = "sender", skip_all, fields(sender = %lease.sender_id, epoch = lease.epoch))]
 pub(crate) async fn run(d: Arc<Dispatcher>, lease: Lease, until: Until, stop: CancellationToken) {
     let lost = CancellationToken::new();
     let heartbeat_stop = CancellationToken::new();
@@ -128,6 +136,13 @@ pub(crate) async fn run(d: Arc<Dispatcher>, lease: Lease, until: Until, stop: Ca
         }
     }
     tracing::info!(sender = %lease.sender_id, lost = lost.is_cancelled(), "sender released");
+    let change = if lost.is_cancelled() {
+        LeaseChange::lost
+    } else {
+        LeaseChange::released
+    };
+    d.metrics.lease_changed(&lease.sender_id, change);
+    d.metrics.sender_gone(&lease.sender_id);
 }
 
 /// Renews the lease every third of its lifetime; cancels `lost` when it is gone.
@@ -282,7 +297,15 @@ impl<'a> SenderRun<'a> {
         let wire = Wire::of(d, &sender);
         let (reports, rx) = mpsc::unbounded_channel::<Report>();
         let (stuck, outcomes_stuck) = watch::channel(false);
-        let writer = tokio::spawn(write_outcomes(d.clone(), lease.clone(), rx, stop.clone(), stuck));
+        let writer = tokio::spawn(write_outcomes(
+            d.clone(),
+            lease.clone(),
+            sender.tenant_id.clone(),
+            rx,
+            stop.clone(),
+            stuck,
+        ));
+        d.metrics.set_configured_rate(&sender.id, rate);
         tracing::info!(sender = %sender.id, rate, max_in_flight, batch, "sending");
         Ok(Some(SenderRun {
             d,
@@ -381,6 +404,7 @@ impl<'a> SenderRun<'a> {
             if fresh.messages_per_second != self.sender.messages_per_second {
                 self.limiter.set_rate(fresh.messages_per_second);
                 self.departures.set_rate(fresh.messages_per_second);
+                d.metrics.set_configured_rate(&fresh.id, fresh.messages_per_second);
                 tracing::info!(sender = %fresh.id, rate = fresh.messages_per_second, "sender rate changed");
             }
             self.wire = Wire::of(d, &fresh);
@@ -569,7 +593,9 @@ impl<'a> SenderRun<'a> {
     }
 
     /// Starts the request of every message that moved to `sending`, each in a task of its
-    /// own that reports to the writer, at the departure rate.
+    /// own that reports to the writer, at the departure rate. One span per batch (the claim
+    /// round it came from), which each request's task carries on.
+    #[tracing::instrument(name = "batch", skip_all, fields(batch = self.round, messages = moved.len()))]
     async fn start_requests(&mut self, picked: Vec<ClaimedMessage>, moved: &HashSet<i64>) -> Result<(), StoreError> {
         let d = self.d;
         let mut started = HashSet::with_capacity(moved.len());
@@ -603,12 +629,16 @@ impl<'a> SenderRun<'a> {
                 self.hold.clone(),
                 self.wire.clone(),
             );
-            tokio::spawn(async move {
-                let report = attempt(&d2, provider.as_ref(), &wire, &message, prepared, &hold).await;
-                let _ = tx.send(report);
-                drop(permit);
-            });
+            tokio::spawn(
+                async move {
+                    let report = attempt(&d2, provider.as_ref(), &wire, &message, prepared, &hold).await;
+                    let _ = tx.send(report);
+                    drop(permit);
+                }
+                .in_current_span(),
+            );
         }
+        tracing::debug!(requests = started.len(), "requests started");
         Ok(())
     }
 
@@ -742,7 +772,15 @@ async fn attempt(
             },
         );
     }
-    match provider.send(&outbound).await {
+    let answer = {
+        let _in_flight = d.metrics.request_started(&wire.sender_id);
+        let began = Instant::now();
+        let answer = provider.send(&outbound).await;
+        d.metrics
+            .attempt(wire.provider, &wire.sender_id, attempt_class(&answer), began.elapsed());
+        answer
+    };
+    match answer {
         Ok(accepted) => {
             hold.succeeded();
             Report::new(
@@ -754,6 +792,19 @@ async fn attempt(
             )
         }
         Err(e) => refused(d, message, &prepared.campaign, hold, e),
+    }
+}
+
+/// How the provider answered, as `/metrics` counts attempts.
+fn attempt_class<T>(answer: &Result<T, ProviderError>) -> AttemptClass {
+    match answer {
+        Ok(_) => AttemptClass::accepted,
+        Err(ProviderError::Ambiguous { .. }) => AttemptClass::ambiguous,
+        Err(ProviderError::Throttled { .. }) => AttemptClass::throttled,
+        Err(ProviderError::Retryable { .. }) => AttemptClass::retryable,
+        Err(ProviderError::Permanent { .. }) => AttemptClass::permanent,
+        Err(ProviderError::SenderLevel { .. }) => AttemptClass::sender,
+        Err(ProviderError::CampaignLevel { .. }) => AttemptClass::campaign,
     }
 }
 

@@ -12,6 +12,7 @@ pub mod failures;
 pub mod idempotency;
 pub mod messages;
 pub mod notification_secret;
+pub mod observe;
 pub mod opt_ins;
 pub mod opt_outs;
 pub mod pricing;
@@ -192,7 +193,7 @@ pub fn router(state: AppState) -> Router {
     // Signing in is the one route that needs no caller.
     let api = Router::new().route("/sessions", post(sessions::create)).merge(api);
     let limit = state.limits.max_body_bytes;
-    Router::new()
+    let router = Router::new()
         .route("/health", get(system::health))
         .route("/ready", get(system::ready))
         .route("/metrics", get(system::metrics))
@@ -208,7 +209,6 @@ pub fn router(state: AppState) -> Router {
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
             axum::response::IntoResponse::into_response(ApiError::internal("handler panicked", &"panic"))
         }))
-        .layer(axum::middleware::from_fn(crate::console::security::headers))
-        .layer(tower_http::trace::TraceLayer::new_for_http())
-        .with_state(state)
+        .layer(axum::middleware::from_fn(crate::console::security::headers));
+    observe::layers(router, state.clone()).with_state(state)
 }

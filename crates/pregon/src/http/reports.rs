@@ -261,11 +261,24 @@ pub async fn meta_event(
             }
         }
     }
+    // The provider's own timestamps, for the lag once recorded (Meta's are whole seconds).
+    let stamped: Vec<i64> = changes
+        .iter()
+        .flat_map(|c| match c {
+            Change::Messages { statuses, .. } => statuses.iter().filter_map(|r| r.at).collect(),
+            _ => Vec::new(),
+        })
+        .collect();
     state
         .reports
         .record(statuses, inbound)
         .await
         .map_err(|_| not_recorded())?;
+    let recorded = state.clock.now_millis();
+    for at in stamped {
+        let lag = std::time::Duration::from_millis(recorded.saturating_sub(at).max(0) as u64);
+        state.metrics.webhook_lag(ProviderKind::Meta, lag);
+    }
     Ok(StatusCode::OK)
 }
 

@@ -14,6 +14,7 @@ use super::auth::Viewer;
 use super::error::ApiError;
 use super::AppState;
 use crate::clock::rfc3339;
+use crate::metrics::{self, QueueLabels, StoreGauges};
 
 /// `{"status": "ok", "database": "ok"}`, or 503 when the database does not answer.
 #[utoipa::path(get, path = "/health", tag = "system", responses((status = 200), (status = 503)))]
@@ -74,59 +75,37 @@ fn storage_word(why: Unavailability) -> &'static str {
     }
 }
 
-/// Prometheus text format.
-#[utoipa::path(get, path = "/metrics", tag = "system", responses((status = 200, content_type = "text/plain")))]
+/// OpenMetrics text (README "Metrics"): this process's counters and histograms, the
+/// process's own figures, and gauges read from the database (the same in every process).
+#[utoipa::path(get, path = "/metrics", tag = "system", responses(
+    (status = 200, description = "OpenMetrics 1.0 text", content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8", body = String),
+    (status = 503, description = "The database does not answer", body = super::ErrorBody),
+))]
 pub async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let depth = state.store.queue_depth().await?;
-    let running = state.store.running_campaigns().await?;
-    let m = &state.metrics;
-    let mut out = String::new();
-    let mut gauge = |name: &str, help: &str, kind: &str, value: String| {
-        out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"));
+    let queue = state.store.queue_depth_by_sender().await?;
+    let notifications = state.store.notification_counts().await?;
+    let gauges = StoreGauges {
+        queue: queue
+            .into_iter()
+            .map(|q| {
+                (
+                    QueueLabels {
+                        tenant: q.tenant_id,
+                        sender: q.sender_id,
+                    },
+                    q.depth,
+                )
+            })
+            .collect(),
+        running_campaigns: state.store.running_campaigns().await?,
+        notifications_pending: notifications.pending,
+        notifications_failed: notifications.failed,
     };
-    gauge(
-        "pregon_queue_depth",
-        "Messages still owed an attempt, all tenants.",
-        "gauge",
-        depth.to_string(),
-    );
-    gauge(
-        "pregon_running_campaigns",
-        "Campaigns running.",
-        "gauge",
-        running.to_string(),
-    );
-    gauge(
-        "pregon_messages_sent_total",
-        "Messages the provider accepted (this process).",
-        "counter",
-        m.sent().to_string(),
-    );
-    gauge(
-        "pregon_messages_failed_total",
-        "Messages failed for good (this process).",
-        "counter",
-        m.failed().to_string(),
-    );
-    gauge(
-        "pregon_messages_retried_total",
-        "Attempts that will be retried (this process).",
-        "counter",
-        m.retried().to_string(),
-    );
-    gauge(
-        "pregon_messages_unknown_total",
-        "Messages whose outcome is unknown (this process).",
-        "counter",
-        m.unknown().to_string(),
-    );
-    gauge(
-        "pregon_senders_owned",
-        "Sender leases this process holds.",
-        "gauge",
-        m.senders_owned().to_string(),
-    );
-    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response())
+    let text = state
+        .metrics
+        .render(&gauges)
+        .map_err(|e| ApiError::internal("encoding the metrics failed", &e))?;
+    Ok(([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], text).into_response())
 }
 
 #[derive(Debug, Serialize, ToSchema)]

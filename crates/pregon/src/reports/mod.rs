@@ -189,6 +189,7 @@ impl Writer {
     /// Records a batch and answers its requests. When the batch as a whole cannot be
     /// written, each request is written on its own, so that one the database refuses fails
     /// alone rather than every request that happened to share its batch, at every redelivery.
+    #[tracing::instrument(name = "report_batch", skip_all, fields(requests = jobs.len()))]
     async fn write(&self, jobs: Vec<Job>) {
         if self.record(&jobs, 3).await {
             for job in jobs {

@@ -18,6 +18,7 @@ mod expiry;
 mod helpers;
 mod idempotency;
 mod messages;
+mod metrics;
 mod notifications;
 mod opt_outs;
 mod pricing;
