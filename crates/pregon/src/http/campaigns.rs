@@ -996,7 +996,10 @@ pub async fn messages(
     }
     .request()?;
     if page.cursor.as_ref().is_some_and(|c| c.parse::<i64>().is_err()) {
-        return Err(super::extract::invalid_param("cursor", "is not a cursor this API gave out"));
+        return Err(super::extract::invalid_param(
+            "cursor",
+            "is not a cursor this API gave out",
+        ));
     }
     state
         .store

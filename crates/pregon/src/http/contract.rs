@@ -66,10 +66,7 @@ pub fn document(openapi: &utoipa::openapi::OpenApi) -> Value {
 
 /// Adds the error answers, paging bounds and links to a document in its JSON form.
 pub fn apply(doc: &mut Value) {
-    let schemas = doc
-        .pointer("/components/schemas")
-        .cloned()
-        .unwrap_or_else(|| json!({}));
+    let schemas = doc.pointer("/components/schemas").cloned().unwrap_or_else(|| json!({}));
     let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else {
         return;
     };
@@ -115,14 +112,20 @@ fn statuses(path: &str, method: &str, op: &Map<String, Value>) -> Vec<(u16, &'st
     }
     let changes = matches!(method, "post" | "put" | "patch" | "delete");
     let has_body = matches!(method, "post" | "put" | "patch");
-    out.push((400, "the request could not be read: a query, header or path value, or the body"));
+    out.push((
+        400,
+        "the request could not be read: a query, header or path value, or the body",
+    ));
     if is_authenticated(op) {
         out.push((401, "no valid API key or session (`unauthorized`)"));
         out.push((
             403,
             "the caller's role does not allow this (`forbidden`), or a change made with a session cookie lacks X-CSRF-Token (`csrf`)",
         ));
-        out.push((429, "too many requests from this key or session (`rate_limited`, with Retry-After)"));
+        out.push((
+            429,
+            "too many requests from this key or session (`rate_limited`, with Retry-After)",
+        ));
     }
     if path.contains('{') {
         out.push((404, "no such resource in this tenant (`not_found`)"));
@@ -136,11 +139,20 @@ fn statuses(path: &str, method: &str, op: &Map<String, Value>) -> Vec<(u16, &'st
         ));
     }
     if method == "post" {
-        out.push((409, "a conflict: an illegal state change, a duplicate, or the same Idempotency-Key still running"));
+        out.push((
+            409,
+            "a conflict: an illegal state change, a duplicate, or the same Idempotency-Key still running",
+        ));
     }
-    out.push((503, "the database cannot take the request now (`storage_unavailable`); nothing was changed"));
+    out.push((
+        503,
+        "the database cannot take the request now (`storage_unavailable`); nothing was changed",
+    ));
     if changes {
-        out.push((507, "the database's storage is full (`storage_full`); nothing was changed"));
+        out.push((
+            507,
+            "the database's storage is full (`storage_full`); nothing was changed",
+        ));
     }
     out
 }
@@ -198,7 +210,9 @@ fn bound_paging(op: &mut Map<String, Value>) {
         }
         let name = p.get("name").and_then(Value::as_str).unwrap_or_default().to_string();
         let schema = match name.as_str() {
-            "limit" => json!({"type": "integer", "format": "int64", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT}),
+            "limit" => {
+                json!({"type": "integer", "format": "int64", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT})
+            }
             "cursor" => json!({"type": "string", "maxLength": MAX_CURSOR_LEN}),
             _ => continue,
         };
@@ -227,12 +241,19 @@ fn links(paths: &Map<String, Value>, schemas: &Value) -> Links {
         let properties = properties(created, schemas);
         let prefix = format!("{path}/{{");
         for (target, target_item) in paths {
-            let Some(rest) = target.strip_prefix(&prefix) else { continue };
-            let Some((param, _)) = rest.split_once('}') else { continue };
-            if param.contains('{') || rest[param.len() + 1..].contains('{') || !properties.contains(&param.to_string()) {
+            let Some(rest) = target.strip_prefix(&prefix) else {
+                continue;
+            };
+            let Some((param, _)) = rest.split_once('}') else {
+                continue;
+            };
+            if param.contains('{') || rest[param.len() + 1..].contains('{') || !properties.contains(&param.to_string())
+            {
                 continue;
             }
-            let Some(target_item) = target_item.as_object() else { continue };
+            let Some(target_item) = target_item.as_object() else {
+                continue;
+            };
             for method in target_item.keys().filter(|m| is_method(m)) {
                 let name = link_name(method, &target[path.len()..]);
                 let pointer = format!("#/paths/{}/{method}", target.replace('~', "~0").replace('/', "~1"));

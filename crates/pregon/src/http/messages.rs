@@ -234,7 +234,10 @@ impl SingleMessageQuery {
         };
         if let Some(cursor) = &self.cursor {
             if cursor.len() > 200 || filter.parse_cursor(cursor).is_none() {
-                return Err(super::extract::invalid_param("cursor", "is not a cursor this list gave out"));
+                return Err(super::extract::invalid_param(
+                    "cursor",
+                    "is not a cursor this list gave out",
+                ));
             }
         }
         let page = PageRequest {

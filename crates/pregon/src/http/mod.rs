@@ -196,7 +196,10 @@ pub fn router(state: AppState) -> Router {
         .route("/health", get(system::health))
         .route("/ready", get(system::ready))
         .route("/metrics", get(system::metrics))
-        .route("/openapi.json", get(move || async move { Json(served.as_ref().clone()) }))
+        .route(
+            "/openapi.json",
+            get(move || async move { Json(served.as_ref().clone()) }),
+        )
         .route("/webhooks/meta", get(reports::meta_verify).post(reports::meta_event))
         .route("/webhooks/twilio", post(reports::twilio_event))
         .merge(Scalar::with_url("/docs", doc.as_ref().clone()))
