@@ -81,6 +81,9 @@ pub fn apply(doc: &mut Value) {
             for (status, code) in statuses(path, method, op) {
                 add_error(op, status, code);
             }
+            if path.starts_with("/api/v1/") {
+                schema_for_own_errors(op);
+            }
             place_parameters(path, op);
             bound_paging(op);
             if method == "post" {
@@ -157,8 +160,8 @@ fn statuses(path: &str, method: &str, op: &Map<String, Value>) -> Vec<(u16, &'st
     out
 }
 
-/// Adds an error answer unless the operation documents that status itself; an operation's
-/// own answer keeps its description but is given the error schema when it has no content.
+/// Adds an error answer unless the operation documents that status itself (its own answer
+/// keeps its words; [`schema_for_own_errors`] gives it the error schema).
 fn add_error(op: &mut Map<String, Value>, status: u16, description: &str) {
     let responses = op
         .entry("responses")
@@ -166,17 +169,24 @@ fn add_error(op: &mut Map<String, Value>, status: u16, description: &str) {
         .as_object_mut()
         .expect("responses is an object");
     let content = json!({"application/json": {"schema": {"$ref": ERROR_REF}}});
-    match responses.get_mut(&status.to_string()) {
-        Some(existing) => {
-            if let Some(existing) = existing.as_object_mut() {
-                existing.entry("content").or_insert(content);
+    responses
+        .entry(status.to_string())
+        .or_insert_with(|| json!({"description": description, "content": content}));
+}
+
+/// An error an `/api/v1` operation documents itself, without a body, has the error shape
+/// like every other.
+fn schema_for_own_errors(op: &mut Map<String, Value>) {
+    let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) else {
+        return;
+    };
+    for (status, answer) in responses.iter_mut() {
+        if status.starts_with('4') || status.starts_with('5') {
+            if let Some(answer) = answer.as_object_mut() {
+                answer
+                    .entry("content")
+                    .or_insert_with(|| json!({"application/json": {"schema": {"$ref": ERROR_REF}}}));
             }
-        }
-        None => {
-            responses.insert(
-                status.to_string(),
-                json!({"description": description, "content": content}),
-            );
         }
     }
 }
@@ -323,5 +333,112 @@ fn add_links(op: &mut Map<String, Value>, status: &str, found: &[(String, Value)
         .expect("links is an object");
     for (name, link) in found {
         links.entry(name.clone()).or_insert_with(|| link.clone());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A route written with nothing but its success, as a new one would be.
+    fn doc_with(path: &str, method: &str, op: Value) -> Value {
+        json!({"paths": {path: {method: op}}, "components": {"schemas": {}}})
+    }
+
+    fn statuses_of(doc: &Value, path: &str, method: &str) -> Vec<String> {
+        doc["paths"][path][method]["responses"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect()
+    }
+
+    #[test]
+    fn a_route_added_later_inherits_the_errors_of_its_method_and_auth() {
+        let mut doc = doc_with(
+            "/api/v1/pricing",
+            "put",
+            json!({"security": [{"api_key": []}], "responses": {"200": {"description": "the rates"}}}),
+        );
+        apply(&mut doc);
+        assert_eq!(
+            statuses_of(&doc, "/api/v1/pricing", "put"),
+            ["200", "400", "401", "403", "413", "415", "422", "429", "503", "507"]
+        );
+        let forbidden = &doc["paths"]["/api/v1/pricing"]["put"]["responses"]["403"];
+        assert_eq!(forbidden["content"]["application/json"]["schema"]["$ref"], ERROR_REF);
+
+        // Unauthenticated reads outside the API are left as they are.
+        let mut doc = doc_with("/health", "get", json!({"responses": {"200": {"description": "ok"}}}));
+        apply(&mut doc);
+        assert_eq!(statuses_of(&doc, "/health", "get"), ["200"]);
+    }
+
+    #[test]
+    fn an_operations_own_error_keeps_its_words_and_gains_the_schema() {
+        let mut doc = doc_with(
+            "/api/v1/things/{id}",
+            "delete",
+            json!({"security": [{"api_key": []}], "responses": {"409": {"description": "still in use"}}}),
+        );
+        apply(&mut doc);
+        let conflict = &doc["paths"]["/api/v1/things/{id}"]["delete"]["responses"]["409"];
+        assert_eq!(conflict["description"], "still in use");
+        assert_eq!(conflict["content"]["application/json"]["schema"]["$ref"], ERROR_REF);
+        let statuses = statuses_of(&doc, "/api/v1/things/{id}", "delete");
+        assert!(statuses.contains(&"404".to_string()) && !statuses.contains(&"415".to_string()));
+    }
+
+    #[test]
+    fn query_fields_utoipa_put_in_the_path_move_to_the_query_with_their_bounds() {
+        let mut doc = doc_with(
+            "/api/v1/things/{id}/items",
+            "get",
+            json!({"parameters": [
+                {"name": "id", "in": "path", "required": true, "schema": {"type": "string"}},
+                {"name": "limit", "in": "path", "required": true, "schema": {"type": ["integer", "null"]}},
+                {"name": "kind", "in": "path", "required": true, "schema": {"type": ["string", "null"]}},
+            ], "responses": {}}),
+        );
+        apply(&mut doc);
+        let params = &doc["paths"]["/api/v1/things/{id}/items"]["get"]["parameters"];
+        assert_eq!(
+            (&params[0]["in"], &params[0]["required"]),
+            (&json!("path"), &json!(true))
+        );
+        assert_eq!(params[1]["in"], "query");
+        assert_eq!(params[1]["schema"]["maximum"], MAX_LIMIT);
+        assert_eq!(
+            (&params[2]["in"], &params[2]["required"]),
+            (&json!("query"), &json!(false))
+        );
+    }
+
+    #[test]
+    fn a_creation_links_to_the_operations_on_what_it_made() {
+        let mut doc = json!({
+            "paths": {
+                "/api/v1/things": {"post": {"responses": {"201": {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Thing"}}}}}}},
+                "/api/v1/things/{id}": {"get": {"responses": {}}, "delete": {"responses": {}}},
+                "/api/v1/things/{id}/start": {"post": {"responses": {}}},
+                "/api/v1/things/{other}": {"patch": {"responses": {}}},
+            },
+            "components": {"schemas": {"Thing": {"type": "object", "properties": {"id": {"type": "string"}}}}},
+        });
+        apply(&mut doc);
+        let links = doc["paths"]["/api/v1/things"]["post"]["responses"]["201"]["links"]
+            .as_object()
+            .unwrap();
+        let names: Vec<&String> = links.keys().collect();
+        assert_eq!(
+            names,
+            ["Delete", "Get", "PostStart"],
+            "none for a parameter the object lacks"
+        );
+        assert_eq!(
+            links["PostStart"],
+            json!({"operationRef": "#/paths/~1api~1v1~1things~1{id}~1start/post", "parameters": {"id": "$response.body#/id"}})
+        );
     }
 }

@@ -303,7 +303,7 @@ mod tests {
             (vec![("scheduled", "true"), ("cursor", "12")], "cursor"),
         ] {
             let err = query(&bad).parse(5).unwrap_err();
-            assert_eq!(err.status, StatusCode::UNPROCESSABLE_ENTITY, "{bad:?}");
+            assert_eq!(err.status, StatusCode::BAD_REQUEST, "{bad:?}");
             assert_eq!(err.details[0]["field"], field, "{bad:?}");
         }
     }
