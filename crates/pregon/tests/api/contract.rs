@@ -266,3 +266,94 @@ async fn findings_of_the_contract_fuzzing_stay_fixed() {
         "{update}"
     );
 }
+
+/// What a client can see of the tenant's state: every list the document has, in full, and
+/// the audit log (which records every change).
+async fn snapshot(app: &TestApp, lists: &[String]) -> Vec<(String, Value)> {
+    let mut out = Vec::new();
+    for path in lists {
+        let mut page = app.get(&format!("{path}?limit=200")).await.expect(200);
+        // When a key or session was last used is not a change the request made.
+        for item in page["items"].as_array_mut().into_iter().flatten() {
+            if let Some(item) = item.as_object_mut() {
+                item.remove("last_used_at");
+            }
+        }
+        out.push((path.clone(), page));
+    }
+    out
+}
+
+#[tokio::test]
+async fn a_refused_change_changes_nothing_on_any_route_of_the_document() {
+    let app = spawn_app().await;
+    let doc = app.get("/openapi.json").await.expect(200);
+    let template = app.template().await;
+    let campaign = app
+        .create_campaign(
+            json!({"name": "x", "template_id": template, "contacts": contacts(&phones(2)), "start": false}),
+        )
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let sender = app.default_sender().await["id"].as_str().unwrap().to_string();
+    // Every list without a path parameter, the audit log among them.
+    let lists: Vec<String> = operations(&doc)
+        .into_iter()
+        .filter(|(m, p, op)| {
+            m == "get"
+                && p.starts_with("/api/v1/")
+                && !p.contains('{')
+                && op["parameters"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|q| q["name"] == "limit")
+        })
+        .map(|(_, p, _)| p)
+        .collect();
+    assert!(lists.contains(&"/api/v1/audit".to_string()), "{lists:?}");
+    let mut refused = 0;
+    for (method, path, _) in operations(&doc) {
+        if method == "get" || !path.starts_with("/api/v1/") {
+            continue;
+        }
+        let concrete = path
+            .replace("/campaigns/{id}", &format!("/campaigns/{campaign}"))
+            .replace("/senders/{id}", &format!("/senders/{sender}"))
+            .replace("/templates/{id}", &format!("/templates/{template}"))
+            .replace("{phone}", "%2B584121234567")
+            .replace("{id}", "nope");
+        let method: Method = method.to_uppercase().parse().unwrap();
+        for (content_type, body) in [
+            ("application/json", &b"{\"name\": "[..]),
+            ("application/json", b"[1, 2, 3]"),
+            ("text/plain", b"name=x"),
+        ] {
+            let before = snapshot(&app, &lists).await;
+            let reply = app
+                .send(
+                    app.request(method.clone(), &concrete)
+                        .header("content-type", content_type)
+                        .body(body.to_vec()),
+                )
+                .await;
+            let status = reply.status.as_u16();
+            assert!(
+                status < 500,
+                "{method} {path} with {content_type}: {status} {}",
+                reply.text
+            );
+            if (400..500).contains(&status) {
+                refused += 1;
+                assert_error_shape(&reply);
+                let after = snapshot(&app, &lists).await;
+                for ((list, was), (_, is)) in before.iter().zip(&after) {
+                    assert_eq!(was, is, "{method} {path} answered {status} but changed {list}");
+                }
+            }
+        }
+    }
+    assert!(refused > 50, "most changes refuse these bodies: {refused}");
+}
