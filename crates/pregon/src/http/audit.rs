@@ -67,6 +67,7 @@ impl From<&AuditRecord> for AuditView {
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct AuditParams {
     /// Only this action, e.g. `campaign.cancel`.
+    #[param(schema_with = super::contract::audit_action)]
     pub action: Option<String>,
     /// How many items, 1 to 200 (default 50).
     pub limit: Option<i64>,

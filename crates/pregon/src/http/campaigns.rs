@@ -172,6 +172,7 @@ pub struct RetryAction {
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 pub struct CampaignFilter {
     /// Only campaigns in this state.
+    #[param(schema_with = super::contract::campaign_status)]
     pub status: Option<String>,
     pub limit: Option<i64>,
     pub cursor: Option<String>,
@@ -180,6 +181,7 @@ pub struct CampaignFilter {
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 pub struct MessageFilter {
     /// Only messages in this state.
+    #[param(schema_with = super::contract::message_status)]
     pub status: Option<String>,
     pub limit: Option<i64>,
     pub cursor: Option<String>,
@@ -852,7 +854,7 @@ pub async fn list(
         .map(|s| s.parse::<CampaignStatus>())
         .transpose()
         .map_err(|_| {
-            ApiError::invalid_field(
+            super::extract::invalid_param(
                 "status",
                 "must be draft, scheduled, running, paused, completed, cancelled or failed",
             )
@@ -1000,7 +1002,7 @@ pub async fn retry(
 fn parse_message_status(s: Option<&str>) -> Result<Option<MessageStatus>, ApiError> {
     s.map(|s| s.parse::<MessageStatus>())
         .transpose()
-        .map_err(|_| ApiError::invalid_field("status", "must be a message state: queued, claimed, sending, sent, delivered, read, failed, unknown, skipped, cancelled"))
+        .map_err(|_| super::extract::invalid_param("status", "must be a message state: queued, claimed, sending, sent, delivered, read, failed, unknown, skipped, cancelled"))
 }
 
 #[utoipa::path(get, path = "/api/v1/campaigns/{id}/messages", tag = "campaigns", params(MessageFilter),
@@ -1021,7 +1023,10 @@ pub async fn messages(
     }
     .request()?;
     if page.cursor.as_ref().is_some_and(|c| c.parse::<i64>().is_err()) {
-        return Err(ApiError::invalid_field("cursor", "is not a cursor this API gave out"));
+        return Err(super::extract::invalid_param(
+            "cursor",
+            "is not a cursor this API gave out",
+        ));
     }
     state
         .store
@@ -1165,7 +1170,7 @@ pub async fn events_many(
     ids.sort();
     ids.dedup();
     if ids.is_empty() || ids.len() > MAX_FOLLOWED || ids.iter().any(|id| id.len() > 64) {
-        return Err(ApiError::invalid_field(
+        return Err(super::extract::invalid_param(
             "campaigns",
             format!("give between 1 and {MAX_FOLLOWED} campaign ids, comma-separated"),
         ));

@@ -112,7 +112,8 @@ impl<T: DeserializeOwned + Send> FromRequestParts<AppState> for ApiQuery<T> {
     }
 }
 
-/// `?limit=` (1–200, default 50) and `?cursor=`.
+/// `?limit=` (1–200, default 50) and `?cursor=`. Their bounds are in the OpenAPI document
+/// ([`super::contract`]); a value outside them is a 400 like any unreadable query.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 pub struct PageParams {
     /// How many items, 1 to 200 (default 50).
@@ -121,14 +122,22 @@ pub struct PageParams {
     pub cursor: Option<String>,
 }
 
+/// 400 about one query parameter, naming it in `details` as a body field's 422 does.
+pub fn invalid_param(param: &str, message: impl Into<String>) -> ApiError {
+    let message = message.into();
+    ApiError::bad_request("invalid_query", format!("{param}: {message}"))
+        .with_details(vec![serde_json::json!({"field": param, "reason": message})])
+}
+
 impl PageParams {
     pub fn request(&self) -> Result<PageRequest, ApiError> {
-        let limit = self.limit.unwrap_or(50);
-        if !(1..=200).contains(&limit) {
-            return Err(ApiError::invalid_field("limit", "must be between 1 and 200"));
+        use super::contract::{DEFAULT_LIMIT, MAX_CURSOR_LEN, MAX_LIMIT};
+        let limit = self.limit.unwrap_or(DEFAULT_LIMIT);
+        if !(1..=MAX_LIMIT).contains(&limit) {
+            return Err(invalid_param("limit", format!("must be between 1 and {MAX_LIMIT}")));
         }
-        if self.cursor.as_ref().is_some_and(|c| c.len() > 200) {
-            return Err(ApiError::invalid_field("cursor", "is not a cursor this API gave out"));
+        if self.cursor.as_ref().is_some_and(|c| c.len() > MAX_CURSOR_LEN) {
+            return Err(invalid_param("cursor", "is not a cursor this API gave out"));
         }
         Ok(PageRequest {
             limit,
@@ -157,7 +166,7 @@ impl PhoneSearch {
             .filter(|c| !matches!(c, ' ' | '-' | '(' | ')'))
             .collect();
         if digits.len() > 20 || !digits.chars().all(|c| c.is_ascii_digit()) {
-            return Err(ApiError::invalid_field(
+            return Err(invalid_param(
                 "phone",
                 "must be the start of a phone number: + and digits",
             ));

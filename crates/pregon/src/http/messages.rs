@@ -199,10 +199,11 @@ pub async fn cancel(
 }
 
 /// `GET /api/v1/messages` query. Every value is read as text and checked here, so that a
-/// bad one answers 422 naming the parameter.
+/// bad one answers 400 naming the parameter.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 pub struct SingleMessageQuery {
     /// Only messages in this state; with `scheduled=true`, only `queued`.
+    #[param(schema_with = super::contract::message_status)]
     pub status: Option<String>,
     /// `true`: only messages waiting for their `send_at` (queued, not yet attempted, due
     /// later than now), soonest first. `false` or absent: every single message, newest first.
@@ -216,7 +217,7 @@ pub struct SingleMessageQuery {
 }
 
 impl SingleMessageQuery {
-    /// The store's filter and page, or a 422 naming the bad parameter.
+    /// The store's filter and page, or a 400 naming the bad parameter.
     fn parse(&self, now: i64) -> Result<(SingleMessageFilter, PageRequest), ApiError> {
         let status = self
             .status
@@ -224,7 +225,7 @@ impl SingleMessageQuery {
             .map(str::parse::<MessageStatus>)
             .transpose()
             .map_err(|_| {
-                ApiError::invalid_field(
+                super::extract::invalid_param(
                     "status",
                     "must be a message state: queued, claimed, sending, sent, delivered, read, failed, unknown, \
                      skipped, cancelled",
@@ -233,10 +234,10 @@ impl SingleMessageQuery {
         let scheduled = match self.scheduled.as_deref() {
             None | Some("false") => false,
             Some("true") => true,
-            Some(_) => return Err(ApiError::invalid_field("scheduled", "must be true or false")),
+            Some(_) => return Err(super::extract::invalid_param("scheduled", "must be true or false")),
         };
         if scheduled && status.is_some_and(|s| s != MessageStatus::Queued) {
-            return Err(ApiError::invalid_field(
+            return Err(super::extract::invalid_param(
                 "status",
                 "with scheduled=true, only queued (a scheduled message is queued until its time)",
             ));
@@ -247,7 +248,7 @@ impl SingleMessageQuery {
                 .parse::<i64>()
                 .ok()
                 .filter(|n| (1..=200).contains(n))
-                .ok_or_else(|| ApiError::invalid_field("limit", "must be a whole number between 1 and 200"))?,
+                .ok_or_else(|| super::extract::invalid_param("limit", "must be a whole number between 1 and 200"))?,
         };
         let filter = SingleMessageFilter {
             status,
@@ -255,7 +256,10 @@ impl SingleMessageQuery {
         };
         if let Some(cursor) = &self.cursor {
             if cursor.len() > 200 || filter.parse_cursor(cursor).is_none() {
-                return Err(ApiError::invalid_field("cursor", "is not a cursor this list gave out"));
+                return Err(super::extract::invalid_param(
+                    "cursor",
+                    "is not a cursor this list gave out",
+                ));
             }
         }
         let page = PageRequest {
@@ -321,7 +325,7 @@ mod tests {
             (vec![("scheduled", "true"), ("cursor", "12")], "cursor"),
         ] {
             let err = query(&bad).parse(5).unwrap_err();
-            assert_eq!(err.status, StatusCode::UNPROCESSABLE_ENTITY, "{bad:?}");
+            assert_eq!(err.status, StatusCode::BAD_REQUEST, "{bad:?}");
             assert_eq!(err.details[0]["field"], field, "{bad:?}");
         }
     }

@@ -6,6 +6,7 @@ pub mod api_keys;
 pub mod audit;
 pub mod auth;
 pub mod campaigns;
+pub mod contract;
 pub mod error;
 pub mod extract;
 pub mod failures;
@@ -193,14 +194,19 @@ pub fn router(state: AppState) -> Router {
     // Signing in is the one route that needs no caller.
     let api = Router::new().route("/sessions", post(sessions::create)).merge(api);
     let limit = state.limits.max_body_bytes;
+    let doc = Arc::new(contract::document(&ApiDoc::openapi()));
+    let served = doc.clone();
     let router = Router::new()
         .route("/health", get(system::health))
         .route("/ready", get(system::ready))
         .route("/metrics", get(system::metrics))
-        .route("/openapi.json", get(|| async { Json(ApiDoc::openapi()) }))
+        .route(
+            "/openapi.json",
+            get(move || async move { Json(served.as_ref().clone()) }),
+        )
         .route("/webhooks/meta", get(reports::meta_verify).post(reports::meta_event))
         .route("/webhooks/twilio", post(reports::twilio_event))
-        .merge(Scalar::with_url("/docs", ApiDoc::openapi()))
+        .merge(Scalar::with_url("/docs", doc.as_ref().clone()))
         .nest("/api/v1", api)
         .merge(crate::console::routes(state.clone()))
         .fallback(not_found)

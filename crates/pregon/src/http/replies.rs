@@ -69,7 +69,10 @@ pub struct RepliesQuery {
 fn page_request(limit: Option<i64>, cursor: Option<String>) -> Result<PageRequest, ApiError> {
     let page = PageParams { limit, cursor }.request()?;
     if page.cursor.as_ref().is_some_and(|c| c.parse::<i64>().is_err()) {
-        return Err(ApiError::invalid_field("cursor", "is not a cursor this API gave out"));
+        return Err(super::extract::invalid_param(
+            "cursor",
+            "is not a cursor this API gave out",
+        ));
     }
     Ok(page)
 }

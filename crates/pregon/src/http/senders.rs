@@ -49,7 +49,7 @@ pub struct UpdateSender {
     pub name: Option<String>,
     pub phone_number: Option<String>,
     /// Replaces every credential at once.
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Object>)]
     pub credentials: Option<serde_json::Map<String, serde_json::Value>>,
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<String>)]

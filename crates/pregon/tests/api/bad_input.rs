@@ -511,7 +511,7 @@ async fn bad_paging_is_refused() {
     ] {
         for limit in ["0", "201", "-1", "100000000000"] {
             let reply = app.get(&format!("{list}?limit={limit}")).await;
-            let err = reply.expect_error(422, "invalid_field");
+            let err = reply.expect_error(400, "invalid_query");
             assert_eq!(
                 err["error"]["details"][0]["field"], "limit",
                 "{list}?limit={limit}: {err}"
@@ -526,7 +526,7 @@ async fn bad_paging_is_refused() {
         app.get(&format!("{list}?limit=200")).await.expect(200);
     }
     let reply = app.get(&format!("/api/v1/campaigns?cursor={}", "c".repeat(300))).await;
-    reply.expect_error(422, "invalid_field");
+    reply.expect_error(400, "invalid_query");
 }
 
 #[tokio::test]

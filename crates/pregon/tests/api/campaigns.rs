@@ -473,7 +473,7 @@ async fn list_is_newest_first_filtered_and_paged() {
 
     app.get("/api/v1/campaigns?status=finished")
         .await
-        .expect_error(422, "invalid_field");
+        .expect_error(400, "invalid_query");
 }
 
 #[tokio::test]
@@ -543,10 +543,10 @@ async fn messages_page_and_filter() {
 
     app.get(&format!("/api/v1/campaigns/{cid}/messages?status=lost"))
         .await
-        .expect_error(422, "invalid_field");
+        .expect_error(400, "invalid_query");
     app.get(&format!("/api/v1/campaigns/{cid}/messages?cursor=abc"))
         .await
-        .expect_error(422, "invalid_field");
+        .expect_error(400, "invalid_query");
     app.get("/api/v1/campaigns/cmp_nope/messages")
         .await
         .expect_error(404, "not_found");

@@ -442,7 +442,7 @@ async fn one_stream_follows_several_campaigns_and_says_when_all_are_done() {
     for bad in ["", ",,", &too_many.join(","), &"x".repeat(65)] {
         app.get(&format!("/api/v1/events?campaigns={bad}"))
             .await
-            .expect_error(422, "invalid_field");
+            .expect_error(400, "invalid_query");
     }
     app.get("/api/v1/events").await.expect_error(400, "invalid_query");
 }

@@ -126,7 +126,7 @@ async fn the_audience_page_finds_by_phone_escapes_reasons_and_hides_changes_from
     assert_eq!(api["items"].as_array().unwrap().len(), 1, "{api}");
     app.get("/api/v1/opt-outs?phone=12a")
         .await
-        .expect_error(422, "invalid_field");
+        .expect_error(400, "invalid_query");
     let nothing = page(&app, "/audience?phone=abc", &owner).await;
     assert!(
         !nothing.contains("+584121234567"),

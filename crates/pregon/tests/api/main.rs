@@ -12,6 +12,7 @@ mod consent;
 mod console;
 mod console_catalog;
 mod console_pages;
+mod contract;
 mod detail;
 mod dispatch;
 mod expiry;

@@ -298,7 +298,7 @@ async fn scheduled_messages_are_listed_soonest_first_until_cancelled_or_sent() {
 }
 
 #[tokio::test]
-async fn bad_message_list_queries_are_422() {
+async fn bad_message_list_queries_are_400() {
     let app = spawn_app().await;
     for (query, field) in [
         ("status=bogus", "status"),
@@ -313,7 +313,7 @@ async fn bad_message_list_queries_are_422() {
         let err = app
             .get(&format!("/api/v1/messages?{query}"))
             .await
-            .expect_error(422, "invalid_field");
+            .expect_error(400, "invalid_query");
         assert_eq!(err["error"]["details"][0]["field"], field, "{query}: {err}");
     }
     app.call(Method::GET, "/api/v1/messages", None, None)
