@@ -27,7 +27,7 @@ struct Key {
 
 /// A parsed exposition: samples by key, and the families' declared types.
 #[derive(Debug, Default)]
-struct Exposition {
+pub(crate) struct Exposition {
     samples: BTreeMap<Key, f64>,
     types: BTreeMap<String, String>,
 }
@@ -103,7 +103,7 @@ fn parse_labels(body: &str, line: &str) -> BTreeMap<String, String> {
 
 impl Exposition {
     /// The sample `name` with exactly these labels; 0 when absent.
-    fn value(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
+    pub(crate) fn value(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
         let key = Key {
             name: name.to_string(),
             labels: labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
@@ -133,7 +133,7 @@ impl Exposition {
     }
 }
 
-async fn scrape(app: &TestApp) -> Exposition {
+pub(crate) async fn scrape(app: &TestApp) -> Exposition {
     let reply = app.get("/metrics").await;
     assert_eq!(reply.status, 200, "{}", reply.text);
     assert_eq!(
