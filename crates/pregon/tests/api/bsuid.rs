@@ -40,13 +40,7 @@ async fn setup() -> (TestApp, MockServer, String, String) {
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": PHONE_NUMBER_ID})))
         .mount(&server)
         .await;
-    Mock::given(method("GET"))
-        .and(path(format!("/v21.0/{WABA}/message_templates")))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "data": [{"name": "saldo", "language": "es", "status": "APPROVED", "id": "1"}]
-        })))
-        .mount(&server)
-        .await;
+    crate::helpers::mount_meta_template_approved(&server, WABA).await;
     let sender = app
         .create_sender(json!({
             "name": "Ventas", "provider": "meta", "phone_number": "+593995683452",

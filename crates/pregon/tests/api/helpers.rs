@@ -611,6 +611,32 @@ pub async fn mount_meta_credentials(server: &MockServer) {
         .await;
 }
 
+/// Mounts the rest of a campaign pre-flight for WhatsApp Business Account `waba`: template
+/// `saldo` approved in `es` (with [`mount_meta_credentials`] or a number lookup of its own).
+pub async fn mount_meta_template_approved(server: &MockServer, waba: &str) {
+    Mock::given(method("GET"))
+        .and(path(format!("/v21.0/{waba}/message_templates")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "data": [{"name": "saldo", "language": "es", "status": "APPROVED", "id": "1"}]
+        })))
+        .mount(server)
+        .await;
+}
+
+/// A Cloud API that accepts every message, and passes the campaign pre-flight: the number
+/// (`1142`), and template `saldo` approved in `es` in WhatsApp Business Account `waba`.
+pub async fn meta_accepting(waba: &str) -> MockServer {
+    let server = meta_server().await;
+    mount_meta_accept(&server).await;
+    Mock::given(method("GET"))
+        .and(path(META_CREDENTIALS_PATH))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": "1142"})))
+        .mount(&server)
+        .await;
+    mount_meta_template_approved(&server, waba).await;
+    server
+}
+
 /// The message requests (POSTs) a fake provider received, pre-flight checks left out.
 pub async fn sent_requests(server: &MockServer) -> Vec<Request> {
     server

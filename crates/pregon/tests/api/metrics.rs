@@ -7,8 +7,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use pregon_providers::signature::sha256_header;
 use serde_json::{json, Value};
-use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer, Request, ResponseTemplate};
+use wiremock::{MockServer, Request};
 
 use crate::helpers::{
     contacts, digits, meta_accept, meta_error, meta_request, meta_server, mount_meta_credentials, phones,
@@ -147,13 +146,7 @@ pub(crate) async fn scrape(app: &TestApp) -> Exposition {
 async fn sender(app: &TestApp, server: &MockServer, rate: f64) -> Value {
     mount_meta_credentials(server).await;
     // The campaign pre-flight: template `saldo` approved in `es` in the account.
-    Mock::given(method("GET"))
-        .and(path(format!("/v21.0/{WABA}/message_templates")))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "data": [{"name": "saldo", "language": "es", "status": "APPROVED", "id": "1"}]
-        })))
-        .mount(server)
-        .await;
+    crate::helpers::mount_meta_template_approved(server, WABA).await;
     app.create_sender(json!({
         "name": "Ventas", "provider": "meta", "phone_number": "+593995683452",
         "credentials": {"access_token": "tok", "phone_number_id": "1142", "waba_id": WABA, "app_secret": APP_SECRET},

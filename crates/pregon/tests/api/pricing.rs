@@ -5,10 +5,10 @@
 use pregon_providers::signature::sha256_header;
 use reqwest::Method;
 use serde_json::{json, Value};
-use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::helpers::{meta_server, mount_meta_accept, spawn_app, TestApp, KEY};
+use wiremock::MockServer;
+
+use crate::helpers::{spawn_app, TestApp, KEY};
 
 const APP_SECRET: &str = "meta-app-secret";
 const PHONE_NUMBER_ID: &str = "1142";
@@ -62,25 +62,6 @@ impl TestApp {
     }
 }
 
-/// A Cloud API that accepts every message and passes the pre-flight.
-async fn meta_accepting() -> MockServer {
-    let server = meta_server().await;
-    mount_meta_accept(&server).await;
-    Mock::given(method("GET"))
-        .and(path(format!("/v21.0/{PHONE_NUMBER_ID}")))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": PHONE_NUMBER_ID})))
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path(format!("/v21.0/{WABA}/message_templates")))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "data": [{"name": "saldo", "language": "es", "status": "APPROVED", "id": "1"}]
-        })))
-        .mount(&server)
-        .await;
-    server
-}
-
 fn status(wamid: &str, status: &str, pricing: Option<Value>) -> Value {
     let mut s = json!({"id": wamid, "status": status, "timestamp": T1.to_string(), "recipient_id": "584121001001"});
     if let Some(p) = pricing {
@@ -100,7 +81,7 @@ fn contact(phone: &str) -> Value {
 #[tokio::test]
 async fn a_campaign_is_estimated_by_the_rate_card_and_billed_once_per_charged_message() {
     let app = spawn_app().await;
-    let server = meta_accepting().await;
+    let server = crate::helpers::meta_accepting(WABA).await;
     let sender = app.priced_meta_sender(&server).await;
     let template = app.template().await; // marketing, the default
 
