@@ -692,3 +692,37 @@ pub async fn requests_per_phone(server: &MockServer) -> BTreeMap<String, usize> 
 pub fn digits(phone: &str) -> String {
     phone.trim_start_matches('+').to_string()
 }
+
+/// `pregon simulate`'s Meta side for one test: 5 ms latency, 100 messages per second, no
+/// pair gap, a fixed seed, and signed webhooks (app secret `sim-secret`) to `app`, with no
+/// asynchronous failures.
+pub fn simulated_meta(app: &TestApp) -> pregon_simulator::Config {
+    let mut config = pregon_simulator::Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        access_tokens: ["sim-token".to_string()].into(),
+        latency: pregon_simulator::Latency::fixed(Duration::from_millis(5)),
+        mps: 100,
+        pair_gap: Duration::ZERO,
+        seed: Some(7),
+        ..Default::default()
+    };
+    config.webhooks.meta_url = Some(format!("{}/webhooks/meta", app.address));
+    config.webhooks.app_secret = Some("sim-secret".into());
+    config.webhooks.async_failure_rate = 0.0;
+    config
+}
+
+impl TestApp {
+    /// A Meta sender on the simulator at `addr` (its number `+593995683452`, id `1142`),
+    /// with `extra` fields (`messages_per_second`, …) merged in.
+    pub async fn simulated_meta_sender(&self, addr: std::net::SocketAddr, extra: Value) -> Value {
+        let mut body = json!({"name": "sim", "provider": "meta", "phone_number": "+593995683452",
+            "credentials": {"access_token": "sim-token", "phone_number_id": "1142",
+                            "waba_id": "100000000000001", "app_secret": "sim-secret"},
+            "base_url": format!("http://{addr}/v21.0")});
+        for (k, v) in extra.as_object().into_iter().flatten() {
+            body[k] = v.clone();
+        }
+        self.create_sender(body).await
+    }
+}

@@ -300,20 +300,9 @@ async fn a_bad_rate_card_is_refused_whole_and_the_stored_one_stays() {
 async fn the_simulator_bills_what_it_charges_and_not_its_free_numbers() {
     let app = spawn_app().await;
     let phones = crate::helpers::phones(6);
-    let mut config = pregon_simulator::Config {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        access_tokens: ["sim-token".to_string()].into(),
-        latency: pregon_simulator::Latency::fixed(std::time::Duration::from_millis(5)),
-        mps: 100,
-        pair_gap: std::time::Duration::ZERO,
-        seed: Some(7),
-        ..Default::default()
-    };
-    config.webhooks.meta_url = Some(format!("{}/webhooks/meta", app.address));
-    config.webhooks.app_secret = Some("sim-secret".into());
+    let mut config = crate::helpers::simulated_meta(&app);
     config.webhooks.delivered_fraction = 1.0;
     config.webhooks.read_fraction = 1.0;
-    config.webhooks.async_failure_rate = 0.0;
     config.free_numbers = [
         (crate::helpers::digits(&phones[0]), "free_customer_service"),
         (crate::helpers::digits(&phones[1]), "free_entry_point"),
@@ -321,12 +310,7 @@ async fn the_simulator_bills_what_it_charges_and_not_its_free_numbers() {
     .into();
     let (addr, _simulator) = pregon_simulator::Simulator::start(config).await.unwrap();
     let sender = app
-        .create_sender(
-            json!({"name": "sim", "provider": "meta", "phone_number": "+593995683452",
-            "credentials": {"access_token": "sim-token", "phone_number_id": "1142", "waba_id": "100000000000001",
-                            "app_secret": "sim-secret"},
-            "base_url": format!("http://{addr}/v21.0"), "messages_per_second": 100}),
-        )
+        .simulated_meta_sender(addr, json!({"messages_per_second": 100}))
         .await;
     app.put_pricing(&card()).await.expect(200);
     let template = app.template().await;

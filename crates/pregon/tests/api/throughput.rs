@@ -23,28 +23,19 @@ async fn campaign_of(app: &TestApp, sender: &str, template: &str, phones: &[Stri
 async fn a_following_sender_takes_its_numbers_throughput_and_the_upgrade_meta_announces() {
     let app = spawn_app().await;
     let mut config = pregon_simulator::Config {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        access_tokens: ["sim-token".to_string()].into(),
         latency: pregon_simulator::Latency::fixed(std::time::Duration::from_millis(2)),
         mps: 80,
         high_mps: 1_000,
-        pair_gap: std::time::Duration::ZERO,
         seed: Some(11),
-        ..Default::default()
+        ..crate::helpers::simulated_meta(&app)
     };
-    config.webhooks.meta_url = Some(format!("{}/webhooks/meta", app.address));
-    config.webhooks.app_secret = Some("sim-secret".into());
-    config.webhooks.async_failure_rate = 0.0;
     config.display_phone_number = "593995683452".into();
+    // The sender's number: the simulator's webhooks name it by these digits.
     let (addr, _simulator) = pregon_simulator::Simulator::start(config).await.unwrap();
-    // The simulator's number: its webhooks name it by these digits.
     let created = app
-        .create_sender(
-            json!({"name": "follows", "provider": "meta", "phone_number": "+593995683452",
-            "credentials": {"access_token": "sim-token", "phone_number_id": "1142",
-                            "waba_id": "100000000000001", "app_secret": "sim-secret"},
-            "base_url": format!("http://{addr}/v21.0"), "messages_per_second": 500,
-            "rate_follows_provider": true}),
+        .simulated_meta_sender(
+            addr,
+            json!({"name": "follows", "messages_per_second": 500, "rate_follows_provider": true}),
         )
         .await;
     let sender = created["id"].as_str().unwrap().to_string();
