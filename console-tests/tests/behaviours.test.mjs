@@ -105,6 +105,31 @@ test("a destructive action asks first, in a dialog operated by keyboard", async 
   });
 });
 
+test("a close left over from an earlier question does not answer the next one", async () => {
+  await onConsole("es-EC", async ({ page, modules }) => {
+    await addMarkup(
+      page,
+      `<button type="button" data-api-url="/api/v1/campaigns/c2/cancel" data-confirm="¿Cancelar?">Cancelar otra</button>`,
+      modules.api,
+      "wireApiActions",
+    );
+    const action = page.getByRole("button", { name: "Cancelar otra" });
+    const dialog = page.getByRole("dialog", { name: "¿Confirmas esta acción?" });
+    await action.focus();
+    await page.keyboard.press("Enter");
+    await dialog.waitFor();
+    // What a busy browser does when the dialog is reopened before the earlier close's task
+    // runs: a `close` event arrives while the dialog is open again.
+    await page.evaluate(() => document.getElementById("confirm-dialog").dispatchEvent(new Event("close")));
+    assert.ok(await dialog.isVisible(), "still asking");
+    await page.keyboard.press("Tab");
+    assert.ok(await isFocused(dialog.getByRole("button", { name: "Sí, continuar" })));
+    const sent = page.waitForRequest("**/api/v1/campaigns/c2/cancel");
+    await page.keyboard.press("Enter");
+    assert.equal((await sent).method(), "POST", "the confirmation still sends it");
+  });
+});
+
 test("API calls carry the session's CSRF token and JSON body", async () => {
   await onConsole("en-US", async ({ page, modules }) => {
     const token = await page.evaluate(() => document.querySelector('meta[name="csrf-token"]').content);

@@ -19,14 +19,15 @@ export function confirmAction(question) {
   const opener = document.activeElement;
   dialog.returnValue = "cancel";
   return new Promise((resolve) => {
-    dialog.addEventListener(
-      "close",
-      () => {
-        if (opener && typeof opener.focus === "function") opener.focus();
-        resolve(dialog.returnValue === "confirm");
-      },
-      { once: true },
-    );
+    const closed = () => {
+      // The browser fires `close` in a task of its own: the one of an earlier question can
+      // arrive after the dialog has opened again, and must not answer this one.
+      if (dialog.open) return;
+      dialog.removeEventListener("close", closed);
+      if (opener && typeof opener.focus === "function") opener.focus();
+      resolve(dialog.returnValue === "confirm");
+    };
+    dialog.addEventListener("close", closed);
     dialog.showModal();
   });
 }
