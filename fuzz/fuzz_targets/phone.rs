@@ -8,7 +8,9 @@ use pregon_domain::{PhoneNumber, Region};
 const REGIONS: [&str; 8] = ["VE", "CO", "MX", "EC", "PE", "AR", "US", "ES"];
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&pick, rest)) = data.split_first() else { return };
+    let Some((&pick, rest)) = data.split_first() else {
+        return;
+    };
     let Ok(text) = std::str::from_utf8(rest) else { return };
     let region = REGIONS.get(pick as usize % 9).map(|r| Region::parse(r).unwrap());
     if let Ok(phone) = PhoneNumber::parse(text, region) {
