@@ -34,6 +34,7 @@ pub mod sender;
 pub mod settings;
 pub mod state;
 pub mod template;
+pub mod throughput;
 pub mod user_id;
 pub mod window;
 
@@ -51,5 +52,6 @@ pub use sender::{MessagingTier, ProviderKind, SenderStatus};
 pub use settings::{CampaignSettings, RecipientWindow, ScheduleSettings, SettingsError, WindowSettings};
 pub use state::{CampaignStatus, FailureReason, MessageStatus, PausedReason, SkipReason};
 pub use template::{Template, TemplateError};
+pub use throughput::{followed_rate, ThroughputLevel};
 pub use user_id::{identity_key, phone_of_key, user_id_of_key, BusinessUserId, UserIdError};
 pub use window::{parse_zone, zone_for_region, Millis, ScheduleError, SendingWindow, Window, WindowState};

@@ -156,6 +156,8 @@ mod tests {
             quality_rating: None,
             provider_account: None,
             limit_group: None,
+            rate_follows_provider: false,
+            throughput_level: None,
             created_at: T0,
             updated_at: T0,
         };

@@ -174,6 +174,8 @@ pub async fn create_tenant<S: TenantStore + SenderStore + AuditStore + ?Sized>(
         quality_rating: None,
         provider_account: None,
         limit_group: None,
+        rate_follows_provider: false,
+        throughput_level: None,
         created_at: now,
         updated_at: now,
     };

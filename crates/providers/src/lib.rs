@@ -21,7 +21,8 @@ pub mod meta_webhooks;
 pub mod sandbox;
 pub mod signature;
 pub mod template_sync;
-pub mod throughput;
+/// Re-exported from the domain: the store keeps a sender's level.
+pub use pregon_domain::throughput;
 pub mod twilio;
 
 use std::sync::Arc;

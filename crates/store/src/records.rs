@@ -55,9 +55,24 @@ pub struct SenderRecord {
     pub limit_group: Option<String>,
     pub created_at: Millis,
     pub updated_at: Millis,
+    /// Meta: send at the throughput the number is granted ([`Self::throughput_level`]),
+    /// with `messages_per_second` as the cap.
+    pub rate_follows_provider: bool,
+    /// The number's throughput level as last learned (pre-flight, or a webhook).
+    pub throughput_level: Option<pregon_domain::ThroughputLevel>,
 }
 
 impl SenderRecord {
+    /// The rate it sends at: `messages_per_second`, or, when it follows the provider, what
+    /// its number is granted, never above `messages_per_second`.
+    pub fn rate(&self) -> f64 {
+        if self.rate_follows_provider {
+            pregon_domain::followed_rate(self.throughput_level, self.messages_per_second)
+        } else {
+            self.messages_per_second
+        }
+    }
+
     /// The key its daily recipients are counted under: the group's, or its own.
     pub fn limit_key(&self) -> String {
         match &self.limit_group {
@@ -81,6 +96,8 @@ pub struct SenderPatch {
     /// Set with new credentials (see [`SenderRecord::provider_account`]).
     pub provider_account: Option<Option<String>>,
     pub limit_group: Option<Option<String>>,
+    pub rate_follows_provider: Option<bool>,
+    pub throughput_level: Option<Option<pregon_domain::ThroughputLevel>>,
 }
 
 #[derive(Debug, Clone)]

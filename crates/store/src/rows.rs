@@ -25,7 +25,8 @@ pub(crate) const MESSAGE_COLUMNS: &str =
     sent_at, delivered_at, read_at, send_at, expires_at, user_id";
 
 pub(crate) const SENDER_COLUMNS: &str = "sender_id, tenant_id, name, provider, phone_number, credentials, base_url, \
-    messages_per_second, daily_limit, is_default, status, quality_rating, provider_account, limit_group, created_at, updated_at";
+    messages_per_second, daily_limit, is_default, status, quality_rating, provider_account, limit_group, created_at, updated_at, \
+    rate_follows_provider, throughput_level";
 
 pub(crate) const INBOUND_COLUMNS: &str = "inbound_message_id, tenant_id, sender_id, campaign_id, phone, \
     provider_message_id, message_type, text, opted_out, received_at, created_at, user_id";
@@ -202,6 +203,8 @@ pub(crate) fn sender_from_row(row: &impl RecordRow) -> Result<SenderRecord> {
         limit_group: row.opt_text("limit_group")?,
         created_at: row.int("created_at")?,
         updated_at: row.int("updated_at")?,
+        rate_follows_provider: row.flag("rate_follows_provider")?,
+        throughput_level: row.opt_text("throughput_level")?.map(|t| parse_enum(&t)).transpose()?,
     })
 }
 

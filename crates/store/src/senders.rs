@@ -89,7 +89,7 @@ impl SenderStore for SqlStore {
         tx.execute(
             sql(format!(
                 "insert into sender ({SENDER_COLUMNS}) \
-                 values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
+                 values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
             ))
             .bind(&s.id)
             .bind(&s.tenant_id)
@@ -106,12 +106,15 @@ impl SenderStore for SqlStore {
             .bind(&s.provider_account)
             .bind(&s.limit_group)
             .bind(s.created_at)
-            .bind(s.updated_at),
+            .bind(s.updated_at)
+            .bind(s.rate_follows_provider)
+            .bind(s.throughput_level.map(pregon_domain::ThroughputLevel::as_str)),
         )
         .await?;
         let entry = AuditEntry::new(AuditAction::SenderCreate, "sender", &s.id).with(json!({
             "name": s.name, "provider": s.provider, "phone_number": s.phone_number,
             "messages_per_second": s.messages_per_second, "daily_limit": s.daily_limit, "is_default": s.is_default,
+            "rate_follows_provider": s.rate_follows_provider,
         }));
         audit::record(&mut tx, &s.tenant_id, change, entry, s.created_at).await?;
         tx.commit().await
@@ -191,7 +194,9 @@ impl SenderStore for SqlStore {
                  daily_limit = case when $7 then $8 else daily_limit end, \
                  is_default = coalesce($9, is_default), status = coalesce($10, status), \
                  provider_account = case when $11 then $12 else provider_account end, \
-                 limit_group = case when $13 then $14 else limit_group end, updated_at = $15 \
+                 limit_group = case when $13 then $14 else limit_group end, updated_at = $15, \
+                 rate_follows_provider = coalesce($18, rate_follows_provider), \
+                 throughput_level = case when $19 then $20 else throughput_level end \
                  where tenant_id = $16 and sender_id = $17",
             )
             .bind(&p.name)
@@ -210,7 +215,10 @@ impl SenderStore for SqlStore {
             .bind(p.limit_group.clone().flatten())
             .bind(now)
             .bind(tenant_id)
-            .bind(sender_id),
+            .bind(sender_id)
+            .bind(p.rate_follows_provider)
+            .bind(p.throughput_level.is_some())
+            .bind(p.throughput_level.flatten().map(pregon_domain::ThroughputLevel::as_str)),
         )
         .await?;
         let updated = read(&mut tx, sender_id).await?;
@@ -300,6 +308,12 @@ fn patch_details(p: &SenderPatch) -> serde_json::Value {
     }
     if let Some(v) = &p.limit_group {
         put("daily_limit_group", json!(v));
+    }
+    if let Some(v) = p.rate_follows_provider {
+        put("rate_follows_provider", json!(v));
+    }
+    if let Some(v) = p.throughput_level {
+        put("throughput_level", json!(v));
     }
     changed.into()
 }

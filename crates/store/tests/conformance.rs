@@ -50,6 +50,8 @@ async fn fixture(store: Arc<dyn Store>, keep: Box<dyn Any>) -> Fixture {
         quality_rating: None,
         provider_account: None,
         limit_group: None,
+        rate_follows_provider: false,
+        throughput_level: None,
         created_at: T0,
         updated_at: T0,
     };
@@ -441,6 +443,84 @@ macro_rules! conformance {
                 "{}",
                 object.settings
             );
+        }
+
+        #[tokio::test]
+        async fn a_sender_following_its_numbers_throughput_keeps_the_level_it_was_told() {
+            use pregon_domain::ThroughputLevel;
+            let Some(f) = $factory().await else { return };
+            let fresh = f.store.get_sender(&f.tenant, &f.sender).await.unwrap();
+            assert_eq!(
+                (fresh.rate_follows_provider, fresh.throughput_level),
+                (false, None)
+            );
+            let follow = SenderPatch {
+                rate_follows_provider: Some(true),
+                messages_per_second: Some(500.0),
+                ..SenderPatch::default()
+            };
+            let s = f
+                .store
+                .update_sender(&f.tenant, &f.sender, &follow, T0 + 1, &by())
+                .await
+                .unwrap();
+            assert_eq!(
+                (s.rate_follows_provider, s.throughput_level, s.rate()),
+                (true, None, 80.0)
+            );
+            let high = SenderPatch {
+                throughput_level: Some(Some(ThroughputLevel::High)),
+                ..SenderPatch::default()
+            };
+            f.store
+                .update_sender(&f.tenant, &f.sender, &high, T0 + 2, &by())
+                .await
+                .unwrap();
+            // Read back as the dispatcher reads it, and as the API lists it.
+            let read = f.store.sender_by_id(&f.sender).await.unwrap();
+            assert_eq!(
+                (read.throughput_level, read.rate()),
+                (Some(ThroughputLevel::High), 500.0)
+            );
+            let listed = f
+                .store
+                .list_senders(
+                    &f.tenant,
+                    &PageRequest {
+                        limit: 10,
+                        cursor: None,
+                    },
+                )
+                .await
+                .unwrap();
+            assert!(listed
+                .items
+                .iter()
+                .any(|s| s.id == f.sender && s.throughput_level == Some(ThroughputLevel::High)));
+            // A patch naming neither leaves both; switching off keeps the level learned.
+            let off = SenderPatch {
+                rate_follows_provider: Some(false),
+                ..SenderPatch::default()
+            };
+            let s = f
+                .store
+                .update_sender(&f.tenant, &f.sender, &off, T0 + 3, &by())
+                .await
+                .unwrap();
+            assert_eq!(
+                (s.rate_follows_provider, s.throughput_level, s.rate()),
+                (false, Some(ThroughputLevel::High), 500.0)
+            );
+            let cleared = SenderPatch {
+                throughput_level: Some(None),
+                ..SenderPatch::default()
+            };
+            let s = f
+                .store
+                .update_sender(&f.tenant, &f.sender, &cleared, T0 + 4, &by())
+                .await
+                .unwrap();
+            assert_eq!(s.throughput_level, None);
         }
 
         #[tokio::test]
@@ -2501,6 +2581,8 @@ macro_rules! conformance {
                     id: pregon_domain::id::new_id("snd"),
                     is_default: false,
                     limit_group: group.map(str::to_string),
+                    rate_follows_provider: false,
+                    throughput_level: None,
                     daily_limit: Some(10),
                     ..base.clone()
                 };
@@ -3608,6 +3690,8 @@ macro_rules! conformance {
                 provider: ProviderKind::Meta,
                 provider_account: Some("1142".into()),
                 limit_group: None,
+                rate_follows_provider: false,
+                throughput_level: None,
                 is_default: false,
                 ..first.clone()
             };
@@ -4196,7 +4280,7 @@ macro_rules! conformance {
             let unpriced = f.campaign(2, 0, 5).await;
             let costs = f
                 .store
-                .campaign_costs(&f.tenant, &[unpriced.id.clone()])
+                .campaign_costs(&f.tenant, std::slice::from_ref(&unpriced.id))
                 .await
                 .unwrap();
             assert!(costs.is_empty(), "{costs:?}");
@@ -4263,7 +4347,7 @@ macro_rules! conformance {
             let (c, ids) = sent_campaign(&f, 4).await;
             let cost = f
                 .store
-                .campaign_costs(&f.tenant, &[c.id.clone()])
+                .campaign_costs(&f.tenant, std::slice::from_ref(&c.id))
                 .await
                 .unwrap()
                 .remove(&c.id)
@@ -4281,7 +4365,7 @@ macro_rules! conformance {
             let with_skips = f.campaign(1, 3, 5).await;
             let cost = f
                 .store
-                .campaign_costs(&f.tenant, &[with_skips.id.clone()])
+                .campaign_costs(&f.tenant, std::slice::from_ref(&with_skips.id))
                 .await
                 .unwrap();
             assert_eq!(
@@ -4317,7 +4401,7 @@ macro_rules! conformance {
             assert_eq!(f.store.record_pricing(&reports, T0 + 7).await.unwrap(), 0);
             let cost = f
                 .store
-                .campaign_costs(&f.tenant, &[c.id.clone()])
+                .campaign_costs(&f.tenant, std::slice::from_ref(&c.id))
                 .await
                 .unwrap()
                 .remove(&c.id)
@@ -4345,7 +4429,7 @@ macro_rules! conformance {
             let other = f.store.create_tenant("other", "s2", T0).await.unwrap().id;
             assert!(f
                 .store
-                .campaign_costs(&other, &[c.id.clone()])
+                .campaign_costs(&other, std::slice::from_ref(&c.id))
                 .await
                 .unwrap()
                 .is_empty());

@@ -274,6 +274,8 @@ async fn tenant_with_sender(store: &dyn Store, t0: Millis) -> (String, SenderRec
         quality_rating: None,
         provider_account: None,
         limit_group: None,
+        rate_follows_provider: false,
+        throughput_level: None,
         created_at: t0,
         updated_at: t0,
     };

@@ -683,7 +683,7 @@ pub async fn page(
         .campaign_send_samples(&tenant, &c.id, CHART_SAMPLES)
         .await
         .map_err(|e| fail(e.into()))?;
-    let limit = sender.as_ref().map_or(0.0, |s| s.messages_per_second);
+    let limit = sender.as_ref().map_or(0.0, |s| s.rate());
 
     let (tone, key) = status_badge(c.status);
     let percent = lang.percent(view.progress_percent, 1);

@@ -119,10 +119,20 @@ impl Row {
             quality: Badge::of(lang, quality_badge(quality)),
             tier: tier_of(s.daily_limit).map(str::to_string).unwrap_or_else(|| "—".into()),
             usage,
-            rate: lang.t_args(
-                "senders-rate-value",
-                [("rate", lang.number(s.messages_per_second, 1).as_str())],
-            ),
+            rate: if s.rate_follows_provider {
+                lang.t_args(
+                    "senders-rate-follows",
+                    [
+                        ("rate", lang.number(s.rate(), 1).as_str()),
+                        ("cap", lang.number(s.messages_per_second, 1).as_str()),
+                    ],
+                )
+            } else {
+                lang.t_args(
+                    "senders-rate-value",
+                    [("rate", lang.number(s.messages_per_second, 1).as_str())],
+                )
+            },
             is_default: s.is_default,
             action,
             edit_label: lang.t_args("senders-edit-of", [("name", s.name.as_str())]),
@@ -145,6 +155,8 @@ struct SenderForm {
     rate: String,
     daily_limit: String,
     is_default: bool,
+    /// Meta: the rate follows the number's throughput.
+    follows: bool,
 }
 
 impl SenderForm {
@@ -160,6 +172,7 @@ impl SenderForm {
             rate: String::new(),
             daily_limit: String::new(),
             is_default: false,
+            follows: false,
         }
     }
 
@@ -176,6 +189,7 @@ impl SenderForm {
             rate: s.messages_per_second.to_string(),
             daily_limit: s.daily_limit.map(|l| l.to_string()).unwrap_or_default(),
             is_default: s.is_default,
+            follows: s.rate_follows_provider,
         }
     }
 

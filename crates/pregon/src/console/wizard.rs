@@ -128,7 +128,7 @@ fn sender_choice(s: &SenderRecord) -> SenderChoice {
     SenderChoice {
         id: s.id.clone(),
         label: format!("{} · {}", s.name, s.phone_number),
-        messages_per_second: s.messages_per_second,
+        messages_per_second: s.rate(),
         daily_limit: s.daily_limit.unwrap_or(0),
         is_default: s.is_default,
     }

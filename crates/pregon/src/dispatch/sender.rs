@@ -288,7 +288,8 @@ impl<'a> SenderRun<'a> {
                 return Ok(None);
             }
         };
-        let rate = sender.messages_per_second;
+        // The sender's own rate, or what its number is granted when it follows the provider.
+        let rate = sender.rate();
         let max_in_flight = d
             .config
             .max_in_flight
@@ -401,11 +402,13 @@ impl<'a> SenderRun<'a> {
                     return Ok(false);
                 }
             }
-            if fresh.messages_per_second != self.sender.messages_per_second {
-                self.limiter.set_rate(fresh.messages_per_second);
-                self.departures.set_rate(fresh.messages_per_second);
-                d.metrics.set_configured_rate(&fresh.id, fresh.messages_per_second);
-                tracing::info!(sender = %fresh.id, rate = fresh.messages_per_second, "sender rate changed");
+            // A new cap, or (following the provider) a new throughput level.
+            let rate = fresh.rate();
+            if rate != self.sender.rate() {
+                self.limiter.set_rate(rate);
+                self.departures.set_rate(rate);
+                d.metrics.set_configured_rate(&fresh.id, rate);
+                tracing::info!(sender = %fresh.id, rate, "sender rate changed");
             }
             self.wire = Wire::of(d, &fresh);
             self.sender = fresh;

@@ -216,7 +216,8 @@ pub(crate) fn preflight_client() -> reqwest::Client {
 
 /// Before a campaign starts (or resumes), asks the sender's provider whether it can: the
 /// credentials work and, where the provider can tell (Meta with a `waba_id`), the template
-/// exists and is approved in its language. A refusal answers 422 `preflight_failed` with
+/// exists and is approved in its language; the number's throughput level is kept (see
+/// [`super::senders::remember_throughput`]). A refusal answers 422 `preflight_failed` with
 /// the provider's code and words.
 async fn preflight(state: &AppState, sender: &SenderRecord, template: &TemplateRecord) -> Result<(), ApiError> {
     if sender.provider == ProviderKind::Sandbox {
@@ -253,13 +254,15 @@ async fn preflight(state: &AppState, sender: &SenderRecord, template: &TemplateR
         Duration::ZERO,
     )
     .map_err(|e| failed("configuration", e.to_string()))?;
-    provider
-        .preflight(&template.name, &template.language)
+    let details = provider
+        .preflight_details(&template.name, &template.language)
         .await
         .map_err(|e| {
             tracing::warn!(sender = %sender.id, code = %e.code(), reason = %e.message(), "pre-flight check failed");
             failed(e.code(), e.message().to_string())
-        })
+        })?;
+    // The number's throughput, for a sender that follows it.
+    super::senders::remember_throughput(state, sender, details.throughput).await
 }
 
 /// Validates the options, classifies the contacts and creates the campaign, all or nothing:

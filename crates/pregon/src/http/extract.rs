@@ -73,8 +73,15 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
                 ApiError::bad_request("bad_request", e.body_text())
             }
         })?;
+        // Every body of this API is an object; serde would also read a struct from an array
+        // (`[]` as a struct of optional fields).
+        let object = bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
         match serde_json::from_slice::<T>(&bytes) {
-            Ok(value) => Ok(ApiJson(value)),
+            Ok(value) if object => Ok(ApiJson(value)),
+            Ok(_) => Err(ApiError::invalid(
+                "invalid_body",
+                "the JSON does not fit this request: the body must be a JSON object",
+            )),
             Err(e) => {
                 // serde stops at the first problem; a type mistake early in a body that is
                 // broken later must still be reported as broken JSON.

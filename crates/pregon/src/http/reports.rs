@@ -13,7 +13,7 @@ use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use pregon_domain::{MessagingTier, ProviderKind, SenderStatus};
+use pregon_domain::{MessagingTier, ProviderKind, SenderStatus, ThroughputLevel};
 use pregon_providers::signature::{verify_sha256_header, verify_twilio};
 use pregon_store::{NewInbound, StatusUpdate};
 use subtle::ConstantTimeEq;
@@ -232,12 +232,14 @@ pub async fn meta_event(
                         reply(
                             &state,
                             s,
-                            &m.key,
-                            m.user_id.as_deref(),
-                            &m.provider_message_id,
-                            &m.message_type,
-                            m.text.as_deref(),
-                            m.at.unwrap_or(now),
+                            Received {
+                                phone: &m.key,
+                                user_id: m.user_id.as_deref(),
+                                provider_message_id: &m.provider_message_id,
+                                message_type: &m.message_type,
+                                text: m.text.as_deref(),
+                                at: m.at.unwrap_or(now),
+                            },
                         )
                     }));
                 }
@@ -282,28 +284,30 @@ pub async fn meta_event(
     Ok(StatusCode::OK)
 }
 
-/// A reply to store, opting its phone out when it is a stop word.
-fn reply(
-    state: &AppState,
-    sender: &KnownSender,
-    phone: &str,
-    user_id: Option<&str>,
-    provider_message_id: &str,
-    message_type: &str,
-    text: Option<&str>,
+/// A message a user wrote, as a provider's webhook gave it.
+struct Received<'a> {
+    /// The recipient's identity: its phone, or its BSUID when Meta shared no phone.
+    phone: &'a str,
+    user_id: Option<&'a str>,
+    provider_message_id: &'a str,
+    message_type: &'a str,
+    text: Option<&'a str>,
     at: i64,
-) -> NewInbound {
-    let stop = text.and_then(|t| state.reports.stop_words.find(t));
+}
+
+/// A reply to store, opting its phone out when it is a stop word.
+fn reply(state: &AppState, sender: &KnownSender, m: Received<'_>) -> NewInbound {
+    let stop = m.text.and_then(|t| state.reports.stop_words.find(t));
     NewInbound {
         tenant_id: sender.tenant_id.clone(),
         sender_id: sender.id.clone(),
-        phone: phone.to_string(),
-        provider_message_id: provider_message_id.to_string(),
-        message_type: message_type.to_string(),
-        text: text.map(|t| t.chars().take(4096).collect()),
-        received_at: at,
+        phone: m.phone.to_string(),
+        provider_message_id: m.provider_message_id.to_string(),
+        message_type: m.message_type.to_string(),
+        text: m.text.map(|t| t.chars().take(4096).collect()),
+        received_at: m.at,
         opt_out_reason: stop.map(|w| format!("replied {w}")),
-        user_id: user_id.map(str::to_string),
+        user_id: m.user_id.map(str::to_string),
     }
 }
 
@@ -420,9 +424,19 @@ async fn account_change(
         .as_str()
         .and_then(MessagingTier::parse)
         .map(MessagingTier::daily_limit);
-    if let Some(limit) = tier.filter(|limit| *limit != current.daily_limit) {
+    let limit = tier.filter(|limit| *limit != current.daily_limit);
+    // Meta upgrades eligible numbers to 1,000 messages per second and says so once done: a
+    // sender that follows its number's throughput sends at it from its next refresh.
+    let upgraded = (field == "phone_number_quality_update"
+        && value["event"]
+            .as_str()
+            .is_some_and(|e| e.eq_ignore_ascii_case("THROUGHPUT_UPGRADE"))
+        && current.throughput_level != Some(ThroughputLevel::High))
+    .then_some(ThroughputLevel::High);
+    if limit.is_some() || upgraded.is_some() {
         let patch = pregon_store::SenderPatch {
-            daily_limit: Some(limit),
+            daily_limit: limit,
+            throughput_level: upgraded.map(Some),
             ..Default::default()
         };
         state
@@ -435,7 +449,7 @@ async fn account_change(
                 &pregon_store::Change::by(pregon_store::Actor::system()),
             )
             .await?;
-        tracing::warn!(sender = %sender.id, daily_limit = ?limit, "daily limit follows the messaging tier Meta reports");
+        tracing::warn!(sender = %sender.id, daily_limit = ?limit, throughput = ?upgraded, "sender follows what Meta reports");
     }
     // Reinstating lifts only what the provider did: a sender paused by a person stays paused.
     let status =
@@ -573,12 +587,14 @@ pub async fn twilio_event(
                     reply(
                         &state,
                         s,
-                        &phone,
-                        None,
-                        &message_sid,
-                        &message_type,
-                        text.as_deref(),
-                        now,
+                        Received {
+                            phone: &phone,
+                            user_id: None,
+                            provider_message_id: &message_sid,
+                            message_type: &message_type,
+                            text: text.as_deref(),
+                            at: now,
+                        },
                     )
                 })
                 .collect();

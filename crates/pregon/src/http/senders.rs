@@ -42,6 +42,10 @@ pub struct CreateSender {
     /// business portfolio); each checks the shared count against its own `daily_limit`.
     pub daily_limit_group: Option<String>,
     pub is_default: Option<bool>,
+    /// Meta only: send at the throughput the number is granted (80, or 1,000 once Meta
+    /// upgrades it), read at pre-flight and from Meta's `THROUGHPUT_UPGRADE` webhook, with
+    /// `messages_per_second` as the cap. Default false.
+    pub rate_follows_provider: Option<bool>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -68,6 +72,8 @@ pub struct UpdateSender {
     /// running campaigns pause with reason `sender_paused` at once, and resume by themselves
     /// when it is `active` again.
     pub status: Option<String>,
+    /// See creation.
+    pub rate_follows_provider: Option<bool>,
 }
 
 /// Tells an absent field (`None`) from an explicit `null` (`Some(None)`).
@@ -97,6 +103,17 @@ fn check_rate(rate: f64) -> Result<f64, ApiError> {
         ));
     }
     Ok(rate)
+}
+
+/// Only a Meta number has a throughput level to follow.
+fn check_follows(provider: ProviderKind, follows: Option<bool>) -> Result<Option<bool>, ApiError> {
+    match follows {
+        Some(true) if provider != ProviderKind::Meta => Err(ApiError::invalid_field(
+            "rate_follows_provider",
+            "only a meta sender can follow its number's throughput",
+        )),
+        other => Ok(other),
+    }
 }
 
 fn check_daily_limit(limit: Option<i64>) -> Result<Option<i64>, ApiError> {
@@ -240,6 +257,8 @@ pub async fn create(
         quality_rating: None,
         created_at: now,
         updated_at: now,
+        rate_follows_provider: check_follows(provider, body.rate_follows_provider)?.unwrap_or(false),
+        throughput_level: None,
     };
     state.store.insert_sender(&sender, &change).await?;
     state.reports.forget_senders();
@@ -314,6 +333,8 @@ pub async fn update(
         limit_group: body.daily_limit_group.map(check_group).transpose()?,
         is_default: body.is_default,
         status,
+        rate_follows_provider: check_follows(current.provider, body.rate_follows_provider)?,
+        throughput_level: None,
     };
     let sender = state
         .store
@@ -432,8 +453,36 @@ async fn remember_quality(
     Ok(())
 }
 
-/// Runs the provider's pre-flight for a sender, changing nothing but the quality rating it
-/// reads (kept as the provider's webhooks would keep it): Meta reads the number
+/// Keeps the throughput level a pre-flight or a connection test read, when it changed: a
+/// sender that follows the provider sends at it from its next refresh.
+pub(crate) async fn remember_throughput(
+    state: &AppState,
+    sender: &SenderRecord,
+    level: Option<pregon_domain::ThroughputLevel>,
+) -> Result<(), ApiError> {
+    let Some(level) = level.filter(|l| sender.throughput_level != Some(*l)) else {
+        return Ok(());
+    };
+    let patch = SenderPatch {
+        throughput_level: Some(Some(level)),
+        ..Default::default()
+    };
+    state
+        .store
+        .update_sender(
+            &sender.tenant_id,
+            &sender.id,
+            &patch,
+            state.clock.now_millis(),
+            &pregon_store::Change::by(pregon_store::Actor::system()),
+        )
+        .await?;
+    tracing::info!(sender = %sender.id, %level, "throughput level read from the provider");
+    Ok(())
+}
+
+/// Runs the provider's pre-flight for a sender, changing nothing but the quality rating and
+/// throughput level it reads (kept as the provider's webhooks would keep it): Meta reads the number
 /// (`GET /{phone_number_id}`: the token works; its quality, throughput and messaging limit)
 /// and, with a `waba_id`, lists its templates; Twilio reads the account; the sandbox always
 /// passes. A refusal is still 200, with `ok: false` and the provider's code and words.
@@ -483,6 +532,7 @@ pub async fn test(
                     Err(e) => report.checks.push(refused("credentials", &e)),
                     Ok(number) => {
                         remember_quality(&state, &sender, number.quality).await?;
+                        remember_throughput(&state, &sender, number.throughput).await?;
                         report.quality = number.quality.map(|q| q.as_str().to_string());
                         report.messaging_tier = number.messaging_limit.map(|t| t.as_str().to_string());
                         report.throughput = number.throughput.and_then(|t| t.messages_per_second());

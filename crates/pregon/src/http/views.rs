@@ -47,6 +47,15 @@ pub struct SenderView {
     pub daily_limit_group: Option<String>,
     /// Unique recipients of the rolling 24 hours, when the sender has a daily limit.
     pub daily_usage: Option<DailyUsageView>,
+    /// Meta: the sender sends at the throughput its number is granted (80 or 1,000 per
+    /// second), never above `messages_per_second`.
+    pub rate_follows_provider: bool,
+    /// The number's throughput level as last learned (pre-flight, connection test or
+    /// Meta's `THROUGHPUT_UPGRADE` webhook): `standard`, `high` or `not_applicable`.
+    pub throughput_level: Option<String>,
+    /// The rate it sends at now: `messages_per_second`, or what the number is granted
+    /// when it follows the provider.
+    pub effective_messages_per_second: f64,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -78,6 +87,9 @@ impl From<&SenderRecord> for SenderView {
             provider_account: s.provider_account.clone(),
             daily_limit_group: s.limit_group.clone(),
             daily_usage: None,
+            rate_follows_provider: s.rate_follows_provider,
+            throughput_level: s.throughput_level.map(|l| l.as_str().to_string()),
+            effective_messages_per_second: s.rate(),
             created_at: rfc3339(s.created_at),
             updated_at: rfc3339(s.updated_at),
         }

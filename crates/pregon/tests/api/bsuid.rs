@@ -40,13 +40,7 @@ async fn setup() -> (TestApp, MockServer, String, String) {
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": PHONE_NUMBER_ID})))
         .mount(&server)
         .await;
-    Mock::given(method("GET"))
-        .and(path(format!("/v21.0/{WABA}/message_templates")))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "data": [{"name": "saldo", "language": "es", "status": "APPROVED", "id": "1"}]
-        })))
-        .mount(&server)
-        .await;
+    crate::helpers::mount_meta_template_approved(&server, WABA).await;
     let sender = app
         .create_sender(json!({
             "name": "Ventas", "provider": "meta", "phone_number": "+593995683452",
@@ -370,36 +364,14 @@ async fn malformed_user_ids_are_refused_at_the_api_and_ignored_in_webhooks() {
     );
 }
 
-/// The simulator's Meta side, posting signed webhooks to `app`.
-fn simulator_config(app: &TestApp) -> pregon_simulator::Config {
-    let mut config = pregon_simulator::Config {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        access_tokens: ["sim-token".to_string()].into(),
-        latency: pregon_simulator::Latency::fixed(std::time::Duration::from_millis(5)),
-        mps: 100,
-        pair_gap: std::time::Duration::ZERO,
-        seed: Some(7),
-        ..Default::default()
-    };
-    config.webhooks.meta_url = Some(format!("{}/webhooks/meta", app.address));
-    config.webhooks.app_secret = Some("sim-secret".into());
-    config.webhooks.async_failure_rate = 0.0;
-    config
-}
-
 #[tokio::test]
 async fn through_the_simulator_a_bsuid_only_user_is_sent_to_and_its_stop_and_preference_are_kept() {
     let app = crate::helpers::spawn_app().await;
-    let (addr, simulator) = pregon_simulator::Simulator::start(simulator_config(&app))
+    let (addr, simulator) = pregon_simulator::Simulator::start(crate::helpers::simulated_meta(&app))
         .await
         .unwrap();
     let sender = app
-        .create_sender(
-            json!({"name": "sim", "provider": "meta", "phone_number": "+593995683452",
-            "credentials": {"access_token": "sim-token", "phone_number_id": "1142", "waba_id": "100000000000001",
-                            "app_secret": "sim-secret"},
-            "base_url": format!("http://{addr}/v21.0"), "messages_per_second": 50}),
-        )
+        .simulated_meta_sender(addr, json!({"messages_per_second": 50}))
         .await["id"]
         .as_str()
         .unwrap()

@@ -56,7 +56,7 @@ async fn json_contacts_are_classified_and_reported() {
         created["import"],
         json!({"accepted": 4,
                "skipped": {"invalid_phone": 2, "duplicate": 1, "opted_out": 1, "missing_variable": 1},
-               "errors": created["import"]["errors"].clone()})
+               "errors": created["import"]["errors"].clone(), "estimated_cost": null})
     );
     let rows: Vec<i64> = created["import"]["errors"]
         .as_array()

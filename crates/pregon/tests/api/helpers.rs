@@ -611,6 +611,32 @@ pub async fn mount_meta_credentials(server: &MockServer) {
         .await;
 }
 
+/// Mounts the rest of a campaign pre-flight for WhatsApp Business Account `waba`: template
+/// `saldo` approved in `es` (with [`mount_meta_credentials`] or a number lookup of its own).
+pub async fn mount_meta_template_approved(server: &MockServer, waba: &str) {
+    Mock::given(method("GET"))
+        .and(path(format!("/v21.0/{waba}/message_templates")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "data": [{"name": "saldo", "language": "es", "status": "APPROVED", "id": "1"}]
+        })))
+        .mount(server)
+        .await;
+}
+
+/// A Cloud API that accepts every message, and passes the campaign pre-flight: the number
+/// (`1142`), and template `saldo` approved in `es` in WhatsApp Business Account `waba`.
+pub async fn meta_accepting(waba: &str) -> MockServer {
+    let server = meta_server().await;
+    mount_meta_accept(&server).await;
+    Mock::given(method("GET"))
+        .and(path(META_CREDENTIALS_PATH))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": "1142"})))
+        .mount(&server)
+        .await;
+    mount_meta_template_approved(&server, waba).await;
+    server
+}
+
 /// The message requests (POSTs) a fake provider received, pre-flight checks left out.
 pub async fn sent_requests(server: &MockServer) -> Vec<Request> {
     server
@@ -665,4 +691,38 @@ pub async fn requests_per_phone(server: &MockServer) -> BTreeMap<String, usize> 
 /// `+584121234567` → `584121234567`, the form Meta's `to` takes.
 pub fn digits(phone: &str) -> String {
     phone.trim_start_matches('+').to_string()
+}
+
+/// `pregon simulate`'s Meta side for one test: 5 ms latency, 100 messages per second, no
+/// pair gap, a fixed seed, and signed webhooks (app secret `sim-secret`) to `app`, with no
+/// asynchronous failures.
+pub fn simulated_meta(app: &TestApp) -> pregon_simulator::Config {
+    let mut config = pregon_simulator::Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        access_tokens: ["sim-token".to_string()].into(),
+        latency: pregon_simulator::Latency::fixed(Duration::from_millis(5)),
+        mps: 100,
+        pair_gap: Duration::ZERO,
+        seed: Some(7),
+        ..Default::default()
+    };
+    config.webhooks.meta_url = Some(format!("{}/webhooks/meta", app.address));
+    config.webhooks.app_secret = Some("sim-secret".into());
+    config.webhooks.async_failure_rate = 0.0;
+    config
+}
+
+impl TestApp {
+    /// A Meta sender on the simulator at `addr` (its number `+593995683452`, id `1142`),
+    /// with `extra` fields (`messages_per_second`, …) merged in.
+    pub async fn simulated_meta_sender(&self, addr: std::net::SocketAddr, extra: Value) -> Value {
+        let mut body = json!({"name": "sim", "provider": "meta", "phone_number": "+593995683452",
+            "credentials": {"access_token": "sim-token", "phone_number_id": "1142",
+                            "waba_id": "100000000000001", "app_secret": "sim-secret"},
+            "base_url": format!("http://{addr}/v21.0")});
+        for (k, v) in extra.as_object().into_iter().flatten() {
+            body[k] = v.clone();
+        }
+        self.create_sender(body).await
+    }
 }

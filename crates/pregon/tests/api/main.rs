@@ -31,5 +31,6 @@ mod senders;
 mod simulator;
 mod system;
 mod templates;
+mod throughput;
 mod webhooks;
 mod wizard;

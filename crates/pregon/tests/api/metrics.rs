@@ -7,8 +7,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use pregon_providers::signature::sha256_header;
 use serde_json::{json, Value};
-use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer, Request, ResponseTemplate};
+use wiremock::{MockServer, Request};
 
 use crate::helpers::{
     contacts, digits, meta_accept, meta_error, meta_request, meta_server, mount_meta_credentials, phones,
@@ -27,7 +26,7 @@ struct Key {
 
 /// A parsed exposition: samples by key, and the families' declared types.
 #[derive(Debug, Default)]
-struct Exposition {
+pub(crate) struct Exposition {
     samples: BTreeMap<Key, f64>,
     types: BTreeMap<String, String>,
 }
@@ -103,7 +102,7 @@ fn parse_labels(body: &str, line: &str) -> BTreeMap<String, String> {
 
 impl Exposition {
     /// The sample `name` with exactly these labels; 0 when absent.
-    fn value(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
+    pub(crate) fn value(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
         let key = Key {
             name: name.to_string(),
             labels: labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
@@ -133,7 +132,7 @@ impl Exposition {
     }
 }
 
-async fn scrape(app: &TestApp) -> Exposition {
+pub(crate) async fn scrape(app: &TestApp) -> Exposition {
     let reply = app.get("/metrics").await;
     assert_eq!(reply.status, 200, "{}", reply.text);
     assert_eq!(
@@ -147,13 +146,7 @@ async fn scrape(app: &TestApp) -> Exposition {
 async fn sender(app: &TestApp, server: &MockServer, rate: f64) -> Value {
     mount_meta_credentials(server).await;
     // The campaign pre-flight: template `saldo` approved in `es` in the account.
-    Mock::given(method("GET"))
-        .and(path(format!("/v21.0/{WABA}/message_templates")))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "data": [{"name": "saldo", "language": "es", "status": "APPROVED", "id": "1"}]
-        })))
-        .mount(server)
-        .await;
+    crate::helpers::mount_meta_template_approved(server, WABA).await;
     app.create_sender(json!({
         "name": "Ventas", "provider": "meta", "phone_number": "+593995683452",
         "credentials": {"access_token": "tok", "phone_number_id": "1142", "waba_id": WABA, "app_secret": APP_SECRET},

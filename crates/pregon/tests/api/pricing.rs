@@ -5,10 +5,10 @@
 use pregon_providers::signature::sha256_header;
 use reqwest::Method;
 use serde_json::{json, Value};
-use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::helpers::{meta_server, mount_meta_accept, spawn_app, TestApp, KEY};
+use wiremock::MockServer;
+
+use crate::helpers::{spawn_app, TestApp, KEY};
 
 const APP_SECRET: &str = "meta-app-secret";
 const PHONE_NUMBER_ID: &str = "1142";
@@ -62,25 +62,6 @@ impl TestApp {
     }
 }
 
-/// A Cloud API that accepts every message and passes the pre-flight.
-async fn meta_accepting() -> MockServer {
-    let server = meta_server().await;
-    mount_meta_accept(&server).await;
-    Mock::given(method("GET"))
-        .and(path(format!("/v21.0/{PHONE_NUMBER_ID}")))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": PHONE_NUMBER_ID})))
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path(format!("/v21.0/{WABA}/message_templates")))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "data": [{"name": "saldo", "language": "es", "status": "APPROVED", "id": "1"}]
-        })))
-        .mount(&server)
-        .await;
-    server
-}
-
 fn status(wamid: &str, status: &str, pricing: Option<Value>) -> Value {
     let mut s = json!({"id": wamid, "status": status, "timestamp": T1.to_string(), "recipient_id": "584121001001"});
     if let Some(p) = pricing {
@@ -100,7 +81,7 @@ fn contact(phone: &str) -> Value {
 #[tokio::test]
 async fn a_campaign_is_estimated_by_the_rate_card_and_billed_once_per_charged_message() {
     let app = spawn_app().await;
-    let server = meta_accepting().await;
+    let server = crate::helpers::meta_accepting(WABA).await;
     let sender = app.priced_meta_sender(&server).await;
     let template = app.template().await; // marketing, the default
 
@@ -319,20 +300,9 @@ async fn a_bad_rate_card_is_refused_whole_and_the_stored_one_stays() {
 async fn the_simulator_bills_what_it_charges_and_not_its_free_numbers() {
     let app = spawn_app().await;
     let phones = crate::helpers::phones(6);
-    let mut config = pregon_simulator::Config {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        access_tokens: ["sim-token".to_string()].into(),
-        latency: pregon_simulator::Latency::fixed(std::time::Duration::from_millis(5)),
-        mps: 100,
-        pair_gap: std::time::Duration::ZERO,
-        seed: Some(7),
-        ..Default::default()
-    };
-    config.webhooks.meta_url = Some(format!("{}/webhooks/meta", app.address));
-    config.webhooks.app_secret = Some("sim-secret".into());
+    let mut config = crate::helpers::simulated_meta(&app);
     config.webhooks.delivered_fraction = 1.0;
     config.webhooks.read_fraction = 1.0;
-    config.webhooks.async_failure_rate = 0.0;
     config.free_numbers = [
         (crate::helpers::digits(&phones[0]), "free_customer_service"),
         (crate::helpers::digits(&phones[1]), "free_entry_point"),
@@ -340,12 +310,7 @@ async fn the_simulator_bills_what_it_charges_and_not_its_free_numbers() {
     .into();
     let (addr, _simulator) = pregon_simulator::Simulator::start(config).await.unwrap();
     let sender = app
-        .create_sender(
-            json!({"name": "sim", "provider": "meta", "phone_number": "+593995683452",
-            "credentials": {"access_token": "sim-token", "phone_number_id": "1142", "waba_id": "100000000000001",
-                            "app_secret": "sim-secret"},
-            "base_url": format!("http://{addr}/v21.0"), "messages_per_second": 100}),
-        )
+        .simulated_meta_sender(addr, json!({"messages_per_second": 100}))
         .await;
     app.put_pricing(&card()).await.expect(200);
     let template = app.template().await;

@@ -64,12 +64,7 @@ async fn a_meta_campaign_reaches_read_through_the_simulator() {
         .await
         .unwrap();
     let sender = app
-        .create_sender(
-            json!({"name": "sim", "provider": "meta", "phone_number": "+593995683452",
-            "credentials": {"access_token": "sim-token", "phone_number_id": "1142", "waba_id": "100000000000001",
-                            "app_secret": "sim-secret"},
-            "base_url": format!("http://{addr}/v21.0"), "messages_per_second": RATE}),
-        )
+        .simulated_meta_sender(addr, json!({"messages_per_second": RATE}))
         .await;
     let done = run_campaign(&app, sender, 60).await;
     assert_eq!(done["status"], "completed");

@@ -8,10 +8,7 @@ use serde_json::{json, Value};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
-use crate::helpers::{
-    contacts, counts, digits, meta_server, mount_meta_accept, phones, spawn_app, spawn_app_with, Reply, TestApp,
-    OTHER_KEY,
-};
+use crate::helpers::{contacts, counts, digits, phones, spawn_app, spawn_app_with, Reply, TestApp, OTHER_KEY};
 
 const APP_SECRET: &str = "meta-app-secret";
 const PHONE_NUMBER_ID: &str = "1142";
@@ -101,26 +98,6 @@ fn account_body(field: &str, value: Value) -> String {
     .to_string()
 }
 
-/// A Cloud API that accepts every message, and passes the campaign pre-flight (the number,
-/// and template `saldo` approved in `es` in the WhatsApp Business Account).
-async fn meta_accepting() -> MockServer {
-    let server = meta_server().await;
-    mount_meta_accept(&server).await;
-    Mock::given(method("GET"))
-        .and(path(format!("/v21.0/{PHONE_NUMBER_ID}")))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": PHONE_NUMBER_ID})))
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path(format!("/v21.0/{WABA}/message_templates")))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "data": [{"name": "saldo", "language": "es", "status": "APPROVED", "id": "1"}]
-        })))
-        .mount(&server)
-        .await;
-    server
-}
-
 /// What pregon sent to the fake Cloud API, in order.
 async fn meta_sent(server: &MockServer) -> Vec<Value> {
     let requests = server.received_requests().await.expect("request recording is on");
@@ -134,7 +111,7 @@ async fn meta_sent(server: &MockServer) -> Vec<Value> {
 /// An app with a Meta sender and a completed campaign of `n` contacts through it.
 async fn sent_campaign(n: usize) -> (TestApp, MockServer, String, Vec<Value>) {
     let app = app().await;
-    let server = meta_accepting().await;
+    let server = crate::helpers::meta_accepting(WABA).await;
     let sender = app.signed_meta_sender(&server, 1000.0).await;
     let template = app.template().await;
     let c = app
@@ -454,7 +431,7 @@ async fn a_stop_reply_opts_the_number_out_and_the_next_campaign_skips_it() {
 #[tokio::test]
 async fn quality_and_account_updates_change_the_sender() {
     let app = app().await;
-    let server = meta_accepting().await;
+    let server = crate::helpers::meta_accepting(WABA).await;
     // Slow enough that the campaign is still running when the account is disabled.
     let sender = app.signed_meta_sender(&server, 1.0).await;
     let template = app.template().await;
@@ -757,7 +734,7 @@ async fn webhook_routes_are_in_the_openapi_document() {
 #[tokio::test]
 async fn template_status_updates_pause_resume_and_end_that_templates_campaigns() {
     let app = app().await;
-    let server = meta_accepting().await;
+    let server = crate::helpers::meta_accepting(WABA).await;
     // Slow enough that the campaigns are still going when the updates arrive.
     let sender = app.signed_meta_sender(&server, 1.0).await;
     let template = app.template().await;
@@ -826,7 +803,7 @@ async fn template_status_updates_pause_resume_and_end_that_templates_campaigns()
 #[tokio::test]
 async fn a_user_who_stops_marketing_is_opted_out_of_marketing_and_resuming_lifts_only_that() {
     let app = app().await;
-    let server = meta_accepting().await;
+    let server = crate::helpers::meta_accepting(WABA).await;
     app.signed_meta_sender(&server, 10.0).await;
     let preference = |wa_id: &str, value: &str| {
         account_body(

@@ -6,18 +6,20 @@
 //! phone number's `throughput.level` read at pre-flight, and a `phone_number_quality_update`
 //! webhook with `event: THROUGHPUT_UPGRADE`.
 
-/// A number's throughput level (`throughput.level` of the phone number node).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ThroughputLevel {
-    /// The default: 80 messages per second.
-    Standard,
-    /// Upgraded: 1,000 messages per second.
-    High,
-    /// Throughput does not apply to this number (Meta's `NOT_APPLICABLE`, e.g. numbers not
-    /// on the Cloud API).
-    NotApplicable,
-}
+use crate::state::wire_enum;
+
+wire_enum!(
+    /// A number's throughput level (`throughput.level` of the phone number node).
+    ThroughputLevel {
+        /// The default: 80 messages per second.
+        Standard => "standard",
+        /// Upgraded: 1,000 messages per second.
+        High => "high",
+        /// Throughput does not apply to this number (Meta's `NOT_APPLICABLE`, e.g. numbers
+        /// not on the Cloud API).
+        NotApplicable => "not_applicable",
+    }
+);
 
 impl ThroughputLevel {
     /// Reads Meta's `STANDARD` / `HIGH` / `NOT_APPLICABLE`, in any case.
@@ -41,15 +43,15 @@ impl ThroughputLevel {
 }
 
 /// The rate of a sender with `rate_follows_provider: true`: what the number is granted,
-/// never above the sender's own `messages_per_second` cap. Without a known level the cap
-/// stands.
+/// never above the sender's own `messages_per_second` cap. Before its level is known it is
+/// what every number is granted at first (`Standard`): never faster than Meta allows. A
+/// number throughput does not apply to keeps the cap.
 pub fn followed_rate(level: Option<ThroughputLevel>, cap: f64) -> f64 {
-    match level.and_then(ThroughputLevel::messages_per_second) {
+    match level.unwrap_or(ThroughputLevel::Standard).messages_per_second() {
         Some(granted) => cap.min(f64::from(granted)),
         None => cap,
     }
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -74,6 +76,7 @@ mod tests {
         assert_eq!(followed_rate(Some(ThroughputLevel::High), 300.0), 300.0, "the cap wins");
         assert_eq!(followed_rate(Some(ThroughputLevel::Standard), 1_000.0), 80.0);
         assert_eq!(followed_rate(Some(ThroughputLevel::NotApplicable), 50.0), 50.0);
-        assert_eq!(followed_rate(None, 80.0), 80.0);
+        assert_eq!(followed_rate(None, 500.0), 80.0, "unknown: the entry level");
+        assert_eq!(followed_rate(None, 20.0), 20.0);
     }
 }
