@@ -7,7 +7,9 @@ use libfuzzer_sys::fuzz_target;
 use pregon::import::{contacts_from_csv_with, CsvOptions};
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&knobs, csv)) = data.split_first() else { return };
+    let Some((&knobs, csv)) = data.split_first() else {
+        return;
+    };
     let options = CsvOptions {
         separator: [None, Some(b','), Some(b';'), Some(b'\t')][(knobs & 3) as usize],
         header: knobs & 4 == 0,

@@ -18,7 +18,10 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(template) = Template::parse(body, header) {
         let rendered = template.render(&vars);
         if template.missing_variable(&vars).is_none() {
-            assert!(rendered.body_parameters.iter().all(|p| !p.is_empty()), "a present variable rendered empty");
+            assert!(
+                rendered.body_parameters.iter().all(|p| !p.is_empty()),
+                "a present variable rendered empty"
+            );
         }
     }
 });
