@@ -173,6 +173,26 @@ async fn finishes_once_each(api: &Api, provider: &FakeMeta, campaign_id: &str, p
     eprintln!("campaign done: {sent} sent, {unknown} unknown, {reached} reached the provider");
 }
 
+/// Once the database takes writes again: `/ready` answers 200 (`ready`), an import is
+/// written, and the dispatcher sends past the `stalled` count (or has finished).
+async fn writes_and_sends_again(
+    base: &str,
+    api: &Api,
+    provider: &FakeMeta,
+    ids: &(String, String),
+    campaign_id: &str,
+    stalled: u64,
+    ready: &str,
+) {
+    wait_until(ready, RECOVERY, || async { get_open(base, "/ready").await.0 == 200 }).await;
+    let (status, body) = post_raw(base, "/api/v1/campaigns", &import_body(ids, 500)).await;
+    assert_eq!(status, 201, "writes work again: {body}");
+    wait_until("the dispatcher sends again", RECOVERY, || async {
+        provider.received_total() > stalled || api.campaign(campaign_id).await["status"] == "completed"
+    })
+    .await;
+}
+
 // ---------------------------------------------------------------------------------------
 // SQLite: the disk fills up, then grows or is freed
 
@@ -413,15 +433,15 @@ async fn postgres_unreachable_mid_campaign_answers_503_and_recovers_without_rest
     );
 
     proxy.restore();
-    wait_until("/ready answers 200 after the database came back", RECOVERY, || async {
-        get_open(&server.base, "/ready").await.0 == 200
-    })
-    .await;
-    let (status, body) = post_raw(&server.base, "/api/v1/campaigns", &import_body(&ids, 500)).await;
-    assert_eq!(status, 201, "writes work again: {body}");
-    wait_until("the dispatcher sends again", RECOVERY, || async {
-        provider.received_total() > cut_at || api.campaign(&campaign_id).await["status"] == "completed"
-    })
+    writes_and_sends_again(
+        &server.base,
+        &api,
+        &provider,
+        &ids,
+        &campaign_id,
+        cut_at,
+        "/ready answers 200 after the database came back",
+    )
     .await;
     finishes_once_each(&api, &provider, &campaign_id, &phones).await;
     drop(server);
@@ -496,15 +516,15 @@ async fn postgres_read_only_mid_campaign_answers_503_and_recovers_without_restar
     let stalled = provider.received_total();
 
     set_read_only(&db, false);
-    wait_until("/ready answers 200 once the database is writable", RECOVERY, || async {
-        get_open(&server.base, "/ready").await.0 == 200
-    })
-    .await;
-    let (status, body) = post_raw(&server.base, "/api/v1/campaigns", &import_body(&ids, 500)).await;
-    assert_eq!(status, 201, "writes work again: {body}");
-    wait_until("the dispatcher sends again", RECOVERY, || async {
-        provider.received_total() > stalled || api.campaign(&campaign_id).await["status"] == "completed"
-    })
+    writes_and_sends_again(
+        &server.base,
+        &api,
+        &provider,
+        &ids,
+        &campaign_id,
+        stalled,
+        "/ready answers 200 once the database is writable",
+    )
     .await;
     finishes_once_each(&api, &provider, &campaign_id, &phones).await;
     drop(server);

@@ -494,14 +494,7 @@ async fn unknown_routes_and_methods_answer_json() {
 async fn bad_paging_is_refused() {
     let app = spawn_app().await;
     let template = app.template().await;
-    let cid = app
-        .create_campaign(
-            json!({"name": "x", "template_id": template, "contacts": contacts(&phones(1)), "start": false}),
-        )
-        .await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let cid = app.draft_campaign(&template).await;
     for list in [
         "/api/v1/campaigns".to_string(),
         "/api/v1/senders".to_string(),

@@ -3,7 +3,6 @@
 //! `user_id` in the API and the export; a BSUID-only stop reply opts that user out, and
 //! covers its phone once the two are seen together; malformed ones are refused or ignored.
 
-use pregon_providers::signature::sha256_header;
 use serde_json::{json, Value};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
@@ -63,28 +62,17 @@ fn contact(identity: Value) -> Value {
     c
 }
 
-/// A `messages` change for the Meta sender.
-fn meta_body(value: Value) -> String {
-    let mut value = value;
-    value["messaging_product"] = json!("whatsapp");
-    value["metadata"] = json!({"display_phone_number": "593995683452", "phone_number_id": PHONE_NUMBER_ID});
-    json!({"object": "whatsapp_business_account",
-           "entry": [{"id": WABA, "changes": [{"value": value, "field": "messages"}]}]})
-    .to_string()
-}
-
-async fn webhook(app: &TestApp, body: &str) {
-    let signature = sha256_header(APP_SECRET.as_bytes(), body.as_bytes());
-    let reply = app
-        .send(
-            app.client
-                .post(app.url("/webhooks/meta"))
-                .header("content-type", "application/json")
-                .header("x-hub-signature-256", signature)
-                .body(body.to_string()),
-        )
+/// Meta reports `message` delivered to `recipient_id`, naming `recipient_user_id` with it;
+/// the message as the API shows it afterwards.
+async fn delivered_naming(app: &TestApp, message: &Value, recipient_id: &str, recipient_user_id: &str) -> Value {
+    let pid = message["provider_message_id"].as_str().unwrap();
+    app.meta_webhook(&crate::webhooks::meta_body(json!({"statuses": [{
+        "id": pid, "status": "delivered", "timestamp": T1.to_string(),
+        "recipient_id": recipient_id, "recipient_user_id": recipient_user_id}]})))
         .await;
-    assert_eq!(reply.status.as_u16(), 200, "webhook refused: {}", reply.text);
+    app.get(&format!("/api/v1/messages/{}", message["id"].as_str().unwrap()))
+        .await
+        .expect(200)
 }
 
 async fn bodies(server: &MockServer) -> Vec<Value> {
@@ -212,14 +200,11 @@ async fn a_bsuid_only_contact_is_sent_to_its_recipient_and_shown_with_its_user_i
 async fn a_bsuid_only_stop_blocks_that_user_and_its_phone_once_linked() {
     let (app, _server, sender, template) = setup().await;
     // A reply from a user without a phone: `from_user_id` alone.
-    webhook(
-        &app,
-        &meta_body(json!({
-            "contacts": [{"profile": {"name": "Ana"}, "user_id": "VE.77"}],
-            "messages": [{"from_user_id": "VE.77", "id": "wamid.in.1", "timestamp": T1.to_string(),
-                          "text": {"body": "STOP"}, "type": "text"}]
-        })),
-    )
+    app.meta_webhook(&crate::webhooks::meta_body(json!({
+        "contacts": [{"profile": {"name": "Ana"}, "user_id": "VE.77"}],
+        "messages": [{"from_user_id": "VE.77", "id": "wamid.in.1", "timestamp": T1.to_string(),
+                      "text": {"body": "STOP"}, "type": "text"}]
+    })))
     .await;
     let replies = app.get("/api/v1/replies").await.expect(200);
     let r = &replies["items"][0];
@@ -254,19 +239,7 @@ async fn a_bsuid_only_stop_blocks_that_user_and_its_phone_once_linked() {
     assert_eq!(sent[0]["user_id"], Value::Null);
 
     // Meta reports the phone's BSUID in a status: it fills the message and links the two.
-    let pid = sent[0]["provider_message_id"].as_str().unwrap();
-    webhook(
-        &app,
-        &meta_body(
-            json!({"statuses": [{"id": pid, "status": "delivered", "timestamp": T1.to_string(),
-                                         "recipient_id": "584121002002", "recipient_user_id": "VE.77"}]}),
-        ),
-    )
-    .await;
-    let m = app
-        .get(&format!("/api/v1/messages/{}", sent[0]["id"].as_str().unwrap()))
-        .await
-        .expect(200);
+    let m = delivered_naming(&app, &sent[0], "584121002002", "VE.77").await;
     assert_eq!(
         (m["status"].clone(), m["user_id"].clone()),
         (json!("delivered"), json!("VE.77"))
@@ -319,13 +292,10 @@ async fn malformed_user_ids_are_refused_at_the_api_and_ignored_in_webhooks() {
     assert_eq!(app.delete("/api/v1/opt-outs/US.123").await.status.as_u16(), 204);
 
     // A reply whose only identifier is malformed is ignored; so is a status's bad BSUID.
-    webhook(
-        &app,
-        &meta_body(json!({
-            "messages": [{"from_user_id": "VE 77!", "id": "wamid.in.bad", "timestamp": T1.to_string(),
-                          "text": {"body": "STOP"}, "type": "text"}]
-        })),
-    )
+    app.meta_webhook(&crate::webhooks::meta_body(json!({
+        "messages": [{"from_user_id": "VE 77!", "id": "wamid.in.bad", "timestamp": T1.to_string(),
+                      "text": {"body": "STOP"}, "type": "text"}]
+    })))
     .await;
     assert!(app.get("/api/v1/replies").await.expect(200)["items"]
         .as_array()
@@ -345,19 +315,7 @@ async fn malformed_user_ids_are_refused_at_the_api_and_ignored_in_webhooks() {
     .await;
     app.wait_status(&id, "completed").await;
     let sent = app.messages(&id, Some("sent")).await;
-    let pid = sent[0]["provider_message_id"].as_str().unwrap();
-    webhook(
-        &app,
-        &meta_body(
-            json!({"statuses": [{"id": pid, "status": "delivered", "timestamp": T1.to_string(),
-                                         "recipient_id": "584121004004", "recipient_user_id": "<script>"}]}),
-        ),
-    )
-    .await;
-    let m = app
-        .get(&format!("/api/v1/messages/{}", sent[0]["id"].as_str().unwrap()))
-        .await
-        .expect(200);
+    let m = delivered_naming(&app, &sent[0], "584121004004", "<script>").await;
     assert_eq!(
         (m["status"].clone(), m["user_id"].clone()),
         (json!("delivered"), Value::Null)

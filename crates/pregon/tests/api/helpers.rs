@@ -482,6 +482,16 @@ impl TestApp {
     }
 
     /// Uploads a CSV campaign.
+    /// A draft campaign of one contact with `template`; its id.
+    pub async fn draft_campaign(&self, template: &str) -> String {
+        self.create_campaign(json!({"name": "draft", "template_id": template,
+                                    "contacts": contacts(&phones(1)), "start": false}))
+            .await["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
     pub async fn import(&self, csv: impl Into<Vec<u8>>, fields: &[(&str, &str)]) -> Reply {
         let mut form = reqwest::multipart::Form::new().part(
             "file",

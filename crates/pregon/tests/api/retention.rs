@@ -39,14 +39,7 @@ async fn finished_work_is_deleted_after_the_retention_period() {
         .to_string();
     let completed = app.wait_status(&done, "completed").await;
     assert_eq!(completed["counts"]["sent"], 3, "{completed}");
-    let unfinished = app
-        .create_campaign(
-            json!({"name": "draft", "template_id": template, "contacts": contacts(&phones(1)), "start": false}),
-        )
-        .await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let unfinished = app.draft_campaign(&template).await;
     let single = app
         .post(
             "/api/v1/messages",

@@ -37,7 +37,7 @@ impl TestApp {
     }
 
     /// POSTs a Meta webhook body with the given `X-Hub-Signature-256` (none when `None`).
-    async fn post_meta(&self, body: &str, signature: Option<String>) -> Reply {
+    pub(crate) async fn post_meta(&self, body: &str, signature: Option<String>) -> Reply {
         let mut request = self
             .client
             .post(self.url("/webhooks/meta"))
@@ -50,7 +50,7 @@ impl TestApp {
     }
 
     /// POSTs a Meta webhook body signed with the sender's app secret; expects 200.
-    async fn meta_webhook(&self, body: &str) {
+    pub(crate) async fn meta_webhook(&self, body: &str) {
         let reply = self.post_meta(body, Some(sign(body))).await;
         assert_eq!(reply.status.as_u16(), 200, "webhook refused: {}", reply.text);
     }
@@ -64,8 +64,8 @@ fn sign(body: &str) -> String {
     sha256_header(APP_SECRET.as_bytes(), body.as_bytes())
 }
 
-/// A `messages` change for the Meta sender.
-fn meta_body(value: Value) -> String {
+/// A `messages` change for the Meta sender (number id `1142`, account `WABA`).
+pub(crate) fn meta_body(value: Value) -> String {
     let mut value = value;
     value["messaging_product"] = json!("whatsapp");
     value["metadata"] = json!({"display_phone_number": "593995683452", "phone_number_id": PHONE_NUMBER_ID});
