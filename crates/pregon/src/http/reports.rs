@@ -427,10 +427,9 @@ async fn account_change(
     let limit = tier.filter(|limit| *limit != current.daily_limit);
     // Meta upgrades eligible numbers to 1,000 messages per second and says so once done: a
     // sender that follows its number's throughput sends at it from its next refresh.
+    use pregon_providers::meta_webhooks::PhoneNumberEvent;
     let upgraded = (field == "phone_number_quality_update"
-        && value["event"]
-            .as_str()
-            .is_some_and(|e| e.eq_ignore_ascii_case("THROUGHPUT_UPGRADE"))
+        && value["event"].as_str().map(PhoneNumberEvent::parse) == Some(PhoneNumberEvent::ThroughputUpgrade)
         && current.throughput_level != Some(ThroughputLevel::High))
     .then_some(ThroughputLevel::High);
     if limit.is_some() || upgraded.is_some() {
