@@ -218,15 +218,17 @@ impl DetailQuery {
 
 /// The cost rows of the detail list: the estimate at import and what was billed so far.
 fn cost_rows(lang: Lang, cost: &pregon_store::CampaignCost) -> Vec<(String, String)> {
-    let currency = cost.currency.as_ref().map_or("", |c| c.as_str());
-    let amount = |micros: pregon_domain::Micros| {
-        lang.t_args(
+    // Without a currency (the tenant never had a rate card) there is no amount to show,
+    // only what the provider charged.
+    let amount = |micros: pregon_domain::Micros| match &cost.currency {
+        Some(currency) => lang.t_args(
             "detail-cost-amount",
             [
                 ("amount", lang.number(micros.as_units(), 4).as_str()),
-                ("currency", currency),
+                ("currency", currency.as_str()),
             ],
-        )
+        ),
+        None => lang.t("detail-cost-none"),
     };
     let with_unpriced = |text: String, unpriced: u64| {
         if unpriced == 0 {
@@ -760,4 +762,36 @@ pub async fn page(
         layout,
     };
     Ok(render(lang, &page))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pregon_domain::{CostSum, Micros};
+
+    #[test]
+    fn a_bill_without_a_rate_card_shows_no_amount_but_what_was_charged() {
+        let cost = pregon_store::CampaignCost {
+            currency: None,
+            estimated: None,
+            billed: CostSum {
+                amount: Micros(0),
+                unpriced: 22,
+            },
+            billable_messages: 22,
+        };
+        let rows = cost_rows(Lang::En, &cost);
+        assert_eq!(rows[0].1, "—");
+        assert_eq!(rows[1].1, "— · 22 without a rate · 22 billable messages");
+        let priced = pregon_store::CampaignCost {
+            currency: Some(pregon_domain::Currency::parse("USD").unwrap()),
+            billed: CostSum {
+                amount: Micros(51_600),
+                unpriced: 0,
+            },
+            billable_messages: 2,
+            ..cost
+        };
+        assert_eq!(cost_rows(Lang::En, &priced)[1].1, "0.0516 USD · 2 billable messages");
+    }
 }
